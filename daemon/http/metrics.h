@@ -1,0 +1,84 @@
+/* Metrics registry and Prometheus/OpenMetrics exposition.
+ *
+ * Two ways to export a family:
+ *  - registry families (counters, gauges, histograms with label values kept
+ *    here): for small, closed label sets (requests by verb/code, checks);
+ *  - collectors: a callback run at scrape time that writes its families
+ *    straight into the output (per-PV series, 100k of them, live in the
+ *    rules engine and must not be copied here).
+ * Families and collectors carry a scope: METRIC_SCOPE_CLUSTER ones are only
+ * rendered while metrics_set_cluster_enabled(m, true) (the leader, SPEC §9).
+ * Not thread-safe: everything runs on the one loop. */
+#ifndef ABC_HTTP_METRICS_H
+#define ABC_HTTP_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/buf.h"
+
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
+enum metric_scope { METRIC_SCOPE_PROCESS = 0, METRIC_SCOPE_CLUSTER = 1 };
+
+struct metrics;
+struct metric_family;
+struct metrics_writer;
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+void metrics_set_cluster_enabled(struct metrics *m, bool on);
+
+/* Declares a registry family. name/help/label names are copied. For a
+ * histogram, buckets (ascending upper bounds, +Inf implied) are copied.
+ * Returns a family owned by m (valid until metrics_free), or NULL on ENOMEM
+ * or when the name is already declared with another type. */
+struct metric_family *metrics_family(struct metrics *m, const char *name,
+                                     enum metric_type type, enum metric_scope scope,
+                                     const char *help, size_t nlabels,
+                                     const char *const *label_names,
+                                     const double *buckets, size_t nbuckets);
+
+/* label_values has the family's nlabels entries (NULL = ""). The series is
+ * created on first use. Return 0 or -ENOMEM / -EINVAL (wrong type). */
+int metric_set(struct metric_family *f, const char *const *label_values, double v);
+int metric_add(struct metric_family *f, const char *const *label_values, double delta);
+int metric_observe(struct metric_family *f, const char *const *label_values, double v);
+/* Removes one series (0 or -ENOENT) / all series of the family. */
+int metric_remove(struct metric_family *f, const char *const *label_values);
+void metric_clear(struct metric_family *f);
+/* Current value of a counter/gauge series (tests); NAN when absent. */
+double metric_get(const struct metric_family *f, const char *const *label_values);
+
+/* Collector: called at render time, in registration order, after the
+ * registry families. It writes whole families with metrics_write_family
+ * followed by samples of that family. */
+typedef void (*metrics_collect_cb)(struct metrics_writer *w, void *data);
+int metrics_add_collector(struct metrics *m, enum metric_scope scope,
+                          metrics_collect_cb cb, void *data);
+void metrics_remove_collector(struct metrics *m, metrics_collect_cb cb, void *data);
+
+void metrics_write_family(struct metrics_writer *w, const char *name,
+                          enum metric_type type, const char *help);
+/* One sample line: name (the family name, or with _bucket/_sum/_count),
+ * labels escaped here (backslash, quote, newline), value formatted as
+ * Prometheus expects (+Inf, -Inf, NaN, integers without exponent). */
+void metrics_write_sample(struct metrics_writer *w, const char *name, size_t nlabels,
+                          const char *const *label_names,
+                          const char *const *label_values, double value);
+/* Pre-rendered sample lines (each ending in '\n'), appended verbatim; for
+ * per-object series rendered when the object changed. */
+void metrics_write_raw(struct metrics_writer *w, const char *text, size_t len);
+/* Appends a label value with exposition escaping (for pre-rendering). */
+int metrics_escape_label(struct buf *out, const char *value);
+
+/* Renders everything into out (appended). openmetrics: OpenMetrics 1.0.0
+ * text (counters' family name without _total, "# EOF" at the end).
+ * Returns 0 or -ENOMEM. */
+int metrics_render(struct metrics *m, bool openmetrics, struct buf *out);
+
+/* Standard process collector (process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_virtual_memory_bytes,
+ * process_open_fds, process_max_fds, process_start_time_seconds). */
+int metrics_add_process_collector(struct metrics *m);
+
+#endif

@@ -1,0 +1,50 @@
+/* The contract between the reflector (kube/) and the typed records
+ * (model/<resource>.c). A reflector knows a resource only through a
+ * struct model_type: where it is served and how to turn one json-c object
+ * into a compact record. Every record starts with struct obj_meta so the
+ * store can key, version and dump it without knowing its type. */
+#ifndef ABC_MODEL_MODEL_H
+#define ABC_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+
+/* Common head of every record (first member). Strings owned by the record. */
+struct obj_meta {
+    char *ns;        /* NULL for cluster-scoped objects */
+    char *name;
+    char *uid;
+    char *rv;        /* metadata.resourceVersion */
+    int64_t created; /* creationTimestamp, Unix seconds; 0 if absent */
+};
+
+struct model_type {
+    const char *resource;  /* plural, "persistentvolumes" */
+    const char *group;     /* "" for the core group */
+    const char *version;   /* "v1" */
+    const char *kind;      /* "PersistentVolume" (for logs, bookmarks) */
+    bool namespaced;
+    const char *namespace_;     /* restrict to one namespace; NULL = all */
+    const char *label_selector; /* server-side labelSelector; NULL = none */
+    /* Builds a record from one object (borrowed; the caller frees the DOM
+     * right after). Returns 0 and *out (caller frees with ->free), or
+     * -EINVAL when the object lacks metadata.name / uid / resourceVersion. */
+    int (*extract)(const struct model_type *t, struct json_object *obj, void **out);
+    void (*free)(void *rec);
+    void *ctx;             /* type-specific (accounting source config) */
+};
+
+static inline const struct obj_meta *model_meta(const void *rec)
+{
+    return (const struct obj_meta *)rec;
+}
+
+/* Fills m from obj["metadata"]; strings are new copies (m owns them).
+ * 0 or -EINVAL (missing name/uid/resourceVersion) / -ENOMEM. */
+int model_meta_extract(struct json_object *obj, struct obj_meta *m);
+void model_meta_clear(struct obj_meta *m);
+
+#endif
