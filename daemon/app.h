@@ -1,7 +1,32 @@
-/* Wires the subsystems, owns the loop, signals and reload. */
+/* Wires the subsystems, owns the loop, signals and reload (DESIGN.md).
+ * main.c parses the command line into struct app_opts and calls one of the
+ * entry points below; each returns the process exit code of SPEC §3. */
 #ifndef ABC_APP_H
 #define ABC_APP_H
 
-int app_main(int argc, char **argv);
+#include <stdbool.h>
+
+enum app_exit {
+    APP_EXIT_OK = 0,
+    APP_EXIT_WARN = 1,         /* check: warnings only */
+    APP_EXIT_FAIL = 2,         /* check: a prerequisite fails / extension down */
+    APP_EXIT_NO_API = 3,       /* cannot reach or authenticate to the API */
+    APP_EXIT_USAGE = 4,        /* bad config or usage */
+};
+
+struct app_opts {
+    const char *config_path;   /* --config; NULL = defaults only */
+    const char *kubeconfig;    /* --kubeconfig */
+    const char *context;       /* --context */
+    const char *listen;        /* --listen HOST:PORT */
+    const char *log_level;     /* --log-level */
+    const char *log_format;    /* --log-format */
+    bool output_json;          /* check --output json */
+};
+
+int app_run(const struct app_opts *o);
+int app_check(const struct app_opts *o);
+int app_config_validate(const struct app_opts *o);
+int app_version(void);
 
 #endif

@@ -1,0 +1,123 @@
+"""CLI contract of SPEC §3 for configuration and usage errors: the real
+binary, exit codes and FILE:LINE:COL messages."""
+import os
+import subprocess
+import sys
+import tempfile
+
+from harness_min import Results
+
+BIN = os.environ["ABC_BIN"]
+SRC = os.environ["ABC_SRCROOT"]
+
+
+def run(args, env=None, timeout=20):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("ABC_") or k in ("ABC_BIN",)}
+    e["HOME"] = tempfile.mkdtemp()
+    e.pop("KUBECONFIG", None)
+    if env:
+        e.update(env)
+    p = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=timeout, env=e)
+    return p.returncode, p.stdout, p.stderr
+
+
+def write(text):
+    fd, path = tempfile.mkstemp(suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+r = Results()
+
+
+@r.test
+def validate_shipped_config():
+    rc, out, err = run(["config", "validate", "--config", os.path.join(SRC, "config/aks-backup-companion.yaml")])
+    assert rc == 0, (rc, out, err)
+    assert out.startswith("config OK"), out
+    assert len(out.strip().splitlines()) == 1, out
+
+
+@r.test
+def validate_defaults_without_file():
+    rc, out, err = run(["config", "validate"])
+    assert rc == 0, (rc, out, err)
+    assert "listen 0.0.0.0:8080" in out, out
+
+
+@r.test
+def unknown_key_names_position_and_suggestion():
+    path = write("http:\n  max_connections: 10\n  lisen: 127.0.0.1:9000\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4, (rc, err)
+    assert f"{path}:3:3:" in err, err
+    assert "listen" in err and "lisen" in err, err
+
+
+@r.test
+def wrong_type_names_position():
+    path = write("limits:\n  warn_ratio: lots\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4, (rc, err)
+    assert f"{path}:2:15:" in err, err
+
+
+@r.test
+def out_of_range_value():
+    path = write("limits:\n  warn_ratio: 1.5\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4 and f"{path}:2:15:" in err, (rc, err)
+
+
+@r.test
+def malformed_schedule_is_a_config_error():
+    path = write("vault:\n  backup_schedule: every six hours\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4 and f"{path}:2:20:" in err, (rc, err)
+
+
+@r.test
+def env_override_and_bad_env_value():
+    rc, out, err = run(["config", "validate"], env={"ABC_HTTP_LISTEN": "127.0.0.1:9999"})
+    assert rc == 0 and "127.0.0.1:9999" in out, (rc, out, err)
+    rc, out, err = run(["config", "validate"], env={"ABC_HTTP_LISTEN": "nowhere"})
+    assert rc == 4 and "ABC_HTTP_LISTEN" in err, (rc, err)
+
+
+@r.test
+def missing_config_file():
+    rc, out, err = run(["config", "validate", "--config", "/nonexistent/abc.yaml"])
+    assert rc == 4 and "/nonexistent/abc.yaml" in err, (rc, err)
+
+
+@r.test
+def usage_errors_exit_4():
+    for args in (["frobnicate"], ["run", "--bogus"], ["check", "--output", "yaml"],
+                 ["config"], ["version", "--listen", "x"]):
+        rc, out, err = run(args)
+        assert rc == 4, (args, rc, err)
+        assert "usage" in err, (args, err)
+
+
+@r.test
+def version_prints_version():
+    rc, out, err = run(["version"])
+    assert rc == 0 and out.startswith("aks-backup-companion "), (rc, out)
+
+
+@r.test
+def check_without_any_api_configuration_exits_3():
+    rc, out, err = run(["check"], env={"ABC_SA_DIR": "/nonexistent"})
+    assert rc == 3, (rc, out, err)
+    assert "kubeconfig" in err.lower(), err
+
+
+@r.test
+def run_with_bad_config_starts_nothing():
+    path = write("http:\n  listen: [1, 2]\n")
+    rc, out, err = run(["run", "--config", path], timeout=10)
+    assert rc == 4 and f"{path}:2:11:" in err, (rc, err)
+
+
+sys.exit(r.finish())
