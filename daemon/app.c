@@ -16,7 +16,12 @@
 #include "health/watchdog.h"
 #include "http/metrics.h"
 #include "http/routes_basic.h"
+#include "rules/report.h"
+#include <json-c/json.h>
 #include "http/server.h"
+#include "app_int.h"
+#include "rules/metrics_cluster.h"
+#include "model/acct.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -82,19 +87,7 @@ int app_config_validate(const struct app_opts *o)
 
 /* ---- the daemon ---------------------------------------------------------- */
 
-struct app {
-    uv_loop_t loop;
-    struct config cfg;
-    struct regions regions;
-    struct metrics *metrics;
-    struct readyz *readyz;
-    struct watchdog watchdog;
-    struct http_server *http;
-    uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t stop_timer;
-    int exit_code;
-    bool stopping;
-};
+static void app_apply_config(struct app *a);
 
 static void load_regions(struct app *a)
 {
@@ -104,6 +97,7 @@ static void load_regions(struct app *a)
     if (rc) {
         log_kv(LOG_WARN, "cannot load the supported-regions list; region_supported is unknown",
                "error", err, NULL);
+        regions_free(&a->regions);
         return;
     }
     regions_free(&a->regions);
@@ -121,6 +115,17 @@ static void http_closed(void *data)
 {
     struct app *a = data;
     a->http = NULL;
+    a->closing--;
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    app_handle_closed(h->data);
+}
+
+static void watchdog_closed(void *data)
+{
+    app_handle_closed(data);
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -138,40 +143,68 @@ static void app_stop(struct app *a, const char *why)
     log_kv(LOG_INFO, "stopping", "reason", why, NULL);
     uv_timer_start(&a->stop_timer, on_stop_timeout, 4000, 0);
     uv_unref((uv_handle_t *)&a->stop_timer);
-    if (a->http)
+    if (a->http) {
+        a->closing++;
         http_server_close(a->http, http_closed, a);
-    watchdog_close(&a->watchdog, NULL, NULL);
-    uv_close((uv_handle_t *)&a->sig_term, NULL);
-    uv_close((uv_handle_t *)&a->sig_int, NULL);
-    uv_close((uv_handle_t *)&a->sig_hup, NULL);
+    }
+    app_kube_close(a);
+    a->closing++;
+    watchdog_close(&a->watchdog, watchdog_closed, a);
+    uv_signal_t *sigs[] = {&a->sig_term, &a->sig_int, &a->sig_hup};
+    for (int i = 0; i < 3; i++) {
+        a->closing++;
+        sigs[i]->data = a;
+        uv_close((uv_handle_t *)sigs[i], handle_closed);
+    }
+}
+
+/* What a reload changes in the running subsystems. The extension
+ * namespace/selector and the accounting sources are fixed at start (they
+ * decide what is watched); a change is logged as needing a restart. */
+static void app_apply_config(struct app *a)
+{
+    if (a->engine) {
+        struct engine_opts eo;
+        app_engine_opts(a, &eo);
+        if (engine_set_opts(a->engine, &eo))
+            log_kv(LOG_ERROR, "reload: cannot apply the rules options; keeping the old ones", NULL);
+    }
+    if (a->quota) {
+        struct quota_opts qo;
+        app_quota_opts(a, &qo, false);
+        if (quota_reload(a->quota, &qo))
+            log_kv(LOG_ERROR, "reload: cannot apply the quota options; keeping the old ones", NULL);
+    }
+    if (strcmp(a->pod_ns, a->cfg.extension.namespace_) != 0 ||
+        strcmp(a->pod_selector, a->cfg.extension.pod_selector) != 0)
+        log_kv(LOG_WARN, "reload: extension.namespace/pod_selector changes take effect at restart",
+               NULL);
 }
 
 static void reload(struct app *a)
 {
-    struct app_opts o = {0};
-    (void)o;
+    /* Same order as at start: the flags given then keep precedence. */
+    struct config_flag flags[] = {
+        {"http.listen", a->opts.listen},
+        {"log.level", a->opts.log_level},
+        {"log.format", a->opts.log_format},
+    };
     struct config next;
     struct config_err err;
     char unknown[512] = "";
-    if (config_load(&next, a->cfg.path[0] ? a->cfg.path : NULL, environ, NULL, 0, &err,
-                    unknown, sizeof(unknown))) {
+    if (config_load(&next, a->opts.config_path, environ, flags, 3, &err, unknown,
+                    sizeof(unknown))) {
         char msg[1600];
         config_err_format(&err, msg, sizeof(msg));
         log_kv(LOG_ERROR, "config reload failed; keeping the running configuration", "error",
                msg, NULL);
         return;
     }
-    /* Flags given at start keep precedence over the file on reload. */
-    struct config_err e2;
-    if (config_set(&next, "http.listen", a->cfg.http.listen, &e2) ||
-        config_set(&next, "log.level", a->cfg.log.level, &e2) ||
-        config_set(&next, "log.format", a->cfg.log.format, &e2)) {
-        config_free(&next);
-        return;
-    }
     config_free(&a->cfg);
     a->cfg = next;
+    log_setup(a->cfg.log.level_v, a->cfg.log.format_v);
     load_regions(a);
+    app_apply_config(a);
     log_kv(LOG_INFO, "configuration reloaded", "file", a->cfg.path[0] ? a->cfg.path : "(defaults)",
            NULL);
 }
@@ -186,36 +219,71 @@ static void on_signal(uv_signal_t *s, int signum)
     app_stop(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-int app_run(const struct app_opts *o)
+/* Shared by run and check: config, test clock, regions, API access. */
+static int app_prepare(struct app *a, const struct app_opts *o)
 {
-    struct app *a = calloc(1, sizeof(*a));
-    if (!a)
-        return APP_EXIT_FAIL;
-    int rc = load_config(o, &a->cfg, false);
-    if (rc) {
-        free(a);
+    a->opts = *o;
+    int rc = load_config(o, &a->cfg, a->check_mode);
+    if (rc)
         return rc;
-    }
     int tc = clock_init_from_env();
     if (tc < 0) {
         fprintf(stderr, "aks-backup-companion: ABC_TEST_NOW: expected an RFC 3339 time\n");
-        config_free(&a->cfg);
-        free(a);
         return APP_EXIT_USAGE;
     }
     if (tc > 0)
         log_kv(LOG_WARN, "ABC_TEST_NOW is set: the wall clock is shifted for testing", "test_now",
                getenv("ABC_TEST_NOW"), NULL);
-    log_kv(LOG_INFO, "starting", "version", ABC_VERSION, "revision", ABC_REVISION, "config",
-           a->cfg.path[0] ? a->cfg.path : "(defaults)", NULL);
+    if ((rc = app_kube_config(a)))
+        return rc;
     load_regions(a);
-
     uv_loop_init(&a->loop);
     a->metrics = metrics_new();
+    return a->metrics ? 0 : APP_EXIT_FAIL;
+}
+
+static void app_free(struct app *a)
+{
+    if (a->loop.data == a) {
+        uv_walk(&a->loop, close_walk, NULL);
+        uv_run(&a->loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&a->loop))
+            log_kv(LOG_WARN, "event loop closed with handles open", NULL);
+    }
+    if (a->engine)
+        engine_free(a->engine);
+    for (size_t i = 0; i < a->nres; i++) {
+        if (a->res[i].store)
+            store_free(a->res[i].store);
+        if (a->res[i].acct_type)
+            acct_type_free(a->res[i].acct_type);
+    }
+    readyz_free(a->readyz);
+    metrics_free(a->metrics);
+    regions_free(&a->regions);
+    kube_config_clear(&a->kcfg);
+    config_free(&a->cfg);
+    free(a);
+}
+
+int app_run(const struct app_opts *o)
+{
+    struct app *a = calloc(1, sizeof(*a));
+    if (!a)
+        return APP_EXIT_FAIL;
+    int rc = app_prepare(a, o);
+    if (rc) {
+        app_free(a);
+        return rc;
+    }
+    a->loop.data = a;
+    log_kv(LOG_INFO, "starting", "version", ABC_VERSION, "revision", ABC_REVISION, "config",
+           a->cfg.path[0] ? a->cfg.path : "(defaults)", "api", a->kcfg.server, "credentials",
+           a->kcfg.source, NULL);
     a->readyz = readyz_new();
-    if (!a->metrics || !a->readyz) {
-        rc = APP_EXIT_FAIL;
-        goto out;
+    if (!a->readyz) {
+        app_free(a);
+        return APP_EXIT_FAIL;
     }
     metrics_add_process_collector(a->metrics);
     /* A single replica leads; leader election (when enabled) switches this. */
@@ -226,22 +294,29 @@ int app_run(const struct app_opts *o)
     uv_timer_init(&a->loop, &a->stop_timer);
     a->stop_timer.data = a;
 
-    if (http_server_init(&a->http, &a->loop)) {
-        rc = APP_EXIT_FAIL;
-        goto out;
+    char err[512] = "";
+    if ((rc = app_kube_setup(a, REFLECTOR_WATCH)) || (rc = http_server_init(&a->http, &a->loop)) ||
+        (rc = routes_basic_register(a->http, a->metrics, a->readyz, &a->watchdog)) ||
+        (rc = app_register_checks(a)) || (rc = app_register_routes(a))) {
+        log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
+        app_free(a);
+        return APP_EXIT_FAIL;
     }
-    routes_basic_register(a->http, a->metrics, a->readyz, &a->watchdog);
     struct http_server_opts ho = {
         .listen = a->cfg.http.listen,
         .max_connections = (unsigned)a->cfg.http.max_connections,
         .read_timeout_s = (unsigned)a->cfg.http.read_timeout_seconds,
     };
-    char err[512] = "";
     if (http_server_start(a->http, &ho, err, sizeof(err))) {
         log_kv(LOG_ERROR, "cannot listen; exiting", "listen", a->cfg.http.listen, "error", err,
                NULL);
-        rc = APP_EXIT_FAIL;
-        goto out;
+        app_free(a);
+        return APP_EXIT_FAIL;
+    }
+    if ((rc = app_kube_start(a))) {
+        log_kv(LOG_ERROR, "cannot start watching", "error", strerror(-rc), NULL);
+        app_free(a);
+        return APP_EXIT_FAIL;
     }
 
     uv_signal_init(&a->loop, &a->sig_term);
@@ -254,28 +329,100 @@ int app_run(const struct app_opts *o)
 
     uv_run(&a->loop, UV_RUN_DEFAULT);
     rc = a->exit_code;
-out:
-    /* Close whatever is still open (timeout path) and drain close callbacks. */
-    uv_walk(&a->loop, close_walk, NULL);
-    uv_run(&a->loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&a->loop))
-        log_kv(LOG_WARN, "event loop closed with handles open", NULL);
-    readyz_free(a->readyz);
-    metrics_free(a->metrics);
-    regions_free(&a->regions);
-    config_free(&a->cfg);
     log_kv(LOG_INFO, "stopped", NULL);
-    free(a);
+    app_free(a);
     return rc;
+}
+
+/* ---- check: list once, evaluate, print, exit ------------------------------ */
+
+static void check_poll(uv_timer_t *t)
+{
+    struct app *a = t->data;
+    if (a->version_done && app_all_synced(a, NULL, 0))
+        uv_stop(&a->loop);
+}
+
+static void check_deadline(uv_timer_t *t)
+{
+    struct app *a = t->data;
+    if (!a->api_error) {
+        char waiting[512];
+        app_all_synced(a, waiting, sizeof(waiting));
+        a->api_error = -1;
+        snprintf(a->api_error_msg, sizeof(a->api_error_msg),
+                 "timed out after 30 s talking to %s (%s)", a->kcfg.server,
+                 waiting[0] ? waiting : "waiting for /version");
+    }
+    uv_stop(&a->loop);
 }
 
 int app_check(const struct app_opts *o)
 {
-    struct config cfg;
-    int rc = load_config(o, &cfg, true);
-    if (rc)
+    struct app *a = calloc(1, sizeof(*a));
+    if (!a)
+        return APP_EXIT_FAIL;
+    a->check_mode = true;
+    int rc = app_prepare(a, o);
+    if (rc) {
+        app_free(a);
         return rc;
-    config_free(&cfg);
-    fprintf(stderr, "aks-backup-companion: check is not wired yet\n");
-    return APP_EXIT_NO_API;
+    }
+    a->loop.data = a;
+    if ((rc = app_kube_setup(a, REFLECTOR_LIST_ONLY)) || (rc = app_kube_start(a))) {
+        log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
+        app_free(a);
+        return APP_EXIT_FAIL;
+    }
+    uv_timer_init(&a->loop, &a->check_timer);
+    a->check_timer.data = a;
+    uv_timer_start(&a->check_timer, check_poll, 20, 20);
+    uv_timer_t deadline;
+    uv_timer_init(&a->loop, &deadline);
+    deadline.data = a;
+    uv_timer_start(&deadline, check_deadline, 30000, 0);
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+
+    if (a->api_error) {
+        fprintf(stderr, "aks-backup-companion: cannot use the API at %s: %s\n", a->kcfg.server,
+                a->api_error_msg);
+        rc = APP_EXIT_NO_API;
+    } else {
+        struct buf out, qt;
+        buf_init(&out, 0);
+        buf_init(&qt, 0);
+        struct json_object *q = quota_json(a->quota);
+        (void)quota_text(a->quota, &qt);
+        struct report_opts ro = {
+            .now = clock_now_ms() / 1000,
+            .quota = q,
+            .quota_text = qt.data,
+            .quota_warn = quota_any_warn(a->quota),
+        };
+        /* quota_text starts with its own "quota" line; the report has a
+         * section title already. */
+        const char *qbody = qt.data ? strchr(qt.data, '\n') : NULL;
+        ro.quota_text = qbody ? qbody + 1 : qt.data;
+        int r2 = o->output_json ? report_json_render(a->engine, &ro, true, &out)
+                                : report_text(a->engine, &ro, &out);
+        if (r2 == 0) {
+            fwrite(out.data, 1, out.len, stdout);
+            if (out.len && out.data[out.len - 1] != '\n')
+                fputc('\n', stdout);
+            rc = report_exit_code(a->engine, &ro);
+        } else {
+            rc = APP_EXIT_FAIL;
+        }
+        json_object_put(q);
+        buf_free(&out);
+        buf_free(&qt);
+    }
+    fflush(stdout);
+    a->stopping = true;
+    uv_close((uv_handle_t *)&a->check_timer, NULL);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    app_kube_close(a);
+    uv_run(&a->loop, UV_RUN_DEFAULT); /* let every close finish */
+    app_free(a);
+    return rc;
 }

@@ -1,0 +1,97 @@
+/* Internals shared by app.c (lifecycle), app_kube.c (resources, readiness)
+ * and app_check.c (the one-shot check). Not a public interface. */
+#ifndef ABC_APP_INT_H
+#define ABC_APP_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "app.h"
+#include "config/config.h"
+#include "config/regions.h"
+#include "health/readyz.h"
+#include "health/watchdog.h"
+#include "http/metrics.h"
+#include "http/server.h"
+#include "kube/client.h"
+#include "kube/kubeconfig.h"
+#include "kube/reflector.h"
+#include "kube/store.h"
+#include "model/model.h"
+#include "quota/quota.h"
+#include "rules/engine.h"
+
+#define APP_MAX_RES 24
+
+/* One watched resource: its type, store and reflector. */
+struct app_res {
+    struct app *app;
+    const struct model_type *type;
+    struct model_type runtime_type; /* pods: namespace and selector from config */
+    struct model_type *acct_type;   /* accounting sources: owned (acct_type_free) */
+    struct store *store;
+    struct reflector *refl;
+    bool absent;                    /* group/version not served */
+    bool synced;                    /* first list applied */
+};
+
+struct app {
+    uv_loop_t loop;
+    struct app_opts opts;
+    struct config cfg;
+    struct regions regions;
+    bool check_mode;
+
+    struct metrics *metrics;
+    struct readyz *readyz;
+    struct watchdog watchdog;
+    struct http_server *http;
+
+    struct kube_config kcfg;
+    struct kube_client *kube;
+    struct app_res res[APP_MAX_RES];
+    size_t nres;
+    char pod_ns[64];                /* copies that outlive config reloads */
+    char pod_selector[512];
+    struct engine *engine;
+    struct quota *quota;
+    uv_timer_t probe_timer;         /* GET /version: version and API health */
+    bool probe_inflight;
+    int64_t started_ms;
+
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t stop_timer;
+    int closing;                    /* handles still closing at shutdown */
+    int exit_code;
+    bool stopping;
+
+    /* check mode */
+    bool version_done;
+    int api_error;                  /* check: 401/403/unreachable seen */
+    char api_error_msg[384];
+    uv_timer_t check_timer;
+};
+
+/* app_kube.c */
+/* Resolves API access (SPEC §3 order). 0, or an exit code with the reason
+ * printed: APP_EXIT_NO_API when nothing usable exists, APP_EXIT_USAGE for a
+ * malformed kubeconfig. */
+int app_kube_config(struct app *a);
+/* Creates the client, engine, quota and one store + reflector per watched
+ * resource (mode: watch or list once). 0 / negative errno (logged). */
+int app_kube_setup(struct app *a, enum reflector_mode mode);
+int app_kube_start(struct app *a);
+/* Closes reflectors, then the client; frees stores, engine and quota once
+ * every handle is closed. Counts its closes in a->closing. */
+void app_kube_close(struct app *a);
+/* Maps the config onto the engine and quota options (start and reload). */
+void app_engine_opts(const struct app *a, struct engine_opts *o);
+void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
+/* True when every reflector has synced once or its API is absent. */
+bool app_all_synced(const struct app *a, char *waiting, size_t n);
+int app_register_checks(struct app *a);
+int app_register_routes(struct app *a);
+void app_handle_closed(void *data);
+
+#endif

@@ -1,0 +1,357 @@
+/* The watched resources of SPEC §5 wired together: kube client, one store
+ * and reflector per resource, the rules engine and the quota ledger as
+ * consumers, the readiness checks and the JSON routes that read them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app_int.h"
+#include "model/acct.h"
+#include "model/records.h"
+#include "rules/metrics_cluster.h"
+#include "rules/report.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define PROBE_INTERVAL_MS 10000 /* GET /version: version changes and API health */
+#define APISERVER_FRESH_MS 30000
+
+int app_kube_config(struct app *a)
+{
+    struct kube_config_err err;
+    int rc = kube_config_resolve(a->opts.kubeconfig, a->opts.context, &a->kcfg, &err);
+    if (rc == 0)
+        return 0;
+    char msg[1200];
+    kube_config_err_format(&err, msg, sizeof(msg));
+    fprintf(stderr, "aks-backup-companion: %s\n", msg);
+    return rc == -ENOENT && !a->opts.kubeconfig ? APP_EXIT_NO_API : APP_EXIT_USAGE;
+}
+
+void app_engine_opts(const struct app *a, struct engine_opts *o)
+{
+    const struct config *c = &a->cfg;
+    engine_opts_default(o);
+    o->cluster_region = c->cluster.region;
+    o->cluster_subscription = c->cluster.subscription_id;
+    o->cluster_identity = c->cluster.identity;
+    o->vault_region = c->vault.region;
+    o->vault_subscription = c->vault.subscription_id;
+    o->storage_region = c->storage.region;
+    o->storage_subscription = c->storage.subscription_id;
+    o->backup_policies = c->vault.backup_policies;
+    o->backup_instances = c->vault.backup_instances;
+    o->policies_limit = c->limits.backup_policies_per_vault;
+    o->instances_limit = c->limits.backup_instances_per_vault;
+    o->snapshots_per_disk = c->limits.snapshots_per_disk;
+    o->warn_ratio = c->limits.warn_ratio;
+    o->extension_namespace = a->pod_ns;
+    o->extension_selector = a->pod_selector;
+    o->regions = a->regions.n ? &a->regions : NULL;
+}
+
+void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only)
+{
+    const struct config *c = &a->cfg;
+    memset(o, 0, sizeof(*o));
+    o->backup_limit = c->limits.on_demand_backups_per_day;
+    o->restore_limit = c->limits.restores_per_day;
+    o->warn_ratio = c->limits.warn_ratio;
+    o->day_offset = config_day_offset(c);
+    o->day_boundary = c->limits.day_boundary;
+    o->has_schedule = c->vault.has_schedule;
+    o->schedule = c->vault.schedule;
+    o->tolerance_minutes = c->vault.schedule_tolerance_minutes;
+    o->state_file = c->accounting.state_configmap[0] && !read_only ? NULL : c->accounting.state_file;
+    o->read_only = read_only;
+    o->token_file = c->api.token_file;
+}
+
+/* ---- per-resource bookkeeping (a consumer on every store) ---------------- */
+
+static void count_namespaced(struct app *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->nres; i++) {
+        const struct model_type *t = a->res[i].type;
+        if (t->namespaced && strcmp(t->resource, "pods") != 0)
+            n += store_count(a->res[i].store);
+    }
+    engine_set_namespaced_count(a->engine, n);
+}
+
+static void res_changed(void *data, const struct model_type *t, const void *rec)
+{
+    struct app_res *r = data;
+    (void)rec;
+    if (t->namespaced && r->synced)
+        count_namespaced(r->app);
+}
+
+static void res_updated(void *data, const struct model_type *t, const void *o, const void *n)
+{
+    (void)data;
+    (void)t;
+    (void)o;
+    (void)n;
+}
+
+static void res_synced(void *data, const struct model_type *t)
+{
+    struct app_res *r = data;
+    struct app *a = r->app;
+    r->synced = true;
+    r->absent = false;
+    if (strcmp(t->resource, "volumesnapshots") == 0)
+        engine_set_snapshot_api(a->engine, 1);
+    if (r->acct_type)
+        quota_set_source_available(a->quota, acct_type_source(r->acct_type)->name, true);
+    count_namespaced(a);
+}
+
+static void on_absent(void *data, const struct model_type *t, bool absent)
+{
+    struct app_res *r = data;
+    struct app *a = r->app;
+    r->absent = absent;
+    log_kv(absent ? LOG_WARN : LOG_INFO,
+           absent ? "API not served; reported absent and retried" : "API served again",
+           "resource", t->resource, "group", t->group[0] ? t->group : "core", "version",
+           t->version, NULL);
+    if (strcmp(t->resource, "volumesnapshots") == 0)
+        engine_set_snapshot_api(a->engine, absent ? 0 : 1);
+    if (r->acct_type)
+        quota_set_source_available(a->quota, acct_type_source(r->acct_type)->name, !absent);
+}
+
+static void on_list_error(void *data, const struct model_type *t, const struct kube_status *st)
+{
+    struct app_res *r = data;
+    struct app *a = r->app;
+    if (!a->check_mode || a->api_error)
+        return;
+    if (st->http == 0 || st->http == 401 || st->http == 403) {
+        a->api_error = (int)(st->http ? st->http : -1);
+        snprintf(a->api_error_msg, sizeof(a->api_error_msg), "listing %s: %s%s%s",
+                 t->resource, st->http == 401 ? "unauthorized (401): " :
+                 st->http == 403 ? "forbidden (403): " : "", st->reason,
+                 st->http == 0 ? "" : "");
+        uv_stop(&a->loop);
+    }
+}
+
+static int add_res(struct app *a, const struct model_type *t, enum reflector_mode mode,
+                   struct model_type *acct)
+{
+    if (a->nres == APP_MAX_RES)
+        return -E2BIG;
+    struct app_res *r = &a->res[a->nres];
+    memset(r, 0, sizeof(*r));
+    r->app = a;
+    r->acct_type = acct;
+    if (t == NULL) {
+        r->runtime_type = model_pod_type(a->pod_ns, a->pod_selector);
+        t = &r->runtime_type;
+    }
+    r->type = t;
+    r->store = store_new(t);
+    if (!r->store)
+        return -ENOMEM;
+    a->nres++;
+    struct store_consumer bookkeeping = {
+        .on_add = res_changed, .on_update = res_updated, .on_delete = res_changed,
+        .on_synced = res_synced, .data = r,
+    };
+    int rc = store_add_consumer(r->store, &bookkeeping);
+    if (!rc && !acct) {
+        struct store_consumer ec = engine_consumer(a->engine);
+        rc = store_add_consumer(r->store, &ec);
+    }
+    if (!rc && acct) {
+        struct store_consumer qc;
+        rc = quota_add_source(a->quota, acct, &qc);
+        if (!rc)
+            rc = store_add_consumer(r->store, &qc);
+    }
+    struct reflector_hooks hooks = {.on_absent = on_absent, .on_list_error = on_list_error, .data = r};
+    if (!rc)
+        rc = reflector_init(&r->refl, &a->loop, a->kube, r->store, a->metrics, mode, &hooks);
+    return rc;
+}
+
+int app_kube_setup(struct app *a, enum reflector_mode mode)
+{
+    char err[512] = "";
+    int rc = kube_client_new(&a->loop, &a->kcfg, a->metrics, &a->kube, err, sizeof(err));
+    if (rc) {
+        log_kv(LOG_ERROR, "cannot create the API client", "error", err, NULL);
+        return rc;
+    }
+    const char *pod = getenv("POD_NAME");
+    if (pod && *pod)
+        kube_client_set_user_agent_suffix(a->kube, pod);
+
+    snprintf(a->pod_ns, sizeof(a->pod_ns), "%s", a->cfg.extension.namespace_);
+    snprintf(a->pod_selector, sizeof(a->pod_selector), "%s", a->cfg.extension.pod_selector);
+    struct engine_opts eo;
+    app_engine_opts(a, &eo);
+    a->engine = engine_new(&eo);
+    struct quota_opts qo;
+    app_quota_opts(a, &qo, a->check_mode);
+    if (!a->engine || quota_init(&a->quota, a->check_mode ? NULL : &a->loop, &qo))
+        return -ENOMEM;
+
+    const struct model_type *core[] = {
+        &model_pv_type,       &model_pvc_type,           &model_storageclass_type,
+        &model_csidriver_type, &model_snapshotclass_type, &model_snapshot_type,
+        &model_node_type,     NULL /* pods */,
+    };
+    for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
+        if ((rc = add_res(a, core[i], mode, NULL)))
+            return rc;
+    for (size_t i = 0; i < a->cfg.accounting.n_sources; i++) {
+        const struct config_source *s = &a->cfg.accounting.sources[i];
+        struct acct_source_opts so = {
+            .name = s->name, .operation = s->operation == CONFIG_OP_BACKUP ? ACCT_OP_BACKUP : ACCT_OP_RESTORE,
+            .group = s->group, .version = s->version, .resource = s->resource,
+            .namespace_ = s->namespace_, .on_demand = s->on_demand, .instance = s->instance,
+        };
+        struct model_type *t = NULL;
+        char why[256] = "";
+        if ((rc = acct_type_new(&so, &t, why, sizeof(why)))) {
+            log_kv(LOG_ERROR, "bad accounting source", "source", s->name, "error", why, NULL);
+            return rc;
+        }
+        if ((rc = add_res(a, t, mode, t))) {
+            if (a->nres == 0 || a->res[a->nres - 1].acct_type != t)
+                acct_type_free(t);
+            return rc;
+        }
+    }
+    if (!a->check_mode) {
+        metrics_cluster_register(a->metrics, a->engine);
+        quota_register_metrics(a->quota, a->metrics);
+    }
+    return 0;
+}
+
+/* ---- /version probe ------------------------------------------------------ */
+
+static void on_version(void *data, const struct kube_status *st, const char *git_version)
+{
+    struct app *a = data;
+    a->probe_inflight = false;
+    if (git_version) {
+        if (strcmp(engine_kubernetes_version(a->engine), git_version) != 0)
+            log_kv(LOG_INFO, "kubernetes version", "version", git_version, NULL);
+        engine_set_version(a->engine, git_version);
+    } else if (!a->check_mode) {
+        log_kv(LOG_DEBUG, "GET /version failed", "error", st->reason, NULL);
+    } else if (!a->api_error && (st->http == 0 || st->http == 401 || st->http == 403)) {
+        a->api_error = (int)(st->http ? st->http : -1);
+        snprintf(a->api_error_msg, sizeof(a->api_error_msg), "GET /version: %s%s",
+                 st->http == 401 ? "unauthorized (401): " : st->http == 403 ? "forbidden (403): " : "",
+                 st->reason);
+        uv_stop(&a->loop);
+    }
+    a->version_done = true;
+}
+
+static void probe(uv_timer_t *t)
+{
+    struct app *a = t->data;
+    if (a->probe_inflight || a->stopping)
+        return;
+    if (kube_get_version(a->kube, on_version, a) == 0)
+        a->probe_inflight = true;
+}
+
+int app_kube_start(struct app *a)
+{
+    a->started_ms = clock_mono_ms();
+    for (size_t i = 0; i < a->nres; i++) {
+        int rc = reflector_start(a->res[i].refl);
+        if (rc)
+            return rc;
+    }
+    quota_start(a->quota);
+    uv_timer_init(&a->loop, &a->probe_timer);
+    a->probe_timer.data = a;
+    return uv_timer_start(&a->probe_timer, probe, 0, a->check_mode ? 0 : PROBE_INTERVAL_MS);
+}
+
+void app_handle_closed(void *data)
+{
+    struct app *a = data;
+    a->closing--;
+}
+
+static void kube_closed(void *data)
+{
+    struct app *a = data;
+    a->kube = NULL;
+    for (size_t i = 0; i < a->nres; i++) {
+        store_free(a->res[i].store);
+        a->res[i].store = NULL;
+    }
+    a->closing--;
+}
+
+static void refl_closed(void *data)
+{
+    struct app_res *r = data;
+    struct app *a = r->app;
+    r->refl = NULL;
+    for (size_t i = 0; i < a->nres; i++)
+        if (a->res[i].refl)
+            return;
+    /* Every reflector is gone: nothing uses the client any more. */
+    if (a->kube)
+        kube_client_close(a->kube, kube_closed, a);
+    else
+        a->closing--;
+}
+
+static void probe_closed(uv_handle_t *h)
+{
+    struct app *a = h->data;
+    a->closing--;
+}
+
+static void quota_closed(void *data)
+{
+    struct app *a = data;
+    a->quota = NULL;
+    a->closing--;
+}
+
+void app_kube_close(struct app *a)
+{
+    if (a->probe_timer.data && !uv_is_closing((uv_handle_t *)&a->probe_timer)) {
+        a->closing++;
+        a->probe_timer.data = a;
+        uv_close((uv_handle_t *)&a->probe_timer, probe_closed);
+    }
+    if (a->quota) {
+        /* Its collector stays registered but is never called again: the
+         * HTTP server is closed before, and metrics_free calls nothing. */
+        a->closing++;
+        quota_close(a->quota, quota_closed, a);
+    }
+    bool any = false;
+    for (size_t i = 0; i < a->nres; i++)
+        any |= a->res[i].refl != NULL;
+    a->closing++; /* released when the client is closed (or now) */
+    if (!any) {
+        if (a->kube)
+            kube_client_close(a->kube, kube_closed, a);
+        else
+            kube_closed(a);
+        return;
+    }
+    for (size_t i = 0; i < a->nres; i++)
+        if (a->res[i].refl)
+            reflector_close(a->res[i].refl, refl_closed, &a->res[i]);
+}

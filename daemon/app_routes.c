@@ -1,0 +1,132 @@
+/* Readiness checks (SPEC §8: synced, apiserver, extension, prerequisites)
+ * and the JSON routes of the running daemon (/api/v1/report and, for the
+ * convergence tests, /debug/store when ABC_DEBUG_ENDPOINTS=1). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "app_int.h"
+#include "rules/report.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+bool app_all_synced(const struct app *a, char *waiting, size_t n)
+{
+    bool all = true;
+    size_t off = 0;
+    if (waiting && n)
+        waiting[0] = '\0';
+    for (size_t i = 0; i < a->nres; i++) {
+        const struct app_res *r = &a->res[i];
+        if (r->synced || r->absent)
+            continue;
+        all = false;
+        if (waiting && off < n) {
+            int k = snprintf(waiting + off, n - off, "%s%s", off ? ", " : "waiting for the first list of ",
+                             r->type->resource);
+            if (k > 0)
+                off += (size_t)k;
+        }
+    }
+    return all;
+}
+
+static bool check_synced(void *data, char *reason, size_t n)
+{
+    return app_all_synced(data, reason, n);
+}
+
+static bool check_apiserver(void *data, char *reason, size_t n)
+{
+    struct app *a = data;
+    int64_t last = a->kube ? kube_client_last_success_ms(a->kube) : 0;
+    int64_t now = clock_mono_ms();
+    if (last && now - last <= 30000)
+        return true;
+    if (!last)
+        snprintf(reason, n, "no successful response from %s yet", a->kcfg.server ? a->kcfg.server : "the API server");
+    else
+        snprintf(reason, n, "no successful response from %s for %" PRId64 " s",
+                 a->kcfg.server ? a->kcfg.server : "the API server", (now - last) / 1000);
+    return false;
+}
+
+static bool check_extension(void *data, char *reason, size_t n)
+{
+    struct app *a = data;
+    return engine_extension_ok(a->engine, reason, n);
+}
+
+static bool check_prerequisites(void *data, char *reason, size_t n)
+{
+    struct app *a = data;
+    return engine_prerequisites_ok(a->engine, reason, n);
+}
+
+int app_register_checks(struct app *a)
+{
+    int rc = readyz_register(a->readyz, "synced", check_synced, a);
+    if (!rc)
+        rc = readyz_register(a->readyz, "apiserver", check_apiserver, a);
+    if (!rc)
+        rc = readyz_register(a->readyz, "extension", check_extension, a);
+    if (!rc)
+        rc = readyz_register(a->readyz, "prerequisites", check_prerequisites, a);
+    return rc;
+}
+
+static void report_route(void *data, const struct http_request *req, struct http_response *resp)
+{
+    struct app *a = data;
+    (void)req;
+    struct json_object *q = quota_json(a->quota);
+    struct report_opts ro = {
+        .now = clock_now_ms() / 1000,
+        .quota = q,
+        .quota_warn = quota_any_warn(a->quota),
+    };
+    const char *pretty = http_request_query(req, "pretty");
+    if (report_json_render(a->engine, &ro, pretty != NULL, &resp->body)) {
+        resp->status = 500;
+        buf_reset(&resp->body);
+    } else {
+        resp->content_type = "application/json";
+        resp->allow_gzip = true;
+    }
+    json_object_put(q);
+}
+
+static void debug_store_route(void *data, const struct http_request *req, struct http_response *resp)
+{
+    struct app *a = data;
+    const char *res = http_request_query(req, "resource");
+    for (size_t i = 0; res && i < a->nres; i++) {
+        if (strcmp(a->res[i].type->resource, res) != 0 || !a->res[i].refl)
+            continue;
+        if (reflector_dump(a->res[i].refl, &resp->body))
+            resp->status = 500;
+        resp->content_type = "application/json";
+        resp->allow_gzip = true;
+        return;
+    }
+    resp->status = 404;
+    if (buf_adds(&resp->body, "unknown resource\n"))
+        buf_reset(&resp->body);
+}
+
+int app_register_routes(struct app *a)
+{
+    int rc = http_server_route(a->http, "GET", "/api/v1/report", report_route, a);
+    if (!rc)
+        rc = quota_register_routes(a->quota, a->http);
+    const char *dbg = getenv("ABC_DEBUG_ENDPOINTS");
+    if (!rc && dbg && strcmp(dbg, "1") == 0) {
+        log_kv(LOG_WARN, "debug endpoints enabled (ABC_DEBUG_ENDPOINTS=1)", NULL);
+        rc = http_server_route(a->http, "GET", "/debug/store", debug_store_route, a);
+    }
+    return rc;
+}
