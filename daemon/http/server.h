@@ -2,7 +2,26 @@
  * (MHD epoll fd watched with a uv_poll_t, MHD's timeout with a uv_timer_t;
  * no MHD threads). Handlers are synchronous and run on the loop. Limits of
  * SPEC §8: header <= 8 KiB (431), body <= 64 KiB (413), whole request within
- * read_timeout, at most max_connections (the rest closed at once). */
+ * read_timeout, at most max_connections (the rest closed at once).
+ *
+ * How the limits are enforced:
+ *  - We accept() ourselves and close a connection at once when
+ *    max_connections are open (MHD at its limit would stop accepting and
+ *    leave clients queued in the kernel backlog).
+ *  - MHD's connection timeout (= read_timeout) bounds idle time; a sweep
+ *    every 250 ms additionally cuts a connection whose current request has
+ *    not fully arrived read_timeout after it started (after the connection
+ *    opened, or after the previous response on a keep-alive connection), so
+ *    a client trickling bytes cannot hold a slot. Responses being sent are
+ *    bounded by MHD's idle timeout only.
+ *  - Header block > 8 KiB: 431 from us; beyond MHD's 32 KiB per-connection
+ *    pool MHD itself answers 431 (414 when the request line alone is too
+ *    long). Content-Length > 64 KiB: 413 before the body is read; a chunked
+ *    body growing past 64 KiB: 413 at its end (closed after 1 MiB dropped).
+ *  - Unknown method 501; known method not routed on a known path 405 with
+ *    Allow; unknown path 404; "."/".." segments, bad or NUL %-escapes 400.
+ *  - gzip when the route allows it, the client accepts it and the body is
+ *    over 1 KiB (Vary: Accept-Encoding whenever the route allows it). */
 #ifndef ABC_HTTP_SERVER_H
 #define ABC_HTTP_SERVER_H
 
@@ -36,8 +55,13 @@ struct http_response {
     char extra_headers[512];   /* "Name: value\r\n" lines, e.g. Retry-After */
     bool allow_gzip;           /* compress when the client accepts gzip */
 };
+/* Appends "name: value" to extra_headers. -EINVAL on CR/LF (or ':' in the
+ * name), -E2BIG when extra_headers is full. */
 int http_response_header(struct http_response *resp, const char *name, const char *value);
 
+/* Runs on the loop once the whole request (body included) has arrived.
+ * resp arrives with status 200, an empty body and no extra headers; the
+ * server sends and frees resp->body after the handler returns. */
 typedef void (*http_handler_cb)(void *data, const struct http_request *req,
                                 struct http_response *resp);
 
@@ -57,8 +81,17 @@ int http_server_route(struct http_server *s, const char *method, const char *pat
 int http_server_start(struct http_server *s, const struct http_server_opts *o,
                       char *err, size_t errlen);
 int http_server_port(const struct http_server *s);  /* bound port */
-/* Stops accepting and closes connections; close_cb fires when every handle
- * is closed, then the server is freed. */
+/* "HOST:PORT" actually bound ("[::]:8080" for IPv6); "" before _start.
+ * Owned by s. */
+const char *http_server_listen_addr(const struct http_server *s);
+/* Connections closed at once because max_connections were open. */
+unsigned long http_server_rejected(const struct http_server *s);
+/* Stops accepting and closes connections; close_cb (may be NULL) fires from
+ * the loop, never before return, once every handle is closed; the server is
+ * freed just before it. Call exactly once after a successful _init, also
+ * when _start failed (it releases what _start made) and from inside a
+ * handler (the response of that request may not be sent). Do not close the
+ * loop's handles with uv_walk instead. */
 void http_server_close(struct http_server *s, void (*close_cb)(void *data), void *data);
 
 #endif

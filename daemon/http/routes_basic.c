@@ -1,0 +1,121 @@
+/* /livez, /healthz, /readyz[/<name>], /metrics; see routes_basic.h. The
+ * handlers only read state owned elsewhere; the readiness mirror collector
+ * renders aks_backup_ready at scrape time so it never disagrees with
+ * /readyz. */
+#include "http/routes_basic.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "abc_version.h"
+#include "util/clock.h"
+
+#define OPENMETRICS_CT "application/openmetrics-text; version=1.0.0; charset=utf-8"
+#define PROM_CT "text/plain; version=0.0.4; charset=utf-8"
+#define MAX_EXCLUDES 16
+
+/* One static context: the daemon has one server (routes keep pointers). */
+struct basic_ctx {
+    struct metrics *m;
+    struct readyz *r;
+    struct watchdog *w;
+};
+static struct basic_ctx g_ctx;
+
+static void handle_live(void *data, const struct http_request *req, struct http_response *resp)
+{
+    (void)req;
+    struct basic_ctx *c = data;
+    bool ok = c->w && watchdog_alive(c->w, clock_mono_ms());
+    resp->status = ok ? 200 : 503;
+    if (buf_adds(&resp->body, ok ? "ok" : "event loop stalled: watchdog did not tick within 10s\n"))
+        resp->status = 500;
+}
+
+struct excl {
+    const char *names[MAX_EXCLUDES];
+    size_t n;
+};
+
+static void add_exclude(void *data, const char *value)
+{
+    struct excl *e = data;
+    if (e->n < MAX_EXCLUDES && value && *value)
+        e->names[e->n++] = value;
+}
+
+static void handle_ready(void *data, const struct http_request *req, struct http_response *resp)
+{
+    struct basic_ctx *c = data;
+    const char *only = NULL;
+    if (strncmp(req->path, "/readyz/", 8) == 0) {
+        only = req->path + 8;
+        if (!*only)
+            only = NULL; /* "/readyz/" behaves like "/readyz" */
+    }
+    struct excl e = {.n = 0};
+    http_request_query_all(req, "exclude", add_exclude, &e);
+    bool verbose = http_request_query(req, "verbose") != NULL;
+    resp->status = readyz_http(c->r, only, e.names, e.n, verbose, &resp->body);
+}
+
+bool routes_basic_wants_openmetrics(const char *accept)
+{
+    return accept && strcasestr(accept, "application/openmetrics-text") != NULL;
+}
+
+static void handle_metrics(void *data, const struct http_request *req,
+                           struct http_response *resp)
+{
+    struct basic_ctx *c = data;
+    bool om = routes_basic_wants_openmetrics(http_request_header(req, "Accept"));
+    resp->content_type = om ? OPENMETRICS_CT : PROM_CT;
+    resp->allow_gzip = true;
+    if (metrics_render(c->m, om, &resp->body)) {
+        buf_reset(&resp->body);
+        resp->status = 500;
+        resp->content_type = NULL;
+        (void)!buf_adds(&resp->body, "metrics rendering failed: out of memory\n");
+    }
+}
+
+static void collect_basic(struct metrics_writer *w, void *data)
+{
+    struct basic_ctx *c = data;
+    static const char *const bi_names[] = {"version", "revision"};
+    static const char *const bi_values[] = {ABC_VERSION, ABC_REVISION};
+    metrics_write_family(w, "aks_backup_build_info", METRIC_GAUGE,
+                         "Build information of the running binary; the value is always 1.");
+    metrics_write_sample(w, "aks_backup_build_info", 2, bi_names, bi_values, 1);
+    size_t n = c->r ? readyz_count(c->r) : 0;
+    if (n == 0)
+        return;
+    metrics_write_family(w, "aks_backup_ready", METRIC_GAUGE,
+                         "Whether the readiness check passes on this replica (1) or not (0).");
+    static const char *const ready_names[] = {"check"};
+    for (size_t i = 0; i < n; i++) {
+        char reason[128];
+        const char *v[1] = {readyz_name(c->r, i)};
+        bool ok = readyz_run_one(c->r, i, reason, sizeof(reason));
+        metrics_write_sample(w, "aks_backup_ready", 1, ready_names, v, ok ? 1 : 0);
+    }
+}
+
+int routes_basic_register(struct http_server *s, struct metrics *m, struct readyz *r,
+                          struct watchdog *w)
+{
+    g_ctx = (struct basic_ctx){m, r, w};
+    int rc = http_server_route(s, "GET", "/livez", handle_live, &g_ctx);
+    if (!rc)
+        rc = http_server_route(s, "GET", "/healthz", handle_live, &g_ctx);
+    if (!rc)
+        rc = http_server_route(s, "GET", "/readyz", handle_ready, &g_ctx);
+    if (!rc)
+        rc = http_server_route(s, "GET", "/readyz/", handle_ready, &g_ctx);
+    if (!rc)
+        rc = http_server_route(s, "GET", "/metrics", handle_metrics, &g_ctx);
+    if (!rc && m)
+        rc = metrics_add_collector(m, METRIC_SCOPE_PROCESS, collect_basic, &g_ctx);
+    return rc;
+}
