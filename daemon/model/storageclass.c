@@ -1,0 +1,53 @@
+/* StorageClass records: provisioner and whether it is the default class
+ * (GA or beta annotation), for the class-level verdicts of the admission
+ * ConfigMap (SPEC §13). */
+#include "model/records.h"
+#include "model/mjson.h"
+
+static void sc_free(void *p)
+{
+    struct storageclass_rec *r = p;
+    if (!r)
+        return;
+    model_meta_clear(&r->meta);
+    free(r->provisioner);
+    free(r);
+}
+
+static bool is_true(const char *v)
+{
+    return v && strcmp(v, "true") == 0;
+}
+
+static int sc_extract(const struct model_type *t, struct json_object *obj, void **out)
+{
+    (void)t;
+    struct storageclass_rec *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    int rc = model_meta_extract(obj, &r->meta);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    const char *prov = mj_str(obj, "provisioner");
+    r->provisioner = strdup(prov ? prov : "");
+    if (!r->provisioner) {
+        sc_free(r);
+        return -ENOMEM;
+    }
+    r->is_default = is_true(mj_annotation(obj, "storageclass.kubernetes.io/is-default-class")) ||
+                    is_true(mj_annotation(obj, "storageclass.beta.kubernetes.io/is-default-class"));
+    *out = r;
+    return 0;
+}
+
+const struct model_type model_storageclass_type = {
+    .resource = "storageclasses",
+    .group = "storage.k8s.io",
+    .version = "v1",
+    .kind = "StorageClass",
+    .namespaced = false,
+    .extract = sc_extract,
+    .free = sc_free,
+};

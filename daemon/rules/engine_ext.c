@@ -1,0 +1,488 @@
+/* Rules engine, workload side: extension pod health (reason strings,
+ * /readyz check), VolumeSnapshot counts and per-claim maxima, and the
+ * warnings and informational items of SPEC §6, computed on request. */
+#include "rules/engine_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- extension pods ---- */
+
+static void append(char *out, size_t n, size_t *off, const char *s)
+{
+    if (*off + 1 >= n)
+        return;
+    int w = snprintf(out + *off, n - *off, "%s", s);
+    if (w > 0)
+        *off += (size_t)w < n - *off ? (size_t)w : n - *off - 1;
+}
+
+void engine_pod_reason(const struct pod_rec *p, char *out, size_t n)
+{
+    size_t off = 0;
+    if (!n)
+        return;
+    out[0] = '\0';
+    if (p->unschedulable)
+        append(out, n, &off, "Unschedulable");
+    for (size_t i = 0; i < p->ncontainers; i++) {
+        const struct pod_container *c = &p->containers[i];
+        if (!c->waiting_reason)
+            continue;
+        char part[256];
+        char term[96] = "", rs[48] = "";
+        if (c->last_term_reason)
+            snprintf(term, sizeof(term), ", last terminated %s", c->last_term_reason);
+        if (c->restarts > 0)
+            snprintf(rs, sizeof(rs), ", %d restart%s", (int)c->restarts, c->restarts > 1 ? "s" : "");
+        snprintf(part, sizeof(part), "%s%s%s%s", off ? "; " : "", c->waiting_reason, term, rs);
+        append(out, n, &off, part);
+    }
+    if (off == 0 && strcmp(p->phase, "Running") != 0)
+        append(out, n, &off, p->phase);
+    else if (off == 0 && !p->ready)
+        append(out, n, &off, "not ready");
+}
+
+static void pod_ent_free(void *v)
+{
+    struct pod_ent *p = v;
+    if (!p)
+        return;
+    free(p->name);
+    free(p->phase);
+    free(p->reason);
+    for (size_t i = 0; p->cnames && i < p->pub.ncontainers; i++)
+        free(p->cnames[i]);
+    free(p->cnames);
+    free(p->c);
+    free(p);
+}
+
+static struct pod_ent *pod_ent_new(const struct pod_rec *r)
+{
+    struct pod_ent *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    char reason[512];
+    engine_pod_reason(r, reason, sizeof(reason));
+    p->name = strdup(r->meta.name);
+    p->phase = strdup(r->phase);
+    p->reason = strdup(reason);
+    size_t nc = r->ncontainers;
+    p->c = calloc(nc ? nc : 1, sizeof(*p->c));
+    p->cnames = calloc(nc ? nc : 1, sizeof(*p->cnames));
+    p->pub.ncontainers = nc;
+    if (!p->name || !p->phase || !p->reason || !p->c || !p->cnames)
+        goto fail;
+    for (size_t i = 0; i < nc; i++) {
+        const struct pod_container *c = &r->containers[i];
+        if (!(p->cnames[i] = strdup(c->name)))
+            goto fail;
+        p->c[i].name = p->cnames[i];
+        p->c[i].restarts = c->restarts;
+        p->c[i].oomkilled = c->oomkilled;
+        p->c[i].memory_limit = c->memory_limit;
+        p->pub.restarts += c->restarts;
+        p->pub.oomkilled |= c->oomkilled;
+    }
+    p->unschedulable = r->unschedulable;
+    p->pub.name = p->name;
+    p->pub.phase = p->phase;
+    p->pub.ready = r->ready;
+    p->pub.reason = p->reason;
+    p->pub.containers = p->c;
+    return p;
+fail:
+    pod_ent_free(p);
+    return NULL;
+}
+
+void engine__apply_pod(struct engine *e, const struct pod_rec *old, const struct pod_rec *rec)
+{
+    const char *name = rec ? rec->meta.name : old->meta.name;
+    void *v = NULL;
+    if (strmap_remove(&e->pods, name, &v))
+        pod_ent_free(v);
+    if (!rec)
+        return;
+    struct pod_ent *p = pod_ent_new(rec);
+    if (p && strmap_put(&e->pods, name, p, NULL, NULL) < 0)
+        pod_ent_free(p);
+}
+
+size_t engine_extension_pod_count(const struct engine *e)
+{
+    return e->pods.n;
+}
+
+static int cmp_pod(const void *a, const void *b)
+{
+    const struct pod_ent *x = *(const struct pod_ent *const *)a;
+    const struct pod_ent *y = *(const struct pod_ent *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+struct pcollect {
+    const struct pod_ent **v;
+    size_t n;
+};
+
+static bool pcollect_cb(void *data, const char *key, void *val)
+{
+    (void)key;
+    struct pcollect *c = data;
+    c->v[c->n++] = val;
+    return true;
+}
+
+/* Pods sorted by name into a fresh array (caller frees); NULL when none. */
+static const struct pod_ent **sorted_pods(const struct engine *e, size_t *n)
+{
+    *n = 0;
+    if (!e->pods.n)
+        return NULL;
+    struct pcollect c = {calloc(e->pods.n, sizeof(*c.v)), 0};
+    if (!c.v)
+        return NULL;
+    strmap_foreach(&e->pods, pcollect_cb, &c);
+    qsort(c.v, c.n, sizeof(*c.v), cmp_pod);
+    *n = c.n;
+    return c.v;
+}
+
+void engine_foreach_extension_pod(const struct engine *e,
+                                  void (*cb)(void *data, const struct engine_ext_pod *p),
+                                  void *data)
+{
+    size_t n;
+    const struct pod_ent **v = sorted_pods(e, &n);
+    for (size_t i = 0; i < n; i++)
+        cb(data, &v[i]->pub);
+    free(v);
+}
+
+static bool pod_ok(const struct pod_ent *p)
+{
+    return strcmp(p->phase, "Running") == 0 && p->pub.ready;
+}
+
+int engine_extension_running(const struct engine *e)
+{
+    if (!(e->synced & ENGINE_RES_POD) && e->pods.n == 0)
+        return -1;
+    if (e->pods.n == 0)
+        return 0;
+    size_t n;
+    const struct pod_ent **v = sorted_pods(e, &n);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++)
+        if (!pod_ok(v[i]))
+            ok = 0;
+    free(v);
+    return ok;
+}
+
+bool engine_extension_ok(const struct engine *e, char *reason, size_t n)
+{
+    if (n)
+        reason[0] = '\0';
+    if (e->pods.n == 0) {
+        if (!(e->synced & ENGINE_RES_POD))
+            snprintf(reason, n, "extension pods not listed yet");
+        else
+            snprintf(reason, n, "no extension pods in namespace %s matching %s",
+                     e->o.extension_namespace, e->o.extension_selector);
+        return false;
+    }
+    size_t cnt;
+    const struct pod_ent **v = sorted_pods(e, &cnt);
+    bool ok = true;
+    for (size_t i = 0; i < cnt && ok; i++) {
+        if (pod_ok(v[i]))
+            continue;
+        ok = false;
+        snprintf(reason, n, "%s: %s", v[i]->name, *v[i]->reason ? v[i]->reason : "not ready");
+    }
+    free(v);
+    return ok;
+}
+
+/* ---- snapshots ---- */
+
+const char *snapshot_status_name(enum snapshot_status s)
+{
+    switch (s) {
+    case SNAPSHOT_READY: return "ready";
+    case SNAPSHOT_PENDING: return "pending";
+    case SNAPSHOT_FAILED: return "failed";
+    default: return "unknown";
+    }
+}
+
+static bool max_cb(void *data, const char *key, void *val)
+{
+    struct engine *e = data;
+    size_t n = (size_t)(uintptr_t)val;
+    if (n > e->max_per_claim || (n == e->max_per_claim && e->max_claim && strcmp(key, e->max_claim) < 0)) {
+        e->max_per_claim = n;
+        e->max_claim = key;
+    }
+    return true;
+}
+
+static void recompute_max(struct engine *e)
+{
+    e->max_per_claim = 0;
+    e->max_claim = NULL;
+    strmap_foreach(&e->per_claim, max_cb, e);
+}
+
+static void snap_ent_free(void *v)
+{
+    struct snap_ent *s = v;
+    if (s)
+        free(s->error);
+    free(s);
+}
+
+void engine__apply_snapshot(struct engine *e, const struct snapshot_rec *old,
+                            const struct snapshot_rec *rec)
+{
+    const struct obj_meta *m = rec ? &rec->meta : &old->meta;
+    char key[512];
+    snprintf(key, sizeof(key), "%s/%s", m->ns ? m->ns : "", m->name);
+    void *v = NULL;
+    bool recompute = false;
+    if (strmap_remove(&e->snaps, key, &v)) {
+        struct snap_ent *s = v;
+        e->snap_count[s->status]--;
+        if (s->claim) {
+            bool was_max = e->max_claim && strcmp(e->max_claim, s->claim) == 0;
+            strmap_decr(&e->per_claim, s->claim);
+            recompute = was_max;
+            if (was_max)
+                e->max_claim = NULL; /* the key may be gone */
+        }
+        snap_ent_free(s);
+    }
+    if (rec) {
+        struct snap_ent *s = calloc(1, sizeof(*s));
+        if (!s)
+            goto out;
+        s->status = rec->has_error ? SNAPSHOT_FAILED : rec->ready ? SNAPSHOT_READY : SNAPSHOT_PENDING;
+        s->created = rec->meta.created;
+        if (rec->error_message && !(s->error = strdup(rec->error_message))) {
+            snap_ent_free(s);
+            goto out;
+        }
+        if (rec->source_pvc) {
+            char ck[512];
+            snprintf(ck, sizeof(ck), "%s/%s", m->ns ? m->ns : "", rec->source_pvc);
+            s->claim = strmap_incr(&e->per_claim, ck);
+        }
+        if (strmap_put(&e->snaps, key, s, NULL, NULL) < 0) {
+            if (s->claim)
+                strmap_decr(&e->per_claim, s->claim);
+            snap_ent_free(s);
+            goto out;
+        }
+        e->snap_count[s->status]++;
+        if (s->claim && !recompute) {
+            size_t c = strmap_count_of(&e->per_claim, s->claim);
+            if (c > e->max_per_claim) {
+                e->max_per_claim = c;
+                e->max_claim = s->claim;
+            }
+        }
+    }
+out:
+    if (recompute)
+        recompute_max(e);
+}
+
+size_t engine_snapshots(const struct engine *e, enum snapshot_status s)
+{
+    return (s >= 0 && s < SNAPSHOT_STATUS_COUNT) ? e->snap_count[s] : 0;
+}
+
+size_t engine_snapshots_max_per_claim(const struct engine *e, const char **claim)
+{
+    if (claim)
+        *claim = e->max_claim;
+    return e->max_per_claim;
+}
+
+void engine__free_ext(struct engine *e)
+{
+    strmap_clear(&e->pods, pod_ent_free);
+    strmap_clear(&e->snaps, snap_ent_free);
+    strmap_clear(&e->per_claim, NULL);
+}
+
+/* ---- warnings ---- */
+
+struct wlist {
+    struct engine_warning *v;
+    size_t n, cap;
+    int err;
+    const struct engine *e;
+    int64_t now;
+};
+
+__attribute__((format(printf, 4, 5)))
+static void warn_add(struct wlist *w, const char *code, const char *object, const char *fmt, ...)
+{
+    if (w->err)
+        return;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        struct engine_warning *v = realloc(w->v, cap * sizeof(*v));
+        if (!v) {
+            w->err = -ENOMEM;
+            return;
+        }
+        w->v = v;
+        w->cap = cap;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct engine_warning *x = &w->v[w->n];
+    x->code = code;
+    x->object = strdup(object);
+    x->message = strdup(msg);
+    if (!x->object || !x->message) {
+        free(x->object);
+        free(x->message);
+        w->err = -ENOMEM;
+        return;
+    }
+    w->n++;
+}
+
+static bool warn_pvc(void *data, const char *key, void *val)
+{
+    struct wlist *w = data;
+    const struct pvc_ent *c = val;
+    if (c->pending)
+        warn_add(w, "claim-pending", key, "claim is Pending or not bound to a volume");
+    if (c->no_class)
+        warn_add(w, "claim-no-storage-class", key, "%s",
+                 c->class_empty ? "storageClassName is \"\": the claim can only bind a pre-created "
+                                  "volume, which AKS backup skips (static)"
+                                : "storageClassName is not set: the claim depends on the default "
+                                  "storage class at creation time");
+    return true;
+}
+
+static bool warn_snap(void *data, const char *key, void *val)
+{
+    struct wlist *w = data;
+    const struct snap_ent *s = val;
+    if (s->status == SNAPSHOT_FAILED)
+        warn_add(w, "snapshot-failed", key, "snapshot failed: %s",
+                 s->error ? s->error : "status.error set");
+    else if (s->status == SNAPSHOT_PENDING && s->created > 0 &&
+             w->now - s->created > ENGINE_SNAPSHOT_STUCK_SECONDS)
+        warn_add(w, "snapshot-stuck", key, "snapshot not ready %lld minutes after creation",
+                 (long long)((w->now - s->created) / 60));
+    return true;
+}
+
+static bool warn_claim_snaps(void *data, const char *key, void *val)
+{
+    struct wlist *w = data;
+    size_t n = (size_t)(uintptr_t)val;
+    const struct engine_opts *o = &w->e->o;
+    if (o->snapshots_per_disk > 0 && (double)n >= o->warn_ratio * (double)o->snapshots_per_disk)
+        warn_add(w, "snapshots-near-limit", key,
+                 "%zu snapshots of this claim (limit %ld per disk): delete old snapshots or "
+                 "shorten retention", n, o->snapshots_per_disk);
+    return true;
+}
+
+static int cmp_warning(const void *a, const void *b)
+{
+    const struct engine_warning *x = a, *y = b;
+    int c = strcmp(x->code, y->code);
+    return c ? c : strcmp(x->object, y->object);
+}
+
+int engine_warnings(const struct engine *e, int64_t now, struct engine_warning **out, size_t *n)
+{
+    struct wlist w = {.e = e, .now = now};
+    strmap_foreach(&e->pvcs, warn_pvc, &w);
+    strmap_foreach(&e->snaps, warn_snap, &w);
+    strmap_foreach(&e->per_claim, warn_claim_snaps, &w);
+    size_t np;
+    const struct pod_ent **pods = sorted_pods(e, &np);
+    for (size_t i = 0; i < np; i++) {
+        const struct pod_ent *p = pods[i];
+        if (!pod_ok(p))
+            warn_add(&w, "extension-not-ready", p->name, "extension pod %s: %s", p->phase,
+                     *p->reason ? p->reason : "not ready");
+        for (size_t j = 0; j < p->pub.ncontainers; j++) {
+            const struct engine_ext_container *c = &p->c[j];
+            char obj[512];
+            snprintf(obj, sizeof(obj), "%s/%s", p->name, c->name);
+            if (c->oomkilled)
+                warn_add(&w, "extension-oomkilled", obj,
+                         "container was OOMKilled: raise resources.limits.memory in the "
+                         "extension's configuration settings");
+            if (c->restarts > 0)
+                warn_add(&w, "extension-restarting", obj, "container restarted %d times",
+                         c->restarts);
+            if (e->namespaced > ENGINE_NAMESPACED_OBJECTS_WARN &&
+                c->memory_limit == ENGINE_EXTENSION_DEFAULT_MEMORY)
+                warn_add(&w, "extension-memory-limit", obj,
+                         "%zu namespaced objects watched while the container runs with the "
+                         "default 1280Mi memory limit: raise resources.limits.memory in the "
+                         "extension's configuration settings",
+                         e->namespaced);
+        }
+    }
+    free(pods);
+    if (w.err) {
+        engine_warnings_free(w.v, w.n);
+        return w.err;
+    }
+    if (w.n)
+        qsort(w.v, w.n, sizeof(*w.v), cmp_warning);
+    *out = w.v;
+    *n = w.n;
+    return 0;
+}
+
+void engine_warnings_free(struct engine_warning *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(w[i].object);
+        free(w[i].message);
+    }
+    free(w);
+}
+
+static const struct engine_info infos[] = {
+    {"azure-cli-version", "Azure CLI 2.41 or later is needed to install the extension and "
+                          "configure backup (not checkable from inside the cluster)"},
+    {"role-assignment-delay", "role assignments for the extension, the vault and the cluster "
+                              "take several minutes to apply: retry a failed configuration after "
+                              "a few minutes"},
+    {"policy-change-unsupported", "changing the backup policy or the snapshot resource group of "
+                                  "a backup instance is not supported: create a new backup "
+                                  "instance instead"},
+    {"operational-tier-only", "backups stay in the operational tier (snapshots in the cluster's "
+                              "subscription); plan retention accordingly"},
+};
+
+const struct engine_info *engine_informational(size_t *n)
+{
+    *n = sizeof(infos) / sizeof(infos[0]);
+    return infos;
+}

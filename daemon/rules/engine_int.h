@@ -1,0 +1,105 @@
+/* Private state of the rules engine, shared by engine.c (volumes, claims,
+ * classes, cluster facts) and engine_ext.c (extension pods, warnings,
+ * snapshots). Not for use outside rules/. */
+#ifndef ABC_RULES_ENGINE_INT_H
+#define ABC_RULES_ENGINE_INT_H
+
+#include "rules/engine.h"
+#include "rules/strmap.h"
+
+struct pv_ent {
+    const char *name;          /* map key */
+    const char *storage_class; /* interned; "" none */
+    const char *driver;        /* interned */
+    const char *claim_ns;      /* interned; NULL unbound */
+    char *claim_name;          /* owned */
+    const char *phase;         /* interned */
+    enum pv_reason reason;
+    char *line;                /* pre-rendered metric sample */
+    size_t line_len;
+};
+
+struct pvc_ent {
+    const char *ns;            /* interned in pending_ns when pending */
+    bool pending;
+    bool no_class;
+    bool class_empty;          /* storageClassName is "" (vs absent) */
+};
+
+struct snap_ent {
+    const char *claim;         /* "ns/claim" key in per_claim; NULL */
+    enum snapshot_status status;
+    int64_t created;
+    char *error;               /* owned; NULL */
+};
+
+struct sc_ent {
+    char *provisioner;
+    bool is_default;
+};
+
+struct pod_ent {
+    struct engine_ext_pod pub; /* strings below */
+    char *name;
+    char *phase;
+    char *reason;
+    struct engine_ext_container *c;
+    char **cnames;
+    bool unschedulable;
+};
+
+struct engine {
+    struct engine_opts o;      /* strings owned (copies) */
+    struct strmap intern;      /* refcounted strings for PV labels */
+
+    struct strmap pvs;         /* name -> pv_ent */
+    size_t by_reason[PV_REASON_COUNT];
+
+    struct strmap pvcs;        /* ns/name -> pvc_ent */
+    struct strmap pending_ns;  /* ns -> count */
+    size_t pending, no_class;
+
+    struct strmap snaps;       /* ns/name -> snap_ent */
+    struct strmap per_claim;   /* ns/claim -> count */
+    size_t snap_count[SNAPSHOT_STATUS_COUNT];
+    size_t max_per_claim;
+    const char *max_claim;     /* key in per_claim */
+
+    struct strmap classes;     /* name -> sc_ent */
+    struct strmap drivers;     /* CSIDriver names (value unused) */
+    struct strmap vsc;         /* name -> driver (owned) */
+    size_t disk_vsc;           /* classes with driver disk.csi.azure.com */
+
+    struct strmap nodes;       /* name -> node facts (char *region\0sub pair) */
+    struct strmap node_regions;/* region -> count */
+    struct strmap node_subs;   /* subscription -> count */
+
+    struct strmap pods;        /* name -> pod_ent */
+
+    char *version;
+    int snapshot_api;
+    size_t namespaced;
+    unsigned synced;           /* ENGINE_RES_* bits */
+
+    engine_change_cb on_change;
+    void *on_change_data;
+};
+
+enum {
+    ENGINE_RES_PV = 1u << 0,
+    ENGINE_RES_PVC = 1u << 1,
+    ENGINE_RES_SC = 1u << 2,
+    ENGINE_RES_CSIDRIVER = 1u << 3,
+    ENGINE_RES_VSC = 1u << 4,
+    ENGINE_RES_SNAPSHOT = 1u << 5,
+    ENGINE_RES_NODE = 1u << 6,
+    ENGINE_RES_POD = 1u << 7,
+};
+
+/* engine_ext.c */
+void engine__apply_pod(struct engine *e, const struct pod_rec *old, const struct pod_rec *rec);
+void engine__apply_snapshot(struct engine *e, const struct snapshot_rec *old,
+                            const struct snapshot_rec *rec);
+void engine__free_ext(struct engine *e);
+
+#endif

@@ -1,0 +1,169 @@
+/* Collector for the engine's cluster families (SPEC §9): cluster info,
+ * prerequisite status (enum style), per-PV support (pre-rendered lines),
+ * derived counts per reason, pending claims, snapshots, extension pods
+ * and the vault counts when configured. */
+#include "rules/metrics_cluster.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void raw_cb(void *data, const char *line, size_t len)
+{
+    metrics_write_raw(data, line, len);
+}
+
+static void pending_cb(void *data, const char *ns, size_t n)
+{
+    const char *names[] = {"namespace"};
+    const char *vals[] = {ns};
+    metrics_write_sample(data, "aks_backup_persistent_volume_claims_pending", 1, names, vals,
+                         (double)n);
+}
+
+static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
+
+struct pod_counts {
+    size_t n[5];
+};
+
+static void phase_cb(void *data, const struct engine_ext_pod *p)
+{
+    struct pod_counts *c = data;
+    size_t i;
+    for (i = 0; i < 4; i++)
+        if (strcmp(p->phase, phases[i]) == 0)
+            break;
+    c->n[i]++;
+}
+
+static void ready_cb(void *data, const struct engine_ext_pod *p)
+{
+    const char *names[] = {"pod"};
+    const char *vals[] = {p->name};
+    metrics_write_sample(data, "aks_backup_extension_pod_ready", 1, names, vals, p->ready ? 1 : 0);
+}
+
+static void restarts_cb(void *data, const struct engine_ext_pod *p)
+{
+    const char *names[] = {"pod", "container"};
+    for (size_t i = 0; i < p->ncontainers; i++) {
+        const char *vals[] = {p->name, p->containers[i].name};
+        metrics_write_sample(data, "aks_backup_extension_container_restarts", 2, names, vals,
+                             p->containers[i].restarts);
+    }
+}
+
+static void oom_cb(void *data, const struct engine_ext_pod *p)
+{
+    const char *names[] = {"pod", "container"};
+    for (size_t i = 0; i < p->ncontainers; i++) {
+        const char *vals[] = {p->name, p->containers[i].name};
+        metrics_write_sample(data, "aks_backup_extension_container_oomkilled", 2, names, vals,
+                             p->containers[i].oomkilled ? 1 : 0);
+    }
+}
+
+static void gauge1(struct metrics_writer *w, const char *name, const char *help, double v)
+{
+    metrics_write_family(w, name, METRIC_GAUGE, help);
+    metrics_write_sample(w, name, 0, NULL, NULL, v);
+}
+
+void metrics_cluster_collect(struct metrics_writer *w, void *data)
+{
+    const struct engine *e = data;
+
+    metrics_write_family(w, "aks_backup_cluster_info", METRIC_GAUGE,
+                         "Cluster facts as labels (Kubernetes version, region, subscription); always 1.");
+    {
+        const char *names[] = {"kubernetes_version", "region", "subscription_id"};
+        const char *vals[] = {engine_kubernetes_version(e), engine_cluster_region(e),
+                              engine_cluster_subscription(e)};
+        metrics_write_sample(w, "aks_backup_cluster_info", 3, names, vals, 1);
+    }
+
+    metrics_write_family(w, "aks_backup_prerequisite_status", METRIC_GAUGE,
+                         "AKS backup prerequisite status, 1 on the current status (pass, fail or unknown) of each check.");
+    struct prereq_result pr[PREREQ_COUNT];
+    engine_prerequisites(e, pr);
+    for (int i = 0; i < PREREQ_COUNT; i++) {
+        for (int s = PREREQ_PASS; s <= PREREQ_UNKNOWN; s++) {
+            const char *names[] = {"check", "status"};
+            const char *vals[] = {prereq_check_name(i), prereq_status_name(s)};
+            metrics_write_sample(w, "aks_backup_prerequisite_status", 2, names, vals,
+                                 pr[i].status == (enum prereq_status)s ? 1 : 0);
+        }
+    }
+
+    metrics_write_family(w, "aks_backup_persistent_volume_supported", METRIC_GAUGE,
+                         "Whether AKS backup includes the PersistentVolume (1) or skips it (0), with the reason code.");
+    engine_foreach_pv_line(e, raw_cb, w);
+
+    metrics_write_family(w, "aks_backup_persistent_volumes", METRIC_GAUGE,
+                         "PersistentVolumes per support-matrix reason code (count, derived from the per-PV verdicts).");
+    for (int r = 0; r < PV_REASON_COUNT; r++) {
+        const char *names[] = {"reason"};
+        const char *vals[] = {pv_reason_code(r)};
+        metrics_write_sample(w, "aks_backup_persistent_volumes", 1, names, vals,
+                             (double)engine_pv_reason_count(e, r));
+    }
+
+    metrics_write_family(w, "aks_backup_persistent_volume_claims_pending", METRIC_GAUGE,
+                         "PersistentVolumeClaims Pending or without a volume per namespace (count).");
+    engine_foreach_pending_ns(e, pending_cb, w);
+
+    metrics_write_family(w, "aks_backup_volume_snapshots", METRIC_GAUGE,
+                         "VolumeSnapshots by status: ready, pending or failed (count).");
+    for (int s = 0; s < SNAPSHOT_STATUS_COUNT; s++) {
+        const char *names[] = {"status"};
+        const char *vals[] = {snapshot_status_name(s)};
+        metrics_write_sample(w, "aks_backup_volume_snapshots", 1, names, vals,
+                             (double)engine_snapshots(e, s));
+    }
+    gauge1(w, "aks_backup_volume_snapshots_per_claim_max",
+           "Largest number of VolumeSnapshots of one claim (count).",
+           (double)engine_snapshots_max_per_claim(e, NULL));
+
+    struct pod_counts pc = {{0}};
+    engine_foreach_extension_pod(e, phase_cb, &pc);
+    metrics_write_family(w, "aks_backup_extension_pods", METRIC_GAUGE,
+                         "Backup extension pods by phase (count).");
+    for (size_t i = 0; i < 5; i++) {
+        const char *names[] = {"phase"};
+        const char *vals[] = {phases[i]};
+        metrics_write_sample(w, "aks_backup_extension_pods", 1, names, vals, (double)pc.n[i]);
+    }
+    metrics_write_family(w, "aks_backup_extension_pod_ready", METRIC_GAUGE,
+                         "Whether the backup extension pod is Ready (1) or not (0).");
+    engine_foreach_extension_pod(e, ready_cb, w);
+    metrics_write_family(w, "aks_backup_extension_container_restarts", METRIC_GAUGE,
+                         "Restart count of a backup extension container as the kubelet reports it (count).");
+    engine_foreach_extension_pod(e, restarts_cb, w);
+    metrics_write_family(w, "aks_backup_extension_container_oomkilled", METRIC_GAUGE,
+                         "Whether the backup extension container's last termination was OOMKilled (1) or not (0).");
+    engine_foreach_extension_pod(e, oom_cb, w);
+
+    const struct engine_opts *o = engine_get_opts(e);
+    if (o->backup_policies >= 0) {
+        gauge1(w, "aks_backup_vault_backup_policies",
+               "Backup policies in the vault, as configured (count).", (double)o->backup_policies);
+        gauge1(w, "aks_backup_vault_backup_policies_limit",
+               "Backup policies allowed per vault (count).", (double)o->policies_limit);
+    }
+    if (o->backup_instances >= 0) {
+        gauge1(w, "aks_backup_vault_backup_instances",
+               "Backup instances in the vault, as configured (count).", (double)o->backup_instances);
+        gauge1(w, "aks_backup_vault_backup_instances_limit",
+               "Backup instances allowed per vault (count).", (double)o->instances_limit);
+    }
+}
+
+int metrics_cluster_register(struct metrics *m, struct engine *e)
+{
+    return metrics_add_collector(m, METRIC_SCOPE_CLUSTER, metrics_cluster_collect, e);
+}
+
+void metrics_cluster_unregister(struct metrics *m, struct engine *e)
+{
+    metrics_remove_collector(m, metrics_cluster_collect, e);
+}

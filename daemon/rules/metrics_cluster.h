@@ -1,0 +1,20 @@
+/* The cluster-level metric families of SPEC §9 that come from the rules
+ * engine, rendered by a METRIC_SCOPE_CLUSTER collector (only the leader
+ * exports them). Per-PV series are pre-rendered by the engine when a
+ * verdict changes; a scrape only concatenates them. */
+#ifndef ABC_RULES_METRICS_CLUSTER_H
+#define ABC_RULES_METRICS_CLUSTER_H
+
+#include "http/metrics.h"
+#include "rules/engine.h"
+
+/* Registers the collector on m for e (borrowed: e must outlive the
+ * registration; call metrics_cluster_unregister before engine_free).
+ * 0 / -ENOMEM. */
+int metrics_cluster_register(struct metrics *m, struct engine *e);
+void metrics_cluster_unregister(struct metrics *m, struct engine *e);
+
+/* The collector itself (data = the engine); exposed for tests. */
+void metrics_cluster_collect(struct metrics_writer *w, void *data);
+
+#endif

@@ -1,0 +1,319 @@
+/* Extraction of the typed records (model/<resource>.c) from the fixture
+ * cluster: every item of every List extracts, and the fields the rules
+ * use come out right; quantity and providerID parsing. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "rules_support.h"
+
+static int extract_all(const struct model_type *t, const char *file, const char *kind)
+{
+    struct json_object *root;
+    struct json_object *items = fixture_items(file, &root);
+    int n = 0;
+    for (size_t i = 0; i < json_object_array_length(items); i++) {
+        struct json_object *it = json_object_array_get_idx(items, i);
+        if (!item_is(it, kind, NULL, NULL))
+            continue;
+        void *rec = NULL;
+        ck_assert_int_eq(t->extract(t, it, &rec), 0);
+        ck_assert_ptr_nonnull(model_meta(rec)->name);
+        ck_assert_ptr_nonnull(model_meta(rec)->uid);
+        ck_assert_ptr_nonnull(model_meta(rec)->rv);
+        ck_assert_int_eq(model_meta(rec)->ns != NULL, t->namespaced);
+        t->free(rec);
+        n++;
+    }
+    json_object_put(root);
+    return n;
+}
+
+START_TEST(every_item_extracts)
+{
+    struct model_type pod = model_pod_type(NULL, NULL);
+    ck_assert_int_eq(extract_all(&model_pv_type, "persistentvolumes.json", NULL), 16);
+    ck_assert_int_eq(extract_all(&model_pvc_type, "persistentvolumeclaims.json", NULL), 15);
+    ck_assert_int_eq(extract_all(&model_storageclass_type, "storage.json", "StorageClass"), 10);
+    ck_assert_int_eq(extract_all(&model_csidriver_type, "storage.json", "CSIDriver"), 3);
+    ck_assert_int_eq(extract_all(&model_snapshotclass_type, "storage.json", "VolumeSnapshotClass"), 2);
+    ck_assert_int_eq(extract_all(&model_snapshot_type, "volumesnapshots.json", NULL), 5);
+    ck_assert_int_eq(extract_all(&model_node_type, "nodes.json", NULL), 4);
+    ck_assert_int_eq(extract_all(&pod, "pods.json", NULL), 4);
+}
+END_TEST
+
+START_TEST(types_describe_resources)
+{
+    ck_assert_str_eq(model_pv_type.resource, "persistentvolumes");
+    ck_assert_str_eq(model_pv_type.group, "");
+    ck_assert(!model_pv_type.namespaced);
+    ck_assert(model_pvc_type.namespaced);
+    ck_assert_str_eq(model_storageclass_type.group, "storage.k8s.io");
+    ck_assert_str_eq(model_csidriver_type.resource, "csidrivers");
+    ck_assert_str_eq(model_snapshotclass_type.group, "snapshot.storage.k8s.io");
+    ck_assert_str_eq(model_snapshotclass_type.resource, "volumesnapshotclasses");
+    ck_assert_str_eq(model_snapshot_type.resource, "volumesnapshots");
+    ck_assert(model_snapshot_type.namespaced);
+    ck_assert_str_eq(model_node_type.kind, "Node");
+    struct model_type p = model_pod_type("dataprotection-microsoft", "a=b");
+    ck_assert_str_eq(p.resource, "pods");
+    ck_assert_str_eq(p.namespace_, "dataprotection-microsoft");
+    ck_assert_str_eq(p.label_selector, "a=b");
+    p = model_pod_type("", "");
+    ck_assert_ptr_null(p.namespace_);
+    ck_assert_ptr_null(p.label_selector);
+}
+END_TEST
+
+START_TEST(pv_fields)
+{
+    struct pv_rec *r = fixture_record(&model_pv_type, "persistentvolumes.json",
+                                      "pvc-376cbd50-4f18-5d33-b0a1-4a849714f434");
+    ck_assert_int_eq(r->source, PV_SOURCE_CSI);
+    ck_assert_str_eq(r->csi_driver, "disk.csi.azure.com");
+    ck_assert_str_eq(r->storage_class, "managed-csi");
+    ck_assert_str_eq(r->claim_ns, "shop");
+    ck_assert_str_eq(r->claim_name, "data-postgres-0");
+    ck_assert_str_eq(r->phase, "Bound");
+    ck_assert_str_eq(r->provisioned_by, "disk.csi.azure.com");
+    ck_assert(!r->migrated);
+    ck_assert_int_gt(r->meta.created, 0);
+    model_pv_type.free(r);
+
+    r = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-intree-gitea");
+    ck_assert_int_eq(r->source, PV_SOURCE_AZURE_DISK);
+    ck_assert(r->migrated);
+    ck_assert_ptr_null(r->csi_driver);
+    model_pv_type.free(r);
+
+    r = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-hostpath-scratch");
+    ck_assert_int_eq(r->source, PV_SOURCE_OTHER);
+    ck_assert_str_eq(r->source_field, "hostPath");
+    ck_assert_ptr_null(r->claim_ns);
+    ck_assert_ptr_null(r->claim_name);
+    ck_assert_str_eq(r->phase, "Available");
+    model_pv_type.free(r);
+
+    r = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive");
+    ck_assert_str_eq(r->source_field, "nfs");
+    ck_assert_ptr_null(r->storage_class);
+    model_pv_type.free(r);
+
+    r = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-orders-legacy-disk");
+    ck_assert_ptr_null(r->provisioned_by);
+    ck_assert_ptr_null(r->storage_class); /* "" */
+    model_pv_type.free(r);
+}
+END_TEST
+
+START_TEST(pvc_fields)
+{
+    struct pvc_rec *c = fixture_record(&model_pvc_type, "persistentvolumeclaims.json", "orders-legacy");
+    ck_assert(c->has_storage_class);
+    ck_assert_str_eq(c->storage_class, "");
+    ck_assert_str_eq(c->volume_name, "pv-orders-legacy-disk");
+    model_pvc_type.free(c);
+    c = fixture_record(&model_pvc_type, "persistentvolumeclaims.json", "scratch");
+    ck_assert(!c->has_storage_class);
+    ck_assert_ptr_null(c->storage_class);
+    ck_assert_ptr_null(c->volume_name);
+    ck_assert_str_eq(c->phase, "Pending");
+    ck_assert_str_eq(c->meta.ns, "shop");
+    model_pvc_type.free(c);
+}
+END_TEST
+
+START_TEST(storage_fields)
+{
+    struct storageclass_rec *s = fixture_record(&model_storageclass_type, "storage.json", "default");
+    ck_assert_str_eq(s->provisioner, "disk.csi.azure.com");
+    ck_assert(s->is_default);
+    model_storageclass_type.free(s);
+    s = fixture_record(&model_storageclass_type, "storage.json", "nfs-csi");
+    ck_assert_str_eq(s->provisioner, "nfs.csi.k8s.io");
+    ck_assert(!s->is_default);
+    model_storageclass_type.free(s);
+    struct snapshotclass_rec *v = fixture_record(&model_snapshotclass_type, "storage.json", "csi-azurefile-vsc");
+    ck_assert_str_eq(v->driver, "file.csi.azure.com");
+    model_snapshotclass_type.free(v);
+    struct csidriver_rec *d = fixture_record(&model_csidriver_type, "storage.json", "disk.csi.azure.com");
+    ck_assert_ptr_null(d->meta.ns);
+    model_csidriver_type.free(d);
+}
+END_TEST
+
+START_TEST(beta_default_annotation)
+{
+    struct json_object *o = json_tokener_parse(
+        "{\"metadata\":{\"name\":\"old\",\"uid\":\"u\",\"resourceVersion\":\"1\",\"annotations\":"
+        "{\"storageclass.beta.kubernetes.io/is-default-class\":\"true\"}},\"provisioner\":\"x\"}");
+    void *rec;
+    ck_assert_int_eq(model_storageclass_type.extract(&model_storageclass_type, o, &rec), 0);
+    ck_assert(((struct storageclass_rec *)rec)->is_default);
+    model_storageclass_type.free(rec);
+    json_object_put(o);
+    /* Missing uid is -EINVAL. */
+    o = json_tokener_parse("{\"metadata\":{\"name\":\"x\",\"resourceVersion\":\"1\"}}");
+    ck_assert_int_eq(model_pv_type.extract(&model_pv_type, o, &rec), -EINVAL);
+    json_object_put(o);
+}
+END_TEST
+
+START_TEST(snapshot_fields)
+{
+    struct snapshot_rec *s = fixture_record(&model_snapshot_type, "volumesnapshots.json", "data-postgres-1-0400");
+    ck_assert(s->has_error);
+    ck_assert(!s->ready);
+    ck_assert_ptr_nonnull(strstr(s->error_message, "OperationNotAllowed"));
+    ck_assert_str_eq(s->source_pvc, "data-postgres-1");
+    model_snapshot_type.free(s);
+    s = fixture_record(&model_snapshot_type, "volumesnapshots.json", "data-postgres-0-01");
+    ck_assert(s->ready);
+    ck_assert(!s->has_error);
+    ck_assert_int_eq(s->meta.created, 1773450000); /* 2026-03-14T01:00:00Z */
+    model_snapshot_type.free(s);
+}
+END_TEST
+
+START_TEST(node_fields)
+{
+    struct node_rec *n = fixture_record(&model_node_type, "nodes.json", "aks-system-31415932-vmss000000");
+    ck_assert_str_eq(n->region, "westeurope");
+    ck_assert_str_eq(n->subscription_id, "6b0f2f3e-8c1d-4a5b-9e7f-2d3c4b5a6e7f");
+    ck_assert_str_eq(n->kubelet_version, "v1.30.6");
+    model_node_type.free(n);
+
+    struct json_object *o = json_tokener_parse(
+        "{\"metadata\":{\"name\":\"n\",\"uid\":\"u\",\"resourceVersion\":\"1\",\"labels\":"
+        "{\"failure-domain.beta.kubernetes.io/region\":\"eastus\"}},\"spec\":{\"providerID\":\"kind://x\"}}");
+    void *rec;
+    ck_assert_int_eq(model_node_type.extract(&model_node_type, o, &rec), 0);
+    ck_assert_str_eq(((struct node_rec *)rec)->region, "eastus");
+    ck_assert_ptr_null(((struct node_rec *)rec)->subscription_id);
+    model_node_type.free(rec);
+    json_object_put(o);
+
+    char sub[64];
+    ck_assert_int_eq(model_provider_subscription("azure:///subscriptions/abc/resourceGroups/x", sub, sizeof(sub)), 0);
+    ck_assert_str_eq(sub, "abc");
+    ck_assert_int_eq(model_provider_subscription("azure:///subscriptions/", sub, sizeof(sub)), -EINVAL);
+    ck_assert_int_eq(model_provider_subscription("aws:///x", sub, sizeof(sub)), -EINVAL);
+}
+END_TEST
+
+START_TEST(pod_fields)
+{
+    struct model_type t = model_pod_type(NULL, NULL);
+    struct pod_rec *p = fixture_record(&t, "pods.json", "dataprotection-microsoft-kubernetes-agent-8446d5458b-2fcr8");
+    ck_assert_str_eq(p->phase, "Running");
+    ck_assert(p->ready);
+    ck_assert(!p->unschedulable);
+    ck_assert_uint_eq(p->ncontainers, 2);
+    ck_assert_str_eq(p->containers[0].name, "velero");
+    ck_assert_int_eq(p->containers[0].memory_limit, 1280LL * 1024 * 1024);
+    ck_assert_int_eq(p->containers[0].restarts, 0);
+    t.free(p);
+    p = fixture_record(&t, "pods.json", "dataprotection-microsoft-geneva-service-59996894b9-x7r2m");
+    ck_assert(!p->ready);
+    ck_assert_str_eq(p->containers[0].waiting_reason, "CrashLoopBackOff");
+    ck_assert_int_eq(p->containers[0].restarts, 12);
+    ck_assert_int_eq(p->containers[0].memory_limit, 256LL * 1024 * 1024);
+    ck_assert_ptr_null(p->containers[1].waiting_reason);
+    t.free(p);
+}
+END_TEST
+
+START_TEST(quantities)
+{
+    int64_t v;
+    ck_assert_int_eq(model_parse_quantity("1280Mi", &v), 0);
+    ck_assert_int_eq(v, 1342177280LL);
+    ck_assert_int_eq(model_parse_quantity("1Gi", &v), 0);
+    ck_assert_int_eq(v, 1073741824LL);
+    ck_assert_int_eq(model_parse_quantity("1.5Gi", &v), 0);
+    ck_assert_int_eq(v, 1610612736LL);
+    ck_assert_int_eq(model_parse_quantity("500M", &v), 0);
+    ck_assert_int_eq(v, 500000000LL);
+    ck_assert_int_eq(model_parse_quantity("2G", &v), 0);
+    ck_assert_int_eq(v, 2000000000LL);
+    ck_assert_int_eq(model_parse_quantity("64Ki", &v), 0);
+    ck_assert_int_eq(v, 65536);
+    ck_assert_int_eq(model_parse_quantity("128974848", &v), 0);
+    ck_assert_int_eq(v, 128974848LL);
+    ck_assert_int_eq(model_parse_quantity("1e3", &v), 0);
+    ck_assert_int_eq(v, 1000);
+    ck_assert_int_eq(model_parse_quantity("100k", &v), 0);
+    ck_assert_int_eq(v, 100000);
+    ck_assert_int_eq(model_parse_quantity("", &v), -EINVAL);
+    ck_assert_int_eq(model_parse_quantity("Mi", &v), -EINVAL);
+    ck_assert_int_eq(model_parse_quantity("12Xi", &v), -EINVAL);
+    ck_assert_int_eq(model_parse_quantity("1e", &v), -EINVAL);
+}
+END_TEST
+
+START_TEST(pod_conditions_from_json)
+{
+    struct json_object *o = json_tokener_parse(
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\",\"resourceVersion\":\"1\"},"
+        "\"spec\":{\"containers\":[{\"name\":\"c\",\"resources\":{\"limits\":{\"memory\":\"1Gi\"}}}]},"
+        "\"status\":{\"phase\":\"Pending\",\"conditions\":[{\"type\":\"PodScheduled\",\"status\":\"False\","
+        "\"reason\":\"Unschedulable\"}]}}");
+    struct model_type t = model_pod_type(NULL, NULL);
+    void *rec;
+    ck_assert_int_eq(t.extract(&t, o, &rec), 0);
+    struct pod_rec *p = rec;
+    ck_assert(p->unschedulable);
+    ck_assert(!p->ready);
+    ck_assert_str_eq(p->phase, "Pending");
+    ck_assert_uint_eq(p->ncontainers, 1);
+    ck_assert_int_eq(p->containers[0].restarts, 0);
+    ck_assert_int_eq(p->containers[0].memory_limit, 1073741824LL);
+    t.free(rec);
+    json_object_put(o);
+
+    o = json_tokener_parse(
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\",\"resourceVersion\":\"1\"},"
+        "\"spec\":{\"containers\":[{\"name\":\"c\"}]},\"status\":{\"phase\":\"Running\","
+        "\"containerStatuses\":[{\"name\":\"c\",\"restartCount\":7,\"state\":{\"waiting\":{\"reason\":"
+        "\"CrashLoopBackOff\"}},\"lastState\":{\"terminated\":{\"reason\":\"OOMKilled\"}}}]}}");
+    ck_assert_int_eq(t.extract(&t, o, &rec), 0);
+    p = rec;
+    ck_assert(p->containers[0].oomkilled);
+    ck_assert_int_eq(p->containers[0].restarts, 7);
+    ck_assert_int_eq(p->containers[0].memory_limit, -1);
+    ck_assert_str_eq(p->containers[0].last_term_reason, "OOMKilled");
+    t.free(rec);
+    json_object_put(o);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("extract");
+    tcase_add_test(tc, every_item_extracts);
+    tcase_add_test(tc, types_describe_resources);
+    tcase_add_test(tc, pv_fields);
+    tcase_add_test(tc, pvc_fields);
+    tcase_add_test(tc, storage_fields);
+    tcase_add_test(tc, beta_default_annotation);
+    tcase_add_test(tc, snapshot_fields);
+    tcase_add_test(tc, node_fields);
+    tcase_add_test(tc, pod_fields);
+    tcase_add_test(tc, pod_conditions_from_json);
+    suite_add_tcase(s, tc);
+    TCase *tq = tcase_create("quantity");
+    tcase_add_test(tq, quantities);
+    suite_add_tcase(s, tq);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
