@@ -1,0 +1,525 @@
+/* The quota endpoints and documents (SPEC §7, §8): GET /api/v1/quota,
+ * POST /api/v1/quota/{instance}/{backup|restore} with bearer token
+ * (api.token_file, re-read when the file changes, constant-time compare)
+ * and Idempotency-Key, plus the report's quota section and check's text. */
+#include "quota/quota_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+
+#define API_PREFIX "/api/v1/quota/"
+#define MAX_KEY_LEN 128
+#define MAX_INSTANCE_LEN 253
+
+/* ---- token ---- */
+
+void quota__token_free(struct quota_token *t)
+{
+    free(t->path);
+    if (t->value)
+        memset(t->value, 0, t->len);
+    free(t->value);
+    memset(t, 0, sizeof(*t));
+}
+
+int quota__token_set(struct quota_token *t, const char *path)
+{
+    if (path && *path && t->path && strcmp(path, t->path) == 0)
+        return 0;
+    quota__token_free(t);
+    if (path && *path && !(t->path = strdup(path)))
+        return -ENOMEM;
+    return 0;
+}
+
+/* Re-reads the token when the file changed (identity, size or mtime). */
+static void token_refresh(struct quota_token *t)
+{
+    struct stat st;
+    if (stat(t->path, &st)) {
+        if (!t->logged_error)
+            log_kv(LOG_ERROR, "cannot read api.token_file; write API requests are refused",
+                   "file", t->path, "error", strerror(errno), NULL);
+        t->logged_error = true;
+        if (t->value)
+            memset(t->value, 0, t->len);
+        free(t->value);
+        t->value = NULL;
+        t->have_stat = false;
+        return;
+    }
+    if (t->have_stat && t->value && st.st_dev == t->dev && st.st_ino == t->ino &&
+        st.st_size == t->size && st.st_mtim.tv_sec == t->mtime.tv_sec &&
+        st.st_mtim.tv_nsec == t->mtime.tv_nsec)
+        return;
+    char *data = NULL;
+    size_t len = 0;
+    int rc = state_file_read(t->path, &data, &len);
+    if (t->value)
+        memset(t->value, 0, t->len);
+    free(t->value);
+    t->value = NULL;
+    t->have_stat = false;
+    if (rc) {
+        if (!t->logged_error)
+            log_kv(LOG_ERROR, "cannot read api.token_file; write API requests are refused",
+                   "file", t->path, "error", strerror(-rc), NULL);
+        t->logged_error = true;
+        return;
+    }
+    while (len && isspace((unsigned char)data[len - 1]))
+        data[--len] = '\0';
+    size_t start = 0;
+    while (start < len && isspace((unsigned char)data[start]))
+        start++;
+    if (start)
+        memmove(data, data + start, len - start + 1);
+    len -= start;
+    if (len == 0) {
+        free(data);
+        if (!t->logged_error)
+            log_kv(LOG_ERROR, "api.token_file is empty; write API requests are refused",
+                   "file", t->path, NULL);
+        t->logged_error = true;
+        return;
+    }
+    if (t->logged_error)
+        log_kv(LOG_INFO, "api.token_file read", "file", t->path, NULL);
+    t->logged_error = false;
+    t->value = data;
+    t->len = len;
+    t->have_stat = true;
+    t->dev = st.st_dev;
+    t->ino = st.st_ino;
+    t->size = st.st_size;
+    t->mtime = st.st_mtim;
+}
+
+/* Constant time in the length of the presented token. */
+static bool token_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char diff = (unsigned char)(alen != blen);
+    for (size_t i = 0; i < alen; i++)
+        diff |= (unsigned char)(a[i] ^ (blen ? b[i % blen] : 0));
+    return diff == 0;
+}
+
+static bool authorized(struct quota *q, const char *authz)
+{
+    token_refresh(&q->token);
+    if (!q->token.value || !authz)
+        return false;
+    if (strncasecmp(authz, "Bearer", 6) != 0 || (authz[6] != ' ' && authz[6] != '\t'))
+        return false;
+    const char *p = authz + 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t n = strlen(p);
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    return n > 0 && token_equal(p, n, q->token.value, q->token.len);
+}
+
+/* ---- documents ---- */
+
+static struct json_object *op_json(struct quota *q, const char *inst, enum acct_op op,
+                                   int64_t now)
+{
+    struct json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    long used = ledger_used(q->ledger, inst, op, now);
+    long limit = ledger_opts(q->ledger)->limit[op];
+    json_object_object_add(o, "used", json_object_new_int64(used));
+    json_object_object_add(o, "limit", json_object_new_int64(limit));
+    json_object_object_add(o, "remaining", json_object_new_int64(used < limit ? limit - used : 0));
+    return o;
+}
+
+static bool has_backup_source(const struct quota *q)
+{
+    for (size_t i = 0; i < q->nsources; i++)
+        if (q->sources[i].op == ACCT_OP_BACKUP)
+            return true;
+    return false;
+}
+
+/* Calls cb(code, message) for every warning of the document. */
+static int foreach_warning(struct quota *q, int (*cb)(void *d, const char *code, const char *msg),
+                           void *d)
+{
+    int n = 0;
+    if (!q->o.has_schedule && has_backup_source(q)) {
+        n++;
+        if (cb && cb(d, "schedule_unknown",
+                     "vault.backup_schedule is not set: on-demand backup counts may include "
+                     "the vault's scheduled backups; set vault.backup_schedule"))
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < q->nsources; i++) {
+        if (!q->sources[i].known_absent)
+            continue;
+        char msg[800];
+        snprintf(msg, sizeof(msg),
+                 "accounting source %s (%s) is not served by the API server; its operations "
+                 "are not counted",
+                 q->sources[i].name, q->sources[i].desc);
+        n++;
+        if (cb && cb(d, "source_unavailable", msg))
+            return -ENOMEM;
+    }
+    return n;
+}
+
+size_t quota_warning_count(struct quota *q)
+{
+    int n = foreach_warning(q, NULL, NULL);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static int add_warning_json(void *d, const char *code, const char *msg)
+{
+    struct json_object *w = json_object_new_object();
+    if (!w)
+        return -ENOMEM;
+    json_object_object_add(w, "code", json_object_new_string(code));
+    json_object_object_add(w, "message", json_object_new_string(msg));
+    return json_object_array_add(d, w) ? -ENOMEM : 0;
+}
+
+static struct json_object *ts_json(int64_t t)
+{
+    char s[32];
+    clock_format_rfc3339(t, s, sizeof(s));
+    return json_object_new_string(s);
+}
+
+struct json_object *quota_json(struct quota *q)
+{
+    int64_t now = quota__now(q);
+    char day[16];
+    ledger_day_string(ledger_day_of(q->ledger, now), day, sizeof(day));
+    struct json_object *root = json_object_new_object();
+    struct json_object *insts = json_object_new_array(), *srcs = json_object_new_array(),
+                       *warns = json_object_new_array();
+    if (!root || !insts || !srcs || !warns)
+        goto fail;
+    json_object_object_add(root, "day", json_object_new_string(day));
+    json_object_object_add(root, "resets_at", ts_json(ledger_resets_at(q->ledger, now)));
+    json_object_object_add(root, "day_boundary", json_object_new_string(q->day_boundary));
+    json_object_object_add(root, "instances", insts);
+    json_object_object_add(root, "sources", srcs);
+    json_object_object_add(root, "warnings", warns);
+    const char **v;
+    long n = ledger_instances(q->ledger, &v);
+    if (n < 0) {
+        insts = srcs = warns = NULL;
+        goto fail;
+    }
+    for (long i = 0; i < n; i++) {
+        struct json_object *e = json_object_new_object();
+        if (!e) {
+            free(v);
+            return json_object_put(root), NULL;
+        }
+        json_object_object_add(e, "instance", json_object_new_string(v[i]));
+        json_object_object_add(e, "backup", op_json(q, v[i], ACCT_OP_BACKUP, now));
+        json_object_object_add(e, "restore", op_json(q, v[i], ACCT_OP_RESTORE, now));
+        json_object_array_add(insts, e);
+    }
+    free(v);
+    for (size_t i = 0; i < q->nsources; i++) {
+        struct json_object *e = json_object_new_object();
+        if (!e)
+            return json_object_put(root), NULL;
+        json_object_object_add(e, "name", json_object_new_string(q->sources[i].name));
+        json_object_object_add(e, "operation",
+                               json_object_new_string(acct_op_name(q->sources[i].op)));
+        json_object_object_add(e, "available", json_object_new_boolean(q->sources[i].available));
+        json_object_array_add(srcs, e);
+    }
+    if (foreach_warning(q, add_warning_json, warns) < 0)
+        return json_object_put(root), NULL;
+    return root;
+fail:
+    if (root)
+        json_object_put(root);
+    else {
+        json_object_put(insts);
+        json_object_put(srcs);
+        json_object_put(warns);
+    }
+    return NULL;
+}
+
+int quota_json_append(struct quota *q, struct buf *out)
+{
+    struct json_object *doc = quota_json(q);
+    if (!doc)
+        return -ENOMEM;
+    int rc = buf_adds(out, json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(doc);
+    return rc;
+}
+
+static int add_warning_text(void *d, const char *code, const char *msg)
+{
+    return buf_printf(d, "  warning %s: %s\n", code, msg);
+}
+
+int quota_text(struct quota *q, struct buf *out)
+{
+    int64_t now = quota__now(q);
+    char day[16], reset[32];
+    ledger_day_string(ledger_day_of(q->ledger, now), day, sizeof(day));
+    clock_format_rfc3339(ledger_resets_at(q->ledger, now), reset, sizeof(reset));
+    int rc = buf_printf(out, "quota\n  day %s (boundary %s), resets at %s\n", day,
+                        q->day_boundary, reset);
+    const char **v;
+    long n = ledger_instances(q->ledger, &v);
+    if (n < 0)
+        return (int)n;
+    if (n == 0 && !rc)
+        rc = buf_adds(out, "  no backup instances seen\n");
+    const struct ledger_opts *lo = ledger_opts(q->ledger);
+    for (long i = 0; i < n && !rc; i++) {
+        long b = ledger_used(q->ledger, v[i], ACCT_OP_BACKUP, now);
+        long r = ledger_used(q->ledger, v[i], ACCT_OP_RESTORE, now);
+        long bl = lo->limit[ACCT_OP_BACKUP], rl = lo->limit[ACCT_OP_RESTORE];
+        rc = buf_printf(out,
+                        "  %-20s on-demand backups %ld/%ld (%ld left)%s, restores %ld/%ld "
+                        "(%ld left)%s\n",
+                        v[i], b, bl, b < bl ? bl - b : 0,
+                        bl > 0 && (double)b >= lo->warn_ratio * (double)bl ? " WARN" : "", r, rl,
+                        r < rl ? rl - r : 0,
+                        rl > 0 && (double)r >= lo->warn_ratio * (double)rl ? " WARN" : "");
+    }
+    free(v);
+    for (size_t i = 0; i < q->nsources && !rc; i++)
+        rc = buf_printf(out, "  source %s (%s): %s\n", q->sources[i].name, q->sources[i].desc,
+                        q->sources[i].available ? "available" : "not available");
+    if (!rc && foreach_warning(q, add_warning_text, out) < 0)
+        rc = -ENOMEM;
+    return rc;
+}
+
+/* ---- handlers ---- */
+
+static void json_reply(struct http_response *resp, int status, struct json_object *doc)
+{
+    resp->status = status;
+    resp->content_type = "application/json";
+    buf_reset(&resp->body);
+    if (!doc || buf_adds(&resp->body, json_object_to_json_string_ext(
+                                          doc, JSON_C_TO_STRING_PLAIN |
+                                                   JSON_C_TO_STRING_NOSLASHESCAPE)) ||
+        buf_addc(&resp->body, '\n')) {
+        resp->status = 500;
+        buf_reset(&resp->body);
+    }
+    json_object_put(doc);
+}
+
+static void error_reply(struct http_response *resp, int status, const char *code,
+                        const char *msg)
+{
+    struct json_object *o = json_object_new_object();
+    if (o) {
+        json_object_object_add(o, "error", json_object_new_string(code));
+        json_object_object_add(o, "message", json_object_new_string(msg));
+    }
+    json_reply(resp, status, o);
+}
+
+static void on_get(void *data, const struct http_request *req, struct http_response *resp)
+{
+    (void)req;
+    struct quota *q = data;
+    struct json_object *doc = quota_json(q);
+    if (!doc) {
+        error_reply(resp, 503, "out_of_memory", "cannot build the quota document");
+        return;
+    }
+    json_reply(resp, 200, doc);
+    resp->allow_gzip = true;
+}
+
+static bool valid_text(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] == 0x7f || s[i] == '/')
+            return false;
+    return true;
+}
+
+static bool known_instance(struct quota *q, const char *inst)
+{
+    if (!q->all_constant)
+        return true;
+    const char **v;
+    long n = ledger_instances(q->ledger, &v);
+    bool found = false;
+    for (long i = 0; i < n && !found; i++)
+        found = strcmp(v[i], inst) == 0;
+    if (n >= 0)
+        free(v);
+    return found;
+}
+
+static int random_id(char *out, size_t n)
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof(b)) {
+        ssize_t r = getrandom(b + got, sizeof(b) - got, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        got += (size_t)r;
+    }
+    for (size_t i = 0; i < sizeof(b) && 2 * i + 2 < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
+static struct json_object *answer_json(const char *id, const char *inst, enum acct_op op,
+                                       const struct ledger_answer *a)
+{
+    struct json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "reservation", id ? json_object_new_string(id) : NULL);
+    json_object_object_add(o, "instance", json_object_new_string(inst));
+    json_object_object_add(o, "operation", json_object_new_string(acct_op_name(op)));
+    json_object_object_add(o, "used", json_object_new_int64(a->used));
+    json_object_object_add(o, "limit", json_object_new_int64(a->limit));
+    json_object_object_add(o, "remaining", json_object_new_int64(a->remaining));
+    json_object_object_add(o, "resets_at", ts_json(a->resets_at));
+    return o;
+}
+
+void quota_handle_post(struct quota *q, const char *path, const char *authorization,
+                       const char *idempotency_key, struct http_response *resp)
+{
+    if (!q->token.path) {
+        error_reply(resp, 404, "not_found", "the write API is disabled (api.token_file is empty)");
+        return;
+    }
+    /* /api/v1/quota/{instance}/{op} */
+    const char *rest = strncmp(path, API_PREFIX, strlen(API_PREFIX)) == 0
+                           ? path + strlen(API_PREFIX) : NULL;
+    const char *slash = rest ? strrchr(rest, '/') : NULL;
+    if (!rest || !slash || slash == rest) {
+        error_reply(resp, 404, "not_found", "expected POST /api/v1/quota/{instance}/{backup|restore}");
+        return;
+    }
+    if (!authorized(q, authorization)) {
+        resp->status = 401;
+        http_response_header(resp, "WWW-Authenticate", "Bearer");
+        error_reply(resp, 401, "unauthorized",
+                    "an Authorization: Bearer header matching api.token_file is required");
+        return;
+    }
+    char inst[MAX_INSTANCE_LEN + 2];
+    size_t ilen = (size_t)(slash - rest);
+    if (ilen > MAX_INSTANCE_LEN) {
+        error_reply(resp, 400, "bad_instance", "the backup instance name is too long");
+        return;
+    }
+    memcpy(inst, rest, ilen);
+    inst[ilen] = '\0';
+    enum acct_op op;
+    if (acct_op_parse(slash + 1, &op)) {
+        error_reply(resp, 400, "bad_operation", "the operation must be backup or restore");
+        return;
+    }
+    if (!valid_text(inst, MAX_INSTANCE_LEN)) {
+        error_reply(resp, 400, "bad_instance",
+                    "the backup instance must be printable text without spaces or '/'");
+        return;
+    }
+    if (!known_instance(q, inst)) {
+        error_reply(resp, 404, "unknown_instance",
+                    "no accounting source maps to this backup instance");
+        return;
+    }
+    char id[MAX_KEY_LEN + 1];
+    if (idempotency_key) {
+        if (!valid_text(idempotency_key, MAX_KEY_LEN)) {
+            error_reply(resp, 400, "bad_idempotency_key",
+                        "Idempotency-Key must be 1-128 printable characters without spaces or '/'");
+            return;
+        }
+        snprintf(id, sizeof(id), "%s", idempotency_key);
+    } else if (random_id(id, sizeof(id))) {
+        error_reply(resp, 503, "no_randomness", "cannot generate a reservation id");
+        return;
+    }
+    int64_t now = quota__now(q);
+    struct ledger_answer a;
+    int rc = ledger_reserve(q->ledger, inst, op, id, now, &a);
+    if (rc == 1) {
+        http_response_header(resp, "Idempotent-Replayed", "true");
+        json_reply(resp, 200, answer_json(id, inst, op, &a));
+        return;
+    }
+    if (rc == -EDQUOT) {
+        char ra[24];
+        int64_t secs = a.resets_at - now;
+        snprintf(ra, sizeof(ra), "%lld", (long long)(secs > 0 ? secs : 1));
+        http_response_header(resp, "Retry-After", ra);
+        struct json_object *o = answer_json(NULL, inst, op, &a);
+        if (o)
+            json_object_object_add(o, "error", json_object_new_string("quota_exhausted"));
+        json_reply(resp, 429, o);
+        return;
+    }
+    if (rc < 0) {
+        error_reply(resp, rc == -ENOMEM ? 503 : 400, "reserve_failed", strerror(-rc));
+        return;
+    }
+    /* Persist before answering: a reservation the caller was told about
+     * must survive a crash right after. */
+    q->dirty = true;
+    if (!q->o.read_only && quota__save(q)) {
+        ledger_unreserve(q->ledger, inst, op, id);
+        q->dirty = true;
+        http_response_header(resp, "Retry-After", "5");
+        error_reply(resp, 503, "state_not_saved",
+                    "the reservation could not be persisted; nothing was counted, retry");
+        return;
+    }
+    quota__changed(q);
+    log_kv(LOG_INFO, "quota reservation", "backup_instance", inst, "operation",
+           acct_op_name(op), "reservation", id, NULL);
+    json_reply(resp, 200, answer_json(id, inst, op, &a));
+}
+
+static void on_post(void *data, const struct http_request *req, struct http_response *resp)
+{
+    quota_handle_post(data, req->path, http_request_header(req, "Authorization"),
+                      http_request_header(req, "Idempotency-Key"), resp);
+}
+
+int quota_register_routes(struct quota *q, struct http_server *s)
+{
+    int rc = http_server_route(s, "GET", "/api/v1/quota", on_get, q);
+    if (!rc)
+        rc = http_server_route(s, "POST", API_PREFIX, on_post, q);
+    return rc;
+}

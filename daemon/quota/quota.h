@@ -1,0 +1,106 @@
+/* The quota subsystem as the app sees it (SPEC §7, §8, §9): the ledger fed
+ * by the accounting sources' stores, persisted after every change, a day
+ * rollover timer, the /api/v1/quota endpoints, the quota metrics, and the
+ * report/check sections. Runs on the loop; app.c owns it. */
+#ifndef ABC_QUOTA_QUOTA_H
+#define ABC_QUOTA_QUOTA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/schedule.h"
+#include "http/metrics.h"
+#include "http/server.h"
+#include "kube/store.h"
+#include "model/acct.h"
+#include "quota/state.h"
+#include "util/buf.h"
+
+struct json_object;
+
+/* Plain options; app.c maps struct config onto them. Strings are copied. */
+struct quota_opts {
+    long backup_limit;              /* limits.on_demand_backups_per_day */
+    long restore_limit;             /* limits.restores_per_day */
+    double warn_ratio;              /* limits.warn_ratio */
+    int day_offset;                 /* config_day_offset(): seconds east of UTC */
+    const char *day_boundary;       /* as configured ("UTC", "+05:30"), for texts */
+    bool has_schedule;              /* vault.backup_schedule set */
+    struct schedule schedule;       /* vault.schedule */
+    long tolerance_minutes;         /* vault.schedule_tolerance_minutes */
+    const char *state_file;         /* accounting.state_file; NULL/"" = not kept */
+    bool read_only;                 /* `check`: load the state, never write it */
+    const char *token_file;         /* api.token_file; NULL/"" = write API off */
+    int64_t (*now_ms)(void);        /* wall clock; NULL = clock_now_ms */
+};
+
+struct quota;
+
+/* Creates the ledger and, with a state file, loads it: a missing file
+ * starts empty; a corrupt or unreadable one is moved aside
+ * (<file>.corrupt-<unix time>, logged at error level) and the ledger starts
+ * empty, to be rebuilt from the objects the API still shows. loop may be
+ * NULL (`check`): no timers, saves happen at once. Logs what it decides.
+ * Returns 0 and *out, or -ENOMEM. */
+int quota_init(struct quota **out, uv_loop_t *loop, const struct quota_opts *o);
+
+/* Replaces the persistence backend (HA: the ConfigMap store). Takes s's
+ * contents; the old backend is freed. Loads from the new one (merge). */
+int quota_set_store(struct quota *q, struct quota_store *s);
+
+/* One accounting source: t was made by acct_type_new and must outlive q.
+ * Fills *c to pass to store_add_consumer on that source's store (adds and
+ * updates count; deletes never give anything back; on_synced marks the
+ * source available and flushes the state). A constant instance mapping
+ * makes that instance always listed. 0 / -ENOMEM. */
+int quota_add_source(struct quota *q, const struct model_type *t, struct store_consumer *c);
+/* The app says whether a source's API is served (404 → false). Unknown
+ * names are ignored. Sources start not available until synced. */
+void quota_set_source_available(struct quota *q, const char *name, bool available);
+
+/* Arms the day rollover timer (idempotent; no-op without a loop). */
+int quota_start(struct quota *q);
+/* SIGHUP: new limits, warn ratio, day boundary, schedule, token file.
+ * state_file and read_only are kept from init. 0 / -ENOMEM. */
+int quota_reload(struct quota *q, const struct quota_opts *o);
+/* Writes the state now if anything changed since the last save. 0 or the
+ * save error (also logged). */
+int quota_flush(struct quota *q);
+/* Flushes, stops timers and frees q; cb (may be NULL) fires once every
+ * handle is closed (at once without a loop). */
+void quota_close(struct quota *q, void (*cb)(void *data), void *data);
+
+/* GET /api/v1/quota and POST /api/v1/quota/{instance}/{op}. q must
+ * outlive s. 0 / -ENOMEM. */
+int quota_register_routes(struct quota *q, struct http_server *s);
+/* The POST handler's logic without the server (tests): path as routed,
+ * authorization and idempotency_key header values (NULL when absent). */
+void quota_handle_post(struct quota *q, const char *path, const char *authorization,
+                       const char *idempotency_key, struct http_response *resp);
+
+/* Registers the METRIC_SCOPE_CLUSTER collector (SPEC §9 quota families).
+ * q must outlive m or call metrics_remove_collector first. */
+int quota_register_metrics(struct quota *q, struct metrics *m);
+
+/* The quota document of SPEC §8 (report "quota" and GET /api/v1/quota).
+ * Caller puts. NULL on ENOMEM. */
+struct json_object *quota_json(struct quota *q);
+/* Appends the same document as text JSON. 0 / -ENOMEM. */
+int quota_json_append(struct quota *q, struct buf *out);
+/* Appends the `check` text section (starts with "quota\n"). 0 / -ENOMEM. */
+int quota_text(struct quota *q, struct buf *out);
+/* True when some instance is at or above warn_ratio x limit today (usage
+ * only, for check's exit code). The document's own warnings
+ * (schedule_unknown, source_unavailable) are counted by
+ * quota_warning_count. */
+bool quota_any_warn(struct quota *q);
+size_t quota_warning_count(struct quota *q);
+
+/* Today's figures (tests, logs). */
+long quota_used(struct quota *q, const char *instance, enum acct_op op);
+int64_t quota_resets_at(struct quota *q);
+/* The ledger (borrowed; for tests and the HA helper's merge). */
+struct ledger *quota_ledger(struct quota *q);
+
+#endif

@@ -1,0 +1,58 @@
+/* Private to quota/: the fields of struct quota shared by quota.c (loop,
+ * consumers, persistence), api.c (HTTP, JSON, text) and quota_metrics.c. */
+#ifndef ABC_QUOTA_QUOTA_INT_H
+#define ABC_QUOTA_QUOTA_INT_H
+
+#include <sys/types.h>
+
+#include "quota/ledger.h"
+#include "quota/quota.h"
+
+struct quota_source {
+    char *name;
+    enum acct_op op;
+    char *desc;             /* "velero.io/v1 backups" for messages */
+    bool available;
+    bool known_absent;      /* the app said the API is not served */
+};
+
+struct quota_token {
+    char *path;             /* NULL = write API disabled */
+    char *value;            /* NULL = not loaded / unreadable */
+    size_t len;
+    bool have_stat;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    bool logged_error;
+};
+
+struct quota {
+    uv_loop_t *loop;
+    struct quota_opts o;
+    char *day_boundary;
+    struct ledger *ledger;
+    struct quota_store store;   /* ops NULL = nothing persisted */
+    bool dirty;
+    bool save_failing;
+    uv_timer_t day_timer, save_timer;
+    bool timers_init, started;
+    int closing;                /* handles left to close */
+    void (*close_cb)(void *data);
+    void *close_data;
+    struct quota_source *sources;
+    size_t nsources;
+    bool all_constant;          /* every source maps to a constant instance */
+    struct quota_token token;
+};
+
+int64_t quota__now(const struct quota *q);
+/* After the ledger changed: warnings, then save (at once or next turn). */
+void quota__changed(struct quota *q);
+/* Saves synchronously; 0 or the error (logged). */
+int quota__save(struct quota *q);
+void quota__token_free(struct quota_token *t);
+int quota__token_set(struct quota_token *t, const char *path);
+
+#endif
