@@ -1,0 +1,222 @@
+/* kubesim: a Kubernetes API simulator for tests, the demo and benchmarks.
+ * Shared declarations of the store (objects, history, global resourceVersion),
+ * selectors, the API and control handlers and the fault-injection state.
+ * One global mutex (sim.mu) protects everything in struct sim. */
+#ifndef KUBESIM_KS_H
+#define KUBESIM_KS_H
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- growable buffer (util.c) ---- */
+struct sbuf {
+    char *data; /* NUL-terminated when non-NULL; owned */
+    size_t len, cap;
+};
+void sbuf_add(struct sbuf *b, const void *p, size_t n); /* aborts on OOM */
+void sbuf_adds(struct sbuf *b, const char *s);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_add_json_str(struct sbuf *b, const char *s);
+void sbuf_free(struct sbuf *b);
+char *xstrdup(const char *s);
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+uint64_t now_ms(void);
+void now_rfc3339(char out[32]);
+void gen_uid(char out[37]);
+/* Parses a decimal uint64; returns 0 or -EINVAL. */
+int parse_u64(const char *s, uint64_t *out);
+json_object *jcopy(json_object *o); /* deep copy, new reference */
+const char *jstr(json_object *o, const char *path); /* dotted path lookup, borrowed, NULL if absent */
+/* Splits s at sep in place, skipping empty parts; returns the count (<= max). */
+size_t split_inplace(char *s, char sep, char **out, size_t max);
+void ks_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- resource table (store.c) ---- */
+struct rdef {
+    const char *group, *version, *resource, *kind, *singular;
+    bool namespaced, builtin;
+    const char *shortnames; /* comma separated or NULL */
+};
+extern const struct rdef ks_rdefs[];
+extern const size_t ks_nrdefs;
+int rdef_find(const char *group, const char *version, const char *resource);
+int rdef_find_kind(const char *apiversion, const char *kind);
+int rdef_find_resource(const char *resource); /* first group holding it, -1 if none */
+void rdef_apiversion(const struct rdef *d, char *out, size_t n);
+
+/* An immutable stored object. refs counted under sim.mu. */
+struct obj {
+    int refs;
+    int res;
+    char *ns, *name; /* ns "" for cluster-scoped */
+    uint64_t rv;
+    json_object *j;  /* full object, metadata.resourceVersion = rv */
+    char *json;      /* serialized, starts {"apiVersion":..,"kind":..,<body> */
+    size_t len;
+    size_t body_off; /* json + body_off = the part after kind (for list items of built-ins) */
+};
+
+enum ev_type { EV_ADDED, EV_MODIFIED, EV_DELETED };
+
+struct event {
+    uint64_t rv;
+    int type;
+    struct obj *obj;  /* state after (for DELETED: last state with the deletion RV) */
+    struct obj *prev; /* state before, NULL for ADDED */
+};
+
+struct fail_rule {
+    int count, code, retry_after;
+    char path[256], verb[16];
+};
+
+struct req_log {
+    uint64_t t;
+    char verb[16], method[8];
+    char *path, *query, *ua;
+    int code;
+};
+
+struct sim {
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* broadcast on every write and control change */
+    uint64_t rv;           /* global resourceVersion (last used) */
+    uint64_t compacted_rv; /* history before (and at) this RV is gone */
+    struct resstore {
+        struct obj **items; /* sorted by (ns, name) */
+        size_t n, cap;
+    } *stores;
+    bool *disabled; /* per rdef */
+    /* history ring */
+    struct event *hist;
+    size_t hist_cap, hist_head, hist_n; /* oldest at hist_head */
+    char *version_json;
+    /* auth */
+    bool tls;
+    char **tokens; size_t ntokens;
+    char **forbidden; size_t nforbidden;
+    /* faults */
+    struct fail_rule fails[32]; size_t nfails;
+    int latency_ms;
+    uint64_t stall_until_ms;
+    uint64_t drop_gen;
+    char garbage_mode[16], garbage_res[64];
+    char partition_ua[128]; uint64_t partition_until_ms;
+    int bookmark_interval_s;
+    /* stats */
+    long stat_verbs[10];
+    long stat_codes[600];
+    long watches_open;
+    struct req_log *log; size_t log_cap, log_head, log_n;
+    /* mutator */
+    int mut_rate, mut_res;
+    uint64_t mut_seed;
+    int mut_mix[3];
+    long mut_done[3];
+    bool mut_running;
+    pthread_t mut_thread;
+    /* addresses */
+    char api_url[128];
+};
+extern struct sim sim;
+
+extern const char *const ks_verbs[10];
+int verb_index(const char *v);
+
+/* All store_* calls require sim.mu held. */
+void store_init(size_t history);
+/* Normalizes o (takes it): sets apiVersion/kind first, RV, uid, creationTimestamp.
+ * Returns the new object (owned by the store) or NULL with *err set (http code) . */
+struct obj *obj_make(int res, json_object *o, uint64_t rv);
+void obj_unref(struct obj *o);
+struct obj *store_get(int res, const char *ns, const char *name);
+/* Puts o (takes it) as the current state, records the event. */
+void store_put(struct obj *o, int type);
+/* Deletes ns/name: records DELETED with a new RV. Returns 0 or -ENOENT. */
+int store_delete(int res, const char *ns, const char *name, struct obj **last_out);
+/* Index of the first item > (ns,name) in store res. */
+size_t store_lower_bound(int res, const char *ns, const char *name, bool after);
+/* State of res at rv (rv >= compacted_rv): items with key after (ns,name),
+ * sorted, up to `max`. Returns count; out holds borrowed obj pointers. */
+size_t store_snapshot(int res, uint64_t rv, const char *ns, const char *name,
+                      struct obj ***out);
+void store_compact(void);
+/* history: index of the first event with rv > after; returns hist_n if none. */
+size_t hist_find(uint64_t after);
+struct event *hist_at(size_t i);
+/* Upsert helper used by control /apply and seeds: returns 0 or http code on error. */
+int store_upsert_json(json_object *o, bool keep_rv, char *err, size_t errlen);
+int seed_load_dir(const char *dir, char *err, size_t errlen);
+/* Upserts one object or every item of a List (copies root). */
+int store_apply_doc(json_object *root, char *err, size_t errlen, long *count);
+
+/* ---- selectors (select.c) ---- */
+struct selector;
+/* Returns NULL and fills err on a parse error. NULL/"" input gives an always-true selector. */
+struct selector *selector_parse_labels(const char *s, char *err, size_t errlen);
+struct selector *selector_parse_fields(const char *s, char *err, size_t errlen);
+bool selector_match(const struct selector *sel, json_object *obj);
+bool selector_empty(const struct selector *sel);
+void selector_free(struct selector *sel);
+
+/* ---- API (api.c, discovery.c, watch.c) ---- */
+struct reqctx {
+    char *uri; /* raw, with query */
+    struct sbuf body;
+    bool started;
+    uint64_t t0;
+};
+enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char *method,
+               struct reqctx *rc);
+enum MHD_Result control_handle(struct MHD_Connection *c, const char *url, const char *method,
+                   struct reqctx *rc);
+/* Builds a Status JSON body. Caller frees. */
+char *status_json(int code, const char *reason, const char *message, const struct rdef *d,
+                  const char *name);
+enum MHD_Result send_json(struct MHD_Connection *c, int code, char *body, size_t len, const char *extra_hdr,
+              const char *extra_val);
+enum MHD_Result send_status(struct MHD_Connection *c, int code, const char *reason, const char *message,
+                const struct rdef *d, const char *name);
+enum MHD_Result discovery_handle(struct MHD_Connection *c, const char *url, bool *handled);
+void table_row(struct sbuf *b, const struct obj *o);
+void table_columns(struct sbuf *b, const struct rdef *d);
+
+void qualified(const struct rdef *d, char *out, size_t n);
+const char *qarg(struct MHD_Connection *c, const char *k);
+bool wants_table(struct MHD_Connection *c);
+enum MHD_Result send_obj(struct MHD_Connection *c, int code, const struct obj *o, bool table);
+/* write.c */
+enum MHD_Result api_get(struct MHD_Connection *c, int res, const char *ns, const char *name);
+enum MHD_Result api_create(struct MHD_Connection *c, int res, const char *ns, struct reqctx *rc);
+enum MHD_Result api_update(struct MHD_Connection *c, int res, const char *ns, const char *name,
+                           const char *sub, struct reqctx *rc);
+enum MHD_Result api_patch(struct MHD_Connection *c, int res, const char *ns, const char *name,
+                          const char *sub, struct reqctx *rc);
+enum MHD_Result api_delete(struct MHD_Connection *c, int res, const char *ns, const char *name,
+                           struct reqctx *rc);
+
+struct watch_params {
+    int res;
+    char *ns; /* NULL = all */
+    struct selector *lsel, *fsel;
+    const char *rv; /* borrowed */
+    bool bookmarks, send_initial, table;
+    long timeout_s;
+    char *ua;
+};
+/* Takes p's owned members. */
+enum MHD_Result watch_start(struct MHD_Connection *c, struct watch_params *p);
+void log_request(const char *verb, const char *method, const char *uri, const char *ua, int code);
+
+/* ---- generator / mutator (gen.c) ---- */
+void gen_objects(const char *kind, long n, uint64_t seed);
+int mutator_set(int rate, int res, uint64_t seed, const int mix[3]);
+/* control plane helper (control.c) */
+json_object *json_merge_patch(json_object *target, json_object *patch); /* returns new target */
+
+#endif
