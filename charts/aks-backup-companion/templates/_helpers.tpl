@@ -1,0 +1,78 @@
+{{/* Names, labels and the merged daemon configuration of aks-backup-companion. */}}
+
+{{- define "abc.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "abc.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "abc.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "abc.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "abc.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "abc.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "abc.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "abc.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when more than one pod runs: leader election and the quota ConfigMap. */}}
+{{- define "abc.ha" -}}
+{{- if or (gt (int .Values.replicas) 1) (eq .Values.workload.kind "DaemonSet") -}}true{{- end -}}
+{{- end -}}
+
+{{- define "abc.tokenPath" -}}/var/run/secrets/aks-backup-companion/token{{- end -}}
+
+{{/*
+The daemon's configuration: the chart's copy of config/aks-backup-companion.yaml,
+then .Values.config over it, then what the chart decides (leader election and
+the quota ConfigMap with several pods, the write-API token file, admission off).
+Other templates read it back with `include "abc.config" . | fromYaml`.
+*/}}
+{{- define "abc.config" -}}
+{{- $cfg := .Files.Get "files/aks-backup-companion.yaml" | fromYaml -}}
+{{- $cfg = mergeOverwrite $cfg (deepCopy .Values.config) -}}
+{{- if include "abc.ha" . -}}
+{{- $_ := set $cfg.leader_election "enabled" true -}}
+{{- if not $cfg.accounting.state_configmap -}}
+{{- $_ := set $cfg.accounting "state_configmap" .Values.quota.stateConfigMap -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.writeApi.enabled -}}
+{{- $_ := set $cfg.api "token_file" (include "abc.tokenPath" .) -}}
+{{- end -}}
+{{- if not .Values.admission.enabled -}}
+{{- $_ := set $cfg.admission "warnings_configmap" "" -}}
+{{- end -}}
+{{- toYaml $cfg -}}
+{{- end -}}
+
+{{- define "abc.validate" -}}
+{{- if not (has .Values.workload.kind (list "Deployment" "DaemonSet")) -}}
+{{- fail (printf "workload.kind must be Deployment or DaemonSet, not %q" .Values.workload.kind) -}}
+{{- end -}}
+{{- if and .Values.writeApi.enabled (not .Values.writeApi.existingSecret) (not .Values.writeApi.token) -}}
+{{- fail "writeApi.enabled needs writeApi.existingSecret or writeApi.token" -}}
+{{- end -}}
+{{- end -}}
