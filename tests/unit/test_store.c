@@ -1,0 +1,209 @@
+/* store.c: upsert/delete events, update only on a new resourceVersion, and
+ * the relist diff (adds, updates, deletes exactly, then on_synced). */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube/store.h"
+
+struct rec {
+    struct obj_meta meta;
+};
+
+static void rec_free(void *p)
+{
+    struct rec *r = p;
+    if (!r)
+        return;
+    model_meta_clear(&r->meta);
+    free(r);
+}
+
+static const struct model_type rtype = {
+    .resource = "things", .group = "", .version = "v1", .kind = "Thing",
+    .namespaced = true, .free = rec_free,
+};
+
+static struct rec *mk(const char *ns, const char *name, const char *rv)
+{
+    struct rec *r = calloc(1, sizeof(*r));
+    r->meta.ns = ns ? strdup(ns) : NULL;
+    r->meta.name = strdup(name);
+    r->meta.uid = strdup(name);
+    r->meta.rv = strdup(rv);
+    return r;
+}
+
+struct counts {
+    int add, upd, del, synced;
+    char last[128];
+};
+
+static void on_add(void *d, const struct model_type *t, const void *rec)
+{
+    struct counts *c = d;
+    c->add++;
+    snprintf(c->last, sizeof(c->last), "add %s", model_meta(rec)->name);
+}
+static void on_update(void *d, const struct model_type *t, const void *o, const void *n)
+{
+    struct counts *c = d;
+    c->upd++;
+    snprintf(c->last, sizeof(c->last), "upd %s %s->%s", model_meta(n)->name,
+             model_meta(o)->rv, model_meta(n)->rv);
+}
+static void on_delete(void *d, const struct model_type *t, const void *rec)
+{
+    struct counts *c = d;
+    c->del++;
+    snprintf(c->last, sizeof(c->last), "del %s %s", model_meta(rec)->name, model_meta(rec)->rv);
+}
+static void on_synced(void *d, const struct model_type *t)
+{
+    ((struct counts *)d)->synced++;
+}
+
+static struct store *mkstore(struct counts *c)
+{
+    struct store *s = store_new(&rtype);
+    ck_assert_ptr_nonnull(s);
+    struct store_consumer sc = {on_add, on_update, on_delete, on_synced, c};
+    ck_assert_int_eq(store_add_consumer(s, &sc), 0);
+    return s;
+}
+
+START_TEST(upsert_and_delete)
+{
+    struct counts c = {0};
+    struct store *s = mkstore(&c);
+    ck_assert_int_eq(store_upsert(s, mk("a", "x", "1")), 0);
+    ck_assert_int_eq(c.add, 1);
+    ck_assert_str_eq(c.last, "add x");
+    /* same name in another namespace is another object */
+    ck_assert_int_eq(store_upsert(s, mk("b", "x", "1")), 0);
+    ck_assert_int_eq(c.add, 2);
+    ck_assert_uint_eq(store_count(s), 2);
+    /* same rv: no event */
+    ck_assert_int_eq(store_upsert(s, mk("a", "x", "1")), 0);
+    ck_assert_int_eq(c.upd, 0);
+    ck_assert_int_eq(store_upsert(s, mk("a", "x", "2")), 0);
+    ck_assert_int_eq(c.upd, 1);
+    ck_assert_str_eq(c.last, "upd x 1->2");
+    const struct obj_meta *m = model_meta(store_get(s, "a", "x"));
+    ck_assert_str_eq(m->rv, "2");
+    ck_assert_ptr_null(store_get(s, "c", "x"));
+    ck_assert_int_eq(store_delete(s, mk("a", "x", "3")), 0);
+    ck_assert_int_eq(c.del, 1);
+    ck_assert_str_eq(c.last, "del x 2"); /* the stored record is emitted */
+    ck_assert_int_eq(store_delete(s, mk("a", "x", "3")), -ENOENT);
+    ck_assert_int_eq(c.del, 1);
+    ck_assert_uint_eq(store_count(s), 1);
+    ck_assert(!store_synced(s));
+    store_free(s);
+}
+END_TEST
+
+START_TEST(replace_diff)
+{
+    struct counts c = {0};
+    struct store *s = mkstore(&c);
+    char name[32];
+    /* 1000 objects, to exercise growth */
+    struct store_replace *r = store_replace_begin(s);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "pv-%d", i);
+        ck_assert_int_eq(store_replace_add(r, mk(NULL, name, "1")), 0);
+    }
+    ck_assert_int_eq(c.add, 0); /* nothing before end */
+    ck_assert_int_eq(store_replace_end(r), 0);
+    ck_assert_int_eq(c.add, 1000);
+    ck_assert_int_eq(c.synced, 1);
+    ck_assert(store_synced(s));
+    ck_assert_uint_eq(store_count(s), 1000);
+    memset(&c, 0, sizeof(c));
+    /* relist: 0..99 gone, 100..199 updated, 200..999 same, 1000..1049 new */
+    r = store_replace_begin(s);
+    for (int i = 100; i < 1050; i++) {
+        snprintf(name, sizeof(name), "pv-%d", i);
+        ck_assert_int_eq(store_replace_add(r, mk(NULL, name, i < 200 ? "2" : "1")), 0);
+    }
+    ck_assert_int_eq(store_replace_end(r), 0);
+    ck_assert_int_eq(c.add, 50);
+    ck_assert_int_eq(c.upd, 100);
+    ck_assert_int_eq(c.del, 100);
+    ck_assert_int_eq(c.synced, 1);
+    ck_assert_uint_eq(store_count(s), 950);
+    ck_assert_ptr_null(store_get(s, NULL, "pv-5"));
+    ck_assert_str_eq(model_meta(store_get(s, NULL, "pv-150"))->rv, "2");
+    ck_assert_ptr_nonnull(store_get(s, NULL, "pv-1049"));
+    /* empty relist deletes everything */
+    memset(&c, 0, sizeof(c));
+    r = store_replace_begin(s);
+    ck_assert_int_eq(store_replace_end(r), 0);
+    ck_assert_int_eq(c.del, 950);
+    ck_assert_uint_eq(store_count(s), 0);
+    store_free(s);
+}
+END_TEST
+
+START_TEST(replace_abort_and_dupes)
+{
+    struct counts c = {0};
+    struct store *s = mkstore(&c);
+    store_upsert(s, mk(NULL, "keep", "1"));
+    struct store_replace *r = store_replace_begin(s);
+    store_replace_add(r, mk(NULL, "new", "1"));
+    store_replace_abort(r);
+    ck_assert_uint_eq(store_count(s), 1);
+    ck_assert_int_eq(c.synced, 0);
+    r = store_replace_begin(s);
+    store_replace_add(r, mk(NULL, "keep", "5"));
+    store_replace_add(r, mk(NULL, "keep", "6")); /* later wins */
+    ck_assert_int_eq(store_replace_end(r), 0);
+    ck_assert_str_eq(model_meta(store_get(s, NULL, "keep"))->rv, "6");
+    ck_assert_int_eq(c.upd, 1);
+    store_free(s);
+}
+END_TEST
+
+static bool count_cb(void *d, const void *rec)
+{
+    (*(int *)d)++;
+    return *(int *)d < 3;
+}
+
+START_TEST(foreach_stops)
+{
+    struct counts c = {0};
+    struct store *s = mkstore(&c);
+    store_upsert(s, mk("n", "a", "1"));
+    store_upsert(s, mk("n", "b", "1"));
+    store_upsert(s, mk("n", "c", "1"));
+    store_upsert(s, mk("n", "d", "1"));
+    int n = 0;
+    store_foreach(s, count_cb, &n);
+    ck_assert_int_eq(n, 3);
+    ck_assert_ptr_eq(store_type(s), &rtype);
+    store_free(s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("store");
+    TCase *tc = tcase_create("events");
+    tcase_add_test(tc, upsert_and_delete);
+    tcase_add_test(tc, foreach_stops);
+    suite_add_tcase(su, tc);
+    tc = tcase_create("replace");
+    tcase_add_test(tc, replace_diff);
+    tcase_add_test(tc, replace_abort_and_dupes);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
