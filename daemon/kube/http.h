@@ -1,0 +1,81 @@
+/* HTTP to the Kubernetes API: libcurl multi driven by the libuv loop
+ * (socket + timer callbacks, STYLE.md "libcurl multi on libuv"). Only this
+ * file sees CURLM. It knows TLS and the server address from the
+ * kube_config but nothing about auth beyond the bearer string it is given:
+ * client.c adds tokens and retries after a 401. */
+#ifndef ABC_KUBE_HTTP_H
+#define ABC_KUBE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct kube_config;
+struct metrics;
+struct kube_http;
+struct kube_call;
+
+/* Outcome of one request. err: 0 (a response arrived; see http), or
+ * -ECANCELED (the chunk callback stopped it), -ETIMEDOUT, -ECONNREFUSED,
+ * -EHOSTUNREACH, -EPROTO (TLS: handshake or verification failed), -E2BIG
+ * (body over the bound), -EIO (other transport errors), -ENOMEM. */
+struct kube_status {
+    int err;
+    long http;        /* HTTP status; 0 when no response */
+    int retry_after;  /* Retry-After in seconds; -1 when absent */
+    char reason[256]; /* transport error text or the Status message */
+};
+
+struct kube_req {
+    const char *method;       /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *path;         /* "/api/v1/persistentvolumes?limit=500" (escaped) */
+    const char *verb;         /* metrics label: get list watch create update patch delete */
+    const char *content_type; /* for a body; NULL = none */
+    const char *body;         /* copied; NULL = none */
+    size_t body_len;
+    const char *bearer;       /* token or NULL; copied, never logged */
+    bool watch;               /* streaming: no total timeout, duration = time to first byte */
+    long timeout_ms;          /* total timeout for non-watch requests; 0 = 60 s */
+    bool error_bodies;        /* also pass non-2xx bodies to on_chunk */
+};
+
+/* Body bytes of a 2xx response as they arrive (error bodies are kept here
+ * and summarised in kube_status.reason). Return 0 to go on, non-zero to
+ * stop the request (on_done then gets err -ECANCELED). Must not call
+ * kube_http_start/cancel on the same call. */
+typedef int (*kube_chunk_cb)(void *data, const char *p, size_t n);
+/* Exactly once per started call (unless cancelled); the call is already
+ * freed, so new requests may be started from here. st borrowed. */
+typedef void (*kube_done_cb)(void *data, const struct kube_status *st);
+typedef void (*kube_close_cb)(void *data);
+
+/* cfg is borrowed until the close callback (server, TLS blobs). m may be
+ * NULL. 0 / -EINVAL (bad server URL) / -ENOMEM. Logs one warning when TLS
+ * verification is off. */
+int kube_http_new(uv_loop_t *loop, const struct kube_config *cfg, struct metrics *m,
+                  struct kube_http **out);
+/* "aks-backup-companion/<version>" plus " suffix" when suffix is non-empty
+ * (copied). */
+int kube_http_set_user_agent_suffix(struct kube_http *h, const char *suffix);
+
+/* Starts a request (it goes out on the next loop turn). Callbacks never
+ * fire before return. *out (may be NULL) identifies it for
+ * kube_http_cancel until on_done. 0 / -ENOMEM / -ESHUTDOWN (closing). */
+int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_cb on_chunk,
+                    kube_done_cb on_done, void *data, struct kube_call **out);
+/* Stops a call; no callback fires afterwards. Safe from any callback. */
+void kube_http_cancel(struct kube_call *c);
+
+/* Monotonic ms (clock_mono_ms) of the last 2xx response or body bytes of
+ * one (a watch bookmark counts); 0 = never. */
+int64_t kube_http_last_success_ms(const struct kube_http *h);
+/* Number of requests in flight (tests). */
+size_t kube_http_active(const struct kube_http *h);
+
+/* Cancels every call (no callbacks) and frees h after the last handle
+ * closed, then calls cb. */
+void kube_http_close(struct kube_http *h, kube_close_cb cb, void *data);
+
+#endif

@@ -1,0 +1,701 @@
+/* List+watch for one resource (reflector.h). One request at a time: a
+ * list page, or the watch. A page's JSON DOM is freed as soon as its items
+ * are extracted, before the next page is asked for. Watch events go
+ * through watchparse.c chunk by chunk. One retry timer schedules the next
+ * list or watch; an idle timer enforces the 90 s silence rule. */
+#include "kube/reflector.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "http/metrics.h"
+#include "kube/backoff.h"
+#include "kube/client.h"
+#include "kube/watchparse.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define PAGE_LIMIT 500
+
+enum phase { PH_IDLE, PH_LISTING, PH_WATCHING, PH_WAITING };
+enum next { NEXT_LIST, NEXT_WATCH };
+enum abort_reason { AB_NONE, AB_EXPIRED, AB_ERROR_EVENT, AB_PARSE };
+
+struct reflector {
+    uv_loop_t *loop;
+    struct kube_client *client;
+    struct store *store;
+    const struct model_type *type;
+    enum reflector_mode mode;
+    struct reflector_hooks hooks;
+    uv_timer_t retry; /* next list/watch after a delay */
+    uv_timer_t idle;  /* watch silence */
+    int closes;
+    reflector_close_cb close_cb;
+    void *close_data;
+    bool started, closing;
+
+    enum phase phase;
+    enum next next;
+    struct kube_ccall *call;
+    struct store_replace *staging;
+    char *cont;      /* continue token of the list in progress */
+    char *list_rv;   /* resourceVersion of the list in progress */
+    char *rv;        /* last resourceVersion seen */
+    unsigned lists;  /* lists started */
+    bool synced, absent;
+    struct backoff backoff;
+    struct watchparse *wp;
+    enum abort_reason abort_reason;
+    char abort_msg[200];
+    unsigned watch_timeout_s;
+    uint64_t watch_start_ms;
+    unsigned watch_events;
+    unsigned idle_s, absent_s;
+
+    struct metric_family *m_events, *m_restarts, *m_relists, *m_synced, *m_objects, *m_last;
+};
+
+static void schedule(struct reflector *r, enum next what, uint64_t delay_ms);
+static void start_list(struct reflector *r);
+static void start_watch(struct reflector *r);
+
+static unsigned env_seconds(const char *name, unsigned def)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end;
+    long n = strtol(v, &end, 10);
+    return (*end || n <= 0 || n > 86400) ? def : (unsigned)n;
+}
+
+static void set_str(char **dst, const char *src)
+{
+    char *n = src ? strdup(src) : NULL;
+    if (src && !n)
+        return; /* keep the old value on ENOMEM */
+    free(*dst);
+    *dst = n;
+}
+
+/* ---- metrics ---- */
+
+static void m_add(struct metric_family *f, const char *a, const char *b)
+{
+    if (!f)
+        return;
+    const char *lv[] = {a, b};
+    metric_add(f, lv, 1);
+}
+
+static void m_set(struct metric_family *f, const char *res, double v)
+{
+    if (!f)
+        return;
+    const char *lv[] = {res};
+    metric_set(f, lv, v);
+}
+
+static void restarts(struct reflector *r, const char *reason)
+{
+    m_add(r->m_restarts, r->type->resource, reason);
+}
+
+static void declare_metrics(struct reflector *r, struct metrics *m)
+{
+    static const char *const rt[] = {"resource", "type"};
+    static const char *const rr[] = {"resource", "reason"};
+    static const char *const res[] = {"resource"};
+    r->m_events = metrics_family(m, "aks_backup_watch_events_total", METRIC_COUNTER, METRIC_SCOPE_PROCESS,
+                                 "Watch events received, by resource and event type.", 2, rt, NULL, 0);
+    r->m_restarts = metrics_family(m, "aks_backup_watch_restarts_total", METRIC_COUNTER, METRIC_SCOPE_PROCESS,
+                                   "Watches restarted, by resource and reason (timeout, expired, error, eof).",
+                                   2, rr, NULL, 0);
+    r->m_relists = metrics_family(m, "aks_backup_relists_total", METRIC_COUNTER, METRIC_SCOPE_PROCESS,
+                                  "Lists of a resource after its first one.", 1, res, NULL, 0);
+    r->m_synced = metrics_family(m, "aks_backup_informer_synced", METRIC_GAUGE, METRIC_SCOPE_PROCESS,
+                                 "1 when the resource's first list has been applied, else 0.", 1, res, NULL, 0);
+    r->m_objects = metrics_family(m, "aks_backup_informer_objects", METRIC_GAUGE, METRIC_SCOPE_PROCESS,
+                                  "Objects held in the resource's store.", 1, res, NULL, 0);
+    r->m_last = metrics_family(m, "aks_backup_last_event_timestamp_seconds", METRIC_GAUGE,
+                               METRIC_SCOPE_PROCESS,
+                               "Unix time in seconds of the last watch event or list of the resource.", 1,
+                               res, NULL, 0);
+    m_set(r->m_synced, r->type->resource, 0);
+    m_set(r->m_objects, r->type->resource, 0);
+}
+
+/* ---- paths ---- */
+
+static int build_path(struct reflector *r, bool watch, char *out, size_t n)
+{
+    const struct model_type *t = r->type;
+    int w;
+    if (t->group && *t->group)
+        w = snprintf(out, n, "/apis/%s/%s", t->group, t->version);
+    else
+        w = snprintf(out, n, "/api/%s", t->version);
+    if (w < 0 || (size_t)w >= n)
+        return -E2BIG;
+    size_t l = (size_t)w;
+    if (t->namespaced && t->namespace_ && *t->namespace_)
+        l += (size_t)snprintf(out + l, n - l, "/namespaces/%s", t->namespace_);
+    if (l >= n)
+        return -E2BIG;
+    if (watch) {
+        l += (size_t)snprintf(out + l, n - l,
+                              "/%s?watch=true&allowWatchBookmarks=true&timeoutSeconds=%u&resourceVersion=",
+                              t->resource, r->watch_timeout_s);
+        if (l >= n || kube_query_escape(out, n, r->rv ? r->rv : ""))
+            return -E2BIG;
+    } else {
+        l += (size_t)snprintf(out + l, n - l, "/%s?limit=%d", t->resource, PAGE_LIMIT);
+        if (l >= n)
+            return -E2BIG;
+        if (r->cont) {
+            l = strlen(out);
+            if (l + 12 >= n)
+                return -E2BIG;
+            memcpy(out + l, "&continue=", 11);
+            if (kube_query_escape(out, n, r->cont))
+                return -E2BIG;
+        }
+    }
+    if (t->label_selector && *t->label_selector) {
+        l = strlen(out);
+        if (l + 16 >= n)
+            return -E2BIG;
+        memcpy(out + l, "&labelSelector=", 16);
+        if (kube_query_escape(out, n, t->label_selector))
+            return -E2BIG;
+    }
+    return 0;
+}
+
+/* ---- failures ---- */
+
+static uint64_t retry_delay(struct reflector *r, const struct kube_status *st)
+{
+    uint64_t d = backoff_next(&r->backoff);
+    if ((st->http == 429 || st->http == 503) && st->retry_after >= 0 &&
+        (uint64_t)st->retry_after * 1000 > d)
+        d = (uint64_t)st->retry_after * 1000;
+    return d;
+}
+
+static void describe(const struct kube_status *st, char *out, size_t n)
+{
+    if (st->err)
+        snprintf(out, n, "%s", st->reason[0] ? st->reason : strerror(-st->err));
+    else
+        snprintf(out, n, "HTTP %ld: %s", st->http, st->reason);
+}
+
+static void set_absent(struct reflector *r, bool absent)
+{
+    if (r->absent == absent)
+        return;
+    r->absent = absent;
+    if (r->hooks.on_absent)
+        r->hooks.on_absent(r->hooks.data, r->type, absent);
+}
+
+/* ---- list ---- */
+
+static void list_failed(struct reflector *r, const struct kube_status *st)
+{
+    store_replace_abort(r->staging);
+    r->staging = NULL;
+    set_str(&r->cont, NULL);
+    r->phase = PH_WAITING;
+    char why[300];
+    describe(st, why, sizeof(why));
+    if (st->err == 0 && st->http == 404) {
+        if (!r->absent)
+            log_kv(LOG_INFO, "resource not served by the API server; treating it as absent", "resource",
+                   r->type->resource, "group", r->type->group, "version", r->type->version, NULL);
+        set_absent(r, true);
+        if (store_count(r->store) > 0) { /* the API went away: so did its objects */
+            struct store_replace *empty = store_replace_begin(r->store);
+            if (empty)
+                store_replace_end(empty);
+            m_set(r->m_objects, r->type->resource, 0);
+        }
+        schedule(r, NEXT_LIST, (uint64_t)r->absent_s * 1000);
+        return;
+    }
+    uint64_t d = retry_delay(r, st);
+    char delay[32];
+    snprintf(delay, sizeof(delay), "%.1f", (double)d / 1000.0);
+    log_kv(LOG_WARN, "list failed; retrying", "resource", r->type->resource, "error", why,
+           "retry_in_seconds", delay, NULL);
+    if (r->hooks.on_list_error)
+        r->hooks.on_list_error(r->hooks.data, r->type, st);
+    if (r->phase == PH_WAITING && !r->closing)
+        schedule(r, NEXT_LIST, d);
+}
+
+static void list_done(struct reflector *r)
+{
+    set_str(&r->rv, r->list_rv);
+    int rc = store_replace_end(r->staging);
+    r->staging = NULL;
+    if (rc != 0)
+        log_kv(LOG_WARN, "store update incomplete (out of memory)", "resource", r->type->resource, NULL);
+    set_absent(r, false);
+    backoff_reset(&r->backoff);
+    if (!r->synced)
+        log_kv(LOG_INFO, "resource synced", "resource", r->type->resource, NULL);
+    r->synced = true;
+    m_set(r->m_synced, r->type->resource, 1);
+    m_set(r->m_objects, r->type->resource, (double)store_count(r->store));
+    m_set(r->m_last, r->type->resource, (double)clock_now_ms() / 1000.0);
+    if (r->mode == REFLECTOR_LIST_ONLY) {
+        r->phase = PH_IDLE;
+        return;
+    }
+    start_watch(r);
+}
+
+static void on_page(void *data, const struct kube_status *st, const char *body, size_t len)
+{
+    struct reflector *r = data;
+    r->call = NULL;
+    if (st->err == 0 && st->http == 410) {
+        /* continue token expired: start the list over */
+        log_kv(LOG_INFO, "list continue token expired; listing again", "resource", r->type->resource, NULL);
+        store_replace_abort(r->staging);
+        r->staging = NULL;
+        set_str(&r->cont, NULL);
+        start_list(r);
+        return;
+    }
+    if (st->err != 0 || st->http != 200 || !body) {
+        list_failed(r, st);
+        return;
+    }
+    struct json_tokener *tok = json_tokener_new_ex(128);
+    struct json_object *root = tok ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
+    json_tokener_free(tok);
+    struct json_object *md, *items, *v;
+    if (!root || !json_object_object_get_ex(root, "items", &items) ||
+        !(json_object_is_type(items, json_type_array) || json_object_is_type(items, json_type_null))) {
+        json_object_put(root);
+        struct kube_status bad = {.err = -EBADMSG, .http = st->http, .retry_after = -1};
+        snprintf(bad.reason, sizeof(bad.reason), "list answer is not a JSON list");
+        list_failed(r, &bad);
+        return;
+    }
+    const char *rv = NULL, *cont = NULL;
+    if (json_object_object_get_ex(root, "metadata", &md)) {
+        if (json_object_object_get_ex(md, "resourceVersion", &v) && json_object_is_type(v, json_type_string))
+            rv = json_object_get_string(v);
+        if (json_object_object_get_ex(md, "continue", &v) && json_object_is_type(v, json_type_string))
+            cont = json_object_get_string(v);
+    }
+    if (!r->cont || !r->list_rv) /* the first page's RV is the list's */
+        set_str(&r->list_rv, rv);
+    size_t n = json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
+    unsigned skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *rec = NULL;
+        if (r->type->extract(r->type, json_object_array_get_idx(items, i), &rec) != 0) {
+            skipped++;
+            continue;
+        }
+        if (store_replace_add(r->staging, rec) != 0)
+            skipped++;
+    }
+    if (skipped)
+        log_kv(LOG_WARN, "list items skipped (missing metadata or out of memory)", "resource",
+               r->type->resource, NULL);
+    set_str(&r->cont, cont && *cont ? cont : NULL);
+    json_object_put(root); /* the page's DOM is gone before the next page */
+    if (r->cont) {
+        start_list(r);
+        return;
+    }
+    list_done(r);
+}
+
+static void start_list(struct reflector *r)
+{
+    if (!r->staging) { /* a new list, not the next page */
+        r->staging = store_replace_begin(r->store);
+        set_str(&r->cont, NULL);
+        set_str(&r->list_rv, NULL);
+        if (r->lists++ > 0 && r->m_relists) {
+            const char *lv[] = {r->type->resource};
+            metric_add(r->m_relists, lv, 1);
+        }
+        if (!r->staging) {
+            r->phase = PH_WAITING;
+            schedule(r, NEXT_LIST, backoff_next(&r->backoff));
+            return;
+        }
+    }
+    char path[4096];
+    struct kube_status st = {.err = -E2BIG, .retry_after = -1};
+    if (build_path(r, false, path, sizeof(path)) == 0) {
+        struct kube_req req = {.method = "GET", .path = path, .verb = "list"};
+        st.err = kube_request_ex(r->client, &req, on_page, r, &r->call);
+    }
+    r->phase = PH_LISTING;
+    if (st.err != 0) {
+        snprintf(st.reason, sizeof(st.reason), "cannot start list: %s", strerror(-st.err));
+        list_failed(r, &st);
+    }
+}
+
+/* ---- watch ---- */
+
+static int rec_rv_update(struct reflector *r, struct json_object *obj)
+{
+    struct json_object *md, *v;
+    if (json_object_object_get_ex(obj, "metadata", &md) &&
+        json_object_object_get_ex(md, "resourceVersion", &v) && json_object_is_type(v, json_type_string) &&
+        *json_object_get_string(v))
+        set_str(&r->rv, json_object_get_string(v));
+    return 0;
+}
+
+static int on_event(void *data, const char *type, struct json_object *obj)
+{
+    struct reflector *r = data;
+    m_add(r->m_events, r->type->resource, type);
+    if (strcmp(type, "BOOKMARK") == 0)
+        return rec_rv_update(r, obj);
+    if (strcmp(type, "ERROR") == 0) {
+        struct json_object *code, *msg;
+        long c = 0;
+        if (json_object_object_get_ex(obj, "code", &code))
+            c = (long)json_object_get_int64(code);
+        const char *m = json_object_object_get_ex(obj, "message", &msg) ? json_object_get_string(msg) : "";
+        snprintf(r->abort_msg, sizeof(r->abort_msg), "%ld %s", c, m ? m : "");
+        r->abort_reason = c == 410 ? AB_EXPIRED : AB_ERROR_EVENT;
+        return 1;
+    }
+    bool del = strcmp(type, "DELETED") == 0;
+    if (!del && strcmp(type, "ADDED") != 0 && strcmp(type, "MODIFIED") != 0)
+        return 0; /* unknown event types are ignored, as client-go does */
+    rec_rv_update(r, obj);
+    void *rec = NULL;
+    if (r->type->extract(r->type, obj, &rec) != 0) {
+        log_kv(LOG_WARN, "watch event skipped (missing metadata)", "resource", r->type->resource, "type",
+               type, NULL);
+        return 0;
+    }
+    if (del)
+        store_delete(r->store, rec);
+    else
+        store_upsert(r->store, rec);
+    r->watch_events++;
+    m_set(r->m_objects, r->type->resource, (double)store_count(r->store));
+    m_set(r->m_last, r->type->resource, (double)clock_now_ms() / 1000.0);
+    return 0;
+}
+
+static int on_watch_chunk(void *data, const char *p, size_t n)
+{
+    struct reflector *r = data;
+    uv_timer_again(&r->idle);
+    int rc = watchparse_feed(r->wp, p, n, on_event, r);
+    if (rc < 0) {
+        r->abort_reason = AB_PARSE;
+        snprintf(r->abort_msg, sizeof(r->abort_msg), "%s",
+                 rc == -E2BIG ? "watch event larger than 16 MiB" : "malformed JSON in the watch stream");
+    }
+    return rc;
+}
+
+static void on_watch_done(void *data, const struct kube_status *st)
+{
+    struct reflector *r = data;
+    r->call = NULL;
+    uv_timer_stop(&r->idle);
+    r->phase = PH_WAITING;
+    const char *res = r->type->resource;
+    enum abort_reason ab = r->abort_reason;
+    r->abort_reason = AB_NONE;
+    if (ab == AB_EXPIRED || (st->err == 0 && st->http == 410)) {
+        restarts(r, "expired");
+        log_kv(LOG_INFO, "watch expired (410); listing again", "resource", res, NULL);
+        start_list(r);
+        return;
+    }
+    if (ab == AB_PARSE || ab == AB_ERROR_EVENT) {
+        restarts(r, "error");
+        uint64_t d = backoff_next(&r->backoff);
+        char delay[32];
+        snprintf(delay, sizeof(delay), "%.1f", (double)d / 1000.0);
+        log_kv(LOG_WARN, ab == AB_PARSE ? "bad watch stream; listing again" : "watch error event; listing again",
+               "resource", res, "error", r->abort_msg, "retry_in_seconds", delay, NULL);
+        schedule(r, NEXT_LIST, d);
+        return;
+    }
+    bool streamed = st->http >= 200 && st->http < 300;
+    if (streamed && (st->err == 0 || st->err == -EIO)) {
+        if (watchparse_finish(r->wp) != 0) {
+            restarts(r, "error");
+            uint64_t d = backoff_next(&r->backoff);
+            log_kv(LOG_WARN, "watch stream ended inside an event (truncated); listing again", "resource", res,
+                   NULL);
+            schedule(r, NEXT_LIST, d);
+            return;
+        }
+        uint64_t lasted = (uint64_t)clock_mono_ms() - r->watch_start_ms;
+        bool timed_out = st->err == 0 && lasted + 2000 >= (uint64_t)r->watch_timeout_s * 1000;
+        restarts(r, timed_out ? "timeout" : "eof");
+        if (r->watch_events > 0 || lasted >= 1000) {
+            backoff_reset(&r->backoff);
+            start_watch(r);
+        } else {
+            schedule(r, NEXT_WATCH, backoff_next(&r->backoff));
+        }
+        return;
+    }
+    restarts(r, "error");
+    if (st->err == 0 && st->http == 404) {
+        start_list(r); /* the list tells absent from gone */
+        return;
+    }
+    uint64_t d = retry_delay(r, st);
+    char why[300], delay[32];
+    describe(st, why, sizeof(why));
+    snprintf(delay, sizeof(delay), "%.1f", (double)d / 1000.0);
+    log_kv(LOG_WARN, "watch failed; retrying", "resource", res, "error", why, "retry_in_seconds", delay, NULL);
+    schedule(r, NEXT_WATCH, d);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    struct reflector *r = container_of(t, struct reflector, idle);
+    if (r->phase != PH_WATCHING || !r->call)
+        return;
+    kube_client_cancel(r->call);
+    r->call = NULL;
+    restarts(r, "timeout");
+    char secs[16];
+    snprintf(secs, sizeof(secs), "%u", r->idle_s);
+    log_kv(LOG_INFO, "watch silent; restarting it from the last resourceVersion", "resource",
+           r->type->resource, "silent_seconds", secs, NULL);
+    start_watch(r);
+}
+
+static void start_watch(struct reflector *r)
+{
+    r->watch_timeout_s = 300 + backoff_rand(&r->backoff, 301);
+    r->abort_reason = AB_NONE;
+    r->watch_events = 0;
+    r->watch_start_ms = (uint64_t)clock_mono_ms();
+    watchparse_reset(r->wp);
+    char path[4096];
+    int rc = build_path(r, true, path, sizeof(path));
+    if (rc == 0) {
+        struct kube_req req = {.method = "GET", .path = path, .verb = "watch", .watch = true};
+        rc = kube_client_start(r->client, &req, on_watch_chunk, on_watch_done, r, &r->call);
+    }
+    if (rc != 0) {
+        r->phase = PH_WAITING;
+        schedule(r, NEXT_WATCH, backoff_next(&r->backoff));
+        return;
+    }
+    r->phase = PH_WATCHING;
+    uv_timer_start(&r->idle, on_idle, (uint64_t)r->idle_s * 1000, (uint64_t)r->idle_s * 1000);
+}
+
+/* ---- scheduling and lifecycle ---- */
+
+static void on_retry(uv_timer_t *t)
+{
+    struct reflector *r = container_of(t, struct reflector, retry);
+    if (r->phase != PH_WAITING)
+        return;
+    if (r->next == NEXT_WATCH && r->rv)
+        start_watch(r);
+    else
+        start_list(r);
+}
+
+static void schedule(struct reflector *r, enum next what, uint64_t delay_ms)
+{
+    r->phase = PH_WAITING;
+    r->next = what;
+    uv_timer_start(&r->retry, on_retry, delay_ms, 0);
+}
+
+int reflector_init(struct reflector **out, uv_loop_t *loop, struct kube_client *c, struct store *s,
+                   struct metrics *m, enum reflector_mode mode, const struct reflector_hooks *hooks)
+{
+    struct reflector *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->wp = watchparse_new(0);
+    if (!r->wp) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->loop = loop;
+    r->client = c;
+    r->store = s;
+    r->type = store_type(s);
+    r->mode = mode;
+    if (hooks)
+        r->hooks = *hooks;
+    r->idle_s = env_seconds("ABC_WATCH_IDLE_SECONDS", 90);
+    r->absent_s = env_seconds("ABC_ABSENT_RETRY_SECONDS", 60);
+    backoff_init(&r->backoff, 800, 30000, (uint64_t)uv_hrtime() ^ (uint64_t)(uintptr_t)r);
+    uv_timer_init(loop, &r->retry);
+    uv_timer_init(loop, &r->idle);
+    if (m)
+        declare_metrics(r, m);
+    *out = r;
+    return 0;
+}
+
+int reflector_start(struct reflector *r)
+{
+    if (r->closing)
+        return -ESHUTDOWN;
+    if (r->started)
+        return 0;
+    r->started = true;
+    start_list(r);
+    return 0;
+}
+
+void reflector_stop(struct reflector *r)
+{
+    if (!r->started)
+        return;
+    r->started = false;
+    if (r->call)
+        kube_client_cancel(r->call);
+    r->call = NULL;
+    uv_timer_stop(&r->retry);
+    uv_timer_stop(&r->idle);
+    store_replace_abort(r->staging);
+    r->staging = NULL;
+    set_str(&r->cont, NULL);
+    r->phase = PH_IDLE;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct reflector *r = h->data;
+    if (--r->closes > 0)
+        return;
+    reflector_close_cb cb = r->close_cb;
+    void *d = r->close_data;
+    watchparse_free(r->wp);
+    free(r->cont);
+    free(r->list_rv);
+    free(r->rv);
+    free(r);
+    if (cb)
+        cb(d);
+}
+
+void reflector_close(struct reflector *r, reflector_close_cb cb, void *data)
+{
+    if (r->closing)
+        return;
+    reflector_stop(r);
+    r->closing = true;
+    r->close_cb = cb;
+    r->close_data = data;
+    r->closes = 2;
+    r->retry.data = r;
+    r->idle.data = r;
+    uv_close((uv_handle_t *)&r->retry, on_closed);
+    uv_close((uv_handle_t *)&r->idle, on_closed);
+}
+
+bool reflector_synced(const struct reflector *r)
+{
+    return r->synced;
+}
+
+bool reflector_absent(const struct reflector *r)
+{
+    return r->absent;
+}
+
+const char *reflector_resource_version(const struct reflector *r)
+{
+    return r->rv ? r->rv : "";
+}
+
+struct store *reflector_store(const struct reflector *r)
+{
+    return r->store;
+}
+
+/* ---- debug dump ---- */
+
+struct collect {
+    const struct obj_meta **v;
+    size_t n, cap;
+    bool oom;
+};
+
+static bool collect_cb(void *data, const void *rec)
+{
+    struct collect *c = data;
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 256;
+        const struct obj_meta **nv = realloc(c->v, nc * sizeof(*nv));
+        if (!nv) {
+            c->oom = true;
+            return false;
+        }
+        c->v = nv;
+        c->cap = nc;
+    }
+    c->v[c->n++] = model_meta(rec);
+    return true;
+}
+
+static int cmp_meta(const void *a, const void *b)
+{
+    const struct obj_meta *x = *(const struct obj_meta *const *)a, *y = *(const struct obj_meta *const *)b;
+    int c = strcmp(x->ns ? x->ns : "", y->ns ? y->ns : "");
+    return c ? c : strcmp(x->name, y->name);
+}
+
+int reflector_dump(const struct reflector *r, struct buf *out)
+{
+    struct collect c = {0};
+    store_foreach(r->store, collect_cb, &c);
+    if (c.oom) {
+        free(c.v);
+        return -ENOMEM;
+    }
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof(*c.v), cmp_meta);
+    int rc = buf_adds(out, "{\"resource\":");
+    rc = rc ? rc : buf_add_json_str(out, r->type->resource);
+    rc = rc ? rc : buf_adds(out, ",\"resourceVersion\":");
+    rc = rc ? rc : buf_add_json_str(out, r->rv ? r->rv : "");
+    rc = rc ? rc : buf_printf(out, ",\"synced\":%s,\"absent\":%s,\"items\":[", r->synced ? "true" : "false",
+                              r->absent ? "true" : "false");
+    for (size_t i = 0; i < c.n && rc == 0; i++) {
+        rc = buf_adds(out, i ? ",{\"namespace\":" : "{\"namespace\":");
+        rc = rc ? rc : buf_add_json_str(out, c.v[i]->ns ? c.v[i]->ns : "");
+        rc = rc ? rc : buf_adds(out, ",\"name\":");
+        rc = rc ? rc : buf_add_json_str(out, c.v[i]->name);
+        rc = rc ? rc : buf_adds(out, ",\"resourceVersion\":");
+        rc = rc ? rc : buf_add_json_str(out, c.v[i]->rv);
+        rc = rc ? rc : buf_addc(out, '}');
+    }
+    rc = rc ? rc : buf_adds(out, "]}");
+    free(c.v);
+    return rc;
+}
