@@ -373,6 +373,66 @@ START_TEST(prerendered_lines)
 }
 END_TEST
 
+START_TEST(snapshots_near_limit)
+{
+    struct engine_opts o = *engine_get_opts(e);
+    o.snapshots_per_disk = 3;
+    o.warn_ratio = 0.8; /* >= 2.4: postgres-0 (3) warns, postgres-1 (2) does not */
+    ck_assert_int_eq(engine_set_opts(e, &o), 0);
+    struct engine_warning *w;
+    size_t n, hits = 0;
+    ck_assert_int_eq(engine_warnings(e, 1773500400, &w, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(w[i].code, "snapshots-near-limit") == 0) {
+            hits++;
+            ck_assert_str_eq(w[i].object, "shop/data-postgres-0");
+        }
+    ck_assert_uint_eq(hits, 1);
+    engine_warnings_free(w, n);
+    o.snapshots_per_disk = 500;
+    ck_assert_int_eq(engine_set_opts(e, &o), 0);
+    ck_assert_int_eq(engine_warnings(e, 1773500400, &w, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_str_ne(w[i].code, "snapshots-near-limit");
+    engine_warnings_free(w, n);
+}
+END_TEST
+
+/* Through the real store: adds, updates (old and new record), deletes and
+ * a relist that drops an object all reach the engine. */
+START_TEST(through_store)
+{
+    struct engine *g = engine_new(NULL);
+    struct store *s = store_new(&model_pv_type);
+    struct store_consumer c = engine_consumer(g);
+    ck_assert_int_eq(store_add_consumer(s, &c), 0);
+    struct pv_rec *a = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-orders-legacy-disk");
+    struct pv_rec *b = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive");
+    ck_assert_int_eq(store_upsert(s, a), 0);
+    ck_assert_int_eq(store_upsert(s, b), 0);
+    ck_assert_uint_eq(engine_pv_count(g), 2);
+    ck_assert_uint_eq(engine_pv_reason_count(g, PV_REASON_STATIC), 1);
+    /* Update: now dynamically provisioned, new resourceVersion. */
+    a = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-orders-legacy-disk");
+    a->provisioned_by = strdup("disk.csi.azure.com");
+    free(a->meta.rv);
+    a->meta.rv = strdup("99999");
+    ck_assert_int_eq(store_upsert(s, a), 0);
+    ck_assert_uint_eq(engine_pv_reason_count(g, PV_REASON_STATIC), 0);
+    ck_assert_uint_eq(engine_pv_reason_count(g, PV_REASON_SUPPORTED), 1);
+    /* Relist with only the nfs PV: the other is deleted. */
+    struct store_replace *r = store_replace_begin(s);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(store_replace_add(r, fixture_record(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive")), 0);
+    ck_assert_int_eq(store_replace_end(r), 0);
+    ck_assert_uint_eq(engine_pv_count(g), 1);
+    ck_assert_uint_eq(engine_pv_reason_count(g, PV_REASON_SUPPORTED), 0);
+    ck_assert_uint_eq(engine_pv_reason_count(g, PV_REASON_NOT_CSI), 1);
+    store_free(s);
+    engine_free(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("rules");
@@ -395,6 +455,8 @@ static Suite *suite(void)
     tcase_add_test(te, driver_delete_flips_prereq);
     tcase_add_test(te, node_events_move_region);
     tcase_add_test(te, prerendered_lines);
+    tcase_add_test(te, snapshots_near_limit);
+    tcase_add_test(te, through_store);
     suite_add_tcase(s, te);
     return s;
 }
