@@ -5,7 +5,7 @@ import subprocess
 import sys
 import tempfile
 
-from harness_min import Results
+from harness import Results
 
 BIN = os.environ["ABC_BIN"]
 SRC = os.environ["ABC_SRCROOT"]
