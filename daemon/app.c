@@ -245,6 +245,15 @@ static int app_prepare(struct app *a, const struct app_opts *o)
 static void app_free(struct app *a)
 {
     if (a->loop.data == a) {
+        /* Failure paths before the loop ran: close what owns handles
+         * properly first, then anything else. */
+        if (a->http) {
+            a->closing++;
+            http_server_close(a->http, http_closed, a);
+        }
+        if (a->watchdog.timer.loop && !uv_is_closing((uv_handle_t *)&a->watchdog.timer))
+            watchdog_close(&a->watchdog, NULL, NULL);
+        uv_run(&a->loop, UV_RUN_NOWAIT);
         uv_walk(&a->loop, close_walk, NULL);
         uv_run(&a->loop, UV_RUN_DEFAULT);
         if (uv_loop_close(&a->loop))
