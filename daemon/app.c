@@ -297,6 +297,12 @@ int app_run(const struct app_opts *o)
     metrics_add_process_collector(a->metrics);
     /* A single replica leads; leader election (when enabled) switches this. */
     metrics_set_cluster_enabled(a->metrics, true);
+    a->m_leader = metrics_family(a->metrics, "aks_backup_leader", METRIC_GAUGE, METRIC_SCOPE_PROCESS,
+                                 "1 on the replica that leads (exports cluster-level families "
+                                 "and writes shared state), else 0.",
+                                 0, NULL, NULL, 0);
+    if (a->m_leader)
+        metric_set(a->m_leader, NULL, 1);
 
     watchdog_init(&a->watchdog, &a->loop);
     watchdog_start(&a->watchdog);

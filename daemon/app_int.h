@@ -44,6 +44,7 @@ struct app {
     bool check_mode;
 
     struct metrics *metrics;
+    struct metric_family *m_leader;  /* aks_backup_leader */
     struct readyz *readyz;
     struct watchdog watchdog;
     struct http_server *http;
