@@ -2,7 +2,9 @@
 """Compares the requests aks-backup-companion made with the RBAC it is granted.
 
 Input: a JSON request log (array of {"verb", "path"}; verb is an HTTP method or
-a Kubernetes verb, path may carry the query string) and the rendered RBAC
+a Kubernetes verb, path may carry the query string, or "query" holds it; this is
+kubesim's control GET /requests as is: entries with a user_agent not starting
+with --user-agent, e.g. kubectl's, are left out) and the rendered RBAC
 (JSON: a list of objects or a kind: List; YAML too when PyYAML is installed).
 Fails when a request is not allowed, or when a rule grants a resource the
 daemon never touched (with --strict: a verb it never used).
@@ -123,6 +125,8 @@ def main():
     ap.add_argument("--rbac", required=True)
     ap.add_argument("--serviceaccount", help="NS/NAME (default: the ServiceAccount in the RBAC file)")
     ap.add_argument("--strict", action="store_true", help="every granted verb must have been used")
+    ap.add_argument("--user-agent", default="aks-backup-companion/",
+                    help="only entries whose user_agent starts with this (entries without one are kept)")
     a = ap.parse_args()
     objs = load_objects(a.rbac)
     if a.serviceaccount:
@@ -134,6 +138,7 @@ def main():
         sa_ns, sa_name = sas[0]["metadata"].get("namespace", "default"), sas[0]["metadata"]["name"]
     with open(a.log, encoding="utf-8") as f:
         log = json.load(f)
+    log = [e for e in log if not e.get("user_agent") or e["user_agent"].startswith(a.user_agent)]
     g = grants(objs, sa_ns, sa_name)
     passed = failed = 0
     used = set()  # (index of grant, verb)

@@ -54,7 +54,7 @@ for (const r of rules) {
   const a = r.annotations ?? {};
   check(["critical", "warning", "info"].includes(r.labels?.severity), `${r.alert}: severity label`);
   check(a.summary && a.description, `${r.alert}: summary and description`);
-  check(/\{\{\s*\$(value|labels)/.test(a.summary + a.description) || r.alert === "AKSBackupExtensionDown",
+  check(/\{\{(?:(?!\}\}).)*\$(value|labels)/s.test(a.summary + a.description),
         `${r.alert}: description or summary templated with $labels/$value`);
   check(a.runbook_url === `${DEFAULT_RUNBOOK}#${r.alert.toLowerCase()}`, `${r.alert}: runbook_url points to its anchor`);
   check(anchors.has(r.alert.toLowerCase()), `${r.alert}: docs/runbook.md has a section with anchor #${r.alert.toLowerCase()}`);
@@ -184,6 +184,25 @@ for (const [file, v] of Object.entries(variants)) {
     check(c.cfg.api.token_file === "", `${file}: write API off`);
   }
 }
+
+// ---- accounting sources pinned to a namespace: read there only (Role), not cluster-wide ----
+{
+  const ds = docs("chart-pinned.yaml");
+  const cr = byKind(ds, "ClusterRole")[0];
+  const roleDpm = byKind(ds, "Role").find((r) => r.metadata.namespace === "dataprotection-microsoft");
+  const cfg = configOf(ds, byKind(ds, "Deployment")[0]?.spec.template.spec.volumes.find((x) => x.configMap)?.configMap.name);
+  check(cfg && cfg.cfg.accounting.sources.length === 1 && cfg.cfg.accounting.sources[0].namespace === "dataprotection-microsoft",
+        "chart-pinned: config.accounting.sources replaces the default list");
+  check(cr && !cr.rules.some((r) => r.apiGroups.includes("velero.io")), "chart-pinned: no cluster-wide velero.io rule");
+  check(roleDpm && roleDpm.rules.some((r) => r.apiGroups.includes("velero.io") && r.resources.includes("backups")) &&
+        roleDpm.rules.some((r) => r.resources.includes("pods")) &&
+        !roleDpm.rules.some((r) => r.resources.includes("restores")),
+        "chart-pinned: Role in dataprotection-microsoft reads pods and velero backups only");
+}
+const k8sCr = byKind(k8s, "ClusterRole")[0];
+check(k8sCr && !k8sCr.rules.some((r) => r.resources.includes("pods")), "k8s: pods are not readable cluster-wide");
+check(byKind(k8s, "Role").some((r) => r.metadata.namespace === "dataprotection-microsoft" &&
+      r.rules.some((x) => x.resources.includes("pods"))), "k8s: pods readable in dataprotection-microsoft");
 
 // ---- dashboard ----
 const dashCm = byKind(all, "ConfigMap").find((c) => c.metadata.labels?.grafana_dashboard === "1");

@@ -57,8 +57,26 @@ step helm-template-all tmpl chart-all.yaml --api-versions $vap --set replicas=3 
   --set serviceMonitor.enabled=true --set prometheusRule.enabled=true --set dashboard.enabled=true \
   --set writeApi.enabled=true --set writeApi.token=test-token \
   --set prometheusRule.runbookBaseUrl=https://runbooks.example.org/aks-backup.md
-bad_kind() { ! "$HELM" template abc "$chart" --set workload.kind=StatefulSet; }
-step helm-template-rejects-bad-kind bad_kind
+step helm-template-pinned-sources tmpl chart-pinned.yaml --set-json \
+  'config={"accounting":{"sources":[{"name":"b","operation":"backup","group":"velero.io","version":"v1","resource":"backups","namespace":"dataprotection-microsoft","on_demand":"always","instance":"constant:default"}]}}'
+bad_values() { # values.schema.json and _helpers.tpl reject what the chart cannot do
+  ! "$HELM" template abc "$chart" --set workload.kind=StatefulSet || return 1
+  ! "$HELM" template abc "$chart" --set replica=2 || return 1       # typo of replicas
+  ! "$HELM" template abc "$chart" --set replicas=0 || return 1
+  ! "$HELM" template abc "$chart" --set writeApi.enabled=true        # no token given
+}
+step helm-template-rejects-bad-values bad_values
+
+notes() { # NOTES.txt tells how to reach /readyz?verbose and run `check`
+  local o
+  o=$("$HELM" install abc "$chart" --namespace aks-backup-companion --dry-run=client "$@") || return 1
+  echo "$o" | sed -n '/^NOTES:/,$p'
+  echo "$o" | grep -q "port-forward svc/abc-aks-backup-companion" &&
+    echo "$o" | grep -q "readyz?verbose" &&
+    echo "$o" | grep -q -- "-- aks-backup-companion check"
+}
+step helm-notes notes
+step helm-notes-daemonset notes --set workload.kind=DaemonSet
 
 # 4. kustomize
 step kustomize sh -c "'$KUBECTL' kustomize '$root/k8s' > '$out/k8s.yaml'"
