@@ -23,12 +23,12 @@ run_suite() { # name, builddir, meson test args...
   to=$(awk '/^Timeout:/{print $2}' "$dir/suite-$name.log" | tail -1)
   ok=${ok:-0}; fail=$(( ${fail:-0} + ${to:-0} ))
   if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
-  grep -E '^ *[0-9]+/[0-9]+ ' "$dir/suite-$name.log" || true
+  # One line per test (meson prints the failures' logs again after them).
+  awk '/^ *[0-9]+\/[0-9]+ /{ if (!seen[$0]++) print }' "$dir/suite-$name.log" | grep -v '^>>>' || true
   if [ "$fail" -ne 0 ]; then
     failed_suites+=("$name")
-    # Show what failed, with its log.
-    sed -n '/^--- command ---/,/^-------/p;/stdout:/,/^==/p' "$dir/suite-$name.log" | tail -200
-    tail -60 "$dir/suite-$name.log"
+    echo "--- output of the failed tests ($dir/suite-$name.log):"
+    sed -n '/^Summary of Failures/q;/^>>> /,$p' "$dir/suite-$name.log" | tail -150
   fi
   echo "--- $name: $ok passed, $fail failed ($((SECONDS - start)) s)"
   total_ok=$((total_ok + ok))
