@@ -39,6 +39,8 @@ YAML
 echo "demo-write-token" >"$work/api-token"
 # The fixtures describe 2026-03-14; the test clock puts the daemon there.
 export ABC_TEST_NOW=${ABC_TEST_NOW:-2026-03-14T15:00:00Z}
+# As the Deployment's downward API would set them.
+export POD_NAMESPACE=aks-backup-companion POD_NAME=aks-backup-companion-demo
 
 echo
 echo "== aks-backup-companion check (one-shot report; exit code $( "$bin" check --config "$work/config.yaml" --kubeconfig "$work/kubeconfig" >"$work/check.txt" 2>"$work/check.log"; echo $?))"
@@ -56,7 +58,7 @@ cat <<TXT
    curl  http://127.0.0.1:$port/api/v1/report
    curl  http://127.0.0.1:$port/api/v1/quota
    curl -X POST -H 'Authorization: Bearer demo-write-token' http://127.0.0.1:$port/api/v1/quota/default/backup
-   kubectl --kubeconfig $work/kubeconfig get pv
+   $root/$build/tools/kubectl --kubeconfig $work/kubeconfig get pv   (after make tools)
    curl -X POST $control/delete -d '{"apiVersion":"storage.k8s.io/v1","kind":"CSIDriver","name":"disk.csi.azure.com"}'
 
 TXT
