@@ -470,6 +470,12 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
         error_reply(resp, 503, "no_randomness", "cannot generate a reservation id");
         return;
     }
+    if (q->follower) {
+        http_response_header(resp, "Retry-After", "2");
+        error_reply(resp, 503, "not_leader",
+                    "this replica is not the leader; reservations are taken by the leader");
+        return;
+    }
     int64_t now = quota__now(q);
     struct ledger_answer a;
     int rc = ledger_reserve(q->ledger, inst, op, id, now, &a);
@@ -509,6 +515,8 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
            acct_op_name(op), "reservation", id, NULL);
     json_reply(resp, 200, answer_json(id, inst, op, &a));
 }
+
+void quota_set_leader(struct quota *q, bool leader) { q->follower = !leader; }
 
 static void on_post(void *data, const struct http_request *req, struct http_response *resp)
 {

@@ -49,7 +49,7 @@ struct cm_store {
     void *can_write_data;
     bool retry_armed;       /* a save failed: write again after retry_ms */
     struct cm_qs *qs;       /* the quota_store adapter, while both live */
-    bool save_failing;      /* logged once by the adapter */
+    bool save_failing;      /* the last save failed (logged once) */
     struct cm_op *queue, **tail; /* waiting operations */
     struct cm_op *batch;         /* the operation(s) being served */
     enum op_kind batch_kind;
@@ -224,8 +224,24 @@ static void on_timer(uv_timer_t *t);
 static void finish_batch(struct cm_store *s, int err, int http)
 {
     struct cm_op *b = s->batch;
-    if (b && s->batch_kind == OP_SAVE && err && err != -ECANCELED)
-        s->retry_armed = true;
+    if (b && s->batch_kind == OP_SAVE && err != -ECANCELED) {
+        /* The store decides to retry, so it says so, once per streak. */
+        if (err) {
+            s->retry_armed = true;
+            if (!s->save_failing) {
+                char h[16];
+                snprintf(h, sizeof(h), "%d", http);
+                log_kv(LOG_ERROR,
+                       "cannot write the quota ConfigMap; keeping counts in memory, retrying",
+                       "configmap", s->name, "namespace", s->ns, "error", strerror(-err), "http",
+                       h, NULL);
+            }
+            s->save_failing = true;
+        } else if (s->save_failing) {
+            log_kv(LOG_INFO, "quota ConfigMap written again", "configmap", s->name, NULL);
+            s->save_failing = false;
+        }
+    }
     s->batch = NULL;
     s->phase = PH_IDLE;
     s->attempts = 0;
@@ -546,24 +562,6 @@ static int qs_load(void *ctx, char **data, size_t *len)
     return -ENOENT;
 }
 
-static void qs_saved(void *data, int err, int http)
-{
-    struct cm_store *s = data;
-    if (err == -ECANCELED)
-        return;
-    if (err && !s->save_failing) {
-        char h[16];
-        snprintf(h, sizeof(h), "%d", http);
-        log_kv(LOG_ERROR, "cannot write the quota ConfigMap; keeping counts in memory, retrying",
-               "configmap", s->name, "namespace", s->ns, "error", strerror(-err), "http",
-               h, NULL);
-        s->save_failing = true;
-    } else if (!err && s->save_failing) {
-        log_kv(LOG_INFO, "quota ConfigMap written again", "configmap", s->name, NULL);
-        s->save_failing = false;
-    }
-}
-
 static int qs_save(void *ctx, const char *data, size_t len)
 {
     (void)data; /* rendered again from the ledger at write time */
@@ -572,7 +570,11 @@ static int qs_save(void *ctx, const char *data, size_t len)
     struct cm_store *s = q->s;
     if (!s || s->closing || (s->can_write && !s->can_write(s->can_write_data)))
         return 0;
-    return cm_store_save(s, qs_saved, s);
+    int rc = cm_store_save(s, NULL, NULL);
+    /* While writes fail, say so: quota then refuses reservations (503
+     * state_not_saved) instead of answering ones that may never be stored.
+     * The write queued here still goes out and ends the failing state. */
+    return rc ? rc : s->save_failing ? -EIO : 0;
 }
 
 static void qs_free(void *ctx)

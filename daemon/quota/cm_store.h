@@ -35,7 +35,8 @@ struct cm_store_opts {
     int max_attempts;       /* writes per save before giving up; 0 = 8 */
     int64_t timeout_ms;     /* per request; 0 = 10000 */
     /* After a failed save, write again after retry_ms (0 = 2000), while
-     * can_write (NULL = always) says this replica may write (the leader). */
+     * can_write (NULL = always) says this replica may write (the leader).
+     * The store logs the first failure of a streak and the recovery. */
     int64_t retry_ms;
     bool (*can_write)(void *data);
     void *can_write_data;
@@ -80,7 +81,8 @@ void cm_store_close(struct cm_store *s, cm_store_close_cb cb, void *data);
  * backend: every quota save becomes a coalesced asynchronous cm_store_save
  * when the store's can_write allows it (a follower's saves do nothing: the
  * leader writes the shared state); failures are logged once and retried by
- * the store. Its load reports "nothing saved" (-ENOENT): the app loads
+ * the store, and while they last a save returns -EIO (the write is still
+ * queued) so quota refuses reservations it cannot store. Its load reports "nothing saved" (-ENOENT): the app loads
  * with cm_store_load, which merges straight into the ledger. s is borrowed;
  * either may be freed first (the adapter then does nothing); closing s is
  * the app's. One adapter per store. 0 / -ENOMEM. */

@@ -2,51 +2,16 @@
  * of them count is recomputed lazily (sorted by instance, op,
  * creationTimestamp, uid) whenever the set changed, so the answer never
  * depends on the order in which a list or watch delivered objects. */
-#include "quota/ledger.h"
+#include "quota/ledger_int.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/clock.h"
 
-struct lobj {
-    char *uid, *instance, *reservation; /* reservation may be NULL */
-    enum acct_op op;
-    int64_t created;
-    bool counted;                       /* valid after recount() */
-};
-
-struct lres {
-    char *id, *instance;
-    enum acct_op op;
-    int64_t created;
-    struct ledger_answer ans;
-    bool consumed;                      /* scratch for recount() */
-};
-
-struct lwarn {
-    char *instance;
-    enum acct_op op;
-    int64_t day;
-};
-
-struct ledger {
-    struct ledger_opts o;
-    struct lobj *objs;
-    size_t nobj, capobj;
-    struct lres *res;
-    size_t nres, capres;
-    struct lwarn *warned;
-    size_t nwarn, capwarn;
-    char **known;
-    size_t nknown;
-    bool dirty;
-};
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+int ledger__grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
@@ -77,7 +42,7 @@ static void lobj_clear(struct lobj *x)
     free(x->reservation);
 }
 
-static void lres_clear(struct lres *r)
+void ledger__lres_clear(struct lres *r)
 {
     free(r->id);
     free(r->instance);
@@ -90,7 +55,7 @@ void ledger_free(struct ledger *l)
     for (size_t i = 0; i < l->nobj; i++)
         lobj_clear(&l->objs[i]);
     for (size_t i = 0; i < l->nres; i++)
-        lres_clear(&l->res[i]);
+        ledger__lres_clear(&l->res[i]);
     for (size_t i = 0; i < l->nwarn; i++)
         free(l->warned[i].instance);
     for (size_t i = 0; i < l->nknown; i++)
@@ -99,6 +64,8 @@ void ledger_free(struct ledger *l)
     free(l->res);
     free(l->warned);
     free(l->known);
+    free(l->cache);
+    free(l->hidx);
     free(l);
 }
 
@@ -144,7 +111,7 @@ void ledger_day_string(int64_t d, char *out, size_t n)
     snprintf(out, n, "%04lld-%02u-%02u", (long long)y, m, dd);
 }
 
-static int parse_day_string(const char *s, int64_t *day)
+int ledger__parse_day_string(const char *s, int64_t *day)
 {
     int64_t secs;
     char buf[32];
@@ -157,7 +124,7 @@ static int parse_day_string(const char *s, int64_t *day)
     return 0;
 }
 
-static int64_t oldest_kept_day(const struct ledger *l, int64_t now)
+int64_t ledger__oldest_kept_day(const struct ledger *l, int64_t now)
 {
     return ledger_day_of(l, now) - LEDGER_KEEP_DAYS;
 }
@@ -177,15 +144,57 @@ int ledger_add_instance(struct ledger *l, const char *instance)
     return 0;
 }
 
+static size_t uid_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+static void hindex_put(struct ledger *l, size_t i)
+{
+    size_t m = l->hcap - 1, k = uid_hash(l->objs[i].uid) & m;
+    while (l->hidx[k])
+        k = (k + 1) & m;
+    l->hidx[k] = i + 1;
+}
+
+/* Rebuilds the UID index for nobj objects; on ENOMEM lookups fall back to
+ * a linear scan (correct, only slower). */
+static void hindex_rebuild(struct ledger *l)
+{
+    size_t cap = 64;
+    while (cap < l->nobj * 2 + 2)
+        cap *= 2;
+    size_t *v = calloc(cap, sizeof(*v));
+    free(l->hidx);
+    l->hidx = v;
+    l->hcap = v ? cap : 0;
+    if (v)
+        for (size_t i = 0; i < l->nobj; i++)
+            hindex_put(l, i);
+}
+
 static struct lobj *find_obj(struct ledger *l, const char *uid)
 {
-    for (size_t i = 0; i < l->nobj; i++)
-        if (strcmp(l->objs[i].uid, uid) == 0)
-            return &l->objs[i];
+    if (!l->hcap) {
+        for (size_t i = 0; i < l->nobj; i++)
+            if (strcmp(l->objs[i].uid, uid) == 0)
+                return &l->objs[i];
+        return NULL;
+    }
+    size_t m = l->hcap - 1, k = uid_hash(uid) & m;
+    while (l->hidx[k]) {
+        struct lobj *x = &l->objs[l->hidx[k] - 1];
+        if (strcmp(x->uid, uid) == 0)
+            return x;
+        k = (k + 1) & m;
+    }
     return NULL;
 }
 
-static struct lres *find_res(struct ledger *l, const char *instance, enum acct_op op,
+struct lres *ledger__find_res(struct ledger *l, const char *instance, enum acct_op op,
                              const char *id)
 {
     for (size_t i = 0; i < l->nres; i++) {
@@ -207,7 +216,7 @@ int ledger_observe(struct ledger *l, const char *uid, const char *instance, enum
         created = now;
     /* Old objects (a Velero history of weeks) are dropped before the
      * UID lookup: only the kept days are ever searched. */
-    if (ledger_day_of(l, created) < oldest_kept_day(l, now))
+    if (ledger_day_of(l, created) < ledger__oldest_kept_day(l, now))
         return 0;
     struct lobj *x = find_obj(l, uid);
     if (x) {
@@ -219,7 +228,7 @@ int ledger_observe(struct ledger *l, const char *uid, const char *instance, enum
         }
         return 0;
     }
-    if (grow((void **)&l->objs, &l->capobj, l->nobj + 1, sizeof(*l->objs)))
+    if (ledger__grow((void **)&l->objs, &l->capobj, l->nobj + 1, sizeof(*l->objs)))
         return -ENOMEM;
     struct lobj n = {.op = op, .created = created};
     n.uid = strdup(uid);
@@ -230,6 +239,10 @@ int ledger_observe(struct ledger *l, const char *uid, const char *instance, enum
         return -ENOMEM;
     }
     l->objs[l->nobj++] = n;
+    if (l->hcap && l->nobj * 2 <= l->hcap)
+        hindex_put(l, l->nobj - 1);
+    else
+        hindex_rebuild(l);
     l->dirty = true;
     return 1;
 }
@@ -280,7 +293,7 @@ static int recount(struct ledger *l)
         int64_t slot;
         x->counted = true;
         if (x->reservation) {
-            struct lres *r = find_res(l, x->instance, x->op, x->reservation);
+            struct lres *r = ledger__find_res(l, x->instance, x->op, x->reservation);
             if (r && !r->consumed) {
                 r->consumed = true;
                 x->counted = false;
@@ -295,6 +308,50 @@ static int recount(struct ledger *l)
     }
     free(v);
     l->dirty = false;
+    l->cache_ok = false;
+    return 0;
+}
+
+static int cmp_count(const void *a, const void *b)
+{
+    return strcmp(((const struct lcount *)a)->instance, ((const struct lcount *)b)->instance);
+}
+
+static int build_cache(struct ledger *l, int64_t day)
+{
+    struct lcount *v = malloc((l->nobj + l->nres + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < l->nobj; i++) {
+        const struct lobj *x = &l->objs[i];
+        if (x->counted && ledger_day_of(l, x->created) == day) {
+            v[n] = (struct lcount){.instance = x->instance};
+            v[n++].n[x->op] = 1;
+        }
+    }
+    for (size_t i = 0; i < l->nres; i++) {
+        const struct lres *r = &l->res[i];
+        if (ledger_day_of(l, r->created) == day) {
+            v[n] = (struct lcount){.instance = r->instance};
+            v[n++].n[r->op] = 1;
+        }
+    }
+    qsort(v, n, sizeof(*v), cmp_count);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (u > 0 && strcmp(v[u - 1].instance, v[i].instance) == 0) {
+            for (int op = 0; op < ACCT_NOPS; op++)
+                v[u - 1].n[op] += v[i].n[op];
+        } else {
+            v[u++] = v[i];
+        }
+    }
+    free(l->cache);
+    l->cache = v;
+    l->ncache = u;
+    l->cache_day = day;
+    l->cache_ok = true;
     return 0;
 }
 
@@ -302,20 +359,11 @@ long ledger_used_on(struct ledger *l, const char *instance, enum acct_op op, int
 {
     if (recount(l))
         return -ENOMEM;
-    long n = 0;
-    for (size_t i = 0; i < l->nobj; i++) {
-        const struct lobj *x = &l->objs[i];
-        if (x->counted && x->op == op && ledger_day_of(l, x->created) == day &&
-            strcmp(x->instance, instance) == 0)
-            n++;
-    }
-    for (size_t i = 0; i < l->nres; i++) {
-        const struct lres *r = &l->res[i];
-        if (r->op == op && ledger_day_of(l, r->created) == day &&
-            strcmp(r->instance, instance) == 0)
-            n++;
-    }
-    return n;
+    if ((!l->cache_ok || l->cache_day != day) && build_cache(l, day))
+        return -ENOMEM;
+    struct lcount key = {.instance = instance};
+    const struct lcount *c = bsearch(&key, l->cache, l->ncache, sizeof(key), cmp_count);
+    return c ? c->n[op] : 0;
 }
 
 long ledger_used(struct ledger *l, const char *instance, enum acct_op op, int64_t now)
@@ -334,7 +382,7 @@ int ledger_reserve(struct ledger *l, const char *instance, enum acct_op op, cons
 {
     if (!instance || !*instance || !id || !*id || (op != ACCT_OP_BACKUP && op != ACCT_OP_RESTORE))
         return -EINVAL;
-    struct lres *old = find_res(l, instance, op, id);
+    struct lres *old = ledger__find_res(l, instance, op, id);
     if (old) {
         *ans = old->ans;
         return 1;
@@ -350,13 +398,13 @@ int ledger_reserve(struct ledger *l, const char *instance, enum acct_op op, cons
         ans->remaining = 0;
         return -EDQUOT;
     }
-    if (grow((void **)&l->res, &l->capres, l->nres + 1, sizeof(*l->res)))
+    if (ledger__grow((void **)&l->res, &l->capres, l->nres + 1, sizeof(*l->res)))
         return -ENOMEM;
     struct lres r = {.op = op, .created = now};
     r.id = strdup(id);
     r.instance = strdup(instance);
     if (!r.id || !r.instance) {
-        lres_clear(&r);
+        ledger__lres_clear(&r);
         return -ENOMEM;
     }
     ans->used = used + 1;
@@ -369,10 +417,10 @@ int ledger_reserve(struct ledger *l, const char *instance, enum acct_op op, cons
 
 int ledger_unreserve(struct ledger *l, const char *instance, enum acct_op op, const char *id)
 {
-    struct lres *r = find_res(l, instance, op, id);
+    struct lres *r = ledger__find_res(l, instance, op, id);
     if (!r)
         return -ENOENT;
-    lres_clear(r);
+    ledger__lres_clear(r);
     *r = l->res[--l->nres];
     l->dirty = true;
     return 0;
@@ -406,7 +454,7 @@ long ledger_instances(const struct ledger *l, const char ***out)
 
 int ledger_prune(struct ledger *l, int64_t now)
 {
-    int64_t oldest = oldest_kept_day(l, now);
+    int64_t oldest = ledger__oldest_kept_day(l, now);
     int changed = 0;
     for (size_t i = 0; i < l->nobj;) {
         if (ledger_day_of(l, l->objs[i].created) < oldest) {
@@ -417,9 +465,11 @@ int ledger_prune(struct ledger *l, int64_t now)
             i++;
         }
     }
+    if (changed)
+        hindex_rebuild(l);
     for (size_t i = 0; i < l->nres;) {
         if (ledger_day_of(l, l->res[i].created) < oldest) {
-            lres_clear(&l->res[i]);
+            ledger__lres_clear(&l->res[i]);
             l->res[i] = l->res[--l->nres];
             changed = 1;
         } else {
@@ -449,11 +499,11 @@ static bool warned(const struct ledger *l, const char *instance, enum acct_op op
     return false;
 }
 
-static int add_warned(struct ledger *l, const char *instance, enum acct_op op, int64_t day)
+int ledger__add_warned(struct ledger *l, const char *instance, enum acct_op op, int64_t day)
 {
     if (warned(l, instance, op, day))
         return 0;
-    if (grow((void **)&l->warned, &l->capwarn, l->nwarn + 1, sizeof(*l->warned)))
+    if (ledger__grow((void **)&l->warned, &l->capwarn, l->nwarn + 1, sizeof(*l->warned)))
         return -ENOMEM;
     char *s = strdup(instance);
     if (!s)
@@ -485,7 +535,7 @@ int ledger_take_warnings(struct ledger *l, int64_t now, ledger_warn_cb cb, void 
             char *name = strdup(inst[i]);
             if (!name)
                 continue;
-            if (add_warned(l, name, (enum acct_op)op, day) > 0) {
+            if (ledger__add_warned(l, name, (enum acct_op)op, day) > 0) {
                 any = 1;
                 if (cb)
                     cb(data, name, (enum acct_op)op, used, l->o.limit[op]);
@@ -513,230 +563,3 @@ bool ledger_any_warn(struct ledger *l, int64_t now)
 
 size_t ledger_object_count(const struct ledger *l) { return l->nobj; }
 size_t ledger_reservation_count(const struct ledger *l) { return l->nres; }
-
-/* ---- JSON state ---- */
-
-/* days[day][instance][op], created on demand. */
-static struct json_object *slot_for(struct json_object *days, int64_t day, const char *instance,
-                                    enum acct_op op)
-{
-    char ds[16];
-    struct json_object *d, *i, *o;
-    ledger_day_string(day, ds, sizeof(ds));
-    if (!json_object_object_get_ex(days, ds, &d)) {
-        d = json_object_new_object();
-        if (!d || json_object_object_add(days, ds, d))
-            return NULL;
-    }
-    if (!json_object_object_get_ex(d, instance, &i)) {
-        i = json_object_new_object();
-        if (!i || json_object_object_add(d, instance, i))
-            return NULL;
-    }
-    if (!json_object_object_get_ex(i, acct_op_name(op), &o)) {
-        o = json_object_new_object();
-        if (!o || json_object_object_add(i, acct_op_name(op), o))
-            return NULL;
-        json_object_object_add(o, "objects", json_object_new_array());
-        json_object_object_add(o, "reservations", json_object_new_array());
-    }
-    return o;
-}
-
-static struct json_object *arr(struct json_object *o, const char *key)
-{
-    struct json_object *a = NULL;
-    json_object_object_get_ex(o, key, &a);
-    return a;
-}
-
-static struct json_object *ts_json(int64_t t)
-{
-    char s[32];
-    clock_format_rfc3339(t, s, sizeof(s));
-    return json_object_new_string(s);
-}
-
-struct json_object *ledger_to_json(const struct ledger *l, int64_t now)
-{
-    struct json_object *root = json_object_new_object(), *days = json_object_new_object();
-    if (!root || !days)
-        goto fail;
-    json_object_object_add(root, "version", json_object_new_int(LEDGER_STATE_VERSION));
-    json_object_object_add(root, "day_offset_seconds", json_object_new_int(l->o.day_offset));
-    json_object_object_add(root, "saved_at", ts_json(now));
-    json_object_object_add(root, "days", days);
-    for (size_t i = 0; i < l->nobj; i++) {
-        const struct lobj *x = &l->objs[i];
-        struct json_object *s = slot_for(days, ledger_day_of(l, x->created), x->instance, x->op);
-        struct json_object *e = json_object_new_object();
-        if (!s || !e)
-            goto fail;
-        json_object_object_add(e, "uid", json_object_new_string(x->uid));
-        json_object_object_add(e, "created", ts_json(x->created));
-        if (x->reservation)
-            json_object_object_add(e, "reservation", json_object_new_string(x->reservation));
-        json_object_array_add(arr(s, "objects"), e);
-    }
-    for (size_t i = 0; i < l->nres; i++) {
-        const struct lres *r = &l->res[i];
-        struct json_object *s = slot_for(days, ledger_day_of(l, r->created), r->instance, r->op);
-        struct json_object *e = json_object_new_object();
-        if (!s || !e)
-            goto fail;
-        json_object_object_add(e, "id", json_object_new_string(r->id));
-        json_object_object_add(e, "created", ts_json(r->created));
-        json_object_object_add(e, "used", json_object_new_int64(r->ans.used));
-        json_object_object_add(e, "limit", json_object_new_int64(r->ans.limit));
-        json_object_object_add(e, "remaining", json_object_new_int64(r->ans.remaining));
-        json_object_object_add(e, "resets_at", ts_json(r->ans.resets_at));
-        json_object_array_add(arr(s, "reservations"), e);
-    }
-    for (size_t i = 0; i < l->nwarn; i++) {
-        const struct lwarn *w = &l->warned[i];
-        struct json_object *s = slot_for(days, w->day, w->instance, w->op);
-        if (!s)
-            goto fail;
-        json_object_object_add(s, "warned", json_object_new_boolean(1));
-    }
-    return root;
-fail:
-    json_object_put(root);
-    if (!root)
-        json_object_put(days);
-    return NULL;
-}
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static int jts(struct json_object *o, const char *key, int64_t *t)
-{
-    const char *s = jstr(o, key);
-    return s && clock_parse_rfc3339(s, t, NULL) == 0 ? 0 : -EINVAL;
-}
-
-static int jlong(struct json_object *o, const char *key, long *v)
-{
-    struct json_object *x;
-    if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_int))
-        return -EINVAL;
-    *v = (long)json_object_get_int64(x);
-    return 0;
-}
-
-/* One op entry; apply=false only validates. Counts additions in *added. */
-static int merge_op(struct ledger *l, struct json_object *o, const char *instance,
-                    enum acct_op op, int64_t day, bool apply, int64_t now, int *added)
-{
-    struct json_object *a, *w;
-    if (!json_object_is_type(o, json_type_object))
-        return -EINVAL;
-    if (json_object_object_get_ex(o, "objects", &a)) {
-        if (!json_object_is_type(a, json_type_array))
-            return -EINVAL;
-        for (size_t i = 0; i < json_object_array_length(a); i++) {
-            struct json_object *e = json_object_array_get_idx(a, i);
-            int64_t created;
-            struct json_object *rv = NULL;
-            const char *uid = json_object_is_type(e, json_type_object) ? jstr(e, "uid") : NULL;
-            if (!uid || !*uid || jts(e, "created", &created))
-                return -EINVAL;
-            if (json_object_object_get_ex(e, "reservation", &rv) &&
-                !json_object_is_type(rv, json_type_string))
-                return -EINVAL;
-            if (!apply)
-                continue;
-            int rc = ledger_observe(l, uid, instance, op, created,
-                                    rv ? json_object_get_string(rv) : NULL, now);
-            if (rc < 0)
-                return rc;
-            *added += rc;
-        }
-    }
-    if (json_object_object_get_ex(o, "reservations", &a)) {
-        if (!json_object_is_type(a, json_type_array))
-            return -EINVAL;
-        for (size_t i = 0; i < json_object_array_length(a); i++) {
-            struct json_object *e = json_object_array_get_idx(a, i);
-            struct ledger_answer ans;
-            int64_t created;
-            const char *id = json_object_is_type(e, json_type_object) ? jstr(e, "id") : NULL;
-            if (!id || !*id || jts(e, "created", &created) || jlong(e, "used", &ans.used) ||
-                jlong(e, "limit", &ans.limit) || jlong(e, "remaining", &ans.remaining) ||
-                jts(e, "resets_at", &ans.resets_at))
-                return -EINVAL;
-            if (!apply || find_res(l, instance, op, id) ||
-                ledger_day_of(l, created) < oldest_kept_day(l, now))
-                continue;
-            if (grow((void **)&l->res, &l->capres, l->nres + 1, sizeof(*l->res)))
-                return -ENOMEM;
-            struct lres r = {.op = op, .created = created, .ans = ans};
-            r.id = strdup(id);
-            r.instance = strdup(instance);
-            if (!r.id || !r.instance) {
-                lres_clear(&r);
-                return -ENOMEM;
-            }
-            l->res[l->nres++] = r;
-            l->dirty = true;
-            (*added)++;
-        }
-    }
-    if (json_object_object_get_ex(o, "warned", &w)) {
-        if (!json_object_is_type(w, json_type_boolean))
-            return -EINVAL;
-        if (apply && json_object_get_boolean(w) && day >= oldest_kept_day(l, now)) {
-            int rc = add_warned(l, instance, op, day);
-            if (rc < 0)
-                return rc;
-            *added += rc;
-        }
-    }
-    return 0;
-}
-
-static int merge_walk(struct ledger *l, struct json_object *doc, bool apply, int64_t now,
-                      int *added)
-{
-    struct json_object *v, *days;
-    if (!json_object_is_type(doc, json_type_object) ||
-        !json_object_object_get_ex(doc, "version", &v) || !json_object_is_type(v, json_type_int) ||
-        json_object_get_int(v) != LEDGER_STATE_VERSION ||
-        !json_object_object_get_ex(doc, "days", &days) ||
-        !json_object_is_type(days, json_type_object))
-        return -EINVAL;
-    json_object_object_foreach(days, dkey, dval) {
-        int64_t day;
-        if (parse_day_string(dkey, &day) || !json_object_is_type(dval, json_type_object))
-            return -EINVAL;
-        json_object_object_foreach(dval, ikey, ival) {
-            if (!*ikey || !json_object_is_type(ival, json_type_object))
-                return -EINVAL;
-            json_object_object_foreach(ival, okey, oval) {
-                enum acct_op op;
-                if (acct_op_parse(okey, &op))
-                    return -EINVAL;
-                int rc = merge_op(l, oval, ikey, op, day, apply, now, added);
-                if (rc)
-                    return rc;
-            }
-        }
-    }
-    return 0;
-}
-
-int ledger_merge_json(struct ledger *l, struct json_object *doc, int64_t now)
-{
-    int added = 0;
-    int rc = merge_walk(l, doc, false, now, &added);
-    if (rc)
-        return rc;
-    rc = merge_walk(l, doc, true, now, &added);
-    return rc ? rc : added;
-}

@@ -79,6 +79,11 @@ int quota_register_routes(struct quota *q, struct http_server *s);
 void quota_handle_post(struct quota *q, const char *path, const char *authorization,
                        const char *idempotency_key, struct http_response *resp);
 
+/* HA: only the leader takes reservations (its ledger is the one that is
+ * saved). While false (a follower), POST answers 503 with Retry-After: 2
+ * and counts nothing. Default true. */
+void quota_set_leader(struct quota *q, bool leader);
+
 /* Registers the METRIC_SCOPE_CLUSTER collector (SPEC §9 quota families).
  * q must outlive m or call metrics_remove_collector first. */
 int quota_register_metrics(struct quota *q, struct metrics *m);

@@ -4,6 +4,7 @@
 #include "quota/state.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -174,6 +175,34 @@ int state_file_set_aside(const char *path, int64_t now, char *where, size_t n)
     return 0;
 }
 
+int state_file_remove_stale_temps(const char *path)
+{
+    char dir[PATH_MAX], prefix[PATH_MAX];
+    int rc = dir_of(path, dir, sizeof(dir));
+    if (rc)
+        return rc;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (snprintf(prefix, sizeof(prefix), "%s.tmp-", base) >= (int)sizeof(prefix))
+        return -ENAMETOOLONG;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    int removed = 0;
+    size_t plen = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char full[PATH_MAX * 2];
+        if (strncmp(e->d_name, prefix, plen) != 0)
+            continue;
+        snprintf(full, sizeof(full), "%s/%s", dir, e->d_name);
+        if (unlink(full) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
 struct file_ctx {
     char *path;
     bool read_only;
@@ -228,6 +257,10 @@ int quota_file_store_init(struct quota_store *s, const char *path, bool read_onl
         return -ENOMEM;
     }
     f->read_only = read_only;
+    /* A crash between write and rename leaves a temp file; the state file
+     * itself is intact (the rename is atomic). */
+    if (!read_only)
+        state_file_remove_stale_temps(path);
     s->ops = &file_ops;
     s->ctx = f;
     return 0;

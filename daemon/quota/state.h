@@ -32,7 +32,8 @@ struct quota_store {
 };
 
 /* File backend. path is copied. The parent directory is created (0700,
- * with its parents) at the first save when missing. read_only: save and
+ * with its parents) at the first save when missing; temp files left by a
+ * crash mid-write are removed here (not when read_only). read_only: save and
  * set_aside do nothing and return 0 (`check` reads the daemon's state but
  * never changes it). 0 / -ENOMEM / -EINVAL (empty path). */
 int quota_file_store_init(struct quota_store *s, const char *path, bool read_only);
@@ -45,6 +46,8 @@ void quota_store_free(struct quota_store *s);
 int state_file_write_atomic(const char *path, const char *data, size_t len);
 /* Reads the whole file (at most 16 MiB: -EFBIG). 0 / -ENOENT / errno. */
 int state_file_read(const char *path, char **data, size_t *len);
+/* Removes "<path>.tmp-*" left by a crash mid-write. Returns how many. */
+int state_file_remove_stale_temps(const char *path);
 /* Renames path to "<path>.corrupt-<now>"; the new name in where. */
 int state_file_set_aside(const char *path, int64_t now, char *where, size_t n);
 

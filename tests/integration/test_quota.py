@@ -170,7 +170,7 @@ def ten_then_429_with_retry_after():
     with Kubesim() as k, start(k) as d:
         wait_used(d, 4)
         for i in range(6):
-            k.apply(backup("2026-03-14T14:%02d:00Z" % (10 + i)))
+            k.apply(backup("2026-03-14T12:%02d:00Z" % (40 + i)))  # outside any slot window
         wait_used(d, 10)
         code, hdrs, body = reserve(d, key="eleventh")
         assert code == 429, (code, body)
@@ -202,8 +202,8 @@ def reservations_and_annotation():
         code, _, gen = reserve(d)
         assert code == 200 and len(gen["reservation"]) == 32 and gen["used"] == 6, gen
         # The CR the pipeline then creates carries the reservation: not counted again.
-        k.apply(backup("2026-03-14T14:30:00Z", reservation="pipeline-1"))
-        k.apply(backup("2026-03-14T14:31:00Z"))
+        k.apply(backup("2026-03-14T13:30:00Z", reservation="pipeline-1"))
+        k.apply(backup("2026-03-14T13:31:00Z"))
         wait_used(d, 7)
         stays(d, 7)
         d.stop()
@@ -238,9 +238,15 @@ def relist_and_delete_do_not_change_counts():
         wait_used(d, 7)
         wait_used(d, 3, "restore")
         # Forced relist: watches dropped and history compacted (410 on re-watch).
+        def relists():
+            m = d.metrics()
+            return sum(v for (name, labels), v in m.items()
+                       if name == "aks_backup_relists_total" and ("resource", "backups") in labels)
+        before = relists()
         k.control_post("/compact")
         k.control_post("/drop-watches")
         k.apply(backup("2026-03-14T13:40:00Z"))
+        harness.wait_for(lambda: relists() > before, 15, 0.1, "a relist of backups")
         wait_used(d, 8)
         stays(d, 8)
         # Deleting objects never gives the count back.
@@ -254,6 +260,32 @@ def relist_and_delete_do_not_change_counts():
         k.apply(restore("2026-03-14T13:55:00Z"))
         wait_used(d, 5, "restore")
         assert used(d) == 8
+        d.stop()
+
+
+@R.test
+def sighup_reload_changes_limits_and_schedule():
+    import signal
+    with Kubesim() as k, start(k) as d:
+        wait_used(d, 4)
+        text = config_text(d.tmp, schedule=None)
+        text += "limits:\n  on_demand_backups_per_day: 5\n  restores_per_day: 2\n"
+        with open(d.config_path, "w") as f:
+            f.write(text)
+        d.signal(signal.SIGHUP)
+
+        def reloaded():
+            inst = [i for i in quota(d)["instances"] if i["instance"] == "default"][0]
+            return inst["backup"]["limit"] == 5 and inst
+        inst = harness.wait_for(reloaded, 10, 0.1, "the new limits")
+        # Without a schedule the two scheduled backups count too.
+        assert inst["backup"] == {"used": 6, "limit": 5, "remaining": 0}, inst
+        assert inst["restore"] == {"used": 2, "limit": 2, "remaining": 0}, inst
+        assert "schedule_unknown" in [w["code"] for w in quota(d)["warnings"]]
+        code, hdrs, body = reserve(d, op="restore")
+        assert code == 429 and body["limit"] == 2, (code, body)
+        m = d.metrics()
+        assert m[("aks_backup_on_demand_backups_limit", frozenset())] == 5
         d.stop()
 
 

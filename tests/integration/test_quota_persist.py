@@ -2,6 +2,7 @@
 identical (reservations included), a corrupt state file is moved aside and
 the counts rebuilt, and a +05:30 day boundary resets at the right instant."""
 import glob
+import json
 import os
 import signal
 import sys
@@ -61,8 +62,16 @@ def sigkill_mid_stream_counts_identical():
         for i in range(5):
             k.apply(backup("2026-03-14T12:%02d:30Z" % (10 + i)))
             applied += 1
+        wait_used(d, 4 + applied)
+        # A burst, killed while the daemon is taking it in (and writing state).
+        for i in range(12):
+            k.apply(backup("2026-03-14T12:%02d:45Z" % (10 + i)))
+            applied += 1
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait()
+        # Whatever was on disk is a whole document (atomic replace).
+        with open(d.state_file) as f:
+            json.load(f)
         # Objects keep arriving while the daemon is down.
         for i in range(2):
             k.apply(backup("2026-03-14T12:%02d:30Z" % (30 + i)))
@@ -70,6 +79,8 @@ def sigkill_mid_stream_counts_identical():
         restart(d)
         wait_used(d, 4 + applied)
         stays(d, 4 + applied)
+        # A temp file left by the kill is cleaned at start.
+        assert not glob.glob(d.state_file + ".tmp*"), os.listdir(os.path.dirname(d.state_file))
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait()
         restart(d)
@@ -110,12 +121,13 @@ def day_boundary_plus_0530():
         d.wait_ready()
         boundary = parse_ts("2026-03-14T18:30:00Z")
         doc = quota(d)
-        if parse_ts(start_iso) + (time.monotonic() - t0) < boundary - 1:
-            # Local day 2026-03-14 at +05:30: 13T18:30Z .. 14T18:30Z holds all 7 backups.
-            assert doc["day"] == "2026-03-14", doc
-            assert doc["resets_at"] == "2026-03-14T18:30:00Z", doc
-            wait_used(d, 7)
-            wait_used(d, 2, "restore")
+        assert parse_ts(start_iso) + (time.monotonic() - t0) < boundary - 1, "daemon started too slowly"
+        # Local day 2026-03-14 at +05:30: 13T18:30Z .. 14T18:30Z holds all 7 backups.
+        assert doc["day"] == "2026-03-14", doc
+        assert doc["resets_at"] == "2026-03-14T18:30:00Z", doc
+        wait_used(d, 7)
+        wait_used(d, 2, "restore")
+        assert parse_ts(start_iso) + (time.monotonic() - t0) < boundary, "too slow to see the old day"
         remaining = boundary - (parse_ts(start_iso) + (time.monotonic() - t0))
         time.sleep(max(0, remaining) + 1.0)
         doc = quota(d)

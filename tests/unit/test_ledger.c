@@ -179,6 +179,27 @@ START_TEST(uid_dedupe_and_delete_never_gives_back)
     ck_assert_int_eq(ledger_observe(l, "u3", "default", ACCT_OP_BACKUP, 0, NULL, now), 1);
     ck_assert_int_eq(ledger_used(l, "default", ACCT_OP_BACKUP, now), 3);
     ledger_free(l);
+
+    /* Many objects (the UID index grows), a prune in between, all seen
+     * again (a relist): nothing new. */
+    l = ledger_new(&o);
+    char uid[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(uid, sizeof(uid), "bulk-%d", i);
+        ck_assert_int_eq(ledger_observe(l, uid, i % 2 ? "a" : "b", ACCT_OP_RESTORE,
+                                        now - (i % 3) * 86400, NULL, now), 1);
+    }
+    ck_assert_int_eq(ledger_prune(l, now + 86400), 1);
+    ck_assert_uint_eq(ledger_object_count(l), 2000);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(uid, sizeof(uid), "bulk-%d", i);
+        ck_assert_int_eq(ledger_observe(l, uid, i % 2 ? "a" : "b", ACCT_OP_RESTORE,
+                                        now - (i % 3) * 86400, NULL, now + 86400), 0);
+    }
+    ck_assert_uint_eq(ledger_object_count(l), 2000);
+    ck_assert_int_eq(ledger_used(l, "a", ACCT_OP_RESTORE, now), 500);
+    ck_assert_int_eq(ledger_used(l, "b", ACCT_OP_RESTORE, now), 500);
+    ledger_free(l);
 }
 END_TEST
 

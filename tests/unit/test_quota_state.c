@@ -212,6 +212,20 @@ START_TEST(atomic_write_failure_leaves_old)
     ck_assert_uint_eq(len, 7);
     free(data);
     ck_assert_int_eq(state_file_read("/nonexistent/x", &data, &len), -ENOENT);
+    /* Temp files of a crash mid-write are cleaned when the store opens. */
+    char tmp1[600], tmp2[600];
+    snprintf(tmp1, sizeof(tmp1), "%s.tmp-123", path);
+    snprintf(tmp2, sizeof(tmp2), "%s.tmp-456", path);
+    write_file(tmp1, "{\"half");
+    write_file(tmp2, "");
+    struct quota_store ro, rw;
+    ck_assert_int_eq(quota_file_store_init(&ro, path, true), 0);
+    ck_assert_int_eq(count_entries(dir, "q.json.tmp-"), 2);
+    ck_assert_int_eq(quota_file_store_init(&rw, path, false), 0);
+    ck_assert_int_eq(count_entries(dir, "q.json.tmp-"), 0);
+    ck_assert_int_eq(count_entries(dir, "q.json"), 1);
+    quota_store_free(&ro);
+    quota_store_free(&rw);
 }
 END_TEST
 

@@ -189,6 +189,14 @@ START_TEST(auth_and_validation)
     ck_assert_uint_eq(strlen(jstr(p.body, "reservation")), 32);
     ck_assert_uint_eq(strspn(jstr(p.body, "reservation"), "0123456789abcdef"), 32);
     json_object_put(p.body);
+    /* A follower refuses reservations without counting. */
+    quota_set_leader(q, false);
+    p = do_post(q, PATH_B, AUTH, "on-follower");
+    ck_assert_int_eq(p.status, 503);
+    ck_assert_ptr_nonnull(strstr(p.headers, "Retry-After: 2"));
+    json_object_put(p.body);
+    ck_assert_int_eq(quota_used(q, "default", ACCT_OP_BACKUP), 1);
+    quota_set_leader(q, true);
     /* The token file is re-read when it changes. */
     write_file(token, "rotated-token-value\n");
     p = do_post(q, PATH_B, AUTH, NULL);
