@@ -15,12 +15,15 @@
 #include "http/metrics.h"
 #include "http/server.h"
 #include "kube/client.h"
+#include "kube/ha.h"
 #include "kube/kubeconfig.h"
 #include "kube/reflector.h"
 #include "kube/store.h"
 #include "model/model.h"
 #include "quota/quota.h"
 #include "rules/engine.h"
+#include "writers/admission.h" /* writers */
+#include "writers/events.h"    /* writers */
 
 #define APP_MAX_RES 24
 
@@ -57,6 +60,10 @@ struct app {
     char pod_selector[512];
     struct engine *engine;
     struct quota *quota;
+    struct ha *ha;                  /* leader election + shared ledger (run only) */
+    /* writers: BackupUnsupported Events and the admission ConfigMap (leader only) */
+    struct event_writer *events;
+    struct admission_writer *admission;
     uv_timer_t probe_timer;         /* GET /version: version and API health */
     bool probe_inflight;
     int64_t started_ms;
@@ -92,6 +99,10 @@ void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
 /* True when every reflector has synced once or its API is absent. */
 bool app_all_synced(const struct app *a, char *waiting, size_t n);
 int app_register_checks(struct app *a);
+/* writers: leadership for the Event and admission ConfigMap writers (call
+ * from ha's on_leading); reload re-reads admission.warnings_configmap. */
+void app_writers_set_leader(struct app *a, bool leader);
+void app_writers_reload(struct app *a);
 int app_register_routes(struct app *a);
 void app_handle_closed(void *data);
 

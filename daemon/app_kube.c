@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app_int.h"
+#include "kube/ha.h" /* writers */
 #include "model/acct.h"
 #include "model/records.h"
 #include "rules/metrics_cluster.h"
@@ -181,6 +182,95 @@ static int add_res(struct app *a, const struct model_type *t, enum reflector_mod
     return rc;
 }
 
+/* ---- writers: Events and the admission ConfigMap ---------------------- */
+
+static const struct store *res_store(const struct app *a, const struct model_type *t)
+{
+    for (size_t i = 0; i < a->nres; i++)
+        if (a->res[i].type == t)
+            return a->res[i].store;
+    return NULL;
+}
+
+static void writers_namespace(const struct app *a, char *out, size_t n)
+{
+    const char *ns = getenv("POD_NAMESPACE");
+    if (!ns || !*ns)
+        ns = a->kcfg.namespace_;
+    snprintf(out, n, "%s", ns && *ns ? ns : "default");
+}
+
+static void engine_changed(void *data, unsigned what)
+{
+    struct app *a = data;
+    event_writer_notify(a->events, what);
+    admission_writer_notify(a->admission, what);
+}
+
+static int writers_setup(struct app *a)
+{
+    char ns[256], id[256] = "";
+    writers_namespace(a, ns, sizeof(ns));
+    (void)ha_identity(id, sizeof(id));
+    struct event_writer_opts eo = {
+        .transport = writer_transport_kube(a->kube), .engine = a->engine,
+        .pvs = res_store(a, &model_pv_type), .namespace_ = "default", .instance = id,
+    };
+    struct admission_opts ao = {
+        .name = a->cfg.admission.warnings_configmap, .namespace_ = ns,
+        .transport = writer_transport_kube(a->kube), .engine = a->engine,
+        .classes = res_store(a, &model_storageclass_type),
+    };
+    int rc = event_writer_new(&a->events, &a->loop, &eo);
+    if (!rc)
+        rc = admission_writer_new(&a->admission, &a->loop, &ao);
+    if (!rc)
+        engine_set_on_change(a->engine, engine_changed, a);
+    return rc;
+}
+
+void app_writers_set_leader(struct app *a, bool leader)
+{
+    event_writer_set_leader(a->events, leader);
+    admission_writer_set_leader(a->admission, leader);
+}
+
+void app_writers_reload(struct app *a)
+{
+    char ns[256];
+    writers_namespace(a, ns, sizeof(ns));
+    if (a->admission)
+        (void)admission_writer_set_target(a->admission, a->cfg.admission.warnings_configmap, ns);
+}
+
+static void writer_closed(void *data)
+{
+    struct app *a = data;
+    a->closing--;
+}
+
+static void writers_close(struct app *a)
+{
+    if (a->engine)
+        engine_set_on_change(a->engine, NULL, NULL);
+    if (a->events) {
+        a->closing++;
+        event_writer_close(a->events, writer_closed, a);
+        a->events = NULL;
+    }
+    if (a->admission) {
+        a->closing++;
+        admission_writer_close(a->admission, writer_closed, a);
+        a->admission = NULL;
+    }
+}
+
+/* Only the leader writes Events and the admission ConfigMap (SPEC §9, §13). */
+static void ha_on_leading(void *data, bool leading)
+{
+    app_writers_set_leader(data, leading);
+}
+
 int app_kube_setup(struct app *a, enum reflector_mode mode)
 {
     char err[512] = "";
@@ -189,9 +279,13 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
         log_kv(LOG_ERROR, "cannot create the API client", "error", err, NULL);
         return rc;
     }
-    const char *pod = getenv("POD_NAME");
-    if (pod && *pod)
-        kube_client_set_user_agent_suffix(a->kube, pod);
+    /* "aks-backup-companion/<version> (<pod>)": the API server's audit log
+     * (and kubesim's partition fault) tell the replicas apart by it. */
+    char ident[256], ua[272];
+    if (ha_identity(ident, sizeof(ident)) == 0) {
+        snprintf(ua, sizeof(ua), "(%s)", ident);
+        kube_client_set_user_agent_suffix(a->kube, ua);
+    }
 
     snprintf(a->pod_ns, sizeof(a->pod_ns), "%s", a->cfg.extension.namespace_);
     snprintf(a->pod_selector, sizeof(a->pod_selector), "%s", a->cfg.extension.pod_selector);
@@ -233,6 +327,15 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
     if (!a->check_mode) {
         metrics_cluster_register(a->metrics, a->engine);
         quota_register_metrics(a->quota, a->metrics);
+        if ((rc = writers_setup(a))) /* writers */
+            return rc;
+        struct ha_opts ho = {.cfg = &a->cfg, .client = a->kube, .metrics = a->metrics,
+                             .quota = a->quota, .on_leading = ha_on_leading, .data = a};
+        if ((rc = ha_init(&a->ha, &a->loop, &ho))) {
+            log_kv(LOG_ERROR, "cannot set up leader election / the quota ConfigMap", "error",
+                   strerror(-rc), NULL);
+            return rc;
+        }
     }
     return 0;
 }
@@ -277,6 +380,13 @@ int app_kube_start(struct app *a)
             return rc;
     }
     quota_start(a->quota);
+    /* Leader election, or leading at once when it is off: ha's
+     * on_leading switches the writers. */
+    if (a->ha) {
+        int rc = ha_start(a->ha);
+        if (rc)
+            return rc;
+    }
     uv_timer_init(&a->loop, &a->probe_timer);
     a->probe_timer.data = a;
     return uv_timer_start(&a->probe_timer, probe, 0, a->check_mode ? 0 : PROBE_INTERVAL_MS);
@@ -327,8 +437,31 @@ static void quota_closed(void *data)
     a->closing--;
 }
 
+static void close_rest(struct app *a);
+
+/* HA goes first: its last ledger write and the Lease release need the
+ * client, which is closed (cancelling everything) after the reflectors. */
+static void ha_closed(void *data)
+{
+    struct app *a = data;
+    a->ha = NULL;
+    a->closing--;
+    close_rest(a);
+}
+
 void app_kube_close(struct app *a)
 {
+    if (a->ha) {
+        a->closing++;
+        ha_close(a->ha, ha_closed, a);
+        return;
+    }
+    close_rest(a);
+}
+
+static void close_rest(struct app *a)
+{
+    writers_close(a); /* writers: before the client goes */
     if (a->probe_timer.data && !uv_is_closing((uv_handle_t *)&a->probe_timer)) {
         a->closing++;
         a->probe_timer.data = a;

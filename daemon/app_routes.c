@@ -121,6 +121,8 @@ static void debug_store_route(void *data, const struct http_request *req, struct
 int app_register_routes(struct app *a)
 {
     int rc = http_server_route(a->http, "GET", "/api/v1/report", report_route, a);
+    if (!rc && a->ha) /* before quota's: a follower answers reservations with 503 */
+        rc = ha_register_routes(a->ha, a->http);
     if (!rc)
         rc = quota_register_routes(a->quota, a->http);
     const char *dbg = getenv("ABC_DEBUG_ENDPOINTS");

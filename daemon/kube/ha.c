@@ -37,6 +37,9 @@ struct ha {
     bool leading;
     bool loaded;                 /* the shared ledger was merged since leading */
     bool loading;
+    unsigned gen;                /* leadership terms started */
+    unsigned load_gen;           /* gen when the load in flight was sent, +1 if leading */
+    unsigned load_failures;      /* in a row: warn once */
     bool closing;
     bool flush_done;
     char identity[256];
@@ -102,6 +105,8 @@ static void set_leading(struct ha *h, bool on)
         h->on_leading(h->data, on);
 }
 
+static void load(struct ha *h);
+
 static void on_loaded(void *data, int err, int http)
 {
     struct ha *h = data;
@@ -111,15 +116,22 @@ static void on_loaded(void *data, int err, int http)
     if (err && err != -EINVAL) {
         char st[16];
         snprintf(st, sizeof(st), "%d", http);
-        log_kv(h->leading ? LOG_WARN : LOG_DEBUG,
+        log_kv(h->load_failures++ == 0 ? LOG_WARN : LOG_DEBUG,
                "cannot read the quota ConfigMap; retrying", "error", strerror(-err), "http", st,
                NULL);
         return; /* on_timer tries again (in 1 s while a leader waits for it) */
     }
+    h->load_failures = 0;
     if (err == -EINVAL)
         log_kv(LOG_ERROR,
                "the quota ConfigMap does not hold a ledger; it is kept aside in the next write",
                "key", CM_STORE_KEY, NULL);
+    if (h->leading && !h->loaded && h->load_gen != h->gen + 1) {
+        /* Sent before this term began: may predate the last writes of the
+         * former leader. Read again before answering reservations. */
+        load(h);
+        return;
+    }
     if (h->leading && !h->loaded) {
         h->loaded = true;
         log_kv(LOG_INFO, "shared quota ledger loaded; reservations are answered here", NULL);
@@ -131,8 +143,10 @@ static void load(struct ha *h)
 {
     if (!h->cm || h->loading || h->closing)
         return;
-    if (cm_store_load(h->cm, on_loaded, h) == 0)
+    if (cm_store_load(h->cm, on_loaded, h) == 0) {
         h->loading = true;
+        h->load_gen = h->leading ? h->gen + 1 : 0;
+    }
 }
 
 static void on_timer(uv_timer_t *t);
@@ -158,6 +172,7 @@ static void on_started(void *data)
 {
     struct ha *h = data;
     h->loaded = !h->cm;
+    h->gen++;
     set_leading(h, true);
     load(h);
     arm(h, 1000);
@@ -211,6 +226,9 @@ int ha_init(struct ha **out, uv_loop_t *loop, const struct ha_opts *o)
             .lease_duration_ms = c->leader_election.lease_duration_seconds * 1000,
             .renew_deadline_ms = c->leader_election.renew_deadline_seconds * 1000,
             .retry_period_ms = c->leader_election.retry_period_seconds * 1000,
+            /* a GET every half retry period: a released lease (SIGTERM) is
+             * taken within ~1 s with the default 2 s retry period */
+            .follower_poll_ms = c->leader_election.retry_period_seconds * 500,
             .transport = h->tr, .metrics = o->metrics, .on_started_leading = on_started,
             .on_stopped_leading = on_stopped, .data = h};
         rc = lease_init(&h->lease, loop, &lo);
@@ -286,9 +304,15 @@ int ha_register_routes(struct ha *h, struct http_server *s)
 
 int ha_start(struct ha *h)
 {
-    if (h->lease)
+    if (h->lease) {
+        if (h->cm) {
+            load(h); /* a follower's view of the shared counts, refreshed */
+            arm(h, FOLLOWER_REFRESH_MS);
+        }
         return lease_start(h->lease);
+    }
     h->loaded = !h->cm;
+    h->gen++;
     set_leading(h, true);
     load(h);
     arm(h, 1000);

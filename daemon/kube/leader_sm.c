@@ -36,6 +36,9 @@ int leader_sm_init(struct leader_sm *sm, const struct leader_sm_opts *o)
     sm->duration_ms = o->lease_duration_ms;
     sm->deadline_ms = o->renew_deadline_ms;
     sm->retry_ms = o->retry_period_ms;
+    sm->poll_ms = o->follower_poll_ms > 0 && o->follower_poll_ms < o->retry_period_ms
+                      ? o->follower_poll_ms
+                      : o->retry_period_ms;
     sm->next_attempt = 0; /* first tick tries at once (monotonic times are >= 0) */
     return 0;
 }
@@ -141,6 +144,7 @@ enum leader_sm_action leader_sm_on_get(struct leader_sm *sm, int64_t now_mono,
     observe(sm, now_mono, rec);
     if (held_by_other(sm, now_mono)) {
         sm->leader = false; /* someone else holds a valid lease */
+        sm->next_attempt = now_mono + sm->poll_ms;
         return LEADER_SM_NONE;
     }
     sm->desired = *rec;

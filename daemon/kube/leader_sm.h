@@ -30,6 +30,10 @@ struct leader_sm_opts {
     int64_t lease_duration_ms;
     int64_t renew_deadline_ms; /* < lease_duration_ms */
     int64_t retry_period_ms;   /* < renew_deadline_ms */
+    /* How often a follower re-reads a lease held by another replica;
+     * 0 = retry_period_ms. Shorter than the retry period, it bounds the
+     * handover after a release (SIGTERM) without more writes. */
+    int64_t follower_poll_ms;
 };
 
 /* What the caller must do next. */
@@ -42,7 +46,7 @@ enum leader_sm_action {
 
 struct leader_sm {
     char identity[LEASE_ID_MAX];
-    int64_t duration_ms, deadline_ms, retry_ms;
+    int64_t duration_ms, deadline_ms, retry_ms, poll_ms;
     bool leader;
     bool have_observed;          /* a record was seen */
     struct lease_record observed;

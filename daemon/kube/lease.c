@@ -39,6 +39,7 @@ struct lease {
     struct lease_req *cur;   /* request in flight, or NULL */
     int64_t cur_deadline;    /* mono ms when cur is abandoned */
     bool was_leader;
+    unsigned fail_streak;    /* failed answers in a row (for the warning) */
     bool closing, closed;
     lease_close_cb close_cb;
     void *close_data;
@@ -78,7 +79,8 @@ int lease_init(struct lease **out, uv_loop_t *loop, const struct lease_opts *o)
     struct leader_sm_opts so = {.identity = o->identity,
                                 .lease_duration_ms = o->lease_duration_ms,
                                 .renew_deadline_ms = o->renew_deadline_ms,
-                                .retry_period_ms = o->retry_period_ms};
+                                .retry_period_ms = o->retry_period_ms,
+                                .follower_poll_ms = o->follower_poll_ms};
     int rc = leader_sm_init(&l->sm, &so);
     if (rc) {
         free(l);
@@ -152,7 +154,9 @@ static void run(struct lease *l, enum leader_sm_action act)
 {
     while (act != LEADER_SM_NONE) {
         char path[600];
-        const char *method = act == LEADER_SM_GET ? "GET" : act == LEADER_SM_CREATE ? "POST" : "PUT";
+        const char *method = act == LEADER_SM_GET      ? "GET"
+                             : act == LEADER_SM_CREATE ? "POST"
+                                                       : "PUT";
         int rc = lease_path(path, sizeof(path), l->ns, act == LEADER_SM_CREATE ? NULL : l->name);
         char *body = NULL;
         size_t blen = 0;
@@ -211,8 +215,9 @@ static void schedule(struct lease *l)
 static void abandon_if_late(struct lease *l, int64_t now)
 {
     if (l->cur && now >= l->cur_deadline) {
-        log_kv(LOG_DEBUG, "leader election: request timed out, abandoned", "lease", l->name,
-               NULL);
+        log_kv(++l->fail_streak == 3 ? LOG_WARN : LOG_DEBUG,
+               "leader election: Lease request timed out, abandoned; retrying", "lease", l->name,
+               "namespace", l->ns, NULL);
         l->cur->owner = NULL;
         l->cur = NULL;
         leader_sm_on_abandon(&l->sm, now);
@@ -257,10 +262,18 @@ static void on_done(void *data, int status, const char *body, size_t len)
     }
     if (status != 200 && status != 201 && !(kind == LEADER_SM_GET && status == 404) &&
         !(kind != LEADER_SM_GET && status == 409)) {
+        /* One warning per streak (a 403 means the Role is missing leases
+         * get/update/create); the rest at debug level. */
         char st[16];
         snprintf(st, sizeof(st), "%d", status);
-        log_kv(LOG_DEBUG, "leader election: request failed, retrying", "lease", l->name,
-               "status", st, NULL);
+        log_kv(++l->fail_streak == 3 ? LOG_WARN : LOG_DEBUG,
+               "leader election: Lease requests failing, retrying every retry period", "lease",
+               l->name, "namespace", l->ns, "status", st, NULL);
+    } else if (l->fail_streak) {
+        if (l->fail_streak >= 3)
+            log_kv(LOG_INFO, "leader election: Lease requests succeed again", "lease", l->name,
+                   NULL);
+        l->fail_streak = 0;
     }
     enum leader_sm_action act =
         kind == LEADER_SM_GET

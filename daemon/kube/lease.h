@@ -41,6 +41,7 @@ struct lease_opts {
     int64_t lease_duration_ms; /* > renew_deadline_ms > retry_period_ms > 0 */
     int64_t renew_deadline_ms;
     int64_t retry_period_ms;
+    int64_t follower_poll_ms;  /* 0 = retry_period_ms; see leader_sm_opts */
     /* A request not answered within this is abandoned (its answer, if it
      * ever comes, is ignored). 0 = retry_period_ms. */
     int64_t request_timeout_ms;

@@ -80,12 +80,13 @@ void cm_store_close(struct cm_store *s, cm_store_close_cb cb, void *data);
 /* Plugs the store into quota/ (quota_set_store) as its persistence
  * backend: every quota save becomes a coalesced asynchronous cm_store_save
  * when the store's can_write allows it (a follower's saves do nothing: the
- * leader writes the shared state); failures are logged once and retried by
- * the store, and while they last a save returns -EIO (the write is still
- * queued) so quota refuses reservations it cannot store. Its load reports "nothing saved" (-ENOENT): the app loads
- * with cm_store_load, which merges straight into the ledger. s is borrowed;
- * either may be freed first (the adapter then does nothing); closing s is
- * the app's. One adapter per store. 0 / -ENOMEM. */
+ * leader writes the shared state). Failures are retried by the store; while
+ * they last a save returns -EIO (the write is still queued) so quota
+ * refuses reservations it cannot store. Its load reports "nothing saved"
+ * (-ENOENT): the app loads with cm_store_load, which merges straight into
+ * the ledger. s is borrowed; either may be freed first (the adapter then
+ * does nothing); closing s is the app's. One adapter per store.
+ * 0 / -ENOMEM. */
 struct quota_store;
 int cm_store_quota_store(struct quota_store *out, struct cm_store *s);
 

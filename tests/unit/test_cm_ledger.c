@@ -238,7 +238,8 @@ START_TEST(load_absent_then_create)
     ck_assert_int_eq(s.gets, 1);
     ck_assert_int_eq(server_used(&s), 1);
     /* the ConfigMap layout: label, annotation, data key */
-    ck_assert_ptr_nonnull(strstr(s.last_body, "\"app.kubernetes.io/name\":\"aks-backup-companion\""));
+    ck_assert_ptr_nonnull(
+        strstr(s.last_body, "\"app.kubernetes.io/name\":\"aks-backup-companion\""));
     ck_assert_ptr_nonnull(strstr(s.last_body, "\"aks-backup-companion/written-by\":\"pod-a\""));
     ck_assert_ptr_nonnull(strstr(s.last_body, "\"ledger.json\":"));
     /* a second save PUTs with the rv it got back, no extra GET */
@@ -497,10 +498,14 @@ START_TEST(quota_store_adapter_and_retry)
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_sleep(250);
     uv_run(&loop, UV_RUN_NOWAIT); /* timeout fires, retry armed */
+    /* while failing, a save says so (quota then refuses reservations) */
+    ck_assert_int_eq(quota_state_save(&qs, l, clock_now_ms() / 1000), -EIO);
     s.hang = false;
     uv_run(&loop, UV_RUN_DEFAULT); /* the retry writes without being asked */
     ck_assert_int_eq(s.posts, 1);
     ck_assert_int_eq(server_used(&s), 1);
+    ck_assert_int_eq(quota_state_save(&qs, l, clock_now_ms() / 1000), 0); /* recovered */
+    uv_run(&loop, UV_RUN_DEFAULT);
 
     /* the store may go first: the adapter then does nothing */
     int closed = 0;

@@ -407,6 +407,32 @@ START_TEST(two_replicas_never_overlap)
 }
 END_TEST
 
+/* A follower re-reads a held lease every follower_poll_ms, so a release
+ * is noticed sooner than the retry period; the leader renews every retry
+ * period. */
+START_TEST(follower_polls_faster_than_retry)
+{
+    struct leader_sm sm;
+    struct leader_sm_opts o = {.identity = "pod-b", .lease_duration_ms = DUR,
+                               .renew_deadline_ms = DEADLINE, .retry_period_ms = RETRY,
+                               .follower_poll_ms = RETRY / 2};
+    ck_assert_int_eq(leader_sm_init(&sm, &o), 0);
+    struct lease_record held = rec_of("pod-a", 15, WALL0, 0, "1");
+    struct lease_record freed = rec_of("", 1, WALL0, 0, "2");
+    leader_sm_tick(&sm, 0, WALL0);
+    ck_assert_int_eq(leader_sm_on_get(&sm, 0, WALL0, 200, &held), LEADER_SM_NONE);
+    ck_assert_int_eq(leader_sm_next_ms(&sm), RETRY / 2);
+    ck_assert_int_eq(leader_sm_tick(&sm, RETRY / 2 - 1, WALL0), LEADER_SM_NONE);
+    ck_assert_int_eq(leader_sm_tick(&sm, RETRY / 2, WALL0), LEADER_SM_GET);
+    ck_assert_int_eq(leader_sm_on_get(&sm, RETRY / 2, WALL0, 200, &freed), LEADER_SM_UPDATE);
+    write_ok(&sm, RETRY / 2 + 1, RETRY / 2, "3", NULL);
+    ck_assert(leader_sm_is_leader(&sm));
+    /* as leader: renewals every retry period, not every poll */
+    ck_assert_int_eq(leader_sm_tick(&sm, RETRY / 2 + 1 + RETRY / 2, WALL0), LEADER_SM_NONE);
+    ck_assert_int_eq(leader_sm_tick(&sm, RETRY / 2 + 1 + RETRY, WALL0), LEADER_SM_UPDATE);
+}
+END_TEST
+
 START_TEST(microtime_format)
 {
     char t[40];
@@ -786,6 +812,7 @@ static Suite *suite(void)
     tcase_add_test(tc, release_frees_the_lease);
     tcase_add_test(tc, release_as_follower_writes_nothing);
     tcase_add_test(tc, two_replicas_never_overlap);
+    tcase_add_test(tc, follower_polls_faster_than_retry);
     suite_add_tcase(s, tc);
     TCase *codec = tcase_create("codec");
     tcase_add_test(codec, microtime_format);
