@@ -12,7 +12,7 @@
 
 #include "model/model.h"
 
-/* ---- PersistentVolume (96 bytes) ---- */
+/* ---- PersistentVolume (104 bytes) ---- */
 enum pv_source {
     PV_SOURCE_NONE = 0,   /* no volume source field at all */
     PV_SOURCE_CSI,        /* spec.csi */
@@ -78,7 +78,7 @@ struct node_rec {
     char *kubelet_version; /* status.nodeInfo.kubeletVersion; NULL */
 };
 
-/* ---- Pod (80 bytes + 48 per container) ---- */
+/* ---- Pod (72 bytes + 40 per container) ---- */
 struct pod_container {
     char *name;
     int32_t restarts;            /* restartCount */

@@ -119,7 +119,7 @@ static bool free_pv_cb(void *data, const char *key, void *val)
     return true;
 }
 
-static void free_sc(void *v)
+void engine__free_sc(void *v)
 {
     struct sc_ent *s = v;
     if (s)
@@ -136,7 +136,7 @@ void engine_free(struct engine *e)
     strmap_clear(&e->intern, NULL);
     strmap_clear(&e->pvcs, free);
     strmap_clear(&e->pending_ns, NULL);
-    strmap_clear(&e->classes, free_sc);
+    strmap_clear(&e->classes, engine__free_sc);
     strmap_clear(&e->drivers, NULL);
     strmap_clear(&e->vsc, free);
     strmap_clear(&e->nodes, free);
@@ -148,7 +148,7 @@ void engine_free(struct engine *e)
     free(e);
 }
 
-static void notify(struct engine *e, unsigned what)
+void engine__notify(struct engine *e, unsigned what)
 {
     if (what && e->on_change)
         e->on_change(e->on_change_data, what);
@@ -224,13 +224,11 @@ static void pv_remove(struct engine *e, const char *name, char **old_line)
 static void pv_upsert(struct engine *e, const struct pv_rec *rec)
 {
     char *old_line = NULL;
-    const char *old_phase_i = NULL;
     struct pv_ent *cur = strmap_get(&e->pvs, rec->meta.name);
     bool existed = cur != NULL;
     char old_phase[64] = "";
     if (cur && cur->phase)
         snprintf(old_phase, sizeof(old_phase), "%s", cur->phase);
-    (void)old_phase_i;
     pv_remove(e, rec->meta.name, &old_line);
 
     struct pv_ent *p = calloc(1, sizeof(*p));
@@ -252,7 +250,7 @@ static void pv_upsert(struct engine *e, const struct pv_rec *rec)
         pv_ent_release(e, p);
         free(p);
         free(old_line);
-        notify(e, existed ? ENGINE_CHANGED_VERDICTS : 0);
+        engine__notify(e, existed ? ENGINE_CHANGED_VERDICTS : 0);
         return;
     }
     e->by_reason[p->reason]++;
@@ -260,7 +258,7 @@ static void pv_upsert(struct engine *e, const struct pv_rec *rec)
                    strcmp(old_phase, p->phase) != 0;
     free(old_line);
     if (changed)
-        notify(e, ENGINE_CHANGED_VERDICTS);
+        engine__notify(e, ENGINE_CHANGED_VERDICTS);
 }
 
 size_t engine_pv_count(const struct engine *e)
@@ -435,208 +433,7 @@ size_t engine_claims_without_class(const struct engine *e)
     return e->no_class;
 }
 
-/* ---- classes, drivers, nodes ---- */
-
-static void sc_apply(struct engine *e, const struct storageclass_rec *old,
-                     const struct storageclass_rec *rec)
-{
-    const char *name = rec ? rec->meta.name : old->meta.name;
-    void *v = NULL;
-    struct sc_ent *prev = strmap_get(&e->classes, name);
-    bool changed = true;
-    if (rec && prev && prev->is_default == rec->is_default &&
-        strcmp(prev->provisioner, rec->provisioner) == 0)
-        changed = false;
-    if (!rec) {
-        if (strmap_remove(&e->classes, name, &v))
-            free_sc(v);
-        else
-            changed = false;
-    } else if (changed) {
-        struct sc_ent *s = calloc(1, sizeof(*s));
-        if (!s || !(s->provisioner = strdup(rec->provisioner))) {
-            free(s);
-            return;
-        }
-        s->is_default = rec->is_default;
-        if (strmap_put(&e->classes, name, s, &v, NULL) < 0) {
-            free_sc(s);
-            return;
-        }
-        free_sc(v);
-    }
-    if (changed)
-        notify(e, ENGINE_CHANGED_CLASSES);
-}
-
-struct class_iter {
-    void (*cb)(void *data, const char *name, const char *provisioner, enum pv_reason reason,
-               const char *message, bool is_default);
-    void *data;
-};
-
-static bool class_cb(void *data, const char *key, void *val)
-{
-    struct class_iter *it = data;
-    const struct sc_ent *s = val;
-    enum pv_reason r = classify_provisioner(s->provisioner);
-    if (r == PV_REASON_SUPPORTED)
-        return true;
-    char msg[512];
-    classify_class_message(key, s->provisioner, msg, sizeof(msg));
-    it->cb(it->data, key, s->provisioner, r, msg, s->is_default);
-    return true;
-}
-
-void engine_foreach_skipped_class(const struct engine *e,
-                                  void (*cb)(void *data, const char *name, const char *provisioner,
-                                             enum pv_reason reason, const char *message,
-                                             bool is_default),
-                                  void *data)
-{
-    struct class_iter it = {cb, data};
-    strmap_foreach(&e->classes, class_cb, &it);
-}
-
-struct default_find {
-    const char *name;
-};
-
-static bool default_cb(void *data, const char *key, void *val)
-{
-    struct default_find *d = data;
-    const struct sc_ent *s = val;
-    if (s->is_default && (!d->name || strcmp(key, d->name) < 0))
-        d->name = key;
-    return true;
-}
-
-const char *engine_default_class(const struct engine *e)
-{
-    struct default_find d = {NULL};
-    strmap_foreach(&e->classes, default_cb, &d);
-    return d.name;
-}
-
-static void vsc_apply(struct engine *e, const struct snapshotclass_rec *old,
-                      const struct snapshotclass_rec *rec)
-{
-    const char *name = rec ? rec->meta.name : old->meta.name;
-    void *v = NULL;
-    if (strmap_remove(&e->vsc, name, &v)) {
-        if (strcmp(v, DISK_CSI_DRIVER) == 0)
-            e->disk_vsc--;
-        free(v);
-    }
-    if (!rec)
-        return;
-    char *d = strdup(rec->driver);
-    if (!d || strmap_put(&e->vsc, name, d, NULL, NULL) < 0) {
-        free(d);
-        return;
-    }
-    if (strcmp(d, DISK_CSI_DRIVER) == 0)
-        e->disk_vsc++;
-}
-
-struct node_ent {
-    const char *region; /* key in node_regions; NULL */
-    const char *sub;    /* key in node_subs; NULL */
-};
-
-static void node_apply(struct engine *e, const struct node_rec *old, const struct node_rec *rec)
-{
-    const char *name = rec ? rec->meta.name : old->meta.name;
-    void *v = NULL;
-    if (strmap_remove(&e->nodes, name, &v)) {
-        struct node_ent *n = v;
-        if (n->region)
-            strmap_decr(&e->node_regions, n->region);
-        if (n->sub)
-            strmap_decr(&e->node_subs, n->sub);
-        free(n);
-    }
-    if (!rec)
-        return;
-    struct node_ent *n = calloc(1, sizeof(*n));
-    if (!n)
-        return;
-    if (rec->region)
-        n->region = strmap_incr(&e->node_regions, rec->region);
-    if (rec->subscription_id)
-        n->sub = strmap_incr(&e->node_subs, rec->subscription_id);
-    if (strmap_put(&e->nodes, name, n, NULL, NULL) < 0) {
-        if (n->region)
-            strmap_decr(&e->node_regions, n->region);
-        if (n->sub)
-            strmap_decr(&e->node_subs, n->sub);
-        free(n);
-    }
-}
-
-struct most {
-    const char *key;
-    size_t n;
-};
-
-static bool most_cb(void *data, const char *key, void *val)
-{
-    struct most *m = data;
-    size_t n = (size_t)(uintptr_t)val;
-    if (n > m->n || (n == m->n && m->key && strcmp(key, m->key) < 0)) {
-        m->key = key;
-        m->n = n;
-    }
-    return true;
-}
-
-static const char *most_common(const struct strmap *m)
-{
-    struct most r = {NULL, 0};
-    strmap_foreach(m, most_cb, &r);
-    return r.key ? r.key : "";
-}
-
-const char *engine_cluster_region(const struct engine *e)
-{
-    return *e->o.cluster_region ? e->o.cluster_region : most_common(&e->node_regions);
-}
-
-const char *engine_cluster_subscription(const struct engine *e)
-{
-    return *e->o.cluster_subscription ? e->o.cluster_subscription : most_common(&e->node_subs);
-}
-
-const char *engine_kubernetes_version(const struct engine *e)
-{
-    return e->version ? e->version : "";
-}
-
 /* ---- inputs ---- */
-
-void engine_set_version(struct engine *e, const char *git_version)
-{
-    engine_set_version_info(e, git_version, NULL, NULL);
-}
-
-void engine_set_version_info(struct engine *e, const char *git_version, const char *major,
-                             const char *minor)
-{
-    int ma, mi;
-    char buf[64];
-    const char *v = git_version;
-    if ((!v || prereq_parse_version(v, &ma, &mi) < 0) && major && minor) {
-        char *end;
-        long lma = strtol(major, &end, 10);
-        if (end != major && *end == '\0' && lma >= 0 && lma < 1000 &&
-            prereq_parse_minor(minor, &mi) == 0) {
-            snprintf(buf, sizeof(buf), "v%ld.%d", lma, mi);
-            v = buf;
-        }
-    }
-    free(e->version);
-    e->version = (v && *v) ? strdup(v) : NULL;
-}
 
 void engine_set_snapshot_api(struct engine *e, int served)
 {
@@ -679,7 +476,7 @@ void engine_apply(struct engine *e, const struct model_type *t, const void *old_
             pv_upsert(e, new_rec);
         else {
             pv_remove(e, model_meta(old_rec)->name, NULL);
-            notify(e, ENGINE_CHANGED_VERDICTS);
+            engine__notify(e, ENGINE_CHANGED_VERDICTS);
         }
         break;
     case ENGINE_RES_PVC:
@@ -692,7 +489,7 @@ void engine_apply(struct engine *e, const struct model_type *t, const void *old_
         }
         break;
     case ENGINE_RES_SC:
-        sc_apply(e, old_rec, new_rec);
+        engine__sc_apply(e, old_rec, new_rec);
         break;
     case ENGINE_RES_CSIDRIVER:
         if (new_rec)
@@ -701,13 +498,13 @@ void engine_apply(struct engine *e, const struct model_type *t, const void *old_
             strmap_remove(&e->drivers, model_meta(old_rec)->name, NULL);
         break;
     case ENGINE_RES_VSC:
-        vsc_apply(e, old_rec, new_rec);
+        engine__vsc_apply(e, old_rec, new_rec);
         break;
     case ENGINE_RES_SNAPSHOT:
         engine__apply_snapshot(e, old_rec, new_rec);
         break;
     case ENGINE_RES_NODE:
-        node_apply(e, old_rec, new_rec);
+        engine__node_apply(e, old_rec, new_rec);
         break;
     case ENGINE_RES_POD:
         engine__apply_pod(e, old_rec, new_rec);
@@ -752,68 +549,3 @@ struct store_consumer engine_consumer(struct engine *e)
     return c;
 }
 
-/* ---- prerequisites ---- */
-
-void engine_prerequisites(const struct engine *e, struct prereq_result *out)
-{
-    char detail[192];
-    int ext = engine_extension_running(e);
-    if (ext == 1)
-        snprintf(detail, sizeof(detail), "%zu pods Running and Ready", engine_extension_pod_count(e));
-    else if (ext == 0)
-        engine_extension_ok(e, detail, sizeof(detail));
-    else
-        snprintf(detail, sizeof(detail), "pods not listed yet");
-    int snap_class = -1;
-    if (e->snapshot_api == 0)
-        snap_class = 0;
-    else if (e->synced & ENGINE_RES_VSC)
-        snap_class = e->disk_vsc > 0;
-    struct prereq_input in = {
-        .kubernetes_version = e->version,
-        .csi_disk_driver = (e->synced & ENGINE_RES_CSIDRIVER)
-                               ? strmap_has(&e->drivers, DISK_CSI_DRIVER)
-                               : (strmap_has(&e->drivers, DISK_CSI_DRIVER) ? 1 : -1),
-        .snapshot_api = e->snapshot_api,
-        .snapshot_class = snap_class,
-        .cluster_region = engine_cluster_region(e),
-        .cluster_subscription = engine_cluster_subscription(e),
-        .regions = e->o.regions,
-        .cluster_identity = e->o.cluster_identity,
-        .vault_region = e->o.vault_region,
-        .vault_subscription = e->o.vault_subscription,
-        .storage_region = e->o.storage_region,
-        .storage_subscription = e->o.storage_subscription,
-        .backup_policies = e->o.backup_policies,
-        .backup_instances = e->o.backup_instances,
-        .policies_limit = e->o.policies_limit,
-        .instances_limit = e->o.instances_limit,
-        .extension_running = ext,
-        .extension_detail = detail,
-    };
-    if (snap_class == -1 && e->disk_vsc > 0)
-        in.snapshot_class = 1;
-    prereq_evaluate(&in, out);
-}
-
-bool engine_prerequisites_ok(const struct engine *e, char *reason, size_t n)
-{
-    struct prereq_result r[PREREQ_COUNT];
-    engine_prerequisites(e, r);
-    bool ok = true;
-    size_t off = 0;
-    if (n)
-        reason[0] = '\0';
-    for (int i = 0; i < PREREQ_COUNT; i++) {
-        if (r[i].status != PREREQ_FAIL)
-            continue;
-        if (n > off) {
-            int w = snprintf(reason + off, n - off, "%s%s: %s", ok ? "" : "; ",
-                             prereq_check_name(i), r[i].observed);
-            if (w > 0)
-                off += (size_t)w < n - off ? (size_t)w : n - off - 1;
-        }
-        ok = false;
-    }
-    return ok;
-}

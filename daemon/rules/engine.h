@@ -60,7 +60,8 @@ void engine_free(struct engine *e);
 /* Replaces the options (reload). 0 / -ENOMEM (old options kept). */
 int engine_set_opts(struct engine *e, const struct engine_opts *o);
 
-/* Current options (borrowed until the next engine_set_opts). */
+/* Current options (borrowed until the next engine_set_opts: a struct copied
+ * from it must be re-read after each engine_set_opts). */
 const struct engine_opts *engine_get_opts(const struct engine *e);
 
 /* One consumer for every watched resource; dispatches on t->resource
@@ -185,6 +186,12 @@ int engine_extension_running(const struct engine *e);
 /* /readyz "extension": reason names the failing pod and why, or says no
  * pods match. */
 bool engine_extension_ok(const struct engine *e, char *reason, size_t n);
+
+/* The two checks above in readyz_check_cb shape (data = the engine), for
+ * readyz_register(r, "extension", engine_readyz_extension, e) and
+ * readyz_register(r, "prerequisites", engine_readyz_prerequisites, e). */
+bool engine_readyz_extension(void *data, char *reason, size_t n);
+bool engine_readyz_prerequisites(void *data, char *reason, size_t n);
 
 /* Warnings (codes above) and informational items, computed at call time
  * (now: Unix seconds, for snapshot-stuck). Caller frees with

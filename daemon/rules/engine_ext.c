@@ -211,6 +211,16 @@ bool engine_extension_ok(const struct engine *e, char *reason, size_t n)
     return ok;
 }
 
+bool engine_readyz_extension(void *data, char *reason, size_t n)
+{
+    return engine_extension_ok(data, reason, n);
+}
+
+bool engine_readyz_prerequisites(void *data, char *reason, size_t n)
+{
+    return engine_prerequisites_ok(data, reason, n);
+}
+
 /* ---- snapshots ---- */
 
 const char *snapshot_status_name(enum snapshot_status s)

@@ -96,6 +96,17 @@ enum {
     ENGINE_RES_POD = 1u << 7,
 };
 
+/* engine.c */
+void engine__notify(struct engine *e, unsigned what);
+void engine__free_sc(void *v);
+
+/* engine_cluster.c */
+void engine__sc_apply(struct engine *e, const struct storageclass_rec *old,
+                      const struct storageclass_rec *rec);
+void engine__vsc_apply(struct engine *e, const struct snapshotclass_rec *old,
+                       const struct snapshotclass_rec *rec);
+void engine__node_apply(struct engine *e, const struct node_rec *old, const struct node_rec *rec);
+
 /* engine_ext.c */
 void engine__apply_pod(struct engine *e, const struct pod_rec *old, const struct pod_rec *rec);
 void engine__apply_snapshot(struct engine *e, const struct snapshot_rec *old,

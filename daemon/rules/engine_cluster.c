@@ -1,0 +1,279 @@
+/* Rules engine, cluster side: storage classes (skipped-class verdicts
+ * for the admission ConfigMap, the default class), snapshot classes,
+ * nodes (most common region and subscription), the /version input and
+ * the prerequisites built from all of it. */
+#include "rules/engine_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- classes, drivers, nodes ---- */
+
+void engine__sc_apply(struct engine *e, const struct storageclass_rec *old,
+                     const struct storageclass_rec *rec)
+{
+    const char *name = rec ? rec->meta.name : old->meta.name;
+    void *v = NULL;
+    struct sc_ent *prev = strmap_get(&e->classes, name);
+    bool changed = true;
+    if (rec && prev && prev->is_default == rec->is_default &&
+        strcmp(prev->provisioner, rec->provisioner) == 0)
+        changed = false;
+    if (!rec) {
+        if (strmap_remove(&e->classes, name, &v))
+            engine__free_sc(v);
+        else
+            changed = false;
+    } else if (changed) {
+        struct sc_ent *s = calloc(1, sizeof(*s));
+        if (!s || !(s->provisioner = strdup(rec->provisioner))) {
+            free(s);
+            return;
+        }
+        s->is_default = rec->is_default;
+        if (strmap_put(&e->classes, name, s, &v, NULL) < 0) {
+            engine__free_sc(s);
+            return;
+        }
+        engine__free_sc(v);
+    }
+    if (changed)
+        engine__notify(e, ENGINE_CHANGED_CLASSES);
+}
+
+struct class_iter {
+    void (*cb)(void *data, const char *name, const char *provisioner, enum pv_reason reason,
+               const char *message, bool is_default);
+    void *data;
+};
+
+static bool class_cb(void *data, const char *key, void *val)
+{
+    struct class_iter *it = data;
+    const struct sc_ent *s = val;
+    enum pv_reason r = classify_provisioner(s->provisioner);
+    if (r == PV_REASON_SUPPORTED)
+        return true;
+    char msg[512];
+    classify_class_message(key, s->provisioner, msg, sizeof(msg));
+    it->cb(it->data, key, s->provisioner, r, msg, s->is_default);
+    return true;
+}
+
+void engine_foreach_skipped_class(const struct engine *e,
+                                  void (*cb)(void *data, const char *name, const char *provisioner,
+                                             enum pv_reason reason, const char *message,
+                                             bool is_default),
+                                  void *data)
+{
+    struct class_iter it = {cb, data};
+    strmap_foreach(&e->classes, class_cb, &it);
+}
+
+struct default_find {
+    const char *name;
+};
+
+static bool default_cb(void *data, const char *key, void *val)
+{
+    struct default_find *d = data;
+    const struct sc_ent *s = val;
+    if (s->is_default && (!d->name || strcmp(key, d->name) < 0))
+        d->name = key;
+    return true;
+}
+
+const char *engine_default_class(const struct engine *e)
+{
+    struct default_find d = {NULL};
+    strmap_foreach(&e->classes, default_cb, &d);
+    return d.name;
+}
+
+void engine__vsc_apply(struct engine *e, const struct snapshotclass_rec *old,
+                      const struct snapshotclass_rec *rec)
+{
+    const char *name = rec ? rec->meta.name : old->meta.name;
+    void *v = NULL;
+    if (strmap_remove(&e->vsc, name, &v)) {
+        if (strcmp(v, DISK_CSI_DRIVER) == 0)
+            e->disk_vsc--;
+        free(v);
+    }
+    if (!rec)
+        return;
+    char *d = strdup(rec->driver);
+    if (!d || strmap_put(&e->vsc, name, d, NULL, NULL) < 0) {
+        free(d);
+        return;
+    }
+    if (strcmp(d, DISK_CSI_DRIVER) == 0)
+        e->disk_vsc++;
+}
+
+struct node_ent {
+    const char *region; /* key in node_regions; NULL */
+    const char *sub;    /* key in node_subs; NULL */
+};
+
+void engine__node_apply(struct engine *e, const struct node_rec *old, const struct node_rec *rec)
+{
+    const char *name = rec ? rec->meta.name : old->meta.name;
+    void *v = NULL;
+    if (strmap_remove(&e->nodes, name, &v)) {
+        struct node_ent *n = v;
+        if (n->region)
+            strmap_decr(&e->node_regions, n->region);
+        if (n->sub)
+            strmap_decr(&e->node_subs, n->sub);
+        free(n);
+    }
+    if (!rec)
+        return;
+    struct node_ent *n = calloc(1, sizeof(*n));
+    if (!n)
+        return;
+    if (rec->region)
+        n->region = strmap_incr(&e->node_regions, rec->region);
+    if (rec->subscription_id)
+        n->sub = strmap_incr(&e->node_subs, rec->subscription_id);
+    if (strmap_put(&e->nodes, name, n, NULL, NULL) < 0) {
+        if (n->region)
+            strmap_decr(&e->node_regions, n->region);
+        if (n->sub)
+            strmap_decr(&e->node_subs, n->sub);
+        free(n);
+    }
+}
+
+struct most {
+    const char *key;
+    size_t n;
+};
+
+static bool most_cb(void *data, const char *key, void *val)
+{
+    struct most *m = data;
+    size_t n = (size_t)(uintptr_t)val;
+    if (n > m->n || (n == m->n && m->key && strcmp(key, m->key) < 0)) {
+        m->key = key;
+        m->n = n;
+    }
+    return true;
+}
+
+static const char *most_common(const struct strmap *m)
+{
+    struct most r = {NULL, 0};
+    strmap_foreach(m, most_cb, &r);
+    return r.key ? r.key : "";
+}
+
+const char *engine_cluster_region(const struct engine *e)
+{
+    return *e->o.cluster_region ? e->o.cluster_region : most_common(&e->node_regions);
+}
+
+const char *engine_cluster_subscription(const struct engine *e)
+{
+    return *e->o.cluster_subscription ? e->o.cluster_subscription : most_common(&e->node_subs);
+}
+
+const char *engine_kubernetes_version(const struct engine *e)
+{
+    return e->version ? e->version : "";
+}
+
+/* ---- inputs ---- */
+
+void engine_set_version(struct engine *e, const char *git_version)
+{
+    engine_set_version_info(e, git_version, NULL, NULL);
+}
+
+void engine_set_version_info(struct engine *e, const char *git_version, const char *major,
+                             const char *minor)
+{
+    int ma, mi;
+    char buf[64];
+    const char *v = git_version;
+    if ((!v || prereq_parse_version(v, &ma, &mi) < 0) && major && minor) {
+        char *end;
+        long lma = strtol(major, &end, 10);
+        if (end != major && *end == '\0' && lma >= 0 && lma < 1000 &&
+            prereq_parse_minor(minor, &mi) == 0) {
+            snprintf(buf, sizeof(buf), "v%ld.%d", lma, mi);
+            v = buf;
+        }
+    }
+    free(e->version);
+    e->version = (v && *v) ? strdup(v) : NULL;
+}
+
+/* ---- prerequisites ---- */
+
+void engine_prerequisites(const struct engine *e, struct prereq_result *out)
+{
+    char detail[192];
+    int ext = engine_extension_running(e);
+    if (ext == 1)
+        snprintf(detail, sizeof(detail), "%zu pods Running and Ready", engine_extension_pod_count(e));
+    else if (ext == 0)
+        engine_extension_ok(e, detail, sizeof(detail));
+    else
+        snprintf(detail, sizeof(detail), "pods not listed yet");
+    int snap_class = -1;
+    if (e->snapshot_api == 0)
+        snap_class = 0;
+    else if (e->synced & ENGINE_RES_VSC)
+        snap_class = e->disk_vsc > 0;
+    struct prereq_input in = {
+        .kubernetes_version = e->version,
+        .csi_disk_driver = (e->synced & ENGINE_RES_CSIDRIVER)
+                               ? strmap_has(&e->drivers, DISK_CSI_DRIVER)
+                               : (strmap_has(&e->drivers, DISK_CSI_DRIVER) ? 1 : -1),
+        .snapshot_api = e->snapshot_api,
+        .snapshot_class = snap_class,
+        .cluster_region = engine_cluster_region(e),
+        .cluster_subscription = engine_cluster_subscription(e),
+        .regions = e->o.regions,
+        .cluster_identity = e->o.cluster_identity,
+        .vault_region = e->o.vault_region,
+        .vault_subscription = e->o.vault_subscription,
+        .storage_region = e->o.storage_region,
+        .storage_subscription = e->o.storage_subscription,
+        .backup_policies = e->o.backup_policies,
+        .backup_instances = e->o.backup_instances,
+        .policies_limit = e->o.policies_limit,
+        .instances_limit = e->o.instances_limit,
+        .extension_running = ext,
+        .extension_detail = detail,
+    };
+    if (snap_class == -1 && e->disk_vsc > 0)
+        in.snapshot_class = 1;
+    prereq_evaluate(&in, out);
+}
+
+bool engine_prerequisites_ok(const struct engine *e, char *reason, size_t n)
+{
+    struct prereq_result r[PREREQ_COUNT];
+    engine_prerequisites(e, r);
+    bool ok = true;
+    size_t off = 0;
+    if (n)
+        reason[0] = '\0';
+    for (int i = 0; i < PREREQ_COUNT; i++) {
+        if (r[i].status != PREREQ_FAIL)
+            continue;
+        if (n > off) {
+            int w = snprintf(reason + off, n - off, "%s%s: %s", ok ? "" : "; ",
+                             prereq_check_name(i), r[i].observed);
+            if (w > 0)
+                off += (size_t)w < n - off ? (size_t)w : n - off - 1;
+        }
+        ok = false;
+    }
+    return ok;
+}
