@@ -404,11 +404,6 @@ int kube_query_escape(char *out, size_t n, const char *s)
 
 /* ---- close ---- */
 
-struct close_ctx {
-    kube_close_cb cb;
-    void *data;
-};
-
 static void on_http_closed(void *data)
 {
     struct kube_client *c = data;

@@ -27,11 +27,13 @@ int kube_client_new(uv_loop_t *loop, const struct kube_config *cfg, struct metri
 /* User-Agent "aks-backup-companion/<version> <suffix>" (e.g. the pod name). */
 int kube_client_set_user_agent_suffix(struct kube_client *c, const char *suffix);
 /* Monotonic ms (clock_mono_ms) of the last 2xx response or streamed 2xx
- * bytes (watch bookmarks included); 0 = never. The readiness check
+ * bytes (watch bookmarks included); the current time while a watch answered
+ * 2xx is open (the reflector ends watches silent for 90 s); 0 = never. The readiness check
  * `apiserver` passes when this is within the last 30 s. */
 int64_t kube_client_last_success_ms(const struct kube_client *c);
 /* Cancels every request (no callbacks), frees c after its handles closed,
- * then cb. */
+ * then cb. Close the reflectors first (they hold requests); not from
+ * inside an on_chunk callback (a store consumer during a watch event). */
 void kube_client_close(struct kube_client *c, kube_close_cb cb, void *data);
 
 /* Streaming request: as kube_http_start (req->bearer is ignored; the

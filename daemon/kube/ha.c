@@ -348,6 +348,10 @@ static void on_lease_closed(void *data)
 {
     struct ha *h = data;
     h->lease = NULL;
+    /* A last ConfigMap write that outlived its budget is still in flight:
+     * end it now, while cm_store can take its -ECANCELED answer, because
+     * closing the kube client later cancels without any callback. */
+    lease_kube_ctx_cancel_all(&h->kctx);
     if (h->cm)
         cm_store_close(h->cm, on_cm_closed, h);
     else

@@ -46,6 +46,8 @@ struct kube_call {
     bool cancelled; /* no more callbacks; remove on the next kick */
     bool stopped;   /* chunk callback asked to stop */
     bool first;     /* first body byte seen */
+    bool headers_done; /* final response headers seen */
+    bool code_ok;      /* ... with a 2xx status */
     long code;
     int retry_after;
     uint64_t t0;    /* uv_hrtime at start */
@@ -99,8 +101,6 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp)
     if (!c->first) {
         c->first = true;
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->code);
-        if (c->watch)
-            observe_duration(c);
     }
     bool ok = c->code >= 200 && c->code < 300;
     if (ok)
@@ -130,6 +130,19 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userp)
 {
     struct kube_call *c = userp;
     size_t n = size * nmemb;
+    if (n <= 2 && !c->headers_done) { /* end of a header block */
+        long code = 0;
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200) { /* not a 1xx interim answer */
+            c->headers_done = true;
+            c->code_ok = code < 300;
+            if (c->code_ok)
+                record_success(c->h);
+            if (c->watch) /* a watch's duration is its time to first byte */
+                observe_duration(c);
+        }
+        return n;
+    }
     if (n > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
         char tmp[32];
         size_t l = n - 12 < sizeof(tmp) - 1 ? n - 12 : sizeof(tmp) - 1;
@@ -356,7 +369,7 @@ static void call_finish(struct kube_call *c, CURLcode rc)
         const char *lv[] = {c->verb, code};
         metric_add(h->m_requests, lv, 1);
     }
-    if (!c->watch || !c->first)
+    if (!c->watch || !c->headers_done)
         observe_duration(c);
     kube_done_cb cb = c->on_done;
     void *data = c->data;
@@ -565,6 +578,12 @@ void kube_http_cancel(struct kube_call *c)
 
 int64_t kube_http_last_success_ms(const struct kube_http *h)
 {
+    /* An open watch that was answered 2xx is a live, authenticated
+     * connection even while the resource is quiet: the reflector tears
+     * it down after its silence limit, so it counts as success now. */
+    for (const struct kube_call *c = h->calls; c; c = c->next)
+        if (c->watch && !c->cancelled && c->headers_done && c->code_ok)
+            return clock_mono_ms();
     return h->last_success_ms;
 }
 

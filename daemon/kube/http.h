@@ -69,13 +69,14 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
 void kube_http_cancel(struct kube_call *c);
 
 /* Monotonic ms (clock_mono_ms) of the last 2xx response or body bytes of
- * one (a watch bookmark counts); 0 = never. */
+ * one (a watch bookmark counts); now while a watch answered 2xx is open
+ * (quiet resources; the reflector ends a watch silent for 90 s); 0 = never. */
 int64_t kube_http_last_success_ms(const struct kube_http *h);
 /* Number of requests in flight (tests). */
 size_t kube_http_active(const struct kube_http *h);
 
 /* Cancels every call (no callbacks) and frees h after the last handle
- * closed, then calls cb. */
+ * closed, then calls cb. Not from inside an on_chunk callback. */
 void kube_http_close(struct kube_http *h, kube_close_cb cb, void *data);
 
 #endif

@@ -360,16 +360,42 @@ void lease_close(struct lease *l, lease_close_cb cb, void *data)
 struct kube_tr_call {
     lease_done_cb done;
     void *data;
+    struct lease_kube_ctx *ctx;
+    struct kube_ccall *cc;
+    struct kube_tr_call *next, **pprev; /* in ctx->calls */
 };
+
+static void tr_unlink(struct kube_tr_call *c)
+{
+    if (c->pprev) {
+        *c->pprev = c->next;
+        if (c->next)
+            c->next->pprev = c->pprev;
+        c->pprev = NULL;
+    }
+}
 
 static void kube_tr_done(void *data, const struct kube_status *st, const char *body, size_t len)
 {
     struct kube_tr_call *c = data;
+    tr_unlink(c);
     int status = st->err ? st->err : (int)st->http;
     if (status == 0)
         status = -EIO;
     c->done(c->data, status, body, body ? len : 0);
     free(c);
+}
+
+void lease_kube_ctx_cancel_all(struct lease_kube_ctx *ctx)
+{
+    while (ctx->calls) {
+        struct kube_tr_call *c = ctx->calls;
+        tr_unlink(c);
+        if (c->cc)
+            kube_client_cancel(c->cc);
+        c->done(c->data, -ECANCELED, NULL, 0);
+        free(c);
+    }
 }
 
 static int kube_tr_request(void *ctx, const char *method, const char *path,
@@ -389,10 +415,18 @@ static int kube_tr_request(void *ctx, const char *method, const char *path,
     struct kube_req req = {.method = method, .path = path, .verb = verb,
                            .content_type = content_type, .body = body, .body_len = len,
                            .timeout_ms = k->timeout_ms > 0 ? k->timeout_ms : 5000};
-    int rc = kube_request_ex(k->client, &req, kube_tr_done, c, NULL);
-    if (rc)
+    int rc = kube_request_ex(k->client, &req, kube_tr_done, c, &c->cc);
+    if (rc) {
         free(c);
-    return rc;
+        return rc;
+    }
+    c->ctx = k;
+    c->next = k->calls;
+    if (k->calls)
+        k->calls->pprev = &c->next;
+    c->pprev = &k->calls;
+    k->calls = c;
+    return 0;
 }
 
 struct lease_transport lease_transport_kube(struct lease_kube_ctx *ctx)

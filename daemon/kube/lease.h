@@ -89,11 +89,17 @@ struct metric_family *lease_leader_family(struct metrics *m);
  * (0 = 5000); a partitioned server then fails a request rather than
  * holding it. */
 struct kube_client;
+struct kube_tr_call;
 struct lease_kube_ctx {
     struct kube_client *client;
     long timeout_ms;
+    struct kube_tr_call *calls; /* in flight (private) */
 };
 struct lease_transport lease_transport_kube(struct lease_kube_ctx *ctx);
+/* Cancels every request of ctx still in flight: each done callback runs
+ * once with -ECANCELED. Call before kube_client_close, which cancels
+ * without callbacks (the lease_transport contract promises exactly one). */
+void lease_kube_ctx_cancel_all(struct lease_kube_ctx *ctx);
 
 /* Answer of a follower to a request only the leader serves (quota
  * reservations, SPEC §7 with HA): 503, `Retry-After: 1`, header

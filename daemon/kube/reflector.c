@@ -25,7 +25,7 @@
 
 enum phase { PH_IDLE, PH_LISTING, PH_WATCHING, PH_WAITING };
 enum next { NEXT_LIST, NEXT_WATCH };
-enum abort_reason { AB_NONE, AB_EXPIRED, AB_ERROR_EVENT, AB_PARSE };
+enum abort_reason { AB_NONE, AB_EXPIRED, AB_ERROR_EVENT, AB_PARSE, AB_LIST_ONLY_DONE };
 
 struct reflector {
     uv_loop_t *loop;
@@ -58,6 +58,9 @@ struct reflector {
     uint64_t watch_start_ms;
     unsigned watch_events;
     unsigned idle_s, absent_s;
+    bool stream_list;   /* try WATCH with sendInitialEvents first */
+    bool initial;       /* the watch in flight is a streaming list */
+    unsigned initial_s; /* silence during initial events = server ignored it */
 
     struct metric_family *m_events, *m_restarts, *m_relists, *m_synced, *m_objects, *m_last;
 };
@@ -65,6 +68,8 @@ struct reflector {
 static void schedule(struct reflector *r, enum next what, uint64_t delay_ms);
 static void start_list(struct reflector *r);
 static void start_watch(struct reflector *r);
+static void start_stream_list(struct reflector *r);
+static void on_idle(uv_timer_t *t);
 
 static unsigned env_seconds(const char *name, unsigned def)
 {
@@ -136,6 +141,7 @@ static void declare_metrics(struct reflector *r, struct metrics *m)
 
 static int build_path(struct reflector *r, bool watch, char *out, size_t n)
 {
+    bool initial = watch && r->initial;
     const struct model_type *t = r->type;
     int w;
     if (t->group && *t->group)
@@ -149,7 +155,14 @@ static int build_path(struct reflector *r, bool watch, char *out, size_t n)
         l += (size_t)snprintf(out + l, n - l, "/namespaces/%s", t->namespace_);
     if (l >= n)
         return -E2BIG;
-    if (watch) {
+    if (initial) {
+        l += (size_t)snprintf(out + l, n - l,
+                              "/%s?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+                              "&allowWatchBookmarks=true&timeoutSeconds=%u",
+                              t->resource, r->watch_timeout_s);
+        if (l >= n)
+            return -E2BIG;
+    } else if (watch) {
         l += (size_t)snprintf(out + l, n - l,
                               "/%s?watch=true&allowWatchBookmarks=true&timeoutSeconds=%u&resourceVersion=",
                               t->resource, r->watch_timeout_s);
@@ -242,9 +255,9 @@ static void list_failed(struct reflector *r, const struct kube_status *st)
         schedule(r, NEXT_LIST, d);
 }
 
-static void list_done(struct reflector *r)
+/* The staged list becomes the store (emits the diff and on_synced). */
+static void apply_list(struct reflector *r)
 {
-    set_str(&r->rv, r->list_rv);
     int rc = store_replace_end(r->staging);
     r->staging = NULL;
     if (rc != 0)
@@ -257,6 +270,12 @@ static void list_done(struct reflector *r)
     m_set(r->m_synced, r->type->resource, 1);
     m_set(r->m_objects, r->type->resource, (double)store_count(r->store));
     m_set(r->m_last, r->type->resource, (double)clock_now_ms() / 1000.0);
+}
+
+static void list_done(struct reflector *r)
+{
+    set_str(&r->rv, r->list_rv);
+    apply_list(r);
     if (r->mode == REFLECTOR_LIST_ONLY) {
         r->phase = PH_IDLE;
         return;
@@ -327,6 +346,10 @@ static void on_page(void *data, const struct kube_status *st, const char *body, 
 
 static void start_list(struct reflector *r)
 {
+    if (!r->staging && r->stream_list) {
+        start_stream_list(r);
+        return;
+    }
     if (!r->staging) { /* a new list, not the next page */
         r->staging = store_replace_begin(r->store);
         set_str(&r->cont, NULL);
@@ -366,10 +389,52 @@ static int rec_rv_update(struct reflector *r, struct json_object *obj)
     return 0;
 }
 
+static bool initial_end(struct json_object *obj)
+{
+    struct json_object *md, *ann, *v;
+    return json_object_object_get_ex(obj, "metadata", &md) &&
+           json_object_object_get_ex(md, "annotations", &ann) &&
+           json_object_object_get_ex(ann, "k8s.io/initial-events-end", &v) &&
+           json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), "true") == 0;
+}
+
+/* An event of a streaming list's initial part: ADDED events fill the
+ * staging list; the bookmark annotated initial-events-end completes it. */
+static int on_initial_event(struct reflector *r, const char *type, struct json_object *obj)
+{
+    if (strcmp(type, "ADDED") == 0) {
+        void *rec = NULL;
+        if (r->type->extract(r->type, obj, &rec) == 0)
+            store_replace_add(r->staging, rec);
+        else
+            log_kv(LOG_WARN, "list item skipped (missing metadata)", "resource", r->type->resource, NULL);
+        return 0;
+    }
+    if (strcmp(type, "BOOKMARK") == 0 && initial_end(obj)) {
+        rec_rv_update(r, obj);
+        r->initial = false;
+        apply_list(r);
+        uv_timer_start(&r->idle, on_idle, (uint64_t)r->idle_s * 1000, (uint64_t)r->idle_s * 1000);
+        if (r->mode == REFLECTOR_LIST_ONLY) {
+            r->abort_reason = AB_LIST_ONLY_DONE;
+            return 1;
+        }
+        return 0;
+    }
+    if (strcmp(type, "BOOKMARK") == 0)
+        return 0;
+    return -1; /* anything else is for the caller */
+}
+
 static int on_event(void *data, const char *type, struct json_object *obj)
 {
     struct reflector *r = data;
     m_add(r->m_events, r->type->resource, type);
+    if (r->initial) {
+        int rc = on_initial_event(r, type, obj);
+        if (rc >= 0)
+            return rc;
+    }
     if (strcmp(type, "BOOKMARK") == 0)
         return rec_rv_update(r, obj);
     if (strcmp(type, "ERROR") == 0) {
@@ -415,6 +480,41 @@ static int on_watch_chunk(void *data, const char *p, size_t n)
     return rc;
 }
 
+/* Falls back to paginated lists for good. */
+static void stream_list_unsupported(struct reflector *r, const char *why)
+{
+    log_kv(LOG_INFO, "streaming list not supported by the API server; using paginated lists", "resource",
+           r->type->resource, "reason", why, NULL);
+    r->stream_list = false;
+    start_list(r);
+}
+
+/* A streaming list ended before its initial-events-end bookmark. */
+static void stream_list_failed(struct reflector *r, const struct kube_status *st, enum abort_reason ab)
+{
+    r->initial = false;
+    store_replace_abort(r->staging);
+    r->staging = NULL;
+    if (ab == AB_ERROR_EVENT) {
+        stream_list_unsupported(r, r->abort_msg);
+        return;
+    }
+    if (ab == AB_NONE && st->err == 0 && st->http >= 400 && st->http < 500 && st->http != 404 &&
+        st->http != 429 && st->http != 401) {
+        char why[300];
+        describe(st, why, sizeof(why));
+        stream_list_unsupported(r, why);
+        return;
+    }
+    struct kube_status s = *st;
+    if (ab == AB_PARSE || (ab == AB_NONE && st->err == 0 && st->http == 200)) {
+        s.err = -EBADMSG;
+        snprintf(s.reason, sizeof(s.reason), "%s",
+                 ab == AB_PARSE ? r->abort_msg : "stream ended before the initial-events-end bookmark");
+    }
+    list_failed(r, &s); /* logs, absent on 404, backoff */
+}
+
 static void on_watch_done(void *data, const struct kube_status *st)
 {
     struct reflector *r = data;
@@ -424,6 +524,14 @@ static void on_watch_done(void *data, const struct kube_status *st)
     const char *res = r->type->resource;
     enum abort_reason ab = r->abort_reason;
     r->abort_reason = AB_NONE;
+    if (ab == AB_LIST_ONLY_DONE) {
+        r->phase = PH_IDLE;
+        return;
+    }
+    if (r->initial) {
+        stream_list_failed(r, st, ab);
+        return;
+    }
     if (ab == AB_EXPIRED || (st->err == 0 && st->http == 410)) {
         restarts(r, "expired");
         log_kv(LOG_INFO, "watch expired (410); listing again", "resource", res, NULL);
@@ -481,7 +589,15 @@ static void on_idle(uv_timer_t *t)
         return;
     kube_client_cancel(r->call);
     r->call = NULL;
-    restarts(r, "timeout");
+    uv_timer_stop(&r->idle);
+    if (r->initial) { /* silence before initial-events-end: the parameter was ignored */
+        r->initial = false;
+        store_replace_abort(r->staging);
+        r->staging = NULL;
+        stream_list_unsupported(r, "no initial-events-end bookmark");
+        return;
+    }
+    restarts(r, "eof"); /* docs/metrics.md: 90 s without any event counts as eof */
     char secs[16];
     snprintf(secs, sizeof(secs), "%u", r->idle_s);
     log_kv(LOG_INFO, "watch silent; restarting it from the last resourceVersion", "resource",
@@ -489,8 +605,42 @@ static void on_idle(uv_timer_t *t)
     start_watch(r);
 }
 
+static void start_stream_list(struct reflector *r)
+{
+    r->staging = store_replace_begin(r->store);
+    if (!r->staging) {
+        schedule(r, NEXT_LIST, backoff_next(&r->backoff));
+        return;
+    }
+    if (r->lists++ > 0 && r->m_relists) {
+        const char *lv[] = {r->type->resource};
+        metric_add(r->m_relists, lv, 1);
+    }
+    r->initial = true;
+    r->watch_timeout_s = 300 + backoff_rand(&r->backoff, 301);
+    r->abort_reason = AB_NONE;
+    r->watch_events = 0;
+    r->watch_start_ms = (uint64_t)clock_mono_ms();
+    watchparse_reset(r->wp);
+    char path[4096];
+    struct kube_status st = {.err = -E2BIG, .retry_after = -1};
+    if (build_path(r, true, path, sizeof(path)) == 0) {
+        struct kube_req req = {.method = "GET", .path = path, .verb = "watch", .watch = true};
+        st.err = kube_client_start(r->client, &req, on_watch_chunk, on_watch_done, r, &r->call);
+    }
+    if (st.err != 0) {
+        r->initial = false;
+        snprintf(st.reason, sizeof(st.reason), "cannot start streaming list: %s", strerror(-st.err));
+        list_failed(r, &st);
+        return;
+    }
+    r->phase = PH_WATCHING;
+    uv_timer_start(&r->idle, on_idle, (uint64_t)r->initial_s * 1000, (uint64_t)r->initial_s * 1000);
+}
+
 static void start_watch(struct reflector *r)
 {
+    r->initial = false;
     r->watch_timeout_s = 300 + backoff_rand(&r->backoff, 301);
     r->abort_reason = AB_NONE;
     r->watch_events = 0;
@@ -551,6 +701,9 @@ int reflector_init(struct reflector **out, uv_loop_t *loop, struct kube_client *
         r->hooks = *hooks;
     r->idle_s = env_seconds("ABC_WATCH_IDLE_SECONDS", 90);
     r->absent_s = env_seconds("ABC_ABSENT_RETRY_SECONDS", 60);
+    r->initial_s = env_seconds("ABC_INITIAL_EVENTS_SECONDS", 10);
+    const char *sl = getenv("ABC_STREAMING_LIST");
+    r->stream_list = !(sl && strcmp(sl, "0") == 0);
     backoff_init(&r->backoff, 800, 30000, (uint64_t)uv_hrtime() ^ (uint64_t)(uintptr_t)r);
     uv_timer_init(loop, &r->retry);
     uv_timer_init(loop, &r->idle);
@@ -583,6 +736,7 @@ void reflector_stop(struct reflector *r)
     uv_timer_stop(&r->idle);
     store_replace_abort(r->staging);
     r->staging = NULL;
+    r->initial = false;
     set_str(&r->cont, NULL);
     r->phase = PH_IDLE;
 }
@@ -636,66 +790,4 @@ const char *reflector_resource_version(const struct reflector *r)
 struct store *reflector_store(const struct reflector *r)
 {
     return r->store;
-}
-
-/* ---- debug dump ---- */
-
-struct collect {
-    const struct obj_meta **v;
-    size_t n, cap;
-    bool oom;
-};
-
-static bool collect_cb(void *data, const void *rec)
-{
-    struct collect *c = data;
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 256;
-        const struct obj_meta **nv = realloc(c->v, nc * sizeof(*nv));
-        if (!nv) {
-            c->oom = true;
-            return false;
-        }
-        c->v = nv;
-        c->cap = nc;
-    }
-    c->v[c->n++] = model_meta(rec);
-    return true;
-}
-
-static int cmp_meta(const void *a, const void *b)
-{
-    const struct obj_meta *x = *(const struct obj_meta *const *)a, *y = *(const struct obj_meta *const *)b;
-    int c = strcmp(x->ns ? x->ns : "", y->ns ? y->ns : "");
-    return c ? c : strcmp(x->name, y->name);
-}
-
-int reflector_dump(const struct reflector *r, struct buf *out)
-{
-    struct collect c = {0};
-    store_foreach(r->store, collect_cb, &c);
-    if (c.oom) {
-        free(c.v);
-        return -ENOMEM;
-    }
-    if (c.n > 1)
-        qsort(c.v, c.n, sizeof(*c.v), cmp_meta);
-    int rc = buf_adds(out, "{\"resource\":");
-    rc = rc ? rc : buf_add_json_str(out, r->type->resource);
-    rc = rc ? rc : buf_adds(out, ",\"resourceVersion\":");
-    rc = rc ? rc : buf_add_json_str(out, r->rv ? r->rv : "");
-    rc = rc ? rc : buf_printf(out, ",\"synced\":%s,\"absent\":%s,\"items\":[", r->synced ? "true" : "false",
-                              r->absent ? "true" : "false");
-    for (size_t i = 0; i < c.n && rc == 0; i++) {
-        rc = buf_adds(out, i ? ",{\"namespace\":" : "{\"namespace\":");
-        rc = rc ? rc : buf_add_json_str(out, c.v[i]->ns ? c.v[i]->ns : "");
-        rc = rc ? rc : buf_adds(out, ",\"name\":");
-        rc = rc ? rc : buf_add_json_str(out, c.v[i]->name);
-        rc = rc ? rc : buf_adds(out, ",\"resourceVersion\":");
-        rc = rc ? rc : buf_add_json_str(out, c.v[i]->rv);
-        rc = rc ? rc : buf_addc(out, '}');
-    }
-    rc = rc ? rc : buf_adds(out, "]}");
-    free(c.v);
-    return rc;
 }

@@ -116,5 +116,8 @@ void clock_format_rfc3339(int64_t secs, char *out, size_t n)
     time_t t = (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* Not strftime's %Y: glibc does not zero-pad years below 1000, and the
+     * result must parse back (found by fuzz_quota_state). */
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

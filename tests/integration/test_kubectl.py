@@ -179,6 +179,10 @@ def forbidden_and_bad_tokens_fail():
 
 def main():
     global KS
+    if not os.access(harness.KUBECTL, os.X_OK):
+        print(f"FAIL kubectl not found at {harness.KUBECTL} (scripts/tools.sh installs it)")
+        print("0 passed, 1 failed")
+        return 1
     with Kubesim() as ks:
         KS = ks
         return R.finish()

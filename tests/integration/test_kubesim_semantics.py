@@ -4,6 +4,7 @@ a compacted RV (200 + ERROR 410), RV=0 synthetic ADDED, replay, bookmarks,
 timeoutSeconds, sendInitialEvents, selectors, write status codes, 401/403,
 disabled APIs, and the control faults (/fail, /garbage, /drop-watches,
 /stall-watches, /partition, /latency, /mutator)."""
+import gzip
 import http.client
 import json
 import os
@@ -305,6 +306,8 @@ def send_initial_events_ends_with_annotated_bookmark():
         assert int(last["object"]["metadata"]["resourceVersion"]) == KS.rv()
     finally:
         w.close()
+    code, _, st = KS.get(PV + "?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan")
+    assert code == 422, "sendInitialEvents needs allowWatchBookmarks"
 
 
 @R.test
@@ -394,6 +397,18 @@ def write_status_codes():
                                  {"metadata": {"resourceVersion": rv1}, "spec": {"holderIdentity": "e"}},
                                  headers={"Content-Type": "application/merge-patch+json"})
     assert code == 409, (code, st)
+    jp = {"Content-Type": "application/json-patch+json"}
+    code, _, o6 = KS.api_request("PATCH", LEASES + "/sem-lease",
+                                 [{"op": "add", "path": "/metadata/labels", "value": {"a/b": "1"}},
+                                  {"op": "replace", "path": "/spec/holderIdentity", "value": "f"}], headers=jp)
+    assert code == 200 and o6["metadata"]["labels"] == {"a/b": "1"} and o6["spec"]["holderIdentity"] == "f", o6
+    code, _, o7 = KS.api_request("PATCH", LEASES + "/sem-lease",
+                                 [{"op": "test", "path": "/metadata/labels/a~1b", "value": "1"},
+                                  {"op": "remove", "path": "/metadata/labels/a~1b"}], headers=jp)
+    assert code == 200 and o7["metadata"]["labels"] == {}, (code, o7)
+    code, _, st = KS.api_request("PATCH", LEASES + "/sem-lease",
+                                 [{"op": "test", "path": "/spec/holderIdentity", "value": "zzz"}], headers=jp)
+    assert code == 422, (code, st)
     code, _, st = KS.api_request("PATCH", LEASES + "/nope", {"spec": {}},
                                  headers={"Content-Type": "application/merge-patch+json"})
     assert code == 404, (code, st)
@@ -422,6 +437,9 @@ def write_status_codes():
 def auth_401_403_and_rotation():
     code, _, st = KS.get(PV, token="")
     assert code == 401 and st["reason"] == "Unauthorized", (code, st)
+    assert KS.get("/version", token="")[0] == 200, "anonymous /version (system:public-info-viewer)"
+    assert KS.get("/version", token="wrong")[0] == 401, "a bad token is 401 everywhere"
+    assert KS.get("/api", token="")[0] == 401
     code, _, st = KS.get(PV, token="wrong")
     assert code == 401
     code, _, st = KS.get(PV, token="forbidden-one")
@@ -498,6 +516,25 @@ def latency_and_partition():
     assert KS.get(PV)[0] == 200, "other clients are served"
     time.sleep(2.1)
     assert KS.get(PV, headers={"User-Agent": "cut-me/1.0"})[0] == 200
+    # mode hang: no answer at all until the partition ends, then a close; watches go silent
+    w = KS.watch(CM + f"?watch=true&resourceVersion={KS.rv()}", headers={"User-Agent": "hang-me/1.0"})
+    KS.control_post("/partition", {"user_agent_contains": "hang-me", "seconds": 1.5, "mode": "hang"})
+    KS.apply(cm("during-hang", {"a": "1"}))
+    t0 = time.monotonic()
+    try:
+        KS.get(PV, headers={"User-Agent": "hang-me/1.0"})
+        cut = False
+    except (http.client.HTTPException, OSError):
+        cut = True
+    assert cut and time.monotonic() - t0 >= 1.2, (cut, time.monotonic() - t0)
+    try:
+        ev = w.next(timeout=5)
+        got = ev is not None
+    except (http.client.HTTPException, OSError, ValueError):
+        got = False
+    assert not got, "a hung watch delivers nothing and is cut at the end"
+    w.close()
+    KS.delete("v1", "ConfigMap", "during-hang", "default")
 
 
 @R.test
@@ -529,18 +566,35 @@ def control_readouts_and_mutator():
 
 
 @R.test
-def restart_keeps_rv_growing():
+def restart_keeps_rv_growing_and_state():
+    KS.apply(cm("survivor", {"a": "1"}))
+    uid = KS.control_get("/objects?resource=configmaps&namespace=default&name=survivor")["metadata"]["uid"]
+    KS.delete("v1", "PersistentVolume", PV_NAMES[0])
     before = KS.rv()
     port = KS.api_port
     KS.restart()
     assert KS.api_port == port
     assert KS.rv() > before, (KS.rv(), before)
+    assert sorted(i["metadata"]["name"] for i in ok(PV)["items"]) == PV_NAMES[1:]
+    o = ok(CM + "/survivor")
+    assert o["metadata"]["uid"] == uid and int(o["metadata"]["resourceVersion"]) > before, o
+    assert ok("/version")["gitVersion"] == "v1.30.6"
+    # and a restart from the seeds brings the deleted PV back
+    KS.seed_dirs = [harness.FIXTURES]
+    KS.restart(keep_state=False)
     assert sorted(i["metadata"]["name"] for i in ok(PV)["items"]) == PV_NAMES
+    assert KS.get(CM + "/survivor")[0] == 404
+    # stop, then restart: RVs still grow
+    before = KS.rv()
+    KS.stop()
+    KS.restart()
+    assert KS.rv() > before and KS.get(PV)[0] == 200
 
 
 @R.test
 def generated_pvs_are_realistic_and_fast():
-    with Kubesim(seed_dirs=[], tls=False, extra_args=["--generate-pvs", "5000"]) as big:
+    with Kubesim(seed_dirs=[], tls=False, extra_args=["--generate-pvs", "5000", "--history", "5",
+                                                      "--disable-api", "velero.io/v1"]) as big:
         t0 = time.monotonic()
         cont, n, size, pages = "", 0, 0, 0
         while True:
@@ -563,6 +617,30 @@ def generated_pvs_are_realistic_and_fast():
             kinds[k] = kinds.get(k, 0) + 1
         assert len(kinds) >= 4, kinds
         assert took < 10, took
+        # gzip for bodies >= 128 KiB when accepted, like kube-apiserver
+        code, hdrs, raw = big.get(PV + "?limit=500", headers={"Accept-Encoding": "gzip"})
+        assert code == 200 and hdrs.get("content-encoding") == "gzip", hdrs
+        assert len(json.loads(gzip.decompress(raw))["items"]) == 500
+        code, hdrs, small = big.get(PV + "?limit=5", headers={"Accept-Encoding": "gzip"})
+        assert "content-encoding" not in hdrs and len(small["items"]) == 5, hdrs
+        # --disable-api at start
+        assert big.get("/apis/velero.io/v1/backups")[0] == 404
+        assert "velero.io" not in [g["name"] for g in big.get("/apis")[2]["groups"]]
+        # --history 5: a watch or a continue token older than 5 events is expired
+        rv0 = big.rv()
+        p1 = big.get(PV + "?limit=10")[2]
+        for i in range(6):
+            big.apply(cm(f"h{i}", {"i": str(i)}))
+        w = big.watch(CM + f"?watch=true&resourceVersion={rv0}")
+        ev = w.next()
+        w.close()
+        assert ev["type"] == "ERROR" and ev["object"]["code"] == 410, ev
+        code, _, st = big.get(PV + "?limit=10&continue=" + q(p1["metadata"]["continue"]))
+        assert code == 410, (code, st)
+        w = big.watch(CM + f"?watch=true&resourceVersion={rv0 + 1}")
+        evs = [w.next() for _ in range(5)]
+        w.close()
+        assert [e["object"]["metadata"]["name"] for e in evs] == [f"h{i}" for i in range(1, 6)], evs
 
 
 def main():

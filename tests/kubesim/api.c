@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 const char *const ks_verbs[10] = {"get", "list", "watch", "create", "update",
                                   "patch", "delete", "deletecollection", "other", "none"};
@@ -65,9 +66,34 @@ enum MHD_Result send_json(struct MHD_Connection *c, int code, char *body, size_t
         cur_req->logged = true;
         log_request(cur_req->verb, cur_req->method, cur_req->uri, cur_req->ua, code);
     }
+    /* like kube-apiserver: bodies >= 128 KiB are gzipped (level 1) when accepted */
+    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
+    bool gz = false;
+    if (len >= 128 * 1024 && ae && strstr(ae, "gzip")) {
+        z_stream zs = {0};
+        if (deflateInit2(&zs, 1, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
+            uLong cap = deflateBound(&zs, (uLong)len);
+            char *out = xmalloc(cap);
+            zs.next_in = (Bytef *)body;
+            zs.avail_in = (uInt)len;
+            zs.next_out = (Bytef *)out;
+            zs.avail_out = (uInt)cap;
+            if (deflate(&zs, Z_FINISH) == Z_STREAM_END) {
+                free(body);
+                body = out;
+                len = zs.total_out;
+                gz = true;
+            } else {
+                free(out);
+            }
+            deflateEnd(&zs);
+        }
+    }
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+    if (gz)
+        MHD_add_response_header(r, "Content-Encoding", "gzip");
     if (extra_hdr)
         MHD_add_response_header(r, extra_hdr, extra_val);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)code, r);
@@ -297,7 +323,7 @@ static enum MHD_Result do_list(struct MHD_Connection *c, struct listq *q)
         const struct obj *o = items[i];
         if (q->ns && strcmp(o->ns, q->ns))
             break;
-        if (!selector_match(q->lsel, o->j) || !selector_match(q->fsel, o->j))
+        if (!selector_match(q->lsel, o) || !selector_match(q->fsel, o))
             continue;
         if (limit && count >= limit) {
             remaining++;
@@ -312,11 +338,12 @@ static enum MHD_Result do_list(struct MHD_Connection *c, struct listq *q)
             if (incl && !strcmp(incl, "Object")) {
                 sbuf_add(&ib, o->json, o->len);
             } else {
-                json_object *m = NULL;
-                json_object_object_get_ex(o->j, "metadata", &m);
+                json_object *full = obj_parse(o), *m = NULL;
+                json_object_object_get_ex(full, "metadata", &m);
                 sbuf_adds(&ib, "{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":");
-                sbuf_adds(&ib, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
+                sbuf_adds(&ib, m ? json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN) : "{}");
                 sbuf_adds(&ib, "}");
+                json_object_put(full);
             }
             sbuf_adds(&ib, "}");
         } else {
@@ -404,17 +431,28 @@ static int fault_check(struct MHD_Connection *c, const char *verb, const char *p
         }
         break;
     }
+    bool wait_out = *hang && sim.partition_hang;
     pthread_mutex_unlock(&sim.mu);
+    while (wait_out) { /* mode hang: no answer at all until the partition ends, then a close */
+        usleep(100000);
+        pthread_mutex_lock(&sim.mu);
+        wait_out = now_ms() < sim.partition_until_ms && sim.partition_hang;
+        pthread_mutex_unlock(&sim.mu);
+    }
     if (lat > 0 && !*hang)
         usleep((useconds_t)lat * 1000u);
     return code;
 }
 
-static int auth_check(struct MHD_Connection *c)
+static int auth_check(struct MHD_Connection *c, const char *url)
 {
     if (!sim.tls)
         return 0;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    /* anonymous requests may read what system:public-info-viewer allows */
+    if (!h && (!strcmp(url, "/version") || !strcmp(url, "/healthz") || !strcmp(url, "/livez") ||
+               !strcmp(url, "/readyz")))
+        return 0;
     if (!h || strncasecmp(h, "Bearer ", 7))
         return 401;
     const char *t = h + 7;
@@ -495,7 +533,7 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
         ret = MHD_NO;
         goto out;
     }
-    int auth = auth_check(c);
+    int auth = auth_check(c, url);
     if (auth == 401) {
         ret = send_status(c, 401, "Unauthorized", "Unauthorized", NULL, NULL);
         goto out;
@@ -551,6 +589,16 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
                 ret = send_status(c, 400, "BadRequest", "invalid timeoutSeconds", NULL, NULL);
                 goto out;
             }
+            const char *rvm = qarg(c, "resourceVersionMatch");
+            if (qtrue(c, "sendInitialEvents") &&
+                (!qtrue(c, "allowWatchBookmarks") || !rvm || strcmp(rvm, "NotOlderThan"))) {
+                selector_free(ls);
+                selector_free(fs);
+                ret = send_status(c, 422, "Invalid",
+                                  "sendInitialEvents requires allowWatchBookmarks=true and "
+                                  "resourceVersionMatch=NotOlderThan", NULL, NULL);
+                goto out;
+            }
             struct watch_params wp = {res, ns ? xstrdup(ns) : NULL, ls, fs, qarg(c, "resourceVersion"),
                                       qtrue(c, "allowWatchBookmarks"), qtrue(c, "sendInitialEvents"),
                                       wants_table(c), (long)tos, xstrdup(cr.ua ? cr.ua : "")};
@@ -563,6 +611,14 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
             selector_free(ls);
             selector_free(fs);
         }
+    } else if (strcmp(method, "DELETE") && MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type") &&
+               (strstr(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"), "protobuf") ||
+                strstr(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"), "cbor"))) {
+        ret = send_status(c, 415, "UnsupportedMediaType",
+                          "the body of the request was in an unknown format - kubesim accepts application/json "
+                          "(and JSON patch media types) only", NULL, NULL);
+    } else if (!strcmp(method, "POST") && !name && ks_rdefs[res].namespaced && !ns) {
+        ret = send_status(c, 405, "MethodNotAllowed", "create needs a namespace in the path", NULL, NULL);
     } else if (!strcmp(method, "POST") && !name) {
         ret = api_create(c, res, ns, rc);
     } else if (!strcmp(method, "PUT") && name) {

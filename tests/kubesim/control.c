@@ -60,6 +60,14 @@ static long jint(json_object *o, const char *k, long def)
     return (long)json_object_get_int64(v);
 }
 
+static double jnum(json_object *o, const char *k, double def)
+{
+    json_object *v = NULL;
+    if (!o || !json_object_object_get_ex(o, k, &v) || !v)
+        return def;
+    return json_object_get_double(v);
+}
+
 static enum MHD_Result do_delete(struct MHD_Connection *c, json_object *body)
 {
     json_object *items = NULL;
@@ -128,8 +136,6 @@ static enum MHD_Result api_switch(struct MHD_Connection *c, json_object *body, b
             sim.disabled[i] = disable;
             n++;
         }
-    if (disable)
-        sim.drop_gen++; /* a removed API ends its watches */
     pthread_cond_broadcast(&sim.cond);
     pthread_mutex_unlock(&sim.mu);
     if (!n)
@@ -174,10 +180,31 @@ static enum MHD_Result get_state(struct MHD_Connection *c, bool full)
         sbuf_adds(&b, ",\"name\":");
         sbuf_add_json_str(&b, o->name);
         sbuf_adds(&b, ",\"uid\":");
-        const char *uid = jstr(o->j, "metadata.uid");
+        const char *uid = obj_field(o, "metadata.uid");
         sbuf_add_json_str(&b, uid ? uid : "");
         sbuf_printf(&b, ",\"resourceVersion\":\"%llu\"}", (unsigned long long)o->rv);
     }
+    sbuf_adds(&b, "]}");
+    pthread_mutex_unlock(&sim.mu);
+    return reply(c, 200, &b);
+}
+
+/* Every stored object, as a List a later --seed can load (harness restarts). */
+static enum MHD_Result get_dump(struct MHD_Connection *c)
+{
+    struct sbuf b = {0};
+    pthread_mutex_lock(&sim.mu);
+    sbuf_printf(&b, "{\"kind\":\"List\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"%llu\"},\"items\":[",
+                (unsigned long long)sim.rv);
+    bool first = true;
+    for (size_t r = 0; r < ks_nrdefs; r++)
+        for (size_t i = 0; i < sim.stores[r].n; i++) {
+            struct obj *o = sim.stores[r].items[i];
+            if (!first)
+                sbuf_adds(&b, ",");
+            sbuf_add(&b, o->json, o->len);
+            first = false;
+        }
     sbuf_adds(&b, "]}");
     pthread_mutex_unlock(&sim.mu);
     return reply(c, 200, &b);
@@ -268,6 +295,8 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *url, const 
             return get_state(c, true);
         if (!strcmp(url, "/stats"))
             return get_stats(c);
+        if (!strcmp(url, "/dump"))
+            return get_dump(c);
         if (!strcmp(url, "/requests"))
             return get_requests(c);
         if (!strcmp(url, "/mutator"))
@@ -326,7 +355,7 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *url, const 
         ret = reply_rv(c, "ms", jint(body, "ms", 0));
     } else if (!strcmp(url, "/stall-watches")) {
         pthread_mutex_lock(&sim.mu);
-        sim.stall_until_ms = now_ms() + (uint64_t)(jint(body, "seconds", 0) * 1000);
+        sim.stall_until_ms = now_ms() + (uint64_t)(jnum(body, "seconds", 0) * 1000.0);
         pthread_cond_broadcast(&sim.cond);
         pthread_mutex_unlock(&sim.mu);
         ret = reply_rv(c, "seconds", jint(body, "seconds", 0));
@@ -353,7 +382,8 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *url, const 
         pthread_mutex_lock(&sim.mu);
         snprintf(sim.partition_ua, sizeof sim.partition_ua, "%s",
                  jstr(body, "user_agent_contains") ? jstr(body, "user_agent_contains") : "");
-        sim.partition_until_ms = now_ms() + (uint64_t)(jint(body, "seconds", 0) * 1000);
+        sim.partition_until_ms = now_ms() + (uint64_t)(jnum(body, "seconds", 0) * 1000.0);
+        sim.partition_hang = jstr(body, "mode") && !strcmp(jstr(body, "mode"), "hang");
         pthread_cond_broadcast(&sim.cond);
         pthread_mutex_unlock(&sim.mu);
         ret = reply_rv(c, "seconds", jint(body, "seconds", 0));

@@ -314,17 +314,17 @@ void table_row(struct sbuf *b, const struct obj *o)
         char tmp[512];
         const char *v;
         if (!strcmp(cols[i].path, "@claim")) {
-            const char *cn = jstr(o->j, "spec.claimRef.name"), *cns = jstr(o->j, "spec.claimRef.namespace");
+            const char *cn = obj_field(o, "spec.claimRef.name"), *cns = obj_field(o, "spec.claimRef.namespace");
             snprintf(tmp, sizeof tmp, "%s%s%s", cns ? cns : "", cn ? "/" : "", cn ? cn : "");
             v = tmp;
         } else {
-            v = jstr(o->j, cols[i].path);
+            v = obj_field(o, cols[i].path);
         }
         sbuf_adds(b, ",");
         sbuf_add_json_str(b, v && *v ? v : "<none>");
     }
     char a[32];
-    age(a, sizeof a, jstr(o->j, "metadata.creationTimestamp"));
+    age(a, sizeof a, obj_field(o, "metadata.creationTimestamp"));
     sbuf_adds(b, ",");
     sbuf_add_json_str(b, a);
     sbuf_adds(b, "]");

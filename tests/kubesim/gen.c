@@ -33,23 +33,30 @@ static const char mf_pv[] =
     "\"apiVersion\":\"v1\",\"time\":\"2026-03-14T09:40:01Z\",\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:spec\":"
     "{\"f:claimRef\":{\"f:resourceVersion\":{},\"f:uid\":{}}}}}]";
 
+/* PV i and PVC i agree: kind i % 10 picks the volume type (see pv_json). */
+static const char *storage_class(long i)
+{
+    int kind = (int)(i % 10);
+    return kind == 5 ? "azurefile-csi" : kind == 6 ? "azureblob-fuse-premium" : kind == 7 ? "managed-premium"
+           : kind == 8 ? "manual" : kind == 9 ? "" : i % 3 ? "managed-csi" : "managed-csi-premium";
+}
+
 static void pv_json(struct sbuf *b, long i, uint64_t *rs)
 {
     char uid[37], cuid[37];
     gen_uid(uid);
     gen_uid(cuid);
     int kind = (int)(i % 10);
-    int ns = (int)(rng_next(rs) % 10);
+    int ns = (int)(i % 10); /* matches the PVC data-<i> in load-<i % 10> (--generate pvcs) */
     int gi = 1 + (int)(rng_next(rs) % 512);
-    const char *sc = kind == 5 ? "azurefile-csi" : kind == 6 ? "azureblob-fuse-premium" : kind == 7 ? "managed-premium"
-                     : kind == 8 ? "manual" : kind == 9 ? "" : i % 3 ? "managed-csi" : "managed-csi-premium";
-    sbuf_printf(b, "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pvc-gen-%06ld-%.8s\","
+    const char *sc = storage_class(i);
+    sbuf_printf(b, "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pvc-gen-%06ld\","
                    "\"uid\":\"%s\",\"creationTimestamp\":\"2026-03-14T09:40:00Z\",\"labels\":{\"kubesim/generated\":\"true\","
                    "\"kubesim/kind\":\"%d\"},\"annotations\":{\"pv.kubernetes.io/provisioned-by\":\"disk.csi.azure.com\","
                    "\"volume.kubernetes.io/provisioner-deletion-secret-name\":\"\","
                    "\"volume.kubernetes.io/provisioner-deletion-secret-namespace\":\"\"},\"finalizers\":["
                    "\"external-provisioner.volume.kubernetes.io/finalizer\",\"kubernetes.io/pv-protection\"],%s},",
-                i, uid, uid, kind, mf_pv);
+                i, uid, kind, mf_pv);
     sbuf_printf(b, "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"capacity\":{\"storage\":\"%dGi\"},"
                    "\"claimRef\":{\"kind\":\"PersistentVolumeClaim\",\"namespace\":\"load-%d\",\"name\":\"data-%06ld\","
                    "\"uid\":\"%s\",\"apiVersion\":\"v1\",\"resourceVersion\":\"1000\"},"
@@ -92,9 +99,9 @@ static void other_json(struct sbuf *b, const char *kind, long i)
                        "\"namespace\":\"load-%d\",\"labels\":{\"app\":\"load\"},\"annotations\":{\"pv.kubernetes.io/bind-completed\":\"yes\","
                        "\"volume.kubernetes.io/storage-provisioner\":\"disk.csi.azure.com\"},\"finalizers\":[\"kubernetes.io/pvc-protection\"]},"
                        "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"resources\":{\"requests\":{\"storage\":\"10Gi\"}},"
-                       "\"storageClassName\":\"managed-csi\",\"volumeMode\":\"Filesystem\",\"volumeName\":\"pvc-gen-%06ld\"},"
+                       "\"storageClassName\":\"%s\",\"volumeMode\":\"Filesystem\",\"volumeName\":\"pvc-gen-%06ld\"},"
                        "\"status\":{\"phase\":\"Bound\",\"accessModes\":[\"ReadWriteOnce\"],\"capacity\":{\"storage\":\"10Gi\"}}}",
-                    i, ns, i);
+                    i, ns, storage_class(i), i);
     else if (!strcmp(kind, "snapshots"))
         sbuf_printf(b, "{\"apiVersion\":\"snapshot.storage.k8s.io/v1\",\"kind\":\"VolumeSnapshot\",\"metadata\":{\"name\":"
                        "\"snap-%06ld\",\"namespace\":\"load-%d\",\"finalizers\":[\"snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection\"]},"
@@ -142,7 +149,7 @@ static void mutate_once(uint64_t *rs, long serial)
     if (op == 0) {
         json_object *o;
         if (st->n) {
-            o = jcopy(st->items[rng_next(rs) % st->n]->j);
+            o = obj_parse(st->items[rng_next(rs) % st->n]);
         } else if (!strcmp(ks_rdefs[res].resource, "persistentvolumes")) {
             struct sbuf b = {0};
             pv_json(&b, serial, rs);
@@ -166,7 +173,7 @@ static void mutate_once(uint64_t *rs, long serial)
         if (!store_upsert_json(o, false, err, sizeof err))
             sim.mut_done[0]++;
     } else if (op == 1) {
-        json_object *o = jcopy(st->items[rng_next(rs) % st->n]->j);
+        json_object *o = obj_parse(st->items[rng_next(rs) % st->n]);
         json_object *m = NULL, *ann = NULL;
         json_object_object_get_ex(o, "metadata", &m);
         if (!json_object_object_get_ex(m, "annotations", &ann) || !json_object_is_type(ann, json_type_object)) {

@@ -55,7 +55,10 @@ struct obj {
     int res;
     char *ns, *name; /* ns "" for cluster-scoped */
     uint64_t rv;
-    json_object *j;  /* full object, metadata.resourceVersion = rv */
+    /* What selectors, tables and writes read without parsing json: "path\0value\0"...
+     * pairs ending with an empty path (see store.c lite_paths), and the labels as
+     * "key\0value\0"... pairs, NULL when none. Compact: the full tree is never kept. */
+    char *fields, *labels;
     char *json;      /* serialized, starts {"apiVersion":..,"kind":..,<body> */
     size_t len;
     size_t body_off; /* json + body_off = the part after kind (for list items of built-ins) */
@@ -107,6 +110,7 @@ struct sim {
     uint64_t drop_gen;
     char garbage_mode[16], garbage_res[64];
     char partition_ua[128]; uint64_t partition_until_ms;
+    bool partition_hang; /* hang (no answer until the end) rather than close at once */
     int bookmark_interval_s;
     /* stats */
     long stat_verbs[10];
@@ -130,19 +134,26 @@ int verb_index(const char *v);
 
 /* All store_* calls require sim.mu held. */
 void store_init(size_t history);
-/* Normalizes o (takes it): sets apiVersion/kind first, RV, uid, creationTimestamp.
- * Returns the new object (owned by the store) or NULL with *err set (http code) . */
+/* Normalizes o (takes it): apiVersion/kind first, RV, uid and creationTimestamp
+ * when absent; serializes it once. Returns a new object with one reference. */
 struct obj *obj_make(int res, json_object *o, uint64_t rv);
 void obj_unref(struct obj *o);
+/* Parses o->json: a new full tree the caller puts. */
+json_object *obj_parse(const struct obj *o);
+/* Borrowed from o (NULL when absent): a field in store.c lite_paths, or a label. */
+const char *obj_field(const struct obj *o, const char *path);
+const char *obj_label(const struct obj *o, const char *key);
 struct obj *store_get(int res, const char *ns, const char *name);
-/* Puts o (takes it) as the current state, records the event. */
+/* Puts o (takes the reference) as the current state and records the event
+ * (ADDED or MODIFIED decided by the store; type is informational). */
 void store_put(struct obj *o, int type);
 /* Deletes ns/name: records DELETED with a new RV. Returns 0 or -ENOENT. */
 int store_delete(int res, const char *ns, const char *name, struct obj **last_out);
 /* Index of the first item > (ns,name) in store res. */
 size_t store_lower_bound(int res, const char *ns, const char *name, bool after);
 /* State of res at rv (rv >= compacted_rv): items with key after (ns,name),
- * sorted, up to `max`. Returns count; out holds borrowed obj pointers. */
+ * sorted. Returns the count; *out (caller frees the array) holds pointers
+ * borrowed until sim.mu is released. */
 size_t store_snapshot(int res, uint64_t rv, const char *ns, const char *name,
                       struct obj ***out);
 void store_compact(void);
@@ -160,7 +171,7 @@ struct selector;
 /* Returns NULL and fills err on a parse error. NULL/"" input gives an always-true selector. */
 struct selector *selector_parse_labels(const char *s, char *err, size_t errlen);
 struct selector *selector_parse_fields(const char *s, char *err, size_t errlen);
-bool selector_match(const struct selector *sel, json_object *obj);
+bool selector_match(const struct selector *sel, const struct obj *o);
 bool selector_empty(const struct selector *sel);
 void selector_free(struct selector *sel);
 
@@ -216,7 +227,8 @@ void log_request(const char *verb, const char *method, const char *uri, const ch
 /* ---- generator / mutator (gen.c) ---- */
 void gen_objects(const char *kind, long n, uint64_t seed);
 int mutator_set(int rate, int res, uint64_t seed, const int mix[3]);
-/* control plane helper (control.c) */
-json_object *json_merge_patch(json_object *target, json_object *patch); /* returns new target */
+/* RFC 7386 merge patch (write.c): takes target, borrows patch, returns the new target;
+ * keys starting with '$' (strategic-merge directives) are skipped. */
+json_object *json_merge_patch(json_object *target, json_object *patch);
 
 #endif

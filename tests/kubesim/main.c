@@ -43,7 +43,7 @@ static const char usage[] =
     "Prints one JSON line {\"api\":URL,\"control\":URL} on stdout once listening; logs on stderr.\n"
     "Control endpoints (POST unless noted): /apply /delete /drop-watches /fail /latency\n"
     "/stall-watches /compact /mutator (GET too) /garbage /partition /tokens /api-enable\n"
-    "/api-disable /version; GET /state /objects /stats /requests /healthz.\n";
+    "/api-disable /version; GET /state /objects /dump /stats /requests /healthz.\n";
 
 struct opts {
     const char *listen, *control, *tls_dir, *kubeconfig_out;
@@ -395,17 +395,25 @@ int main(int argc, char **argv)
                 strerror(-(api_fd < 0 ? api_fd : ctl_fd)));
         return 1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    char host[128];
+    snprintf(host, sizeof host, "%.*s", (int)(strrchr(o.listen, ':') - o.listen), o.listen);
+    snprintf(sim.api_url, sizeof sim.api_url, "%s://%s:%d", o.http ? "http" : "https", host, api_port);
+    if (o.kubeconfig_out && write_kubeconfig(o.kubeconfig_out, ca, ca_len)) {
+        fprintf(stderr, "kubesim: cannot write %s\n", o.kubeconfig_out);
+        return 1;
+    }
+    uint64_t start_rv = sim.rv; /* read before any request thread runs */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG;
     struct MHD_Daemon *api;
     if (o.http)
         api = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, api_fd,
                                MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed,
-                               NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_END);
+                               NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
     else
         api = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
                                api_fd, MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL, MHD_OPTION_NOTIFY_COMPLETED,
                                completed, NULL, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
-                               MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_END);
+                               MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
     static int ctl_tag = 1;
     struct MHD_Daemon *ctl = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &ctl_tag, MHD_OPTION_LISTEN_SOCKET,
                                               ctl_fd, MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
@@ -414,17 +422,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "kubesim: cannot start HTTP daemons\n");
         return 1;
     }
-    char host[128];
-    snprintf(host, sizeof host, "%.*s", (int)(strrchr(o.listen, ':') - o.listen), o.listen);
-    snprintf(sim.api_url, sizeof sim.api_url, "%s://%s:%d", o.http ? "http" : "https", host, api_port);
-    if (o.kubeconfig_out && write_kubeconfig(o.kubeconfig_out, ca, ca_len)) {
-        fprintf(stderr, "kubesim: cannot write %s\n", o.kubeconfig_out);
-        return 1;
-    }
     char chost[128];
     snprintf(chost, sizeof chost, "%.*s", (int)(strrchr(o.control, ':') - o.control), o.control);
-    ks_log("api %s control http://%s:%d rv %llu objects seeded", sim.api_url, chost, ctl_port,
-           (unsigned long long)sim.rv);
+    ks_log("api %s control http://%s:%d rv %llu", sim.api_url, chost, ctl_port, (unsigned long long)start_rv);
     printf("{\"api\":\"%s\",\"control\":\"http://%s:%d\"}\n", sim.api_url, chost, ctl_port);
     fflush(stdout);
 

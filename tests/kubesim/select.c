@@ -199,29 +199,22 @@ bool selector_empty(const struct selector *sel)
     return !sel || sel->n == 0;
 }
 
-bool selector_match(const struct selector *sel, json_object *obj)
+bool selector_match(const struct selector *sel, const struct obj *o)
 {
     if (!sel)
         return true;
-    json_object *labels = NULL;
-    if (!sel->fields) {
-        json_object *meta = NULL;
-        if (json_object_object_get_ex(obj, "metadata", &meta))
-            json_object_object_get_ex(meta, "labels", &labels);
-    }
     for (size_t i = 0; i < sel->n; i++) {
         const struct sel_req *r = &sel->reqs[i];
         const char *v;
         bool has;
         if (sel->fields) {
-            v = jstr(obj, r->key);
+            v = obj_field(o, r->key);
             has = true;
             if (!v)
                 v = "";
         } else {
-            json_object *jv = NULL;
-            has = labels && json_object_object_get_ex(labels, r->key, &jv);
-            v = has ? json_object_get_string(jv) : NULL;
+            v = obj_label(o, r->key);
+            has = v != NULL;
         }
         bool in = false;
         for (size_t k = 0; has && k < r->nvals; k++)

@@ -36,7 +36,17 @@ const struct rdef ks_rdefs[] = {
     {"apps", "v1", "deployments", "Deployment", "deployment", true, true, "deploy"},
     {"admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "ValidatingAdmissionPolicy", "validatingadmissionpolicy", false, true, NULL},
     {"admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybinding", false, true, NULL},
-    {"monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", "prometheusrule", true, false, NULL},
+    {"apps", "v1", "statefulsets", "StatefulSet", "statefulset", true, true, "sts"},
+    {"apps", "v1", "daemonsets", "DaemonSet", "daemonset", true, true, "ds"},
+    {"apps", "v1", "replicasets", "ReplicaSet", "replicaset", true, true, "rs"},
+    {"rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", "clusterrole", false, true, NULL},
+    {"rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", "clusterrolebinding", false, true, NULL},
+    {"rbac.authorization.k8s.io", "v1", "roles", "Role", "role", true, true, NULL},
+    {"rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", "rolebinding", true, true, NULL},
+    {"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", "poddisruptionbudget", true, true, "pdb"},
+    {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", "customresourcedefinition", false, true, "crd,crds"},
+    {"monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", "prometheusrule", true, false, "promrule"},
+    {"monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", "servicemonitor", true, false, "smon"},
 };
 const size_t ks_nrdefs = sizeof ks_rdefs / sizeof ks_rdefs[0];
 
@@ -92,6 +102,72 @@ static int key_cmp(const char *ns1, const char *n1, const char *ns2, const char 
     return c ? c : strcmp(n1, n2);
 }
 
+/* What selectors, tables and writes read without parsing the full object.
+ * Keep in sync with select.c field_ok and discovery.c cols. */
+static const char *const lite_paths[] = {
+    "metadata.name", "metadata.namespace", "metadata.uid", "metadata.creationTimestamp",
+    "spec.nodeName", "status.phase", "spec.schedulerName", "spec.serviceAccountName", "involvedObject.kind",
+    "involvedObject.name", "involvedObject.namespace", "involvedObject.uid", "reason", "type", "source",
+    "regarding.kind", "regarding.name", "regarding.namespace", "reportingController", "spec.claimRef.name",
+    "spec.claimRef.namespace", "spec.storageClassName", "spec.volumeName", "spec.capacity.storage",
+    "spec.persistentVolumeReclaimPolicy", "status.capacity.storage", "status.nodeInfo.kubeletVersion",
+    "status.readyToUse", "spec.source.persistentVolumeClaimName", "spec.volumeSnapshotClassName",
+    "spec.holderIdentity", "provisioner",
+};
+
+static void lite_of(struct obj *ob, json_object *full)
+{
+    struct sbuf f = {0}, l = {0};
+    for (size_t i = 0; i < sizeof lite_paths / sizeof lite_paths[0]; i++) {
+        const char *v = jstr(full, lite_paths[i]);
+        if (!v)
+            continue;
+        sbuf_add(&f, lite_paths[i], strlen(lite_paths[i]) + 1);
+        sbuf_add(&f, v, strlen(v) + 1);
+    }
+    sbuf_add(&f, "", 1);
+    json_object *meta = NULL, *labels = NULL;
+    if (json_object_object_get_ex(full, "metadata", &meta) && json_object_object_get_ex(meta, "labels", &labels) &&
+        json_object_is_type(labels, json_type_object)) {
+        json_object_object_foreach(labels, k, v) {
+            const char *s = v ? json_object_get_string(v) : "";
+            sbuf_add(&l, k, strlen(k) + 1);
+            sbuf_add(&l, s, strlen(s) + 1);
+        }
+        if (l.len)
+            sbuf_add(&l, "", 1);
+    }
+    ob->fields = f.data;
+    ob->labels = l.data;
+}
+
+static const char *pairs_find(const char *p, const char *key)
+{
+    while (p && *p) {
+        size_t kl = strlen(p);
+        const char *v = p + kl + 1;
+        if (!strcmp(p, key))
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+const char *obj_field(const struct obj *o, const char *path)
+{
+    return pairs_find(o->fields, path);
+}
+
+const char *obj_label(const struct obj *o, const char *key)
+{
+    return pairs_find(o->labels, key);
+}
+
+json_object *obj_parse(const struct obj *o)
+{
+    return json_tokener_parse(o->json);
+}
+
 struct obj *obj_make(int res, json_object *o, uint64_t rv)
 {
     const struct rdef *d = &ks_rdefs[res];
@@ -131,7 +207,6 @@ struct obj *obj_make(int res, json_object *o, uint64_t rv)
     ob->refs = 1;
     ob->res = res;
     ob->rv = rv;
-    ob->j = n;
     const char *ns = jstr(n, "metadata.namespace");
     const char *name = jstr(n, "metadata.name");
     ob->ns = xstrdup(d->namespaced && ns ? ns : "");
@@ -142,6 +217,8 @@ struct obj *obj_make(int res, json_object *o, uint64_t rv)
     ob->json = xmalloc(len + 1);
     memcpy(ob->json, s, len + 1);
     ob->len = len;
+    lite_of(ob, n);
+    json_object_put(n);
     /* {"apiVersion":"...","kind":"...",  -> body starts after the second comma */
     const char *kp = strstr(ob->json, "\"kind\":");
     const char *comma = kp ? strchr(kp + 7 + 1, '"') : NULL;
@@ -155,7 +232,8 @@ void obj_unref(struct obj *o)
 {
     if (!o || --o->refs > 0)
         return;
-    json_object_put(o->j);
+    free(o->fields);
+    free(o->labels);
     free(o->json);
     free(o->ns);
     free(o->name);
@@ -256,7 +334,7 @@ int store_delete(int res, const char *ns, const char *name, struct obj **last_ou
     struct obj *old = st->items[i];
     memmove(st->items + i, st->items + i + 1, (st->n - i - 1) * sizeof *st->items);
     st->n--;
-    struct obj *gone = obj_make(res, jcopy(old->j), ++sim.rv);
+    struct obj *gone = obj_make(res, obj_parse(old), ++sim.rv);
     hist_push(EV_DELETED, gone, old);
     if (last_out)
         *last_out = gone; /* borrowed: the history holds it */
@@ -286,7 +364,8 @@ size_t store_snapshot(int res, uint64_t rv, const char *ns, const char *name, st
     if (rv >= sim.rv) {
         size_t n = st->n - start;
         *out = xmalloc((n ? n : 1) * sizeof **out);
-        memcpy(*out, st->items + start, n * sizeof **out);
+        if (n)
+            memcpy(*out, st->items + start, n * sizeof **out);
         return n;
     }
     /* Undo the events after rv: the first event per key gives its state at rv. */
@@ -361,11 +440,11 @@ int store_upsert_json(json_object *o, bool keep_rv, char *err, size_t errlen)
     const char *ns = ks_rdefs[res].namespaced ? jstr(o, "metadata.namespace") : "";
     struct obj *old = store_get(res, ns, name);
     if (old) {
-        if (!jstr(o, "metadata.uid") && jstr(old->j, "metadata.uid"))
-            json_object_object_add(meta, "uid", json_object_new_string(jstr(old->j, "metadata.uid")));
-        if (!jstr(o, "metadata.creationTimestamp") && jstr(old->j, "metadata.creationTimestamp"))
+        if (!jstr(o, "metadata.uid") && obj_field(old, "metadata.uid"))
+            json_object_object_add(meta, "uid", json_object_new_string(obj_field(old, "metadata.uid")));
+        if (!jstr(o, "metadata.creationTimestamp") && obj_field(old, "metadata.creationTimestamp"))
             json_object_object_add(meta, "creationTimestamp",
-                                   json_object_new_string(jstr(old->j, "metadata.creationTimestamp")));
+                                   json_object_new_string(obj_field(old, "metadata.creationTimestamp")));
     }
     store_put(obj_make(res, o, ++sim.rv), 0);
     return 0;

@@ -17,7 +17,7 @@ struct watch {
     uint64_t cursor;
     struct obj **initial; /* references held */
     size_t ninitial, next_initial;
-    bool initial_bookmark, close_clean, close_err, truncated;
+    bool initial_bookmark, close_clean, close_err, truncated, partitioned;
     uint64_t drop_gen, next_bookmark, deadline;
     struct sbuf out;
     size_t out_off;
@@ -27,7 +27,7 @@ static bool matches(const struct watch *w, const struct obj *o)
 {
     if (w->p.ns && strcmp(o->ns, w->p.ns))
         return false;
-    return selector_match(w->p.lsel, o->j) && selector_match(w->p.fsel, o->j);
+    return selector_match(w->p.lsel, o) && selector_match(w->p.fsel, o);
 }
 
 static void emit_obj(struct watch *w, const char *type, const struct obj *o, const char *json, size_t len)
@@ -39,11 +39,12 @@ static void emit_obj(struct watch *w, const char *type, const struct obj *o, con
         table_columns(&w->out, &ks_rdefs[o->res]);
         sbuf_adds(&w->out, ",\"rows\":[{\"cells\":");
         table_row(&w->out, o);
-        json_object *m = NULL;
-        json_object_object_get_ex(o->j, "metadata", &m);
+        json_object *full = obj_parse(o), *m = NULL;
+        json_object_object_get_ex(full, "metadata", &m);
         sbuf_adds(&w->out, ",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":");
-        sbuf_adds(&w->out, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
+        sbuf_adds(&w->out, m ? json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN) : "{}");
         sbuf_adds(&w->out, "}}]}");
+        json_object_put(full);
     } else {
         sbuf_add(&w->out, json, len);
     }
@@ -90,7 +91,7 @@ static void emit_event(struct watch *w, const char *type, const struct obj *o, c
         emit_obj(w, type, o, o->json, o->len);
     } else {
         /* old state shown with the event's resourceVersion */
-        json_object *copy = jcopy(state_for_json->j);
+        json_object *copy = obj_parse(state_for_json);
         char rvs[32];
         snprintf(rvs, sizeof rvs, "%llu", (unsigned long long)o->rv);
         json_object *m = NULL;
@@ -139,6 +140,12 @@ static void produce(struct watch *w, uint64_t now)
         emit_bookmark(w, w->cursor, true);
         return;
     }
+    if (w->deadline && now >= w->deadline) { /* timeoutSeconds: a last bookmark, then a clean end */
+        if (w->p.bookmarks)
+            emit_bookmark(w, w->cursor, false);
+        w->close_clean = true;
+        return;
+    }
     if (w->cursor < sim.compacted_rv) {
         emit_expired(w, w->cursor);
         return;
@@ -165,16 +172,12 @@ static void produce(struct watch *w, uint64_t now)
     }
     if (i >= sim.hist_n && w->cursor < sim.rv)
         w->cursor = sim.rv;
-    if (w->out.len || w->close_err)
+    if (w->close_err)
         return;
+    /* everything up to cursor has been delivered, so a bookmark is always valid */
     if (w->p.bookmarks && now >= w->next_bookmark) {
         emit_bookmark(w, w->cursor, false);
         w->next_bookmark = now + (uint64_t)sim.bookmark_interval_s * 1000u;
-    }
-    if (w->deadline && now >= w->deadline) {
-        if (w->p.bookmarks && !w->out.len)
-            emit_bookmark(w, w->cursor, false);
-        w->close_clean = true;
     }
 }
 
@@ -201,10 +204,23 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         pthread_mutex_lock(&sim.mu);
         uint64_t now = now_ms();
-        if (w->drop_gen != sim.drop_gen ||
-            (sim.partition_ua[0] && now < sim.partition_until_ms && strstr(w->p.ua, sim.partition_ua))) {
+        bool cut_off = sim.partition_ua[0] && now < sim.partition_until_ms && strstr(w->p.ua, sim.partition_ua);
+        if (cut_off)
+            w->partitioned = true;
+        if (w->drop_gen != sim.drop_gen || (cut_off && !sim.partition_hang) || (w->partitioned && !cut_off)) {
+            /* close mode: cut now; hang mode: silent until the end, then cut */
             pthread_mutex_unlock(&sim.mu);
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (cut_off) {
+            struct timespec ts = {(time_t)((now + 200) / 1000), (long)((now + 200) % 1000) * 1000000L};
+            pthread_cond_timedwait(&sim.cond, &sim.mu, &ts);
+            pthread_mutex_unlock(&sim.mu);
+            continue;
+        }
+        if (sim.disabled[w->p.res]) { /* the API went away (CRD removed): end cleanly */
+            pthread_mutex_unlock(&sim.mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
         }
         uint64_t wake = now + 1000;
         if (now < sim.stall_until_ms) {

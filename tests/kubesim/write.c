@@ -35,6 +35,108 @@ json_object *json_merge_patch(json_object *target, json_object *patch)
     return target;
 }
 
+/* RFC 6902 JSON patch (add, remove, replace, test) applied to doc in place.
+ * Returns 0 or -1 with err filled. */
+static int json_patch_apply(json_object *doc, json_object *ops, char *err, size_t errlen)
+{
+    if (!json_object_is_type(ops, json_type_array)) {
+        snprintf(err, errlen, "a JSON patch must be an array of operations");
+        return -1;
+    }
+    for (size_t i = 0; i < json_object_array_length(ops); i++) {
+        json_object *op = json_object_array_get_idx(ops, i), *val = NULL;
+        const char *o = jstr(op, "op"), *path = jstr(op, "path");
+        bool has_val = json_object_object_get_ex(op, "value", &val);
+        if (!o || !path || path[0] != '/') {
+            snprintf(err, errlen, "operation %zu: op and an absolute path are required", i);
+            return -1;
+        }
+        char *segs[32], *copy = xstrdup(path + 1);
+        size_t n = 0;
+        for (char *p = copy, *start = copy;; p++) {
+            if (*p == '/' || !*p) {
+                bool end = !*p;
+                *p = '\0';
+                if (n < 32)
+                    segs[n++] = start;
+                start = p + 1;
+                if (end)
+                    break;
+            }
+        }
+        for (size_t k = 0; k < n; k++) { /* ~1 -> /, ~0 -> ~ */
+            char *w = segs[k];
+            for (char *r = segs[k]; *r; r++, w++) {
+                if (r[0] == '~' && (r[1] == '0' || r[1] == '1')) {
+                    *w = r[1] == '0' ? '~' : '/';
+                    r++;
+                } else {
+                    *w = *r;
+                }
+            }
+            *w = '\0';
+        }
+        json_object *parent = doc;
+        for (size_t k = 0; parent && k + 1 < n; k++) {
+            json_object *next = NULL;
+            if (json_object_is_type(parent, json_type_array)) {
+                uint64_t idx;
+                next = parse_u64(segs[k], &idx) ? NULL : json_object_array_get_idx(parent, (size_t)idx);
+            } else if (json_object_is_type(parent, json_type_object)) {
+                json_object_object_get_ex(parent, segs[k], &next);
+            }
+            parent = next;
+        }
+        const char *last = n ? segs[n - 1] : "";
+        int rc = -1;
+        if (parent && json_object_is_type(parent, json_type_object)) {
+            json_object *cur = NULL;
+            bool exists = json_object_object_get_ex(parent, last, &cur);
+            if (!strcmp(o, "add") && has_val) {
+                json_object_object_add(parent, last, json_object_get(val));
+                rc = 0;
+            } else if (!strcmp(o, "replace") && has_val && exists) {
+                json_object_object_add(parent, last, json_object_get(val));
+                rc = 0;
+            } else if (!strcmp(o, "remove") && exists) {
+                json_object_object_del(parent, last);
+                rc = 0;
+            } else if (!strcmp(o, "test") && has_val) {
+                rc = exists && json_object_equal(cur, val) ? 0 : -1;
+            }
+        } else if (parent && json_object_is_type(parent, json_type_array)) {
+            size_t len = json_object_array_length(parent);
+            uint64_t idx = len;
+            bool dash = !strcmp(last, "-");
+            if ((dash || !parse_u64(last, &idx)) && idx <= len) {
+                if (!strcmp(o, "add") && has_val) {
+                    json_object_array_add(parent, json_object_get(val));
+                    for (size_t m = len; m > idx; m--) /* shift into place */
+                        json_object_array_put_idx(parent, m, json_object_get(json_object_array_get_idx(parent, m - 1)));
+                    if (idx < len)
+                        json_object_array_put_idx(parent, (size_t)idx, json_object_get(val));
+                    rc = 0;
+                } else if (!strcmp(o, "replace") && has_val && idx < len) {
+                    json_object_array_put_idx(parent, (size_t)idx, json_object_get(val));
+                    rc = 0;
+                } else if (!strcmp(o, "remove") && idx < len) {
+                    json_object_array_del_idx(parent, (size_t)idx, 1);
+                    rc = 0;
+                } else if (!strcmp(o, "test") && has_val && idx < len) {
+                    rc = json_object_equal(json_object_array_get_idx(parent, (size_t)idx), val) ? 0 : -1;
+                }
+            }
+        }
+        if (rc) {
+            snprintf(err, errlen, "the JSON patch operation %zu (%s %s) cannot be applied", i, o, path);
+            free(copy);
+            return -1;
+        }
+        free(copy);
+    }
+    return 0;
+}
+
 static enum MHD_Result not_found(struct MHD_Connection *c, int res, const char *name)
 {
     char q[160], m[512];
@@ -183,7 +285,7 @@ static struct obj *commit(int res, struct obj *old, json_object *o, bool dry)
     json_object *m = meta_of(o);
     const char *keep[] = {"uid", "creationTimestamp"};
     for (size_t i = 0; i < 2; i++) {
-        const char *v = jstr(old->j, i ? "metadata.creationTimestamp" : "metadata.uid");
+        const char *v = obj_field(old, i ? "metadata.creationTimestamp" : "metadata.uid");
         if (v)
             json_object_object_add(m, keep[i], json_object_new_string(v));
     }
@@ -192,7 +294,14 @@ static struct obj *commit(int res, struct obj *old, json_object *o, bool dry)
     json_object_object_add(m, "name", json_object_new_string(old->name));
     json_object *copy = jcopy(o);
     struct obj *same = obj_make(res, copy, old->rv);
-    if (json_object_equal(same->j, old->j) || dry) {
+    bool eq = same->len == old->len && !memcmp(same->json, old->json, old->len);
+    if (!eq) {
+        json_object *a = obj_parse(same), *b = obj_parse(old);
+        eq = a && b && json_object_equal(a, b);
+        json_object_put(a);
+        json_object_put(b);
+    }
+    if (eq || dry) {
         obj_unref(same);
         json_object_put(o);
         old->refs++;
@@ -242,7 +351,7 @@ enum MHD_Result api_update(struct MHD_Connection *c, int res, const char *ns, co
     }
     if (sub) { /* status subresource: only .status changes */
         json_object *st = NULL;
-        json_object *n = jcopy(old->j);
+        json_object *n = obj_parse(old);
         if (json_object_object_get_ex(o, "status", &st))
             json_object_object_add(n, "status", json_object_get(st));
         json_object_put(o);
@@ -258,24 +367,25 @@ enum MHD_Result api_patch(struct MHD_Connection *c, int res, const char *ns, con
 {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     bool apply = ct && strstr(ct, "application/apply-patch");
-    if (!ct || (!strstr(ct, "merge-patch+json") && !apply))
+    bool jpatch = ct && strstr(ct, "application/json-patch+json");
+    if (!ct || (!strstr(ct, "merge-patch+json") && !apply && !jpatch))
         return send_status(c, 415, "UnsupportedMediaType",
                            "the body of the request was in an unknown format - accepted media types include: "
-                           "application/merge-patch+json, application/strategic-merge-patch+json, "
-                           "application/apply-patch+yaml", NULL, NULL);
-    json_object *p = parse_body(rc);
+                           "application/json-patch+json, application/merge-patch+json, "
+                           "application/strategic-merge-patch+json, application/apply-patch+yaml", NULL, NULL);
+    json_object *p = jpatch && rc->body.data ? json_tokener_parse(rc->body.data) : parse_body(rc);
     if (!p)
         return send_status(c, 400, "BadRequest", "the request body is not a JSON object (kubesim reads JSON only)",
                            NULL, NULL);
     bool table = wants_table(c);
     pthread_mutex_lock(&sim.mu);
     struct obj *old = store_get(res, ns ? ns : "", name);
-    if (!old && !apply) {
+    if (!old && !apply) { /* (json-patch: also 404) */
         pthread_mutex_unlock(&sim.mu);
         json_object_put(p);
         return not_found(c, res, name);
     }
-    const char *prv = jstr(p, "metadata.resourceVersion");
+    const char *prv = jpatch ? NULL : jstr(p, "metadata.resourceVersion");
     uint64_t want = 0;
     if (old && prv && *prv && (parse_u64(prv, &want) || want != old->rv)) {
         pthread_mutex_unlock(&sim.mu);
@@ -300,8 +410,23 @@ enum MHD_Result api_patch(struct MHD_Connection *c, int res, const char *ns, con
         pthread_mutex_unlock(&sim.mu);
         return r;
     }
-    json_object *n = jcopy(old->j);
-    if (sub) {
+    json_object *n = obj_parse(old);
+    if (jpatch) {
+        char err[300];
+        if (json_patch_apply(n, p, err, sizeof err)) {
+            pthread_mutex_unlock(&sim.mu);
+            json_object_put(p);
+            json_object_put(n);
+            return send_status(c, 422, "Invalid", err, &ks_rdefs[res], name);
+        }
+        const char *nrv = jstr(n, "metadata.resourceVersion");
+        if (nrv && (parse_u64(nrv, &want) || want != old->rv)) { /* a patched RV is a precondition */
+            pthread_mutex_unlock(&sim.mu);
+            json_object_put(p);
+            json_object_put(n);
+            return conflict(c, res, name);
+        }
+    } else if (sub) {
         json_object *st = NULL;
         if (json_object_object_get_ex(p, "status", &st)) {
             json_object *cur = NULL;
@@ -332,7 +457,7 @@ enum MHD_Result api_delete(struct MHD_Connection *c, int res, const char *ns, co
     }
     const char *prv = opts ? jstr(opts, "preconditions.resourceVersion") : NULL;
     const char *puid = opts ? jstr(opts, "preconditions.uid") : NULL;
-    const char *ouid = jstr(old->j, "metadata.uid");
+    const char *ouid = obj_field(old, "metadata.uid");
     uint64_t want = 0;
     if ((prv && (parse_u64(prv, &want) || want != old->rv)) || (puid && (!ouid || strcmp(puid, ouid)))) {
         pthread_mutex_unlock(&sim.mu);

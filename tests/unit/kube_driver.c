@@ -120,9 +120,16 @@ int main(int argc, char **argv)
             break;
         char *spec = strdup(argv[i]);
         struct model_type *t = &types[nres];
-        t->resource = strtok_r(spec, ":", &spec);
-        char *gv = strtok_r(NULL, ":", &spec);
-        char *ns = strtok_r(NULL, ":", &spec);
+        t->resource = spec;
+        char *gv = strchr(spec, ':'), *ns = NULL;
+        if (gv) {
+            *gv++ = '\0';
+            ns = strchr(gv, ':');
+            if (ns)
+                *ns++ = '\0';
+            if (!*gv)
+                gv = NULL;
+        }
         t->group = "";
         t->version = "v1";
         if (gv) {

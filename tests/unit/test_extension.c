@@ -81,6 +81,12 @@ START_TEST(crashloop_reason)
     char why[256];
     ck_assert(!engine_extension_ok(e, why, sizeof(why)));
     ck_assert_str_eq(why, AGENT ": CrashLoopBackOff, last terminated OOMKilled, 7 restarts");
+    /* The readyz adapter says the same; prerequisites fail on extension_running. */
+    char why2[256];
+    ck_assert(!engine_readyz_extension(e, why2, sizeof(why2)));
+    ck_assert_str_eq(why2, why);
+    ck_assert(!engine_readyz_prerequisites(e, why2, sizeof(why2)));
+    ck_assert_ptr_nonnull(strstr(why2, "extension_running: " AGENT ": CrashLoopBackOff"));
     struct prereq_result r[PREREQ_COUNT];
     engine_prerequisites(e, r);
     ck_assert_int_eq(r[PREREQ_EXTENSION_RUNNING].status, PREREQ_FAIL);

@@ -122,7 +122,7 @@ START_TEST(version_and_discovery)
     uv_run(&e.loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(a.n, 1);
     ck_assert_int_eq(a.st.err, 0);
-    ck_assert_int_eq(a.st.http, 200);
+    ck_assert_msg(a.st.http == 200, "http %ld err %d %s", a.st.http, a.st.err, a.st.reason);
     ck_assert_msg(a.version[0] == 'v', "gitVersion %s", a.version);
     ck_assert(s1.served);
     ck_assert(!s2.served);
@@ -187,7 +187,7 @@ START_TEST(token_file_401_retry)
     memset(&a, 0, sizeof(a));
     ck_assert_int_eq(kube_request(e.c, "GET", "/api/v1/nodes", NULL, NULL, 0, on_resp, &a), 0);
     uv_run(&e.loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(a.st.http, 200);
+    ck_assert_msg(a.st.http == 200, "http %ld err %d %s", a.st.http, a.st.err, a.st.reason);
     ck_assert(counter(&e, "get", "200") == 1);
     /* the server rotates to a new token; the file follows */
     ck_assert_int_eq(ksproc_control(&ks, "/tokens", "{\"valid\":[\"t1\"]}", NULL, 0), 200);
@@ -195,7 +195,7 @@ START_TEST(token_file_401_retry)
     memset(&a, 0, sizeof(a));
     ck_assert_int_eq(kube_request(e.c, "GET", "/api/v1/nodes", NULL, NULL, 0, on_resp, &a), 0);
     uv_run(&e.loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(a.st.http, 200);
+    ck_assert_msg(a.st.http == 200, "http %ld err %d %s", a.st.http, a.st.err, a.st.reason);
     ck_assert(counter(&e, "get", "401") == 4);
     env_close(&e);
 }
@@ -230,13 +230,13 @@ START_TEST(exec_plugin)
     ck_assert_int_eq(kube_request(e.c, "GET", "/api/v1/nodes", NULL, NULL, 0, on_resp, &a), 0);
     ck_assert_int_eq(kube_request(e.c, "GET", "/api/v1/pods", NULL, NULL, 0, on_resp, &b), 0);
     uv_run(&e.loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(a.st.http, 200);
+    ck_assert_msg(a.st.http == 200, "http %ld err %d %s", a.st.http, a.st.err, a.st.reason);
     ck_assert_int_eq(b.st.http, 200);
     /* cached: a third request does not run it again */
     memset(&a, 0, sizeof(a));
     ck_assert_int_eq(kube_request(e.c, "GET", "/api/v1/nodes", NULL, NULL, 0, on_resp, &a), 0);
     uv_run(&e.loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(a.st.http, 200);
+    ck_assert_msg(a.st.http == 200, "http %ld err %d %s", a.st.http, a.st.err, a.st.reason);
     FILE *f = fopen(count, "r");
     ck_assert_ptr_nonnull(f);
     int runs = 0;
@@ -267,6 +267,48 @@ START_TEST(exec_plugin)
 }
 END_TEST
 
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int n = 0;
+    char line[64];
+    while (fgets(line, sizeof(line), f))
+        n++;
+    fclose(f);
+    return n;
+}
+
+START_TEST(exec_token_refreshed_before_expiry)
+{
+    char script[300], count[300], text[1200], user[600];
+    snprintf(script, sizeof(script), "%s/short.sh", ks.dir);
+    snprintf(count, sizeof(count), "%s/short-runs", ks.dir);
+    /* a token that expires in 20 s: inside the refresh margin, so every
+     * request runs the plugin again */
+    snprintf(text, sizeof(text),
+             "#!/bin/sh\necho run >> %s\nexp=$(date -u -d '+20 seconds' +%%Y-%%m-%%dT%%H:%%M:%%SZ)\n"
+             "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+             "\"status\":{\"token\":\"t0\",\"expirationTimestamp\":\"'$exp'\"}}'\n",
+             count);
+    ksproc_write(script, text);
+    chmod(script, 0755);
+    snprintf(user, sizeof(user),
+             "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: %s\n", script);
+    struct env e;
+    env_open(&e, ksproc_kubeconfig(&ks, "kc-short", NULL, user, 1));
+    for (int i = 0; i < 2; i++) {
+        struct answer a = {0};
+        ck_assert_int_eq(kube_request(e.c, "GET", "/api/v1/nodes", NULL, NULL, 0, on_resp, &a), 0);
+        uv_run(&e.loop, UV_RUN_DEFAULT);
+        ck_assert_msg(a.st.http == 200, "http %ld err %d %s", a.st.http, a.st.err, a.st.reason);
+    }
+    ck_assert_int_eq(count_lines(count), 2);
+    env_close(&e);
+}
+END_TEST
+
 START_TEST(tls_wrong_ca_and_insecure)
 {
     /* a CA that did not sign the server certificate: the system store */
@@ -286,7 +328,7 @@ START_TEST(tls_wrong_ca_and_insecure)
     ck_assert_int_eq(kube_request(e.c, "GET", "/version", NULL, NULL, 0, on_resp, &a), 0);
     uv_run(&e.loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(a.st.err, 0);
-    ck_assert_int_eq(a.st.http, 200);
+    ck_assert_msg(a.st.http == 200, "http %ld err %d %s", a.st.http, a.st.err, a.st.reason);
     env_close(&e);
     /* tls-server-name: the certificate is checked against that name */
     env_open(&e, ksproc_kubeconfig(&ks, "kc-sni", "    tls-server-name: wrong.example.com\n", "    token: t0\n", 1));
@@ -304,6 +346,7 @@ struct streamctx {
     uv_timer_t t;
     size_t bytes;
     int done;
+    int64_t success_age_ms; /* now - last success, seen while the watch is open */
 };
 
 static int on_chunk(void *d, const char *p, size_t n)
@@ -320,6 +363,7 @@ static void on_done(void *d, const struct kube_status *st)
 static void on_cancel_timer(uv_timer_t *t)
 {
     struct streamctx *s = t->data;
+    s->success_age_ms = clock_mono_ms() - kube_client_last_success_ms(s->e->c);
     kube_client_cancel(s->call);
     uv_close((uv_handle_t *)t, NULL);
 }
@@ -334,10 +378,13 @@ START_TEST(watch_cancel_and_close)
     ck_assert_int_eq(kube_client_start(e.c, &req, on_chunk, on_done, &s, &s.call), 0);
     uv_timer_init(&e.loop, &s.t);
     s.t.data = &s;
-    uv_timer_start(&s.t, on_cancel_timer, 500, 0);
+    uv_timer_start(&s.t, on_cancel_timer, 1500, 0);
     uv_run(&e.loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(s.done, 0);   /* cancelled: no callback */
     ck_assert_uint_gt(s.bytes, 0); /* initial ADDED events arrived */
+    /* a quiet open watch counts as a live API connection (readiness) */
+    ck_assert_msg(s.success_age_ms < 200, "last success %lld ms ago", (long long)s.success_age_ms);
+    ck_assert_int_gt(clock_mono_ms() - kube_client_last_success_ms(e.c), 0);
     /* a watch in flight when the client closes */
     struct streamctx s2 = {.e = &e};
     ck_assert_int_eq(kube_client_start(e.c, &req, on_chunk, on_done, &s2, &s2.call), 0);
@@ -357,6 +404,7 @@ int main(void)
     tcase_add_test(tc, retry_after_and_error_body);
     tcase_add_test(tc, token_file_401_retry);
     tcase_add_test(tc, exec_plugin);
+    tcase_add_test(tc, exec_token_refreshed_before_expiry);
     tcase_add_test(tc, tls_wrong_ca_and_insecure);
     tcase_add_test(tc, watch_cancel_and_close);
     suite_add_tcase(s, tc);

@@ -389,6 +389,7 @@ START_TEST(snapshots_near_limit)
         }
     ck_assert_uint_eq(hits, 1);
     engine_warnings_free(w, n);
+    o = *engine_get_opts(e); /* the previous copy's strings died with the old options */
     o.snapshots_per_disk = 500;
     ck_assert_int_eq(engine_set_opts(e, &o), 0);
     ck_assert_int_eq(engine_warnings(e, 1773500400, &w, &n), 0);
