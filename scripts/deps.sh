@@ -7,7 +7,7 @@ pkgs=(build-essential meson ninja-build pkg-config
       libuv1-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev libmicrohttpd-dev
       zlib1g-dev check
       clang libclang-rt-14-dev valgrind
-      prometheus python3 python3-kubernetes
+      prometheus python3 python3-kubernetes python3-yaml
       curl openssl unzip ca-certificates nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
