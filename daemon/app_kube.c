@@ -16,7 +16,11 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-#define PROBE_INTERVAL_MS 10000 /* GET /version: version changes and API health */
+/* GET /version (SPEC §5: every 5 min); sooner again after a failure so the
+ * kubernetes_version prerequisite does not stay unknown for 5 min. API
+ * health itself comes from every response and open watch (apiserver check). */
+#define PROBE_INTERVAL_MS 300000
+#define PROBE_RETRY_MS 10000
 #define APISERVER_FRESH_MS 30000
 
 int app_kube_config(struct app *a)
@@ -342,6 +346,8 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
 
 /* ---- /version probe ------------------------------------------------------ */
 
+static void probe(uv_timer_t *t);
+
 static void on_version(void *data, const struct kube_status *st, const char *git_version)
 {
     struct app *a = data;
@@ -360,6 +366,8 @@ static void on_version(void *data, const struct kube_status *st, const char *git
         uv_stop(&a->loop);
     }
     a->version_done = true;
+    if (!a->check_mode && !a->stopping && !uv_is_closing((uv_handle_t *)&a->probe_timer))
+        uv_timer_start(&a->probe_timer, probe, git_version ? PROBE_INTERVAL_MS : PROBE_RETRY_MS, 0);
 }
 
 static void probe(uv_timer_t *t)
@@ -369,6 +377,8 @@ static void probe(uv_timer_t *t)
         return;
     if (kube_get_version(a->kube, on_version, a) == 0)
         a->probe_inflight = true;
+    else if (!a->check_mode)
+        uv_timer_start(&a->probe_timer, probe, PROBE_RETRY_MS, 0);
 }
 
 int app_kube_start(struct app *a)
@@ -389,7 +399,7 @@ int app_kube_start(struct app *a)
     }
     uv_timer_init(&a->loop, &a->probe_timer);
     a->probe_timer.data = a;
-    return uv_timer_start(&a->probe_timer, probe, 0, a->check_mode ? 0 : PROBE_INTERVAL_MS);
+    return uv_timer_start(&a->probe_timer, probe, 0, 0);
 }
 
 void app_handle_closed(void *data)
