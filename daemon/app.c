@@ -175,6 +175,7 @@ static void app_apply_config(struct app *a)
         if (quota_reload(a->quota, &qo))
             log_kv(LOG_ERROR, "reload: cannot apply the quota options; keeping the old ones", NULL);
     }
+    app_writers_reload(a);
     if (strcmp(a->pod_ns, a->cfg.extension.namespace_) != 0 ||
         strcmp(a->pod_selector, a->cfg.extension.pod_selector) != 0)
         log_kv(LOG_WARN, "reload: extension.namespace/pod_selector changes take effect at restart",

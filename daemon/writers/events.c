@@ -452,7 +452,7 @@ int event_writer_new(struct event_writer **out, uv_loop_t *loop,
     snprintf(w->ns, sizeof(w->ns), "%s", o->namespace_ && *o->namespace_ ? o->namespace_ : "default");
     snprintf(w->instance, sizeof(w->instance), "%s", o->instance ? o->instance : "");
     w->max_inflight = o->max_inflight ? o->max_inflight : 4;
-    w->scan_delay_ms = o->scan_delay_ms > 0 ? o->scan_delay_ms : 500;
+    w->scan_delay_ms = o->scan_delay_ms > 0 ? o->scan_delay_ms : 2000;
     backoff_init(&w->bo, o->retry_initial_ms ? o->retry_initial_ms : 1000,
                  o->retry_max_ms ? o->retry_max_ms : 60000, (uint64_t)clock_mono_ms() | 1);
     strmap_init(&w->states);

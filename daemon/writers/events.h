@@ -35,7 +35,7 @@ struct event_writer_opts {
     const char *namespace_;  /* where the Events go; NULL/"" = "default"; copied */
     const char *instance;    /* reportingInstance (the pod name); copied; NULL = "" */
     unsigned max_inflight;   /* 0 = 4 (at most 64) */
-    int64_t scan_delay_ms;   /* coalescing after a verdict change; 0 = 500 */
+    int64_t scan_delay_ms;   /* coalescing after a verdict change; 0 = 2000 */
     int64_t day_check_ms;    /* how often the UTC day is checked; 0 = 60000 */
     uint32_t retry_initial_ms, retry_max_ms; /* after a failure; 0 = 1000 / 60000 */
 };

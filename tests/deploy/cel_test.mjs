@@ -91,6 +91,7 @@ function reasonOf(provisioner) {
     case "file.csi.azure.com": return "azure-files";
     case "blob.csi.azure.com": return "azure-blob";
     case "kubernetes.io/azure-disk": case "kubernetes.io/azure-file": return "in-tree";
+    case "kubernetes.io/no-provisioner": return "static";
     default: return "unsupported-driver";
   }
 }
