@@ -283,10 +283,11 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
         log_kv(LOG_ERROR, "cannot create the API client", "error", err, NULL);
         return rc;
     }
-    /* "aks-backup-companion/<version> (<pod>)": the API server's audit log
-     * (and kubesim's partition fault) tell the replicas apart by it. */
+    /* With replicas, "aks-backup-companion/<version> (<pod>)": the API
+     * server's audit log (and kubesim's partition fault) tell the replicas
+     * apart by it. One replica sends SPEC §5's plain User-Agent. */
     char ident[256], ua[272];
-    if (ha_identity(ident, sizeof(ident)) == 0) {
+    if (a->cfg.leader_election.enabled && ha_identity(ident, sizeof(ident)) == 0) {
         snprintf(ua, sizeof(ua), "(%s)", ident);
         kube_client_set_user_agent_suffix(a->kube, ua);
     }

@@ -135,6 +135,18 @@ static void declare_metrics(struct reflector *r, struct metrics *m)
                                res, NULL, 0);
     m_set(r->m_synced, r->type->resource, 0);
     m_set(r->m_objects, r->type->resource, 0);
+    /* Counters start at 0 for every resource and reason, so every family of
+     * SPEC §9 is present from the first scrape and rate() sees the first
+     * increment. */
+    if (r->m_relists) {
+        const char *lv[] = {r->type->resource};
+        metric_add(r->m_relists, lv, 0);
+    }
+    static const char *const reasons[] = {"timeout", "expired", "error", "eof"};
+    for (size_t i = 0; r->m_restarts && i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        const char *lv[] = {r->type->resource, reasons[i]};
+        metric_add(r->m_restarts, lv, 0);
+    }
 }
 
 /* ---- paths ---- */
@@ -429,7 +441,11 @@ static int on_initial_event(struct reflector *r, const char *type, struct json_o
 static int on_event(void *data, const char *type, struct json_object *obj)
 {
     struct reflector *r = data;
-    m_add(r->m_events, r->type->resource, type);
+    /* Count only the documented types (docs/metrics.md): the label set
+     * must stay closed whatever the server sends. */
+    const char *label = watchparse_type_label(type);
+    if (label)
+        m_add(r->m_events, r->type->resource, label);
     if (r->initial) {
         int rc = on_initial_event(r, type, obj);
         if (rc >= 0)
@@ -702,8 +718,11 @@ int reflector_init(struct reflector **out, uv_loop_t *loop, struct kube_client *
     r->idle_s = env_seconds("ABC_WATCH_IDLE_SECONDS", 90);
     r->absent_s = env_seconds("ABC_ABSENT_RETRY_SECONDS", 60);
     r->initial_s = env_seconds("ABC_INITIAL_EVENTS_SECONDS", 10);
+    /* SPEC §5: paginated LIST (limit=500) then WATCH. The streaming list
+     * (sendInitialEvents) is opt-in: a server that ignores the parameter
+     * would cost a 10 s wait before the fallback. */
     const char *sl = getenv("ABC_STREAMING_LIST");
-    r->stream_list = !(sl && strcmp(sl, "0") == 0);
+    r->stream_list = sl && strcmp(sl, "1") == 0;
     backoff_init(&r->backoff, 800, 30000, (uint64_t)uv_hrtime() ^ (uint64_t)(uintptr_t)r);
     uv_timer_init(loop, &r->retry);
     uv_timer_init(loop, &r->idle);

@@ -177,6 +177,30 @@ static int foreach_warning(struct quota *q, int (*cb)(void *d, const char *code,
         if (cb && cb(d, "source_unavailable", msg))
             return -ENOMEM;
     }
+    /* Instances at or above warn_ratio x limit today (the reason check
+     * exits 1 and the alerts fire), so the documents say why. */
+    int64_t now = quota__now(q);
+    const char **inst = NULL;
+    long ni = ledger_instances(q->ledger, &inst);
+    for (long i = 0; i < ni; i++) {
+        for (int op = 0; op < ACCT_NOPS; op++) {
+            long lim = op == ACCT_OP_BACKUP ? q->o.backup_limit : q->o.restore_limit;
+            long u = ledger_used(q->ledger, inst[i], (enum acct_op)op, now);
+            if (lim <= 0 || (double)u < q->o.warn_ratio * (double)lim)
+                continue;
+            char msg[600];
+            snprintf(msg, sizeof(msg), "backup instance %s: %ld of %ld %s used today%s", inst[i], u,
+                     lim, op == ACCT_OP_BACKUP ? "on-demand backups" : "restores",
+                     u >= lim ? " (none left until the day boundary)" : "");
+            n++;
+            if (cb && cb(d, u >= lim ? "quota_exhausted" : "quota_near_limit", msg)) {
+                free(inst);
+                return -ENOMEM;
+            }
+        }
+    }
+    if (ni >= 0)
+        free(inst);
     return n;
 }
 
@@ -365,20 +389,6 @@ static bool valid_text(const char *s, size_t max)
     return true;
 }
 
-static bool known_instance(struct quota *q, const char *inst)
-{
-    if (!q->all_constant)
-        return true;
-    const char **v;
-    long n = ledger_instances(q->ledger, &v);
-    bool found = false;
-    for (long i = 0; i < n && !found; i++)
-        found = strcmp(v[i], inst) == 0;
-    if (n >= 0)
-        free(v);
-    return found;
-}
-
 static int random_id(char *out, size_t n)
 {
     unsigned char b[16];
@@ -453,11 +463,9 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
                     "the backup instance must be printable text without spaces or '/'");
         return;
     }
-    if (!known_instance(q, inst)) {
-        error_reply(resp, 404, "unknown_instance",
-                    "no accounting source maps to this backup instance");
-        return;
-    }
+    /* Any well-formed instance may be reserved (SPEC §7 keeps 404 for a
+     * disabled write API): the pipeline may reserve before the first CR of
+     * a new backup instance exists. */
     char id[MAX_KEY_LEN + 1];
     if (idempotency_key) {
         if (!valid_text(idempotency_key, MAX_KEY_LEN)) {

@@ -130,13 +130,15 @@ static void same(struct prereq_result *r, enum prereq_check c, const char *cfg,
 static void limit(struct prereq_result *r, enum prereq_check c, long count, long lim)
 {
     char exp[96];
-    snprintf(exp, sizeof(exp), "< %ld per vault", lim);
+    /* The support matrix's figure is the most a vault may hold: at the limit
+     * is still within it. */
+    snprintf(exp, sizeof(exp), "<= %ld per vault", lim);
     if (count < 0) {
         set(r, c, PREREQ_UNKNOWN, exp);
         snprintf(r->observed, sizeof(r->observed), "not configured");
         return;
     }
-    set(r, c, count < lim ? PREREQ_PASS : PREREQ_FAIL, exp);
+    set(r, c, count <= lim ? PREREQ_PASS : PREREQ_FAIL, exp);
     snprintf(r->observed, sizeof(r->observed), "%ld", count);
 }
 

@@ -96,6 +96,30 @@ static void pod_cb(void *data, const struct engine_ext_pod *p)
     push(c->arr, o, &c->err);
 }
 
+/* The embedded quota document's warnings (schedule_unknown,
+ * source_unavailable, quota_near_limit, quota_exhausted) are listed with the
+ * cluster's own, so the report and check say every reason (SPEC §7). */
+size_t report_quota_warnings(const struct report_opts *o, size_t i, const char **code,
+                             const char **object, const char **message)
+{
+    struct json_object *arr = NULL;
+    if (!o->quota || !json_object_object_get_ex(o->quota, "warnings", &arr) ||
+        !json_object_is_type(arr, json_type_array))
+        return 0;
+    size_t n = json_object_array_length(arr);
+    if (i < n && code) {
+        struct json_object *w = json_object_array_get_idx(arr, i), *c = NULL, *m = NULL;
+        json_object_object_get_ex(w, "code", &c);
+        json_object_object_get_ex(w, "message", &m);
+        *code = c ? json_object_get_string(c) : "";
+        *message = m ? json_object_get_string(m) : "";
+        *object = strcmp(*code, "schedule_unknown") == 0     ? "vault.backup_schedule"
+                  : strcmp(*code, "source_unavailable") == 0 ? "accounting.sources"
+                                                             : "quota";
+    }
+    return n;
+}
+
 struct json_object *report_json(const struct engine *e, const struct report_opts *o)
 {
     int err = 0;
@@ -190,6 +214,18 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
         push(wa, x, &err);
     }
     engine_warnings_free(w, nw);
+    size_t nq = report_quota_warnings(o, 0, NULL, NULL, NULL);
+    for (size_t i = 0; wa && i < nq; i++) {
+        const char *c, *ob, *m;
+        report_quota_warnings(o, i, &c, &ob, &m);
+        struct json_object *x = json_object_new_object();
+        if (x) {
+            put_str(x, "code", c, &err);
+            put_str(x, "object", ob, &err);
+            put_str(x, "message", m, &err);
+        }
+        push(wa, x, &err);
+    }
     put(root, "warnings", wa, &err);
 
     size_t ni;
@@ -394,6 +430,16 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
         sw_raw(&w, "}");
     }
     engine_warnings_free(wl, nw);
+    size_t nq = report_quota_warnings(o, 0, NULL, NULL, NULL);
+    for (size_t i = 0; i < nq; i++) {
+        const char *qc, *qob, *qm;
+        report_quota_warnings(o, i, &qc, &qob, &qm);
+        sw_raw(&w, (i || nw) ? ",{" : "{");
+        sw_kv(&w, true, "code", qc);
+        sw_kv(&w, false, "object", qob);
+        sw_kv(&w, false, "message", qm);
+        sw_raw(&w, "}");
+    }
     sw_raw(&w, "],\"informational\":[");
     size_t ni;
     const struct engine_info *info = engine_informational(&ni);
@@ -445,5 +491,5 @@ int report_exit_code(const struct engine *e, const struct report_opts *o)
     if (engine_warnings(e, o->now, &w, &nw) < 0)
         return 1;
     engine_warnings_free(w, nw);
-    return nw ? 1 : 0;
+    return nw || report_quota_warnings(o, 0, NULL, NULL, NULL) ? 1 : 0;
 }

@@ -39,4 +39,10 @@ int report_text(const struct engine *e, const struct report_opts *o, struct buf 
  * 3 (API) and 4 (config) are the caller's. */
 int report_exit_code(const struct engine *e, const struct report_opts *o);
 
+/* Number of warnings in the quota document (o->quota "warnings"); with
+ * code non-NULL also fills entry i (strings borrowed from o->quota; object
+ * names what to fix: vault.backup_schedule, accounting.sources, quota). */
+size_t report_quota_warnings(const struct report_opts *o, size_t i, const char **code,
+                             const char **object, const char **message);
+
 #endif

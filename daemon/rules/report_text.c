@@ -166,9 +166,15 @@ int report_text(const struct engine *e, const struct report_opts *o, struct buf 
     size_t nw = 0;
     if (engine_warnings(e, o->now, &w, &nw) < 0)
         t.err = -ENOMEM;
-    tp(&t, "\nWARNINGS (%zu)\n", nw);
+    size_t nq = report_quota_warnings(o, 0, NULL, NULL, NULL);
+    tp(&t, "\nWARNINGS (%zu)\n", nw + nq);
     for (size_t i = 0; i < nw; i++)
         tp(&t, "  ! %s %s: %s\n", w[i].code, w[i].object, w[i].message);
     engine_warnings_free(w, nw);
+    for (size_t i = 0; i < nq; i++) {
+        const char *c, *ob, *m;
+        report_quota_warnings(o, i, &c, &ob, &m);
+        tp(&t, "  ! %s %s: %s\n", c, ob, m);
+    }
     return t.err;
 }

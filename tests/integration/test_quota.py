@@ -180,6 +180,11 @@ def ten_then_429_with_retry_after():
         assert body["used"] == 10 and body["limit"] == 10 and body["remaining"] == 0, body
         assert body["resets_at"] == "2026-03-15T00:00:00Z", body
         assert body["instance"] == "default" and body["operation"] == "backup", body
+        # The documents say why check exits 1 / the alert fires.
+        qw = {w["code"] for w in quota(d)["warnings"]}
+        assert "quota_exhausted" in qw, qw
+        rw = [w for w in json.loads(d.get("/api/v1/report")[2])["warnings"] if w["code"] == "quota_exhausted"]
+        assert rw and rw[0]["object"] == "quota" and "10 of 10" in rw[0]["message"], rw
         # Restores have their own budget.
         code, _, body = reserve(d, op="restore")
         assert code == 200 and body["used"] == 3, (code, body)
@@ -217,10 +222,11 @@ def auth_and_errors():
         assert reserve(d, token="wrong")[0] == 401
         assert reserve(d, token=TOKEN + "x")[0] == 401
         assert reserve(d, op="snapshot")[0] == 400
-        assert reserve(d, instance="not-a-source-instance")[0] == 404
+        assert reserve(d, instance="new-instance")[0] == 200  # reserved ahead of its first CR
         c, _, _ = d.get("/api/v1/quota/default/backup")
         assert c == 405, c
         assert used(d) == 4
+        assert used(d, instance="new-instance") == 1
         d.stop()
     with Kubesim() as k, start(k, token=False) as d:
         assert reserve(d)[0] == 404

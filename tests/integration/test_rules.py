@@ -135,6 +135,8 @@ def report_json_matches_and_check_agrees():
         assert rep["snapshots"] == {"ready": 3, "pending": 1, "failed": 1, "max_per_claim": 3}
         assert rep["extension"]["running"] is True and len(rep["extension"]["pods"]) == 2
         assert [p["check"] for p in rep["prerequisites"]] == PREREQS
+        sched = [w for w in rep["warnings"] if w["code"] == "schedule_unknown"]
+        assert sched and sched[0]["object"] == "vault.backup_schedule", rep["warnings"]
         codes = {i["code"] for i in rep["informational"]}
         assert len(codes) == 4, codes
         # check --output json is the same document (but generated_at)

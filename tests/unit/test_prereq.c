@@ -181,12 +181,15 @@ START_TEST(identity_and_limits)
     struct prereq_input in = base();
     in.cluster_identity = "user";
     in.backup_policies = 4999;
-    in.backup_instances = 5000;
+    in.backup_instances = 5001;
     prereq_evaluate(&in, r);
     ck_assert_int_eq(r[PREREQ_SYSTEM_IDENTITY].status, PREREQ_FAIL);
     ck_assert_int_eq(r[PREREQ_POLICIES_WITHIN_LIMIT].status, PREREQ_PASS);
-    ck_assert_int_eq(r[PREREQ_INSTANCES_WITHIN_LIMIT].status, PREREQ_FAIL); /* at the limit */
-    ck_assert_str_eq(r[PREREQ_INSTANCES_WITHIN_LIMIT].observed, "5000");
+    ck_assert_int_eq(r[PREREQ_INSTANCES_WITHIN_LIMIT].status, PREREQ_FAIL); /* over the limit */
+    ck_assert_str_eq(r[PREREQ_INSTANCES_WITHIN_LIMIT].observed, "5001");
+    in.backup_instances = 5000;
+    prereq_evaluate(&in, r);
+    ck_assert_int_eq(r[PREREQ_INSTANCES_WITHIN_LIMIT].status, PREREQ_PASS); /* at the limit */
     in.cluster_identity = "system";
     in.backup_instances = 0;
     prereq_evaluate(&in, r);

@@ -252,6 +252,7 @@ static bool two_adds(struct env *e) { return e->adds == 1201; }
 START_TEST(streaming_list_then_watch)
 {
     struct env e;
+    setenv("ABC_STREAMING_LIST", "1", 1); /* opt-in: SPEC §5 lists page by page */
     env_open(&e, &pv_type, REFLECTOR_WATCH, gen1200);
     ck_assert(run_until(&e, is_synced, 20000));
     ck_assert_uint_eq(store_count(e.s), 1200);
@@ -279,6 +280,7 @@ START_TEST(streaming_list_falls_back)
     /* a server that sends nothing after the request (as one ignoring
      * sendInitialEvents on an empty resource would): paginated lists */
     setenv("ABC_INITIAL_EVENTS_SECONDS", "1", 1);
+    setenv("ABC_STREAMING_LIST", "1", 1);
     struct env e;
     env_open(&e, &pv_type, REFLECTOR_WATCH, gen1200);
     ck_assert_int_eq(ksproc_control(&e.ks, "/stall-watches", "{\"seconds\":4}", NULL, 0), 200);
@@ -385,6 +387,7 @@ END_TEST
 START_TEST(list_only_mode)
 {
     struct env e;
+    setenv("ABC_STREAMING_LIST", "1", 1);
     env_open(&e, &pv_type, REFLECTOR_LIST_ONLY, gen1200);
     ck_assert(run_until(&e, is_synced, 20000));
     ck_assert_uint_eq(store_count(e.s), 1200);
