@@ -35,6 +35,8 @@ run_suite() { # name, builddir, meson test args...
   total_fail=$((total_fail + fail))
 }
 
+echo "=== checksrc"
+if scripts/checksrc.sh; then total_ok=$((total_ok + 1)); else total_fail=$((total_fail + 1)); failed_suites+=(checksrc); fi
 run_suite unit "$build" --suite unit
 run_suite unit-asan-ubsan "$asan" --suite unit
 run_suite integration "$build" --suite integration

@@ -1,4 +1,5 @@
-/* Helpers of the HTTP server (internal to daemon/http, exposed for tests). */
+/* Helpers of the HTTP server: request-target decoding, method and
+ * Accept-Encoding checks, gzip. Used by server.c; exposed for tests. */
 #ifndef ABC_HTTP_UTIL_H
 #define ABC_HTTP_UTIL_H
 

@@ -35,6 +35,11 @@ struct kube_auth {
     bool have_exec_token;
     struct exec_run *run; /* running plugin */
     struct kube_auth_wait *waiters;
+    /* While notify() runs: the waiters not called yet (a callback may
+     * cancel one of them, i.e. free the request that embeds it), and a
+     * flag kube_auth_free sets if a callback frees a itself. */
+    struct kube_auth_wait *notifying;
+    bool *freed;
 };
 
 struct exec_run {
@@ -118,13 +123,20 @@ static void run_close(struct exec_run *r)
 
 static void notify(struct kube_auth *a, int err)
 {
-    struct kube_auth_wait *w = a->waiters;
+    /* Not a plain walk with a saved next pointer: a callback can cancel
+     * (and free) any later waiter, or free a. */
+    bool freed = false;
+    a->notifying = a->waiters;
     a->waiters = NULL;
-    while (w) {
-        struct kube_auth_wait *next = w->next;
+    a->freed = &freed;
+    while (a->notifying) {
+        struct kube_auth_wait *w = a->notifying;
+        a->notifying = w->next;
         w->cb(w->data, err, err ? NULL : a->token);
-        w = next;
+        if (freed)
+            return;
     }
+    a->freed = NULL;
 }
 
 static void trim(char *s, size_t *len)
@@ -363,7 +375,12 @@ int kube_auth_get(struct kube_auth *a, struct kube_auth_wait *w, kube_auth_cb cb
         if (!a->token || clock_mono_ms() - a->read_ms >= TOKEN_FILE_TTL_MS) {
             int rc = read_token_file(a);
             if (rc != 0 && !a->token)
-                return rc; /* keep using the old token when a re-read fails */
+                return rc;
+            /* Keep using the old token when a re-read fails, and try again
+             * after the TTL or the next 401 rather than on every request
+             * (each failed read logs an error). */
+            if (rc != 0)
+                a->read_ms = clock_mono_ms();
         }
         *token = a->token;
         return 0;
@@ -374,10 +391,13 @@ int kube_auth_get(struct kube_auth *a, struct kube_auth_wait *w, kube_auth_cb cb
 
 void kube_auth_cancel(struct kube_auth *a, struct kube_auth_wait *w)
 {
-    for (struct kube_auth_wait **pp = &a->waiters; *pp; pp = &(*pp)->next) {
-        if (*pp == w) {
-            *pp = w->next;
-            return;
+    struct kube_auth_wait **lists[] = {&a->waiters, &a->notifying};
+    for (size_t i = 0; i < 2; i++) {
+        for (struct kube_auth_wait **pp = lists[i]; *pp; pp = &(*pp)->next) {
+            if (*pp == w) {
+                *pp = w->next;
+                return;
+            }
         }
     }
 }
@@ -399,6 +419,8 @@ void kube_auth_free(struct kube_auth *a)
 {
     if (!a)
         return;
+    if (a->freed)
+        *a->freed = true; /* inside notify(): it stops calling back */
     if (a->run) {
         a->run->a = NULL;
         uv_process_kill(&a->run->proc, SIGKILL);

@@ -35,7 +35,8 @@ void kube_auth_free(struct kube_auth *a);
  * negative errno (token file unreadable: logged). */
 int kube_auth_get(struct kube_auth *a, struct kube_auth_wait *w, kube_auth_cb cb, void *data,
                   const char **token);
-/* Removes a queued waiter (no callback). */
+/* Removes a queued waiter (no callback); allowed from inside another
+ * waiter's callback, and so is kube_auth_free. */
 void kube_auth_cancel(struct kube_auth *a, struct kube_auth_wait *w);
 
 /* After a 401: forget the cached token (token file re-read, plugin re-run

@@ -286,7 +286,7 @@ int kube_request_ex(struct kube_client *c, const struct kube_req *req, kube_resp
     return 0;
 }
 
-static const char *verb_of(const char *method)
+const char *kube_verb_of(const char *method)
 {
     if (strcmp(method, "POST") == 0)
         return "create";
@@ -304,7 +304,7 @@ int kube_request(struct kube_client *c, const char *method, const char *path,
                  void *data)
 {
     struct kube_req r = {
-        .method = method, .path = path, .verb = verb_of(method), .content_type = content_type,
+        .method = method, .path = path, .verb = kube_verb_of(method), .content_type = content_type,
         .body = body, .body_len = len,
     };
     return kube_request_ex(c, &r, cb, data, NULL);

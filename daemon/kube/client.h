@@ -56,6 +56,9 @@ typedef void (*kube_response_cb)(void *data, const struct kube_status *st, const
 int kube_request(struct kube_client *c, const char *method, const char *path,
                  const char *content_type, const char *body, size_t len, kube_response_cb cb,
                  void *data);
+/* The metrics verb of an HTTP method: POST create, PUT update, PATCH
+ * patch, DELETE delete, anything else get (a static string). */
+const char *kube_verb_of(const char *method);
 /* Same with a full request description (verb label, timeout) and a handle
  * for kube_client_cancel. */
 int kube_request_ex(struct kube_client *c, const struct kube_req *req, kube_response_cb cb,

@@ -406,7 +406,7 @@ static void on_kick(uv_timer_t *t)
 {
     struct kube_http *h = container_of(t, struct kube_http, kick);
     struct kube_call *c = h->calls;
-    while (c) {
+    while (c && !h->closing) {
         struct kube_call *next = c->next;
         if (c->cancelled) {
             call_unlink(c);
@@ -422,6 +422,10 @@ static void on_kick(uv_timer_t *t)
                 call_free(c);
                 if (cb)
                     cb(data, &st);
+                /* The callback may have cancelled (freed) next, started new
+                 * calls or closed h: start over from the head. Calls done
+                 * above are added or gone, so this ends. */
+                next = h->calls;
             } else {
                 c->added = true;
             }

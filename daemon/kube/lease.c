@@ -408,11 +408,7 @@ static int kube_tr_request(void *ctx, const char *method, const char *path,
         return -ENOMEM;
     c->done = done;
     c->data = data;
-    const char *verb = strcmp(method, "GET") == 0    ? "get"
-                       : strcmp(method, "POST") == 0 ? "create"
-                       : strcmp(method, "PUT") == 0  ? "update"
-                                                     : "patch";
-    struct kube_req req = {.method = method, .path = path, .verb = verb,
+    struct kube_req req = {.method = method, .path = path, .verb = kube_verb_of(method),
                            .content_type = content_type, .body = body, .body_len = len,
                            .timeout_ms = k->timeout_ms > 0 ? k->timeout_ms : 5000};
     int rc = kube_request_ex(k->client, &req, kube_tr_done, c, &c->cc);

@@ -111,3 +111,12 @@ int watchparse_finish(const struct watchparse *p)
 {
     return p->pending ? -EBADMSG : 0;
 }
+
+const char *watchparse_type_label(const char *type)
+{
+    static const char *const known[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
+    for (size_t i = 0; type && i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(type, known[i]) == 0)
+            return known[i];
+    return NULL;
+}

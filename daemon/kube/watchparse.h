@@ -32,4 +32,10 @@ int watchparse_feed(struct watchparse *p, const char *data, size_t len,
  * (truncated event). */
 int watchparse_finish(const struct watchparse *p);
 
+/* The event type as a metric label: one of the closed set ADDED, MODIFIED,
+ * DELETED, BOOKMARK, ERROR (a static string), or NULL for anything else.
+ * The type comes from the server; labelling with it as sent would let a
+ * faulty or hostile API server create a new series per distinct string. */
+const char *watchparse_type_label(const char *type);
+
 #endif

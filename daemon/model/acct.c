@@ -262,14 +262,11 @@ static bool eval_match(const struct acct_source *s, struct json_object *obj)
 static int acct_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     const struct acct_source *s = acct_type_source(t);
-    struct acct_rec *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    int rc = model_meta_extract(obj, &r->meta);
-    if (rc) {
-        free(r);
+    void *p;
+    int rc = model_rec_new(obj, sizeof(struct acct_rec), &p);
+    if (rc)
         return rc;
-    }
+    struct acct_rec *r = p;
     r->op = s->op;
     r->on_demand = eval_match(s, obj);
     const char *inst = NULL;

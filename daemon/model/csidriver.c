@@ -1,4 +1,5 @@
-/* CSIDriver records: only the name (csi_disk_driver prerequisite). */
+/* CSIDriver records: only the name, read by the csi_disk_driver
+ * prerequisite (rules/prereq.c) through the model table. */
 #include "model/records.h"
 #include "model/mjson.h"
 
@@ -14,16 +15,7 @@ static void csidriver_free(void *p)
 static int csidriver_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    struct csidriver_rec *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    int rc = model_meta_extract(obj, &r->meta);
-    if (rc < 0) {
-        free(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
+    return model_rec_new(obj, sizeof(struct csidriver_rec), out);
 }
 
 const struct model_type model_csidriver_type = {

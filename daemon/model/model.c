@@ -55,3 +55,19 @@ void model_meta_clear(struct obj_meta *m)
     free(m->rv);
     memset(m, 0, sizeof(*m));
 }
+
+int model_rec_new(struct json_object *obj, size_t size, void **out)
+{
+    if (size < sizeof(struct obj_meta))
+        return -EINVAL;
+    struct obj_meta *m = calloc(1, size);
+    if (!m)
+        return -ENOMEM;
+    int rc = model_meta_extract(obj, m);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}

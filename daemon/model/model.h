@@ -46,5 +46,10 @@ static inline const struct obj_meta *model_meta(const void *rec)
  * 0 or -EINVAL (missing name/uid/resourceVersion) / -ENOMEM. */
 int model_meta_extract(struct json_object *obj, struct obj_meta *m);
 void model_meta_clear(struct obj_meta *m);
+/* Allocates a zeroed record of size bytes whose first member is a struct
+ * obj_meta (every record's layout, see model_meta) and fills that head from
+ * obj. 0 and *out (caller frees; model_meta_clear for the head), else
+ * -ENOMEM or model_meta_extract's error, with nothing allocated. */
+int model_rec_new(struct json_object *obj, size_t size, void **out);
 
 #endif

@@ -43,14 +43,11 @@ static void node_free(void *p)
 static int node_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    struct node_rec *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    int rc = model_meta_extract(obj, &r->meta);
-    if (rc < 0) {
-        free(r);
+    void *p;
+    int rc = model_rec_new(obj, sizeof(struct node_rec), &p);
+    if (rc)
         return rc;
-    }
+    struct node_rec *r = p;
     const char *region = mj_label(obj, "topology.kubernetes.io/region");
     if (!region || !*region)
         region = mj_label(obj, "failure-domain.beta.kubernetes.io/region");

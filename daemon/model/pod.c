@@ -138,14 +138,11 @@ static bool cond_is(struct json_object *conds, const char *type, const char *sta
 static int pod_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    struct pod_rec *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    int rc = model_meta_extract(obj, &r->meta);
-    if (rc < 0) {
-        free(r);
+    void *p;
+    int rc = model_rec_new(obj, sizeof(struct pod_rec), &p);
+    if (rc)
         return rc;
-    }
+    struct pod_rec *r = p;
     struct json_object *status = mj_obj(obj, "status");
     struct json_object *conds = mj_get(status, "conditions");
     const char *phase = mj_str(status, "phase");

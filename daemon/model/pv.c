@@ -62,14 +62,11 @@ static void pv_free(void *p)
 static int pv_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    struct pv_rec *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    int rc = model_meta_extract(obj, &r->meta);
-    if (rc < 0) {
-        free(r);
+    void *p;
+    int rc = model_rec_new(obj, sizeof(struct pv_rec), &p);
+    if (rc)
         return rc;
-    }
+    struct pv_rec *r = p;
     struct json_object *spec = mj_obj(obj, "spec");
     const char *src = find_source(spec);
     if (!src)

@@ -18,14 +18,11 @@ static void pvc_free(void *p)
 static int pvc_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    struct pvc_rec *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    int rc = model_meta_extract(obj, &r->meta);
-    if (rc < 0) {
-        free(r);
+    void *p;
+    int rc = model_rec_new(obj, sizeof(struct pvc_rec), &p);
+    if (rc)
         return rc;
-    }
+    struct pvc_rec *r = p;
     struct json_object *spec = mj_obj(obj, "spec");
     const char *sc = mj_str(spec, "storageClassName");
     r->has_storage_class = sc != NULL;

@@ -17,14 +17,11 @@ static void snap_free(void *p)
 static int snap_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    struct snapshot_rec *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    int rc = model_meta_extract(obj, &r->meta);
-    if (rc < 0) {
-        free(r);
+    void *p;
+    int rc = model_rec_new(obj, sizeof(struct snapshot_rec), &p);
+    if (rc)
         return rc;
-    }
+    struct snapshot_rec *r = p;
     struct json_object *status = mj_obj(obj, "status");
     struct json_object *ready = mj_get(status, "readyToUse");
     r->ready = ready && json_object_is_type(ready, json_type_boolean) && json_object_get_boolean(ready);

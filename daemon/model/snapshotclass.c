@@ -16,14 +16,11 @@ static void vsc_free(void *p)
 static int vsc_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    struct snapshotclass_rec *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    int rc = model_meta_extract(obj, &r->meta);
-    if (rc < 0) {
-        free(r);
+    void *p;
+    int rc = model_rec_new(obj, sizeof(struct snapshotclass_rec), &p);
+    if (rc)
         return rc;
-    }
+    struct snapshotclass_rec *r = p;
     const char *d = mj_str(obj, "driver");
     r->driver = strdup(d ? d : "");
     if (!r->driver) {

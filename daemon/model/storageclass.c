@@ -22,14 +22,11 @@ static bool is_true(const char *v)
 static int sc_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    struct storageclass_rec *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    int rc = model_meta_extract(obj, &r->meta);
-    if (rc < 0) {
-        free(r);
+    void *p;
+    int rc = model_rec_new(obj, sizeof(struct storageclass_rec), &p);
+    if (rc)
         return rc;
-    }
+    struct storageclass_rec *r = p;
     const char *prov = mj_str(obj, "provisioner");
     r->provisioner = strdup(prov ? prov : "");
     if (!r->provisioner) {

@@ -1,7 +1,9 @@
-/* Growable byte buffer; see buf.h. */
+/* Growable byte buffer with a hard cap; see buf.h. Used wherever network
+ * or file input is accumulated (HTTP bodies, kube responses, JSON output). */
 #include "util/buf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,10 @@ void buf_reset(struct buf *b)
 
 static int grow(struct buf *b, size_t need)
 {
+    /* need comes from the network in places: no size_t wrap-around in the
+     * sums below, and no doubling loop that overflows to 0. */
+    if (need > SIZE_MAX / 2 - 1 - b->len)
+        return -E2BIG;
     if (b->max && b->len + need > b->max)
         return -E2BIG;
     if (b->len + need + 1 <= b->cap)

@@ -1,4 +1,5 @@
-/* Wall clock with a test offset, and RFC 3339 parsing; see clock.h. */
+/* Wall clock with a test offset, and RFC 3339 parsing and formatting; see
+ * clock.h. Every module that reads "now" or a timestamp goes through it. */
 #include "util/clock.h"
 
 #include <ctype.h>

@@ -431,7 +431,9 @@ int admission_writer_new(struct admission_writer **out, uv_loop_t *loop,
     w->classes = o->classes;
     w->debounce_ms = o->debounce_ms > 0 ? o->debounce_ms : 200;
     w->resync_ms = o->resync_ms ? o->resync_ms : 300000;
-    w->max_conflicts = o->max_conflicts > 0 ? o->max_conflicts : 5;
+    /* Capped: the retry delay is 50 ms << (conflicts - 1), which must not
+     * overflow (and 16 conflicts in a row already wait ~27 min). */
+    w->max_conflicts = o->max_conflicts > 0 ? (o->max_conflicts < 16 ? o->max_conflicts : 16) : 5;
     backoff_init(&w->bo, o->retry_initial_ms ? o->retry_initial_ms : 1000,
                  o->retry_max_ms ? o->retry_max_ms : 30000, (uint64_t)clock_mono_ms() | 1);
     w->dirty = true;

@@ -44,7 +44,7 @@ struct admission_opts {
     const struct store *classes;
     int64_t debounce_ms;     /* coalescing window after a change; 0 = 200 */
     int64_t resync_ms;       /* periodic re-check (repairs drift); 0 = 300000, < 0 = never */
-    int max_conflicts;       /* 409s per sync before backing off; 0 = 5 */
+    int max_conflicts;       /* 409s per sync before backing off; 0 = 5, at most 16 */
     uint32_t retry_initial_ms, retry_max_ms; /* failure backoff; 0 = 1000 / 30000 */
 };
 

@@ -38,11 +38,7 @@ static int wk_request(void *ctx, const char *method, const char *path, const cha
         return -ENOMEM;
     c->done = done;
     c->data = data;
-    const char *verb = strcmp(method, "GET") == 0    ? "get"
-                       : strcmp(method, "POST") == 0 ? "create"
-                       : strcmp(method, "PUT") == 0  ? "update"
-                                                     : "patch";
-    struct kube_req req = {.method = method, .path = path, .verb = verb,
+    struct kube_req req = {.method = method, .path = path, .verb = kube_verb_of(method),
                            .content_type = content_type, .body = body, .body_len = len,
                            .timeout_ms = WRITER_TIMEOUT_MS};
     int rc = kube_request_ex(client, &req, wk_done, c, &c->cc);

@@ -418,7 +418,7 @@ START_TEST(good_texts)
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         struct config c;
-        struct config_err e;
+        struct config_err e = {0}; /* formatted below also on success */
         char buf[1024];
         ck_assert_int_eq(config_defaults(&c), 0);
         int rc = config_load_string(&c, "g.yaml", good[i], strlen(good[i]), &e);

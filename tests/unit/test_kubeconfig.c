@@ -2,6 +2,7 @@
  * explicit context), in-cluster, the resolution order, and bad files with
  * the exact line:col of what is wrong. */
 #include <check.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kube/auth.h"
 #include "kube/kubeconfig.h"
 
 static char dir[256];
@@ -124,6 +126,130 @@ START_TEST(token_file_certs_paths_and_context)
     ck_assert_uint_eq(c.key_len, 4);
     ck_assert_str_eq(c.context, "two");
     kube_config_clear(&c);
+}
+END_TEST
+
+/* kube/auth.c with a token file: cached for the TTL, re-read after a 401
+ * (invalidate), the old token kept when a re-read fails, and a failed
+ * re-read not retried on every request (it logs each time). */
+START_TEST(token_file_reread)
+{
+    const char *tok = write_file("tok", "one\n");
+    char path[512];
+    snprintf(path, sizeof(path), "%s", tok);
+    struct kube_config c;
+    memset(&c, 0, sizeof(c));
+    c.token_file = path;
+    struct kube_auth *a;
+    ck_assert_int_eq(kube_auth_new(NULL, &c, &a), 0);
+    struct kube_auth_wait w;
+    const char *t = NULL;
+    ck_assert_int_eq(kube_auth_get(a, &w, NULL, NULL, &t), 0);
+    ck_assert_str_eq(t, "one");
+    write_file("tok", "two\n");
+    ck_assert_int_eq(kube_auth_get(a, &w, NULL, NULL, &t), 0);
+    ck_assert_str_eq(t, "one"); /* cached within the TTL */
+    ck_assert(kube_auth_invalidate(a));
+    ck_assert_int_eq(kube_auth_get(a, &w, NULL, NULL, &t), 0);
+    ck_assert_str_eq(t, "two");
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert(kube_auth_invalidate(a));
+    ck_assert_int_eq(kube_auth_get(a, &w, NULL, NULL, &t), 0);
+    ck_assert_str_eq(t, "two"); /* re-read failed: old token kept */
+    write_file("tok", "three\n");
+    ck_assert_int_eq(kube_auth_get(a, &w, NULL, NULL, &t), 0);
+    ck_assert_str_eq(t, "two"); /* no new attempt until the TTL or a 401 */
+    ck_assert(kube_auth_invalidate(a));
+    ck_assert_int_eq(kube_auth_get(a, &w, NULL, NULL, &t), 0);
+    ck_assert_str_eq(t, "three");
+    kube_auth_free(a);
+}
+END_TEST
+
+/* Waiters of one plugin run: a callback may cancel a waiter not called
+ * yet (its request is freed) or free the auth; neither is called after. */
+struct waiter_fx;
+struct waiter_ctx {
+    struct waiter_fx *fx;
+    int i;
+};
+struct waiter_fx {
+    struct kube_auth *a;
+    struct kube_auth_wait w[3];
+    struct waiter_ctx ctx[3];
+    int calls[3];
+    char token[3][32];
+    int cancel_idx;  /* waiter the first callback cancels, or -1 */
+    bool free_auth;  /* the first callback frees the auth */
+};
+
+static void waiter_cb(void *data, int err, const char *token)
+{
+    struct waiter_ctx *wc = data;
+    struct waiter_fx *fx = wc->fx;
+    ck_assert_int_eq(err, 0);
+    fx->calls[wc->i]++;
+    snprintf(fx->token[wc->i], sizeof(fx->token[0]), "%s", token ? token : "");
+    if (fx->cancel_idx >= 0) {
+        kube_auth_cancel(fx->a, &fx->w[fx->cancel_idx]);
+        memset(&fx->w[fx->cancel_idx], 0xa5, sizeof(fx->w[0])); /* as if freed */
+        fx->cancel_idx = -1;
+    }
+    if (fx->free_auth) {
+        kube_auth_free(fx->a);
+        fx->free_auth = false;
+    }
+}
+
+static void run_waiters(struct waiter_fx *fx, const struct kube_config *c)
+{
+    uv_loop_t loop;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    ck_assert_int_eq(kube_auth_new(&loop, c, &fx->a), 0);
+    for (int i = 0; i < 3; i++) {
+        const char *t = NULL;
+        fx->ctx[i] = (struct waiter_ctx){fx, i};
+        ck_assert_int_eq(kube_auth_get(fx->a, &fx->w[i], waiter_cb, &fx->ctx[i], &t), -EINPROGRESS);
+    }
+    bool will_free = fx->free_auth;
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    if (!will_free)
+        kube_auth_free(fx->a);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+
+START_TEST(exec_waiters_cancel_during_notify)
+{
+    const char *script = write_file("plugin.sh",
+        "#!/bin/sh\n"
+        "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+        "\"status\":{\"token\":\"tok-1\"}}'\n");
+    ck_assert_int_eq(chmod(script, 0700), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s", script);
+    struct kube_exec ex = {.command = cmd, .api_version = "client.authentication.k8s.io/v1"};
+    struct kube_config c;
+    memset(&c, 0, sizeof(c));
+    c.exec = &ex;
+
+    /* Waiters are called newest first (w[2], w[1], w[0]); w[2]'s callback
+     * cancels w[0], which must then not be called. */
+    struct waiter_fx fx;
+    memset(&fx, 0, sizeof(fx));
+    fx.cancel_idx = 0;
+    run_waiters(&fx, &c);
+    ck_assert_int_eq(fx.calls[2], 1);
+    ck_assert_int_eq(fx.calls[1], 1);
+    ck_assert_int_eq(fx.calls[0], 0);
+    ck_assert_str_eq(fx.token[1], "tok-1");
+
+    /* The first callback frees the auth: nobody else is called. */
+    memset(&fx, 0, sizeof(fx));
+    fx.cancel_idx = -1;
+    fx.free_auth = true;
+    run_waiters(&fx, &c);
+    ck_assert_int_eq(fx.calls[2] + fx.calls[1] + fx.calls[0], 1);
 }
 END_TEST
 
@@ -311,6 +437,8 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, token_and_ca_data);
     tcase_add_test(tc, token_file_certs_paths_and_context);
+    tcase_add_test(tc, token_file_reread);
+    tcase_add_test(tc, exec_waiters_cancel_during_notify);
     tcase_add_test(tc, exec_plugin);
     tcase_add_test(tc, incluster_and_resolve);
     suite_add_tcase(s, tc);

@@ -288,6 +288,33 @@ START_TEST(pod_conditions_from_json)
 }
 END_TEST
 
+START_TEST(rec_new_fills_meta_head)
+{
+    struct json_object *o = json_tokener_parse(
+        "{\"metadata\":{\"name\":\"pv1\",\"uid\":\"u1\",\"resourceVersion\":\"7\","
+        "\"creationTimestamp\":\"2026-01-02T03:04:05Z\"}}");
+    void *rec = NULL;
+    ck_assert_int_eq(model_rec_new(o, sizeof(struct pv_rec), &rec), 0);
+    struct pv_rec *pv = rec;
+    ck_assert_str_eq(pv->meta.name, "pv1");
+    ck_assert_str_eq(pv->meta.uid, "u1");
+    ck_assert_str_eq(pv->meta.rv, "7");
+    ck_assert_ptr_null(pv->meta.ns);
+    ck_assert_int_eq(pv->meta.created, 1767323045);
+    ck_assert_ptr_null(pv->csi_driver); /* the rest of the record is zeroed */
+    model_meta_clear(&pv->meta);
+    free(pv);
+    json_object_put(o);
+    /* No uid: -EINVAL and *out untouched. */
+    o = json_tokener_parse("{\"metadata\":{\"name\":\"x\",\"resourceVersion\":\"1\"}}");
+    rec = (void *)&rec;
+    ck_assert_int_eq(model_rec_new(o, sizeof(struct pv_rec), &rec), -EINVAL);
+    ck_assert_ptr_eq(rec, (void *)&rec);
+    ck_assert_int_eq(model_rec_new(o, sizeof(struct obj_meta) - 1, &rec), -EINVAL);
+    json_object_put(o);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("model");
@@ -302,6 +329,7 @@ static Suite *suite(void)
     tcase_add_test(tc, node_fields);
     tcase_add_test(tc, pod_fields);
     tcase_add_test(tc, pod_conditions_from_json);
+    tcase_add_test(tc, rec_new_fills_meta_head);
     suite_add_tcase(s, tc);
     TCase *tq = tcase_create("quantity");
     tcase_add_test(tq, quantities);

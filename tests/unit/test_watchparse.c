@@ -177,6 +177,21 @@ START_TEST(callback_stops)
 }
 END_TEST
 
+START_TEST(type_labels_closed_set)
+{
+    ck_assert_str_eq(watchparse_type_label("ADDED"), "ADDED");
+    ck_assert_str_eq(watchparse_type_label("MODIFIED"), "MODIFIED");
+    ck_assert_str_eq(watchparse_type_label("DELETED"), "DELETED");
+    ck_assert_str_eq(watchparse_type_label("BOOKMARK"), "BOOKMARK");
+    ck_assert_str_eq(watchparse_type_label("ERROR"), "ERROR");
+    /* Anything else from the server gets no label (no new series). */
+    ck_assert_ptr_null(watchparse_type_label("added"));
+    ck_assert_ptr_null(watchparse_type_label("ADDED2"));
+    ck_assert_ptr_null(watchparse_type_label(""));
+    ck_assert_ptr_null(watchparse_type_label(NULL));
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("watchparse");
@@ -189,6 +204,7 @@ int main(void)
     tcase_add_test(tc, malformed);
     tcase_add_test(tc, too_big);
     tcase_add_test(tc, callback_stops);
+    tcase_add_test(tc, type_labels_closed_set);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
