@@ -389,6 +389,21 @@ static bool valid_text(const char *s, size_t max)
     return true;
 }
 
+#define MAX_INSTANCES 5000 /* backup instances per vault (support matrix) */
+
+static bool instance_room(struct quota *q, const char *inst)
+{
+    const char **v;
+    long n = ledger_instances(q->ledger, &v);
+    if (n < 0)
+        return false;
+    bool ok = n < MAX_INSTANCES;
+    for (long i = 0; i < n && !ok; i++)
+        ok = strcmp(v[i], inst) == 0;
+    free(v);
+    return ok;
+}
+
 static int random_id(char *out, size_t n)
 {
     unsigned char b[16];
@@ -465,7 +480,14 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
     }
     /* Any well-formed instance may be reserved (SPEC §7 keeps 404 for a
      * disabled write API): the pipeline may reserve before the first CR of
-     * a new backup instance exists. */
+     * a new backup instance exists. New names are bounded by the vault's
+     * own limit of backup instances, so a caller cannot grow the ledger
+     * and the metric series without bound. */
+    if (!instance_room(q, inst)) {
+        error_reply(resp, 400, "too_many_instances",
+                    "the ledger already tracks as many backup instances as a vault can hold");
+        return;
+    }
     char id[MAX_KEY_LEN + 1];
     if (idempotency_key) {
         if (!valid_text(idempotency_key, MAX_KEY_LEN)) {
