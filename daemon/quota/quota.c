@@ -95,6 +95,12 @@ static void on_day_timer(uv_timer_t *t)
 {
     struct quota *q = container_of(t, struct quota, day_timer);
     int64_t now = quota__now(q);
+    if (ledger_day_of(q->ledger, now) == q->armed_day) {
+        /* Early (a stall kept the loop's clock behind the wall clock when
+         * the timer was armed): the day has not changed yet. */
+        arm_day_timer(q);
+        return;
+    }
     char day[16], reset[32];
     ledger_day_string(ledger_day_of(q->ledger, now), day, sizeof(day));
     clock_format_rfc3339(ledger_resets_at(q->ledger, now), reset, sizeof(reset));
@@ -116,6 +122,10 @@ static void arm_day_timer(struct quota *q)
     int64_t delay = next - ms + 20;
     if (delay < 1)
         delay = 1;
+    q->armed_day = ledger_day_of(q->ledger, ms / 1000);
+    /* The delay is from the wall clock now; the loop's cached time may be
+     * stale after a long callback or a slow start. */
+    uv_update_time(q->loop);
     uv_timer_start(&q->day_timer, on_day_timer, (uint64_t)delay, 0);
 }
 

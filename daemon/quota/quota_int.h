@@ -37,6 +37,7 @@ struct quota {
     bool dirty;
     bool save_failing;
     uv_timer_t day_timer, save_timer;
+    int64_t armed_day;          /* ledger day when day_timer was armed */
     bool timers_init, started;
     int closing;                /* handles left to close */
     void (*close_cb)(void *data);
