@@ -4,6 +4,7 @@
  * through watchparse.c chunk by chunk. One retry timer schedules the next
  * list or watch; an idle timer enforces the 90 s silence rule. */
 #include "kube/reflector.h"
+#include "kube/listparse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -295,6 +296,21 @@ static void list_done(struct reflector *r)
     start_watch(r);
 }
 
+struct page_ctx {
+    struct reflector *r;
+    unsigned skipped;
+};
+
+static int page_item(void *data, struct json_object *item)
+{
+    struct page_ctx *pc = data;
+    void *rec = NULL;
+    if (pc->r->type->extract(pc->r->type, item, &rec) != 0 ||
+        store_replace_add(pc->r->staging, rec) != 0)
+        pc->skipped++;
+    return 0;
+}
+
 static void on_page(void *data, const struct kube_status *st, const char *body, size_t len)
 {
     struct reflector *r = data;
@@ -312,20 +328,19 @@ static void on_page(void *data, const struct kube_status *st, const char *body, 
         list_failed(r, st);
         return;
     }
-    struct json_tokener *tok = json_tokener_new_ex(128);
-    struct json_object *root = tok ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
-    json_tokener_free(tok);
-    struct json_object *md, *items, *v;
-    if (!root || !json_object_object_get_ex(root, "items", &items) ||
-        !(json_object_is_type(items, json_type_array) || json_object_is_type(items, json_type_null))) {
-        json_object_put(root);
-        struct kube_status bad = {.err = -EBADMSG, .http = st->http, .retry_after = -1};
+    /* Item by item: the page never exists as one json-c tree. */
+    struct page_ctx pc = {.r = r};
+    struct json_object *md = NULL, *v;
+    int prc = listparse_page(body, len, page_item, &pc, &md);
+    if (prc) {
+        struct kube_status bad = {.err = prc == -ENOMEM ? -ENOMEM : -EBADMSG, .http = st->http,
+                                  .retry_after = -1};
         snprintf(bad.reason, sizeof(bad.reason), "list answer is not a JSON list");
         list_failed(r, &bad);
         return;
     }
     const char *rv = NULL, *cont = NULL;
-    if (json_object_object_get_ex(root, "metadata", &md)) {
+    if (md) {
         if (json_object_object_get_ex(md, "resourceVersion", &v) && json_object_is_type(v, json_type_string))
             rv = json_object_get_string(v);
         if (json_object_object_get_ex(md, "continue", &v) && json_object_is_type(v, json_type_string))
@@ -333,22 +348,11 @@ static void on_page(void *data, const struct kube_status *st, const char *body, 
     }
     if (!r->cont || !r->list_rv) /* the first page's RV is the list's */
         set_str(&r->list_rv, rv);
-    size_t n = json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
-    unsigned skipped = 0;
-    for (size_t i = 0; i < n; i++) {
-        void *rec = NULL;
-        if (r->type->extract(r->type, json_object_array_get_idx(items, i), &rec) != 0) {
-            skipped++;
-            continue;
-        }
-        if (store_replace_add(r->staging, rec) != 0)
-            skipped++;
-    }
-    if (skipped)
+    if (pc.skipped)
         log_kv(LOG_WARN, "list items skipped (missing metadata or out of memory)", "resource",
                r->type->resource, NULL);
     set_str(&r->cont, cont && *cont ? cont : NULL);
-    json_object_put(root); /* the page's DOM is gone before the next page */
+    json_object_put(md);
     if (r->cont) {
         start_list(r);
         return;
