@@ -297,7 +297,10 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         c->fd = ci ? ci->connect_fd : -1;
         c->wait_start_ms = clock_mono_ms();
         c->waiting = true;
-        s->nconns++;
+        /* The sweep runs only while connections are open: an idle daemon
+         * wakes up for nothing but its watchdog. */
+        if (s->nconns++ == 0 && !uv_is_closing((uv_handle_t *)&s->sweep))
+            uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
         c->next = s->conns;
         if (s->conns)
             s->conns->prev = c;
@@ -308,7 +311,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     struct conn *c = *socket_context;
     if (!c)
         return;
-    s->nconns--;
+    if (--s->nconns == 0 && !uv_is_closing((uv_handle_t *)&s->sweep))
+        uv_timer_stop(&s->sweep);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -689,7 +693,6 @@ int http_server_start(struct http_server *s, const struct http_server_opts *o,
     s->lpoll.data = s;
     uv_poll_start(&s->poll, UV_READABLE, on_poll);
     uv_poll_start(&s->lpoll, UV_READABLE, on_accept);
-    uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     run_mhd(s);
     log_kv(LOG_INFO, "http listening", "addr", s->addr, NULL);
     return 0;
