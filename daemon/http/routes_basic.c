@@ -20,6 +20,7 @@ struct basic_ctx {
     struct metrics *m;
     struct readyz *r;
     struct watchdog *w;
+    size_t last_metrics_len; /* body size of the last /metrics answer */
 };
 static struct basic_ctx g_ctx;
 
@@ -72,12 +73,18 @@ static void handle_metrics(void *data, const struct http_request *req,
     bool om = routes_basic_wants_openmetrics(http_request_header(req, "Accept"));
     resp->content_type = om ? OPENMETRICS_CT : PROM_CT;
     resp->allow_gzip = true;
+    /* Size the body like the last scrape's: with 100k per-PV series it is
+     * ~20 MB, which doubling would copy several times over. */
+    if (c->last_metrics_len && buf_reserve(&resp->body, c->last_metrics_len + c->last_metrics_len / 8))
+        buf_reset(&resp->body);
     if (metrics_render(c->m, om, &resp->body)) {
         buf_reset(&resp->body);
         resp->status = 500;
         resp->content_type = NULL;
         (void)!buf_adds(&resp->body, "metrics rendering failed: out of memory\n");
+        return;
     }
+    c->last_metrics_len = resp->body.len;
 }
 
 static void collect_basic(struct metrics_writer *w, void *data)
@@ -105,7 +112,7 @@ static void collect_basic(struct metrics_writer *w, void *data)
 int routes_basic_register(struct http_server *s, struct metrics *m, struct readyz *r,
                           struct watchdog *w)
 {
-    g_ctx = (struct basic_ctx){m, r, w};
+    g_ctx = (struct basic_ctx){.m = m, .r = r, .w = w, .last_metrics_len = 0};
     int rc = http_server_route(s, "GET", "/livez", handle_live, &g_ctx);
     if (!rc)
         rc = http_server_route(s, "GET", "/healthz", handle_live, &g_ctx);

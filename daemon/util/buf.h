@@ -22,6 +22,9 @@ __attribute__((warn_unused_result)) int buf_adds(struct buf *b, const char *s);
 __attribute__((warn_unused_result)) int buf_addc(struct buf *b, char c);
 __attribute__((warn_unused_result, format(printf, 2, 3))) int buf_printf(struct buf *b, const char *fmt, ...);
 __attribute__((warn_unused_result, format(printf, 2, 0))) int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Makes room for n more bytes at once (one allocation instead of a series
+ * of doublings for a large body of known size). 0 / -ENOMEM / -E2BIG. */
+__attribute__((warn_unused_result)) int buf_reserve(struct buf *b, size_t n);
 /* Appends s as a JSON string literal (quotes included). */
 __attribute__((warn_unused_result)) int buf_add_json_str(struct buf *b, const char *s);
 /* Takes the data out: caller frees; b is reset to empty. */
