@@ -8,7 +8,7 @@ pkgs=(build-essential meson ninja-build pkg-config
       zlib1g-dev check
       clang libclang-rt-14-dev valgrind
       prometheus python3 python3-kubernetes python3-yaml
-      curl openssl unzip ca-certificates nodejs npm)
+      curl openssl unzip ca-certificates nodejs npm time)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
