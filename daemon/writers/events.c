@@ -59,6 +59,9 @@ struct event_writer {
     bool failing;           /* logged once until the next success */
     bool closing;
     int32_t scanned_day;    /* day of the last scan */
+    int32_t cap_day;        /* day posted_today counts */
+    unsigned posted_today;  /* POSTs today, against EVENTS_PER_DAY_MAX */
+    bool cap_logged;
     uint32_t gen;
     struct strmap states;   /* pv name -> struct pv_state */
     struct pv_state *qhead, *qtail;
@@ -296,6 +299,26 @@ static void pump(struct event_writer *w)
         if (ps->day_done == day || !engine_pv_get(w->engine, ps->name, &pv) ||
             pv.reason == PV_REASON_SUPPORTED)
             continue;
+        /* An event recorder must not flood the API server: a cluster with
+         * tens of thousands of skipped PVs gets the first EVENTS_PER_DAY_MAX
+         * of them a day; the report and the metrics list them all. */
+        if (w->cap_day != day) {
+            w->cap_day = day;
+            w->posted_today = 0;
+            w->cap_logged = false;
+        }
+        if (w->posted_today >= EVENTS_PER_DAY_MAX) {
+            if (!w->cap_logged) {
+                char cap[16];
+                snprintf(cap, sizeof(cap), "%u", (unsigned)EVENTS_PER_DAY_MAX);
+                log_kv(LOG_WARN, "BackupUnsupported events: daily cap reached; more skipped PVs "
+                                 "are in the report and the metrics",
+                       "cap", cap, NULL);
+                w->cap_logged = true;
+            }
+            continue;
+        }
+        w->posted_today++;
         int rc = post(w, ps, &pv, day);
         if (rc) {
             /* Could not even send (memory, client closing): pause as for a failure. */

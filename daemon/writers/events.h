@@ -20,6 +20,11 @@
 struct engine;
 struct store;
 struct buf;
+/* At most this many Event POSTs a day (409s included): an event recorder
+ * must not flood the API server on a cluster with tens of thousands of
+ * skipped PVs; the report and the metrics still list every one. */
+#define EVENTS_PER_DAY_MAX 2000u
+
 struct event_writer;
 
 #define EVENT_REASON "BackupUnsupported"

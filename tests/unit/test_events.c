@@ -385,6 +385,24 @@ START_TEST(test_new_pvs)
 }
 END_TEST
 
+START_TEST(test_daily_cap)
+{
+    struct fx x;
+    fx_init(&x, true);
+    ck_assert(fake_run(&x.loop, &x.f, 3000, drained, &x));
+    for (unsigned i = 0; i < EVENTS_PER_DAY_MAX + 100; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "pv-bulk-%05u", i);
+        add_pv(&x, name, "\"hostPath\":{\"path\":\"/tmp\"}");
+    }
+    fake_run(&x.loop, &x.f, 8000, NULL, NULL);
+    /* the fixture's skipped PVs were posted first; then the cap holds */
+    ck_assert_uint_eq(fake_count(&x.f, "POST", 201), EVENTS_PER_DAY_MAX);
+    ck_assert_int_eq(json_object_object_length(x.f.events), (int)EVENTS_PER_DAY_MAX);
+    fx_free(&x);
+}
+END_TEST
+
 START_TEST(test_day_rollover)
 {
     int64_t target;
@@ -441,6 +459,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_restart_gets_409);
     tcase_add_test(tc, test_failures_back_off);
     tcase_add_test(tc, test_follower_posts_nothing);
+    tcase_add_test(tc, test_daily_cap);
     tcase_add_test(tc, test_new_pvs);
     tcase_add_test(tc, test_day_rollover);
     tcase_add_test(tc, test_close_inflight);
