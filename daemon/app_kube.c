@@ -196,7 +196,10 @@ static const struct store *res_store(const struct app *a, const struct model_typ
     return NULL;
 }
 
-static void writers_namespace(const struct app *a, char *out, size_t n)
+/* The pod's namespace, for the Lease, the quota ConfigMap and the admission
+ * ConfigMap alike: POD_NAMESPACE (downward API), else the credentials'
+ * namespace (in-cluster: the service account's; else the context's). */
+static void pod_namespace(const struct app *a, char *out, size_t n)
 {
     const char *ns = getenv("POD_NAMESPACE");
     if (!ns || !*ns)
@@ -214,7 +217,7 @@ static void engine_changed(void *data, unsigned what)
 static int writers_setup(struct app *a)
 {
     char ns[256], id[256] = "";
-    writers_namespace(a, ns, sizeof(ns));
+    pod_namespace(a, ns, sizeof(ns));
     (void)ha_identity(id, sizeof(id));
     struct event_writer_opts eo = {
         .transport = writer_transport_kube(a->kube), .engine = a->engine,
@@ -242,7 +245,7 @@ void app_writers_set_leader(struct app *a, bool leader)
 void app_writers_reload(struct app *a)
 {
     char ns[256];
-    writers_namespace(a, ns, sizeof(ns));
+    pod_namespace(a, ns, sizeof(ns));
     if (a->admission)
         (void)admission_writer_set_target(a->admission, a->cfg.admission.warnings_configmap, ns);
 }
@@ -334,8 +337,11 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
         quota_register_metrics(a->quota, a->metrics);
         if ((rc = writers_setup(a))) /* writers */
             return rc;
+        char pns[256];
+        pod_namespace(a, pns, sizeof(pns));
         struct ha_opts ho = {.cfg = &a->cfg, .client = a->kube, .metrics = a->metrics,
-                             .quota = a->quota, .on_leading = ha_on_leading, .data = a};
+                             .quota = a->quota, .namespace_ = pns, .on_leading = ha_on_leading,
+                             .data = a};
         if ((rc = ha_init(&a->ha, &a->loop, &ho))) {
             log_kv(LOG_ERROR, "cannot set up leader election / the quota ConfigMap", "error",
                    strerror(-rc), NULL);
