@@ -134,6 +134,7 @@ static void on_loaded(void *data, int err, int http)
     }
     if (h->leading && !h->loaded) {
         h->loaded = true;
+        quota_set_current(h->quota, true);
         log_kv(LOG_INFO, "shared quota ledger loaded; reservations are answered here", NULL);
         (void)cm_store_save(h->cm, NULL, NULL); /* write the union back */
     }
@@ -172,6 +173,8 @@ static void on_started(void *data)
 {
     struct ha *h = data;
     h->loaded = !h->cm;
+    if (h->cm)
+        quota_set_current(h->quota, false);
     h->gen++;
     set_leading(h, true);
     load(h);
@@ -182,6 +185,8 @@ static void on_stopped(void *data)
 {
     struct ha *h = data;
     h->loaded = false;
+    if (h->cm)
+        quota_set_current(h->quota, true); /* a follower's view, refreshed every 5 s */
     set_leading(h, false);
     arm(h, FOLLOWER_REFRESH_MS);
 }
@@ -312,6 +317,8 @@ int ha_start(struct ha *h)
         return lease_start(h->lease);
     }
     h->loaded = !h->cm;
+    if (h->cm)
+        quota_set_current(h->quota, false); /* until the ConfigMap is read */
     h->gen++;
     set_leading(h, true);
     load(h);

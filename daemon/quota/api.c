@@ -365,10 +365,22 @@ static void error_reply(struct http_response *resp, int status, const char *code
     json_reply(resp, status, o);
 }
 
+static void not_ready(struct http_response *resp)
+{
+    (void)http_response_header(resp, "Retry-After", "1");
+    error_reply(resp, 503, "not_ready",
+                "this replica has just started leading and is reading the shared quota ledger; "
+                "retry");
+}
+
 static void on_get(void *data, const struct http_request *req, struct http_response *resp)
 {
     (void)req;
     struct quota *q = data;
+    if (q->stale) {
+        not_ready(resp);
+        return;
+    }
     struct json_object *doc = quota_json(q);
     if (!doc) {
         error_reply(resp, 503, "out_of_memory", "cannot build the quota document");
@@ -500,10 +512,8 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
         error_reply(resp, 503, "no_randomness", "cannot generate a reservation id");
         return;
     }
-    if (q->follower) {
-        http_response_header(resp, "Retry-After", "2");
-        error_reply(resp, 503, "not_leader",
-                    "this replica is not the leader; reservations are taken by the leader");
+    if (q->stale) {
+        not_ready(resp);
         return;
     }
     int64_t now = quota__now(q);
@@ -546,7 +556,7 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
     json_reply(resp, 200, answer_json(id, inst, op, &a));
 }
 
-void quota_set_leader(struct quota *q, bool leader) { q->follower = !leader; }
+void quota_set_current(struct quota *q, bool current) { q->stale = !current; }
 
 static void on_post(void *data, const struct http_request *req, struct http_response *resp)
 {

@@ -79,10 +79,12 @@ int quota_register_routes(struct quota *q, struct http_server *s);
 void quota_handle_post(struct quota *q, const char *path, const char *authorization,
                        const char *idempotency_key, struct http_response *resp);
 
-/* HA: only the leader takes reservations (its ledger is the one that is
- * saved). While false (a follower), POST answers 503 with Retry-After: 2
- * and counts nothing. Default true. */
-void quota_set_leader(struct quota *q, bool leader);
+/* HA: false from the moment a replica starts leading until it has read
+ * the shared ledger, which may hold the former leader's last reservations.
+ * Meanwhile its own copy can be seconds old, so GET /api/v1/quota and POST
+ * answer 503 not_ready with Retry-After: 1 and the quota families are left
+ * out of /metrics, rather than publish counts that are too low. Default true. */
+void quota_set_current(struct quota *q, bool current);
 
 /* Registers the METRIC_SCOPE_CLUSTER collector (SPEC §9 quota families).
  * q must outlive m or call metrics_remove_collector first. */

@@ -46,7 +46,7 @@ struct quota {
     size_t nsources;
     bool all_constant;          /* every source maps to a constant instance */
     struct quota_token token;
-    bool follower;              /* quota_set_leader(false) */
+    bool stale;                 /* quota_set_current(false) */
 };
 
 int64_t quota__now(const struct quota *q);

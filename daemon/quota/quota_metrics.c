@@ -8,6 +8,8 @@
 static void collect(struct metrics_writer *w, void *data)
 {
     struct quota *q = data;
+    if (q->stale)
+        return; /* a new leader before its first read of the shared ledger */
     int64_t now = quota__now(q);
     const struct ledger_opts *lo = ledger_opts(q->ledger);
     const char **v;

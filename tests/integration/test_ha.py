@@ -104,12 +104,25 @@ def cm_reservations(ks):
 
 
 def used(d, op="backup", instance="default"):
-    code, _, body = d.get("/api/v1/quota")
-    assert code == 200, f"/api/v1/quota answered {code}"
-    for i in json.loads(body)["instances"]:
-        if i["instance"] == instance:
-            return i[op]["used"]
-    return 0
+    return first_current_used(d, 5, op, instance)
+
+
+def first_current_used(d, within, op="backup", instance="default"):
+    """The count of the first 200 answer of GET /api/v1/quota on d. A new
+    leader answers 503 not_ready (Retry-After: 1) until it has read the
+    shared ledger; it must never answer 200 with an older count."""
+    deadline = time.monotonic() + within
+    while True:
+        code, hdrs, body = d.get("/api/v1/quota")
+        if code == 200:
+            for i in json.loads(body)["instances"]:
+                if i["instance"] == instance:
+                    return i[op]["used"]
+            return 0
+        assert code == 503 and json.loads(body)["error"] == "not_ready", (code, body)
+        assert hdrs.get("retry-after") == "1", hdrs
+        assert time.monotonic() < deadline, "no current quota within %.1f s" % within
+        time.sleep(0.02)
 
 
 def reserve(d, key, op="backup", instance="default"):
@@ -278,7 +291,8 @@ def test_sigkill_leader_hands_over_with_counts():
         took = time.monotonic() - t0
         assert took <= DUR + RETRY + 0.5, f"handover took {took:.2f} s"
         assert has_cluster_families(other)
-        assert used(other) == counts, (used(other), counts)
+        got = first_current_used(other, 5)
+        assert got == counts, (got, counts)
         # and it answers reservations now, counting on from there
         code, _, body = reserve(other, "after-kill")
         assert code == 200 and body["used"] == counts + 1, (code, body)

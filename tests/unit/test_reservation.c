@@ -191,14 +191,16 @@ START_TEST(auth_and_validation)
     ck_assert_uint_eq(strlen(jstr(p.body, "reservation")), 32);
     ck_assert_uint_eq(strspn(jstr(p.body, "reservation"), "0123456789abcdef"), 32);
     json_object_put(p.body);
-    /* A follower refuses reservations without counting. */
-    quota_set_leader(q, false);
-    p = do_post(q, PATH_B, AUTH, "on-follower");
+    /* A new leader that has not read the shared ledger yet refuses
+     * reservations without counting. */
+    quota_set_current(q, false);
+    p = do_post(q, PATH_B, AUTH, "while-stale");
     ck_assert_int_eq(p.status, 503);
-    ck_assert_ptr_nonnull(strstr(p.headers, "Retry-After: 2"));
+    ck_assert_str_eq(jstr(p.body, "error"), "not_ready");
+    ck_assert_ptr_nonnull(strstr(p.headers, "Retry-After: 1"));
     json_object_put(p.body);
     ck_assert_int_eq(quota_used(q, "default", ACCT_OP_BACKUP), 1);
-    quota_set_leader(q, true);
+    quota_set_current(q, true);
     /* The token file is re-read when it changes. */
     write_file(token, "rotated-token-value\n");
     p = do_post(q, PATH_B, AUTH, NULL);
@@ -441,6 +443,16 @@ START_TEST(consumers_document_metrics)
         metrics_set_cluster_enabled(m, false);
         ck_assert_int_eq(metrics_render(m, false, &out), 0);
         ck_assert(!out.data || !strstr(out.data, "aks_backup_restores_used"));
+        /* Nor does a new leader before it has read the shared ledger. */
+        buf_reset(&out);
+        metrics_set_cluster_enabled(m, true);
+        quota_set_current(q, false);
+        ck_assert_int_eq(metrics_render(m, false, &out), 0);
+        ck_assert(!out.data || !strstr(out.data, "aks_backup_restores_used"));
+        quota_set_current(q, true);
+        buf_reset(&out);
+        ck_assert_int_eq(metrics_render(m, false, &out), 0);
+        ck_assert_ptr_nonnull(strstr(out.data, "aks_backup_restores_used{backup_instance=\"default\"} 2\n"));
         buf_free(&out);
         metrics_free(m);
 
