@@ -123,7 +123,7 @@ def expired_continue_is_410():
 @R.test
 def resource_version_params():
     code, _, st = KS.get(PV + "?resourceVersionMatch=NotOlderThan")
-    assert code == 400, (code, st)
+    assert code == 422 and st["reason"] == "Invalid", (code, st)
     d = ok(PV + "?resourceVersion=0&limit=2")
     assert len(d["items"]) == len(PV_NAMES), "RV=0 is served from the cache and ignores limit"
     rv = KS.rv()
@@ -133,6 +133,49 @@ def resource_version_params():
     code, _, st = KS.get(PV + f"?resourceVersion={rv + 1000}")
     assert code == 504 and "Too large resource version" in st["message"], (code, st)
     assert time.monotonic() - t0 >= 2.5
+
+
+def invalid_list_options(query, causes):
+    """kube-apiserver's ValidateListOptions: 422 Invalid ListOptions.meta.k8s.io with one cause per violation."""
+    code, _, st = KS.get(PV + "?" + query)
+    assert code == 422 and st["kind"] == "Status" and st["reason"] == "Invalid", (query, code, st)
+    assert st["details"]["kind"] == "ListOptions" and st["details"]["group"] == "meta.k8s.io", st
+    got = [(c["field"], c["reason"], c["message"]) for c in st["details"]["causes"]]
+    assert got == causes, (query, got)
+    return st
+
+
+@R.test
+def list_options_validation():
+    fb, ns = "FieldValueForbidden", "FieldValueNotSupported"
+    st = invalid_list_options("resourceVersionMatch=NotOlderThan", [("resourceVersionMatch", fb, (
+        "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"))])
+    assert st["message"] == ('ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+                             'resourceVersionMatch is forbidden unless resourceVersion is provided'), st
+    bogus = 'Unsupported value: "Bogus": supported values: "Exact", "NotOlderThan", ""'
+    invalid_list_options(f"resourceVersion={KS.rv()}&resourceVersionMatch=Bogus",
+                         [("resourceVersionMatch", ns, bogus)])
+    st = invalid_list_options("resourceVersionMatch=Bogus", [
+        ("resourceVersionMatch", fb, "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"),
+        ("resourceVersionMatch", ns, bogus)])
+    assert st["message"].startswith('ListOptions.meta.k8s.io "" is invalid: [resourceVersionMatch: Forbidden: '), st
+    invalid_list_options("resourceVersion=0&resourceVersionMatch=Exact", [("resourceVersionMatch", fb, (
+        'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))])
+    invalid_list_options("resourceVersion=5&resourceVersionMatch=NotOlderThan&continue=abc", [(
+        "resourceVersionMatch", fb, "Forbidden: resourceVersionMatch is forbidden when continue is provided")])
+    invalid_list_options("sendInitialEvents=false", [("sendInitialEvents", fb,
+                                                      "Forbidden: sendInitialEvents is forbidden for list")])
+    invalid_list_options("watch=true&resourceVersionMatch=NotOlderThan", [("resourceVersionMatch", fb, (
+        "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))])
+    invalid_list_options("watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=Exact", [
+        ("resourceVersionMatch", fb, "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"),
+        ("resourceVersionMatch", ns, 'Unsupported value: "Exact": supported values: "NotOlderThan"')])
+    # valid combinations still answer 200, and a GET of one object ignores list options
+    rv = KS.rv()
+    for query in [f"resourceVersion={rv}&resourceVersionMatch=NotOlderThan", f"resourceVersion={rv}&resourceVersionMatch=Exact",
+                  "resourceVersion=0&resourceVersionMatch=NotOlderThan", "resourceVersion=0"]:
+        assert ok(PV + "?" + query)["kind"] == "PersistentVolumeList", query
+    assert ok(PV + "/" + PV_NAMES[0] + "?resourceVersionMatch=Bogus")["kind"] == "PersistentVolume"
 
 
 @R.test
@@ -433,6 +476,97 @@ def write_status_codes():
 
 
 # ------------------------------------------------------------------ auth, APIs, faults
+# Kubernetes protobuf, written from k8s.io/api core/v1 and apimachinery generated.proto
+def pb_varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def pb_bytes(num, data):
+    data = data.encode() if isinstance(data, str) else data
+    return pb_varint(num << 3 | 2) + pb_varint(len(data)) + data
+
+
+def pb_int(num, n):
+    return pb_varint(num << 3) + pb_varint(n)
+
+
+def pb_map(num, d):
+    return b"".join(pb_bytes(num, pb_bytes(1, k) + pb_bytes(2, v)) for k, v in d.items())
+
+
+def pb_unknown(api_version, kind, raw, encoding=""):
+    return (b"k8s\0" + pb_bytes(1, pb_bytes(1, api_version) + pb_bytes(2, kind)) + pb_bytes(2, raw)
+            + pb_bytes(3, encoding) + pb_bytes(4, ""))
+
+
+PB = {"Content-Type": "application/vnd.kubernetes.protobuf", "Accept": "application/vnd.kubernetes.protobuf,application/json"}
+
+
+@R.test
+def protobuf_bodies():
+    owner = pb_bytes(5, "apps/v1") + pb_bytes(1, "Deployment") + pb_bytes(3, "web") + pb_bytes(4, "u-1") + pb_int(6, 1)
+    meta = (pb_bytes(1, "pb-cm") + pb_bytes(3, "default") + pb_bytes(6, "") + pb_int(7, 0) + pb_bytes(8, b"")
+            + pb_map(11, {"app": "pb", "tier": "x"}) + pb_map(12, {"note": "hé"}) + pb_bytes(13, owner)
+            + pb_bytes(14, "example.com/keep"))
+    raw = pb_bytes(1, meta) + pb_map(2, {"a": "b", "empty": ""}) + pb_map(3, {"bin": b"\x00\xff\x10"}) + pb_int(4, 1)
+    code, hdrs, o = KS.api_request("POST", CM, body=pb_unknown("v1", "ConfigMap", raw), headers=PB)
+    assert code == 201 and hdrs["content-type"] == "application/json", (code, o)
+    got = ok(CM + "/pb-cm")
+    m = got["metadata"]
+    assert got["data"] == {"a": "b", "empty": ""} and got["binaryData"] == {"bin": "AP8Q"}, got
+    assert got["immutable"] is True and m["labels"] == {"app": "pb", "tier": "x"}, got
+    assert m["annotations"] == {"note": "hé"} and m["finalizers"] == ["example.com/keep"], m
+    assert m["ownerReferences"] == [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u-1",
+                                     "controller": True}], m
+    assert m["uid"] and int(m["resourceVersion"]) == KS.rv() and "generation" not in m, m
+    # PUT in protobuf: a stale resourceVersion is a 409, the current one updates
+    upd = lambda rv, v: pb_unknown("v1", "ConfigMap", pb_bytes(1, pb_bytes(1, "pb-cm") + pb_bytes(6, rv))
+                                   + pb_map(2, {"a": v}))
+    code, _, st = KS.api_request("PUT", CM + "/pb-cm", body=upd("1", "c"), headers=PB)
+    assert code == 409 and st["reason"] == "Conflict", (code, st)
+    code, _, o = KS.api_request("PUT", CM + "/pb-cm", body=upd(m["resourceVersion"], "c"), headers=PB)
+    assert code == 200 and o["data"] == {"a": "c"} and o["metadata"]["uid"] == m["uid"], (code, o)
+    # generateName, Secret data (bytes), stringData folded into data, type defaulted
+    sec = pb_bytes(1, pb_bytes(2, "pb-sec-")) + pb_map(2, {"k": b"\x01\x02"}) + pb_map(4, {"s": "text"})
+    code, _, o = KS.api_request("POST", "/api/v1/namespaces/default/secrets", body=pb_unknown("v1", "Secret", sec),
+                                headers=PB)
+    assert code == 201 and o["metadata"]["name"].startswith("pb-sec-") and len(o["metadata"]["name"]) == 12, o
+    assert o["data"] == {"k": "AQI=", "s": "dGV4dA=="} and o["type"] == "Opaque" and "stringData" not in o, o
+    # the same folding for JSON bodies
+    code, _, o = KS.api_request("POST", "/api/v1/namespaces/default/secrets", body={
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "json-sec"}, "type": "example.com/t",
+        "data": {"k": "AQI="}, "stringData": {"k": "over"}})
+    assert code == 201 and o["data"] == {"k": "b3Zlcg=="} and o["type"] == "example.com/t", (code, o)
+    # what kubesim cannot decode: other kinds, encodings, CBOR, protobuf patches -> 415; garbage -> 400
+    pod_body = pb_unknown("v1", "Pod", pb_bytes(1, pb_bytes(1, "pb-pod")))
+    code, _, st = KS.api_request("POST", "/api/v1/namespaces/default/pods", body=pod_body, headers=PB)
+    assert code == 415 and st["reason"] == "UnsupportedMediaType", (code, st)
+    code, _, st = KS.api_request("POST", CM, body=pb_unknown("v1", "ConfigMap", raw, "gzip"), headers=PB)
+    assert code == 415, (code, st)
+    code, _, st = KS.api_request("POST", CM, body=b"\xa1\x61\x61\x61\x62",
+                                 headers={"Content-Type": "application/cbor"})
+    assert code == 415, (code, st)
+    code, _, st = KS.api_request("PATCH", CM + "/pb-cm", body=upd("", "d"), headers=PB)
+    assert code == 415, (code, st)
+    for bad in [b"k8s\0\x0a\xff", b"not protobuf", pb_unknown("v1", "ConfigMap", b"\x0a\x05ab")]:
+        code, _, st = KS.api_request("POST", CM, body=bad, headers=PB)
+        assert code == 400 and st["reason"] == "BadRequest", (bad, code, st)
+    cur = ok(CM + "/pb-cm")
+    assert cur["data"] == {"a": "c"}, "failed writes change nothing"
+    # DeleteOptions in protobuf: preconditions {uid 1, resourceVersion 2} are honoured
+    dele = lambda rv: pb_unknown("v1", "DeleteOptions", pb_bytes(2, pb_bytes(2, rv)) + pb_bytes(4, "Background"))
+    code, _, st = KS.api_request("DELETE", CM + "/pb-cm", body=dele("1"), headers=PB)
+    assert code == 409 and st["reason"] == "Conflict", (code, st)
+    code, _, o = KS.api_request("DELETE", CM + "/pb-cm", body=dele(cur["metadata"]["resourceVersion"]), headers=PB)
+    assert code == 200 and o["metadata"]["name"] == "pb-cm", (code, o)
+    assert KS.api_request("DELETE", "/api/v1/namespaces/default/secrets/json-sec")[0] == 200
+
+
 @R.test
 def auth_401_403_and_rotation():
     code, _, st = KS.get(PV, token="")

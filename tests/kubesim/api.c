@@ -28,6 +28,7 @@ struct cur {
     bool logged;
 };
 static __thread struct cur *cur_req;
+static __thread const char *cur_ctype; /* Content-Type of the request being answered */
 
 void log_request(const char *verb, const char *method, const char *uri, const char *ua, int code)
 {
@@ -49,6 +50,7 @@ void log_request(const char *verb, const char *method, const char *uri, const ch
         l->t = now_ms();
         snprintf(l->verb, sizeof l->verb, "%s", verb);
         snprintf(l->method, sizeof l->method, "%s", method);
+        snprintf(l->ctype, sizeof l->ctype, "%s", cur_ctype ? cur_ctype : "");
         const char *q = strchr(uri, '?');
         l->path = q ? strndup(uri, (size_t)(q - uri)) : xstrdup(uri);
         l->query = xstrdup(q ? q + 1 : "");
@@ -224,6 +226,85 @@ static void add_item(struct sbuf *b, const struct obj *o, bool builtin)
     }
 }
 
+/* ListOptions validation as kube-apiserver's ValidateListOptions (apimachinery
+ * meta/internalversion/validation, WatchList on): violations are answered 422
+ * Invalid for kind ListOptions.meta.k8s.io with one cause each. Returns
+ * MHD_YES/MHD_NO after answering, or -1 when the options are valid. */
+static int validate_list_options(struct MHD_Connection *c, bool watch)
+{
+    const char *rv = qarg(c, "resourceVersion"), *match = qarg(c, "resourceVersionMatch");
+    const char *cont = qarg(c, "continue"), *sie = qarg(c, "sendInitialEvents");
+    struct { const char *field, *reason; char body[200]; } errs[6];
+    size_t n = 0;
+#define FORBID(f, msg)                                                                         \
+    do {                                                                                       \
+        errs[n].field = f;                                                                     \
+        errs[n].reason = "FieldValueForbidden";                                                \
+        snprintf(errs[n].body, sizeof errs[n].body, "Forbidden: %s", msg);                     \
+        n++;                                                                                   \
+    } while (0)
+    bool has_match = match && *match, has_cont = cont && *cont;
+    bool exact = has_match && !strcmp(match, "Exact"), not_older = has_match && !strcmp(match, "NotOlderThan");
+    if (!watch) {
+        if (has_match) {
+            if (!rv || !*rv)
+                FORBID("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided");
+            if (has_cont)
+                FORBID("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided");
+            if (!exact && !not_older) {
+                errs[n].field = "resourceVersionMatch";
+                errs[n].reason = "FieldValueNotSupported";
+                snprintf(errs[n].body, sizeof errs[n].body,
+                         "Unsupported value: \"%.100s\": supported values: \"Exact\", \"NotOlderThan\", \"\"", match);
+                n++;
+            }
+            if (exact && rv && !strcmp(rv, "0"))
+                FORBID("resourceVersionMatch", "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"");
+        }
+        if (sie)
+            FORBID("sendInitialEvents", "sendInitialEvents is forbidden for list");
+    } else {
+        if (sie && !not_older)
+            FORBID("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan");
+        if (has_match) {
+            if (!sie)
+                FORBID("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+                       "provided");
+            if (!not_older) {
+                errs[n].field = "resourceVersionMatch";
+                errs[n].reason = "FieldValueNotSupported";
+                snprintf(errs[n].body, sizeof errs[n].body,
+                         "Unsupported value: \"%.100s\": supported values: \"NotOlderThan\"", match);
+                n++;
+            }
+            if (has_cont)
+                FORBID("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided");
+        }
+    }
+#undef FORBID
+    if (!n)
+        return -1;
+    struct sbuf msg = {0}, b = {0};
+    sbuf_adds(&msg, "ListOptions.meta.k8s.io \"\" is invalid: ");
+    if (n > 1)
+        sbuf_adds(&msg, "[");
+    for (size_t i = 0; i < n; i++)
+        sbuf_printf(&msg, "%s%s: %s", i ? ", " : "", errs[i].field, errs[i].body);
+    if (n > 1)
+        sbuf_adds(&msg, "]");
+    sbuf_adds(&b, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":");
+    sbuf_add_json_str(&b, msg.data);
+    sbuf_adds(&b, ",\"reason\":\"Invalid\",\"details\":{\"group\":\"meta.k8s.io\",\"kind\":\"ListOptions\",\"causes\":[");
+    for (size_t i = 0; i < n; i++) {
+        sbuf_printf(&b, "%s{\"reason\":\"%s\",\"message\":", i ? "," : "", errs[i].reason);
+        sbuf_add_json_str(&b, errs[i].body);
+        sbuf_printf(&b, ",\"field\":\"%s\"}", errs[i].field);
+    }
+    sbuf_adds(&b, "]},\"code\":422}");
+    sbuf_free(&msg);
+    return send_json(c, 422, b.data, b.len, NULL, NULL);
+}
+
 struct listq {
     int res;
     const char *ns;
@@ -238,9 +319,6 @@ static enum MHD_Result do_list(struct MHD_Connection *c, struct listq *q)
     uint64_t limit = 0, rv = 0;
     if (lim && *lim && parse_u64(lim, &limit))
         return send_status(c, 400, "BadRequest", "invalid limit", NULL, NULL);
-    if (match && *match && (!rvp || !*rvp))
-        return send_status(c, 400, "BadRequest",
-                           "resourceVersionMatch is forbidden unless resourceVersion is provided", NULL, NULL);
     if (rvp && *rvp && parse_u64(rvp, &rv))
         return send_status(c, 400, "BadRequest", "invalid resourceVersion", NULL, NULL);
     char *after_ns = xstrdup(q->ns ? q->ns : ""), *after_name = xstrdup("");
@@ -468,6 +546,36 @@ static int auth_check(struct MHD_Connection *c, const char *url)
     return rc;
 }
 
+/* Protobuf bodies of POST/PUT/DELETE become JSON (rc->body replaced) for the
+ * kinds proto.c knows; returns 0 to go on (err set when the body is malformed: 400)
+ * or 415 (err says why) for other kinds, CBOR and protobuf patches. */
+static int body_media(struct MHD_Connection *c, const char *method, struct reqctx *rc, char *err,
+                      size_t errlen)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    err[0] = '\0';
+    if (!ct || !rc->body.len || (!strstr(ct, "protobuf") && !strstr(ct, "cbor")))
+        return 0; /* (an empty body is no body, whatever its declared type) */
+    if (strstr(ct, "cbor") || (strcmp(method, "POST") && strcmp(method, "PUT") && strcmp(method, "DELETE"))) {
+        snprintf(err, errlen, "the body of the request was in an unknown format - accepted media types "
+                 "include: application/json, application/yaml, application/vnd.kubernetes.protobuf "
+                 "(kubesim: protobuf for v1 ConfigMap, Secret, ServiceAccount, Namespace and DeleteOptions only)");
+        return 415;
+    }
+    json_object *o = NULL;
+    int r = proto_decode(rc->body.data, rc->body.len, &o, err, errlen);
+    if (r == -ENOTSUP)
+        return 415;
+    if (r)
+        return 0; /* err set: 400 */
+    const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    sbuf_free(&rc->body);
+    memset(&rc->body, 0, sizeof rc->body);
+    sbuf_adds(&rc->body, js);
+    json_object_put(o);
+    return 0;
+}
+
 static const char *verb_of(const char *method, bool has_name, bool watch)
 {
     if (!strcmp(method, "GET"))
@@ -524,7 +632,9 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
     if (base < 0 || res < 0)
         cr.verb = strcmp(method, "GET") ? cr.verb : "get";
     cur_req = &cr;
+    cur_ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     enum MHD_Result ret;
+    char berr[512] = "";
     int retry = 0;
     bool hang = false;
     int code = fault_check(c, cr.verb, url, &retry, &hang);
@@ -576,7 +686,12 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
             ret = send_status(c, 400, "BadRequest", err, NULL, NULL);
             goto out;
         }
-        if (name) {
+        int inv = name ? -1 : validate_list_options(c, watch);
+        if (inv >= 0) {
+            selector_free(ls);
+            selector_free(fs);
+            ret = (enum MHD_Result)inv;
+        } else if (name) {
             selector_free(ls);
             selector_free(fs);
             ret = api_get(c, res, ns, name);
@@ -611,12 +726,10 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
             selector_free(ls);
             selector_free(fs);
         }
-    } else if (strcmp(method, "DELETE") && MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type") &&
-               (strstr(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"), "protobuf") ||
-                strstr(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"), "cbor"))) {
-        ret = send_status(c, 415, "UnsupportedMediaType",
-                          "the body of the request was in an unknown format - kubesim accepts application/json "
-                          "(and JSON patch media types) only", NULL, NULL);
+    } else if (body_media(c, method, rc, berr, sizeof berr) != 0) {
+        ret = send_status(c, 415, "UnsupportedMediaType", berr, NULL, NULL);
+    } else if (berr[0]) {
+        ret = send_status(c, 400, "BadRequest", berr, NULL, NULL);
     } else if (!strcmp(method, "POST") && !name && ks_rdefs[res].namespaced && !ns) {
         ret = send_status(c, 405, "MethodNotAllowed", "create needs a namespace in the path", NULL, NULL);
     } else if (!strcmp(method, "POST") && !name) {
@@ -633,6 +746,7 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
     }
 out:
     cur_req = NULL;
+    cur_ctype = NULL;
     free(path);
     return ret;
 }

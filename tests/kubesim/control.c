@@ -251,6 +251,8 @@ static enum MHD_Result get_requests(struct MHD_Connection *c)
         sbuf_add_json_str(&b, l->query);
         sbuf_adds(&b, ",\"user_agent\":");
         sbuf_add_json_str(&b, l->ua);
+        sbuf_adds(&b, ",\"content_type\":");
+        sbuf_add_json_str(&b, l->ctype);
         sbuf_printf(&b, ",\"code\":%d}", l->code);
         first = false;
     }

@@ -21,6 +21,7 @@ void sbuf_add(struct sbuf *b, const void *p, size_t n); /* aborts on OOM */
 void sbuf_adds(struct sbuf *b, const char *s);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_add_json_str(struct sbuf *b, const char *s);
+void sbuf_add_base64(struct sbuf *b, const void *data, size_t n); /* standard alphabet, padded */
 void sbuf_free(struct sbuf *b);
 char *xstrdup(const char *s);
 void *xmalloc(size_t n);
@@ -81,6 +82,7 @@ struct fail_rule {
 struct req_log {
     uint64_t t;
     char verb[16], method[8];
+    char ctype[64]; /* request Content-Type ("" without a body type), truncated */
     char *path, *query, *ua;
     int code;
 };
@@ -223,6 +225,15 @@ struct watch_params {
 /* Takes p's owned members. */
 enum MHD_Result watch_start(struct MHD_Connection *c, struct watch_params *p);
 void log_request(const char *verb, const char *method, const char *uri, const char *ua, int code);
+
+/* ---- protobuf bodies (proto.c) ---- */
+/* True when body starts with the Kubernetes protobuf magic "k8s\0". */
+bool proto_is_k8s(const void *body, size_t len);
+/* Decodes a runtime.Unknown envelope of a kind kubesim has the message of (v1
+ * ConfigMap, Secret, ServiceAccount, Namespace; DeleteOptions) into its JSON form: 0 and *out (the
+ * caller puts it), -ENOTSUP for another kind or encoding (answer 415),
+ * -EINVAL when malformed (answer 400); err gets the message. */
+int proto_decode(const void *body, size_t len, json_object **out, char *err, size_t errlen);
 
 /* ---- generator / mutator (gen.c) ---- */
 void gen_objects(const char *kind, long n, uint64_t seed);

@@ -62,6 +62,22 @@ void sbuf_add(struct sbuf *b, const void *p, size_t n)
     b->data[b->len] = '\0';
 }
 
+void sbuf_add_base64(struct sbuf *b, const void *data, size_t n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char q[4] = {tbl[(v >> 18) & 63], tbl[(v >> 12) & 63], i + 1 < n ? tbl[(v >> 6) & 63] : '=',
+                     i + 2 < n ? tbl[v & 63] : '='};
+        sbuf_add(b, q, 4);
+    }
+}
+
 void sbuf_adds(struct sbuf *b, const char *s)
 {
     sbuf_add(b, s, strlen(s));

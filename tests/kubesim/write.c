@@ -210,6 +210,73 @@ static const char *check_body(json_object *o, int res, const char *ns, const cha
     return NULL;
 }
 
+static json_object *meta_of(json_object *o);
+
+/* What the API server's defaulting, conversion and create strategy do to the
+ * kinds clients create: a v1 Secret's type defaults to Opaque and its
+ * write-only stringData overwrites data[key] (base64); a Namespace gets the
+ * kubernetes.io/metadata.name label and, on create, phase Active and the
+ * "kubernetes" finalizer. */
+static void normalize(int res, json_object *o, bool create)
+{
+    const struct rdef *d = &ks_rdefs[res];
+    if (d->group[0] || !json_object_is_type(o, json_type_object))
+        return;
+    if (!strcmp(d->kind, "Namespace")) {
+        const char *name = jstr(o, "metadata.name");
+        json_object *m = meta_of(o), *labels = NULL;
+        if (!json_object_object_get_ex(m, "labels", &labels) || !json_object_is_type(labels, json_type_object)) {
+            labels = json_object_new_object();
+            json_object_object_add(m, "labels", labels);
+        }
+        if (name)
+            json_object_object_add(labels, "kubernetes.io/metadata.name", json_object_new_string(name));
+        if (!create)
+            return;
+        json_object *spec = NULL, *fin = NULL, *status = json_object_new_object();
+        json_object_object_add(status, "phase", json_object_new_string("Active"));
+        json_object_object_add(o, "status", status);
+        if (!json_object_object_get_ex(o, "spec", &spec) || !json_object_is_type(spec, json_type_object)) {
+            spec = json_object_new_object();
+            json_object_object_add(o, "spec", spec);
+        }
+        if (!json_object_object_get_ex(spec, "finalizers", &fin) || !json_object_is_type(fin, json_type_array)) {
+            fin = json_object_new_array();
+            json_object_object_add(spec, "finalizers", fin);
+        }
+        bool has = false;
+        for (size_t i = 0; i < json_object_array_length(fin); i++) {
+            const char *f = json_object_get_string(json_object_array_get_idx(fin, i));
+            has = has || (f && !strcmp(f, "kubernetes"));
+        }
+        if (!has)
+            json_object_array_add(fin, json_object_new_string("kubernetes"));
+        return;
+    }
+    if (strcmp(d->kind, "Secret"))
+        return;
+    json_object *sd = NULL, *data = NULL;
+    const char *t = jstr(o, "type");
+    if (!t || !*t)
+        json_object_object_add(o, "type", json_object_new_string("Opaque"));
+    if (!json_object_object_get_ex(o, "stringData", &sd))
+        return;
+    if (json_object_is_type(sd, json_type_object)) {
+        if (!json_object_object_get_ex(o, "data", &data) || !json_object_is_type(data, json_type_object)) {
+            data = json_object_new_object();
+            json_object_object_add(o, "data", data);
+        }
+        json_object_object_foreach(sd, k, v) {
+            const char *sv = json_object_get_string(v);
+            struct sbuf b = {0};
+            sbuf_add_base64(&b, sv ? sv : "", sv ? strlen(sv) : 0);
+            json_object_object_add(data, k, json_object_new_string(b.data ? b.data : ""));
+            sbuf_free(&b);
+        }
+    }
+    json_object_object_del(o, "stringData");
+}
+
 static json_object *meta_of(json_object *o)
 {
     json_object *m = NULL;
@@ -247,6 +314,8 @@ enum MHD_Result api_create(struct MHD_Connection *c, int res, const char *ns, st
                            d, NULL);
     }
     snprintf(nm, sizeof nm, "%s", name);
+    normalize(res, o, true);
+    m = meta_of(o);
     if (d->namespaced)
         json_object_object_add(m, "namespace", json_object_new_string(ns ? ns : "default"));
     json_object_object_del(m, "resourceVersion");
@@ -282,6 +351,7 @@ enum MHD_Result api_create(struct MHD_Connection *c, int res, const char *ns, st
  * object to answer with (a new reference). Lock held. */
 static struct obj *commit(int res, struct obj *old, json_object *o, bool dry)
 {
+    normalize(res, o, false);
     json_object *m = meta_of(o);
     const char *keep[] = {"uid", "creationTimestamp"};
     for (size_t i = 0; i < 2; i++) {
@@ -400,6 +470,7 @@ enum MHD_Result api_patch(struct MHD_Connection *c, int res, const char *ns, con
             json_object_object_add(m, "namespace", json_object_new_string(ns ? ns : "default"));
         json_object_object_del(m, "resourceVersion");
         json_object_put(p);
+        normalize(res, n, true);
         struct obj *ob = obj_make(res, n, ++sim.rv);
         store_put(ob, EV_ADDED);
         ob->refs++;
