@@ -65,11 +65,12 @@ int app_config_validate(const struct app_opts *o)
     if (rc)
         return rc;
     /* The regions file is part of the configuration: an unreadable or
-     * malformed one is reported here too, but a missing default path only
-     * warns (the container ships it; a workstation may not have it). */
+     * malformed one is reported here too; a missing default path means the
+     * built-in copy of config/regions.txt, a missing explicit one warns. */
     struct regions regions = {0};
     char rerr[512];
-    int rr = regions_load(&regions, cfg.regions_file, rerr, sizeof(rerr));
+    bool builtin = false;
+    int rr = regions_load_or_builtin(&regions, cfg.regions_file, &builtin, rerr, sizeof(rerr));
     if (rr == -EINVAL) {
         fprintf(stderr, "aks-backup-companion: %s\n", rerr);
         config_free(&cfg);
@@ -80,6 +81,9 @@ int app_config_validate(const struct app_opts *o)
     printf("%s\n", summary);
     if (rr)
         fprintf(stderr, "warning: %s (region_supported will be unknown)\n", rerr);
+    else if (builtin)
+        fprintf(stderr, "note: %s is absent; the built-in list of %zu regions is used\n",
+               cfg.regions_file, regions.n);
     regions_free(&regions);
     config_free(&cfg);
     return 0;
@@ -93,13 +97,17 @@ static void load_regions(struct app *a)
 {
     char err[512];
     struct regions r = {0};
-    int rc = regions_load(&r, a->cfg.regions_file, err, sizeof(err));
+    bool builtin = false;
+    int rc = regions_load_or_builtin(&r, a->cfg.regions_file, &builtin, err, sizeof(err));
     if (rc) {
         log_kv(LOG_WARN, "cannot load the supported-regions list; region_supported is unknown",
                "error", err, NULL);
         regions_free(&a->regions);
         return;
     }
+    if (builtin)
+        log_kv(LOG_INFO, "the regions file is absent; using the built-in list", "path",
+               a->cfg.regions_file, NULL);
     regions_free(&a->regions);
     a->regions = r;
 }

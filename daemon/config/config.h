@@ -14,6 +14,7 @@
 #include "util/log.h"
 
 #define CONFIG_PATH_MAX 1024
+#define CONFIG_DEFAULT_REGIONS_FILE "/etc/aks-backup-companion/regions.txt"
 #define CONFIG_NAME_MAX 254 /* Kubernetes object names, label keys */
 #define CONFIG_NKEYS 48     /* capacity of the scalar-key table */
 #define CONFIG_WUR __attribute__((warn_unused_result))

@@ -624,7 +624,7 @@ int config_defaults(struct config *c)
     c->leader_election.lease_duration_seconds = 15;
     c->leader_election.renew_deadline_seconds = 10;
     c->leader_election.retry_period_seconds = 2;
-    snprintf(c->regions_file, sizeof c->regions_file, "/etc/aks-backup-companion/regions.txt");
+    snprintf(c->regions_file, sizeof c->regions_file, "%s", CONFIG_DEFAULT_REGIONS_FILE);
     snprintf(c->admission.warnings_configmap, sizeof c->admission.warnings_configmap,
              "aks-backup-companion-storage-classes");
     snprintf(c->log.level, sizeof c->log.level, "info");

@@ -2,6 +2,8 @@
  * Pure apart from regions_load reading one file. */
 #include "config/regions.h"
 
+#include "config/config.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -208,4 +210,18 @@ bool regions_is_operational_only(const struct regions *r, const char *region)
 {
     const struct region_entry *e = find(r, region);
     return e && e->operational_only;
+}
+
+int regions_load_or_builtin(struct regions *r, const char *path, bool *builtin, char *err,
+                            size_t errlen)
+{
+    if (builtin)
+        *builtin = false;
+    int rc = regions_load(r, path, err, errlen);
+    if (rc != -ENOENT || strcmp(path, CONFIG_DEFAULT_REGIONS_FILE) != 0)
+        return rc;
+    rc = regions_parse(r, regions_builtin, err, errlen);
+    if (rc == 0 && builtin)
+        *builtin = true;
+    return rc;
 }

@@ -31,6 +31,15 @@ __attribute__((warn_unused_result)) int regions_parse(struct regions *r, const c
                                                       char *err, size_t errlen);
 void regions_free(struct regions *r);
 
+/* The shipped config/regions.txt, compiled in (regions_builtin.c). */
+extern const char regions_builtin[];
+/* regions_load, except that when path is CONFIG_DEFAULT_REGIONS_FILE and
+ * that file does not exist, the built-in list is parsed instead and
+ * *builtin (may be NULL) is set true. Same returns as regions_load. */
+__attribute__((warn_unused_result)) int regions_load_or_builtin(struct regions *r,
+                                                                const char *path, bool *builtin,
+                                                                char *err, size_t errlen);
+
 /* Whether region (any spelling) is in the list. NULL/"" is never contained. */
 bool regions_contains(const struct regions *r, const char *region);
 /* Whether the region is listed with an "operational tier only" comment;

@@ -194,6 +194,26 @@ def region_outside_the_list_fails():
 
 
 @R.test
+def default_configuration_uses_the_builtin_regions():
+    # no --config: regions_file is the default /etc path, absent outside the
+    # image, so the built-in copy of config/regions.txt decides (fixture
+    # README: with the default configuration region_supported passes)
+    if os.path.exists("/etc/aks-backup-companion/regions.txt"):
+        raise AssertionError("this test needs /etc/aks-backup-companion/regions.txt absent")
+    with Kubesim() as ks:
+        e = {k: v for k, v in os.environ.items() if not k.startswith("ABC_")}
+        e["HOME"] = ks.tmp
+        p = subprocess.run([ABC_BIN, "check", "--kubeconfig", ks.kubeconfig_path, "--output", "json"],
+                           capture_output=True, text=True, timeout=60, env=e)
+        assert p.returncode in (1, 2), (p.returncode, p.stderr)
+        st = {x["check"]: x for x in json.loads(p.stdout)["prerequisites"]}
+        for c in ("kubernetes_version", "csi_disk_driver", "snapshot_api", "snapshot_class",
+                  "region_supported", "extension_running"):
+            assert st[c]["status"] == "pass", st[c]
+        assert "built-in list" in p.stderr, p.stderr
+
+
+@R.test
 def changes_flip_verdicts_within_1s():
     with Kubesim() as ks, Daemon(kubesim=ks) as d:
         d.wait_ready()

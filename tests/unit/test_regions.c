@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "config/config.h"
 #include "config/regions.h"
 
 START_TEST(normalize)
@@ -138,6 +140,37 @@ START_TEST(missing_file)
 }
 END_TEST
 
+/* The compiled-in copy is config/regions.txt, used only for a missing
+ * default path. */
+START_TEST(builtin_list)
+{
+    struct regions shipped, b, r;
+    char err[256];
+    ck_assert_int_eq(regions_load(&shipped, SRCROOT "/config/regions.txt", err, sizeof err), 0);
+    ck_assert_int_eq(regions_parse(&b, regions_builtin, err, sizeof err), 0);
+    ck_assert_uint_eq(b.n, shipped.n);
+    for (size_t i = 0; i < b.n; i++) {
+        ck_assert_str_eq(b.v[i].name, shipped.v[i].name);
+        ck_assert_int_eq(b.v[i].operational_only, shipped.v[i].operational_only);
+    }
+    bool builtin = true;
+    ck_assert_int_eq(regions_load_or_builtin(&r, "/nonexistent/regions.txt", &builtin, err,
+                                             sizeof err),
+                     -ENOENT);
+    ck_assert(!builtin);
+    ck_assert_uint_eq(r.n, 0);
+    ck_assert_int_eq(regions_load_or_builtin(&r, CONFIG_DEFAULT_REGIONS_FILE, &builtin, err,
+                                             sizeof err),
+                     0);
+    /* the built-in list exactly when the default file is not installed */
+    ck_assert_int_eq(builtin, access(CONFIG_DEFAULT_REGIONS_FILE, F_OK) != 0);
+    ck_assert(regions_contains(&r, "West Europe"));
+    regions_free(&r);
+    regions_free(&b);
+    regions_free(&shipped);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("regions");
@@ -149,6 +182,7 @@ int main(void)
     tcase_add_test(tc, parse_text);
     tcase_add_test(tc, shipped_file);
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, builtin_list);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
