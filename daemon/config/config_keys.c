@@ -2,6 +2,7 @@
  * checks, plus the small parsers (listen, day boundary, matchers) that the
  * YAML walker, the environment and the flags share (config.c). */
 #include "config/config_int.h"
+#include "config/selector.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -131,6 +132,11 @@ static int ck_nonempty(struct config *c, const char *v, char *w, size_t n)
     return *v ? 0 : why(w, n, "must not be empty");
 }
 
+static int ck_selector(struct config *c, const char *v, char *w, size_t n)
+{
+    return label_selector_check(v, w, n);
+}
+
 static int ck_listen(struct config *c, const char *v, char *w, size_t n)
 {
     char host[256];
@@ -188,7 +194,7 @@ const struct config__key config__keys[] = {
     {"storage", "subscription_id", CK_STR, F(storage.subscription_id), 0, 0, ck_guid,
      "a subscription GUID or \"\""},
     {"extension", "namespace", CK_STR, F(extension.namespace_), 0, 0, ck_ns, "a namespace name"},
-    {"extension", "pod_selector", CK_STR, F(extension.pod_selector), 0, 0, ck_nonempty,
+    {"extension", "pod_selector", CK_STR, F(extension.pod_selector), 0, 0, ck_selector,
      "a label selector such as app.kubernetes.io/name=x"},
     {"limits", "on_demand_backups_per_day", CK_INT, F(limits.on_demand_backups_per_day), 1,
      1000000000L, NULL, NULL},

@@ -71,6 +71,20 @@ def out_of_range_value():
 
 
 @r.test
+def malformed_pod_selector_is_a_config_error():
+    path = write('extension:\n  pod_selector: "app in (a"\n')
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4 and f"{path}:2:17:" in err and "label selector" in err, (rc, err)
+    # the same check for the environment override, before any API call
+    rc, out, err = run(["check", "--kubeconfig", "/nonexistent"],
+                       env={"ABC_EXTENSION_POD_SELECTOR": "!!bad value"})
+    assert rc == 4 and "ABC_EXTENSION_POD_SELECTOR" in err, (rc, err)
+    path = write('extension:\n  pod_selector: "app.kubernetes.io/name=x, tier notin (a,b), !old"\n')
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 0, (rc, err)
+
+
+@r.test
 def malformed_schedule_is_a_config_error():
     path = write("vault:\n  backup_schedule: every six hours\n")
     rc, out, err = run(["config", "validate", "--config", path])

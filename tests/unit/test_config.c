@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/selector.h"
 
 #define CFG FIXTURES "/config/"
 
@@ -643,6 +644,39 @@ START_TEST(parsers)
 }
 END_TEST
 
+/* The API server's label-selector grammar (apimachinery labels.Parse). */
+START_TEST(label_selectors)
+{
+    static const char *good[] = {
+        "app=x", "app==x", "app!=x", "app", "!app", "app=", "a.b/c-d_e.f=v_1.2-3",
+        "app.kubernetes.io/name=dataprotection-microsoft", " a = b , c in (x, y) ,!d ",
+        "tier notin (a,b)", "n>3", "n < -1", "k in (a,)",
+    };
+    static const struct {
+        const char *s;
+        unsigned at; /* 1-based character the message names */
+    } bad[] = {
+        {"", 1},         {"  ", 3},        {"app in (a", 10},  {"!!x", 2},
+        {"a=b c", 5},    {"a=b,", 5},      {"-a=b", 1},        {"A_/b=c", 1},
+        {"a/b/c=d", 1},  {"a=b/c", 3},     {"a in b", 6},      {"a>x", 3},
+        {"a=-b", 3},     {"a@b", 2},         {"app in ( )", 10},
+    };
+    char why[256];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(label_selector_check(good[i], why, sizeof why) == 0, "%s: %s", good[i], why);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(label_selector_check(bad[i].s, why, sizeof why) == -EINVAL, "%s", bad[i].s);
+        char at[32];
+        snprintf(at, sizeof at, "at character %u ", bad[i].at);
+        ck_assert_msg(strstr(why, at), "'%s': %s", bad[i].s, why);
+    }
+    char big[100];
+    memset(big, 'a', 64);
+    snprintf(big + 64, sizeof big - 64, "=x");
+    ck_assert_int_eq(label_selector_check(big, why, sizeof why), -EINVAL); /* name > 63 */
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("config");
@@ -666,6 +700,7 @@ int main(void)
     suite_add_tcase(su, tc);
     tc = tcase_create("parsers");
     tcase_add_test(tc, parsers);
+    tcase_add_test(tc, label_selectors);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
