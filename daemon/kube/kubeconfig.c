@@ -567,11 +567,21 @@ int kube_config_resolve(const char *flag_path, const char *context, struct kube_
     char env_path[1024] = "", home_path[1024] = "";
     const char *kc = getenv("KUBECONFIG");
     if (kc && *kc) {
-        const char *colon = strchr(kc, ':');
-        snprintf(env_path, sizeof(env_path), "%.*s", colon ? (int)(colon - kc) : (int)strlen(kc), kc);
-        rc = kube_config_load_file(env_path, context, out, err);
-        if (rc != -ENOENT)
-            return rc;
+        /* a ':'-separated list, as kubectl reads it; the first entry that
+         * exists is used (kubectl would merge them all) */
+        snprintf(env_path, sizeof(env_path), "%s", kc);
+        for (const char *p = kc; *p;) {
+            const char *colon = strchr(p, ':');
+            size_t len = colon ? (size_t)(colon - p) : strlen(p);
+            char one[1024];
+            if (len > 0 && len < sizeof(one)) {
+                snprintf(one, sizeof(one), "%.*s", (int)len, p);
+                rc = kube_config_load_file(one, context, out, err);
+                if (rc != -ENOENT)
+                    return rc;
+            }
+            p += len + (colon ? 1 : 0);
+        }
     }
     const char *home = getenv("HOME");
     if (home && *home) {

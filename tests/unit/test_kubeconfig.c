@@ -409,11 +409,17 @@ START_TEST(incluster_and_resolve)
     ck_assert_int_eq(kube_config_resolve(NULL, NULL, &c, &e), 0);
     ck_assert_str_eq(c.source, flag);
     kube_config_clear(&c);
+    /* missing and empty entries are skipped, as kubectl does */
+    snprintf(list, sizeof(list), "/nonexistent/a::/nonexistent/b:%s", flag);
+    setenv("KUBECONFIG", list, 1);
+    ck_assert_int_eq(kube_config_resolve(NULL, NULL, &c, &e), 0);
+    ck_assert_str_eq(c.source, flag);
+    kube_config_clear(&c);
     /* nothing: -ENOENT naming the places */
-    setenv("KUBECONFIG", "/nonexistent/kc", 1);
+    setenv("KUBECONFIG", "/nonexistent/kc:/nonexistent/kc2", 1);
     setenv("HOME", dir, 1);
     ck_assert_int_eq(kube_config_resolve(NULL, NULL, &c, &e), -ENOENT);
-    ck_assert_ptr_nonnull(strstr(e.msg, "/nonexistent/kc"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "/nonexistent/kc:/nonexistent/kc2"));
     ck_assert_ptr_nonnull(strstr(e.msg, "/.kube/config"));
     ck_assert_ptr_nonnull(strstr(e.msg, "in-cluster"));
     /* ~/.kube/config */
