@@ -52,11 +52,12 @@ static void pv_json(struct sbuf *b, long i, uint64_t *rs)
     const char *sc = storage_class(i);
     sbuf_printf(b, "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pvc-gen-%06ld\","
                    "\"uid\":\"%s\",\"creationTimestamp\":\"2026-03-14T09:40:00Z\",\"labels\":{\"kubesim/generated\":\"true\","
-                   "\"kubesim/kind\":\"%d\"},\"annotations\":{\"pv.kubernetes.io/provisioned-by\":\"disk.csi.azure.com\","
+                   "\"kubesim/kind\":\"%d\"},\"annotations\":{%s"
                    "\"volume.kubernetes.io/provisioner-deletion-secret-name\":\"\","
                    "\"volume.kubernetes.io/provisioner-deletion-secret-namespace\":\"\"},\"finalizers\":["
                    "\"external-provisioner.volume.kubernetes.io/finalizer\",\"kubernetes.io/pv-protection\"],%s},",
-                i, uid, kind, mf_pv);
+                /* static (kind 9): made by hand, so no provisioner annotation */
+                i, uid, kind, kind == 9 ? "" : "\"pv.kubernetes.io/provisioned-by\":\"disk.csi.azure.com\",", mf_pv);
     sbuf_printf(b, "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"capacity\":{\"storage\":\"%dGi\"},"
                    "\"claimRef\":{\"kind\":\"PersistentVolumeClaim\",\"namespace\":\"load-%d\",\"name\":\"data-%06ld\","
                    "\"uid\":\"%s\",\"apiVersion\":\"v1\",\"resourceVersion\":\"1000\"},"
