@@ -1,8 +1,10 @@
 /* The daemon's HTTP listener: libmicrohttpd in external-epoll mode driven
  * from libuv, our own accept() for max_connections, a per-connection record
  * (MHD socket context) so a sweep can enforce the whole-request deadline,
- * and the SPEC §8 checks before routing. See server.h for the guarantees. */
-#include "http/server.h"
+ * the SPEC §8 checks before routing, and suspending requests whose answer
+ * is deferred (responses and deferred answers: server_resp.c). See
+ * server.h for the guarantees. */
+#include "http/server_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,57 +32,6 @@
 #define CONN_MEMORY_LIMIT (32 * 1024)
 #define DISCARD_LIMIT (1024 * 1024)
 #define SWEEP_MS 250
-
-struct route {
-    char *method;   /* NULL = any */
-    char *path;
-    size_t plen;
-    bool prefix;
-    http_handler_cb cb;
-    void *data;
-};
-
-struct conn {
-    struct http_server *s;
-    struct conn *prev, *next;
-    int fd;
-    int64_t wait_start_ms;  /* when we started waiting for the current request */
-    bool waiting;           /* request not fully received yet */
-    char *raw_uri;          /* request target as sent, from the URI log callback */
-};
-
-struct req {
-    bool seen;              /* first access-handler call done */
-    bool too_large;
-    size_t discarded;       /* body bytes dropped after too_large */
-    struct buf body;
-};
-
-struct http_server {
-    uv_loop_t *loop;
-    struct MHD_Daemon *d;
-    uv_poll_t poll;         /* MHD's epoll fd */
-    uv_poll_t lpoll;        /* our listen socket */
-    int listen_fd;
-    int reserve_fd;         /* spare fd given up to shed connections on EMFILE */
-    unsigned max_conns;
-    unsigned nconns;        /* connections MHD holds */
-    unsigned long rejected; /* closed at once: over max_connections */
-    uv_timer_t timer;       /* MHD_get_timeout */
-    uv_timer_t sweep;       /* whole-request deadline */
-    bool poll_inited;
-    bool lpoll_inited;
-    bool closing;
-    int open_handles;
-    struct route *routes;
-    size_t nroutes, caproutes;
-    struct conn *conns;
-    unsigned read_timeout_s;
-    int port;
-    char addr[80];
-    void (*close_cb)(void *data);
-    void *close_data;
-};
 
 static char *xstrdup(const char *s)
 {
@@ -204,6 +155,16 @@ static void on_timer(uv_timer_t *t)
     run_mhd(t->data);
 }
 
+void http__wake(struct http_server *s)
+{
+    /* MHD's ITC makes its epoll fd readable too; the timer does not
+     * depend on that. Inside MHD_run, run_mhd re-arms after it. */
+    if (s->in_run)
+        s->kick = true;
+    else if (!s->closing)
+        uv_timer_start(&s->timer, on_timer, 0, 0);
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     (void)status;
@@ -215,11 +176,16 @@ static void run_mhd(struct http_server *s)
 {
     if (s->closing || !s->d)
         return;
+    s->in_run = true;
     MHD_run(s->d);
+    s->in_run = false;
     if (s->closing)
         return; /* a handler closed the server; the timer is closing too */
     MHD_UNSIGNED_LONG_LONG to = 0;
-    if (MHD_get_timeout(s->d, &to) == MHD_YES)
+    if (s->kick) {
+        s->kick = false;
+        uv_timer_start(&s->timer, on_timer, 0, 0); /* a resumed answer */
+    } else if (MHD_get_timeout(s->d, &to) == MHD_YES)
         uv_timer_start(&s->timer, on_timer, (uint64_t)to, 0);
     else
         uv_timer_stop(&s->timer);
@@ -349,6 +315,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     (void)toe;
     struct req *r = *con_cls;
     if (r) {
+        if (r->d)
+            http__drop_deferred(r->d); /* ended (error, daemon stop) before the answer */
+        if (r->have_later)
+            buf_free(&r->later.body);
         buf_free(&r->body);
         free(r);
         *con_cls = NULL;
@@ -375,63 +345,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- responses ---- */
 
-static void add_extra_headers(struct MHD_Response *r, char *lines)
-{
-    char *p = lines;
-    while (*p) {
-        char *eol = strstr(p, "\r\n");
-        if (!eol)
-            break;
-        *eol = '\0';
-        char *colon = strchr(p, ':');
-        if (colon) {
-            *colon = '\0';
-            const char *v = colon + 1;
-            while (*v == ' ')
-                v++;
-            MHD_add_response_header(r, p, v);
-        }
-        p = eol + 2;
-    }
-}
-
-static enum MHD_Result send_response(struct MHD_Connection *mc, struct http_response *resp)
-{
-    size_t len = 0;
-    char *data = buf_take(&resp->body, &len);
-    bool gz = false;
-    if (resp->allow_gzip && len > HTTP_GZIP_MIN &&
-        http_accepts_gzip(MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
-        char *z = NULL;
-        size_t zlen = 0;
-        if (http_gzip(data, len, &z, &zlen) == 0) {
-            free(data);
-            data = z;
-            len = zlen;
-            gz = true;
-        }
-    }
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, data ? data : "",
-                                                              data ? MHD_RESPMEM_MUST_FREE
-                                                                   : MHD_RESPMEM_PERSISTENT);
-    if (!r) {
-        free(data);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            resp->content_type ? resp->content_type
-                                               : "text/plain; charset=utf-8");
-    if (resp->allow_gzip)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
-    if (gz)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-    add_extra_headers(r, resp->extra_headers);
-    enum MHD_Result ret = MHD_queue_response(mc, (unsigned)resp->status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
 static enum MHD_Result send_simple(struct MHD_Connection *mc, int status, const char *text,
                                    const char *allow)
 {
@@ -443,7 +356,7 @@ static enum MHD_Result send_simple(struct MHD_Connection *mc, int status, const 
     }
     if (allow)
         http_response_header(&resp, "Allow", allow);
-    return send_response(mc, &resp);
+    return http__send_response(mc, &resp);
 }
 
 /* ---- request validation and routing ---- */
@@ -509,11 +422,21 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *mc
         .body = rq->body.len ? rq->body.data : NULL,
         .body_len = rq->body.len,
         .conn = mc,
+        .priv = rq,
     };
-    struct http_response resp = {.status = 200};
-    buf_init(&resp.body, 0);
+    struct http_response resp;
+    http_response_init(&resp);
     hit->cb(hit->data, &req, &resp);
-    return send_response(mc, &resp);
+    if (!rq->d && !rq->have_later)
+        return http__send_response(mc, &resp);
+    buf_free(&resp.body); /* deferred: the handler's resp is not the answer */
+    if (rq->have_later) { /* finished inside the handler already */
+        rq->have_later = false;
+        return http__send_response(mc, &rq->later);
+    }
+    MHD_suspend_connection(mc);
+    rq->suspended = true;
+    return MHD_YES;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url,
@@ -530,8 +453,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         if (!rq)
             return MHD_NO;
         buf_init(&rq->body, BODY_LIMIT);
+        rq->s = s;
         *con_cls = rq;
     }
+    if (rq->have_later && !rq->suspended) { /* resumed: the deferred answer */
+        rq->have_later = false;
+        return http__send_response(mc, &rq->later);
+    }
+    if (rq->d || rq->suspended)
+        return MHD_YES; /* still waiting for it */
     if (!rq->seen) {
         rq->seen = true;
         /* Headers are in: validate what can be decided before any body. */
@@ -662,7 +592,8 @@ int http_server_start(struct http_server *s, const struct http_server_opts *o,
     s->listen_fd = fd;
     s->max_conns = maxc;
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET,
+    s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
+                                MHD_ALLOW_SUSPEND_RESUME,
                             0, NULL, NULL, on_access, s,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_CONNECTION_LIMIT, maxc,
@@ -754,6 +685,8 @@ void http_server_close(struct http_server *s, void (*close_cb)(void *data), void
 {
     if (s->closing)
         return;
+    /* Pending deferred answers get their 503 while MHD still runs. */
+    http__cancel_pending(s);
     s->closing = true;
     s->close_cb = close_cb;
     s->close_data = data;

@@ -1,6 +1,8 @@
 /* The daemon's own HTTP listener: libmicrohttpd driven from the libuv loop
  * (MHD epoll fd watched with a uv_poll_t, MHD's timeout with a uv_timer_t;
- * no MHD threads). Handlers are synchronous and run on the loop. Limits of
+ * no MHD threads). Handlers run on the loop and answer at once, or defer
+ * the answer (http_request_defer: the connection is suspended until
+ * http_deferred_finish). Limits of
  * SPEC §8: header <= 8 KiB (431), body <= 64 KiB (413), whole request within
  * read_timeout, at most max_connections (the rest closed at once).
  *
@@ -39,6 +41,7 @@ struct http_request {
     const char *body;    /* NULL when none; not NUL-terminated-guaranteed */
     size_t body_len;
     void *conn;          /* opaque, for http_request_header/_query */
+    void *priv;          /* opaque, the server's (http_request_defer) */
 };
 /* Borrowed until the handler returns; NULL when absent. Case-insensitive. */
 const char *http_request_header(const struct http_request *req, const char *name);
@@ -65,6 +68,39 @@ int http_response_header(struct http_response *resp, const char *name, const cha
 typedef void (*http_handler_cb)(void *data, const struct http_request *req,
                                 struct http_response *resp);
 
+/* ---- deferred answers ----
+ * A handler that can only answer later (e.g. once a write landed) calls
+ * http_request_defer and returns; what it put in resp is then discarded.
+ * The connection is suspended (MHD_suspend_connection: no reads, no idle
+ * timeout) until the owner of the handle calls http_deferred_finish,
+ * exactly once, from the loop; the answer then goes out like any other.
+ * A client that disconnects meanwhile is noticed only then (the answer is
+ * dropped; d stays valid until finished). When the server closes first,
+ * cancel fires instead (see below) and the client gets a 503. */
+struct http_deferred;
+
+/* The server is closing (http_server_close) or MHD ended the request
+ * before the answer: resp arrives as 503 with Retry-After: 1 and the JSON
+ * body {"error":"shutting_down",...}; the callback may replace it (it is
+ * sent when the connection can still take it). d is freed after the
+ * callback returns: never finish it. The callback may finish other
+ * deferred handles. */
+typedef void (*http_deferred_cancel_cb)(void *data, struct http_response *resp);
+
+/* Only from inside a handler, at most once per request; cancel may be
+ * NULL. Returns the handle, or NULL (ENOMEM, called twice / outside a
+ * handler, or the server is closing): then answer through resp as usual. */
+struct http_deferred *http_request_defer(const struct http_request *req,
+                                         http_deferred_cancel_cb cancel, void *data);
+/* Answers the deferred request with resp (status, content type, extra
+ * headers, gzip flag; its body is taken, resp->body is left empty) and
+ * frees d. Also allowed from inside the handler that deferred. */
+void http_deferred_finish(struct http_deferred *d, struct http_response *resp);
+/* A response as handlers receive it: status 200, empty body, no headers. */
+void http_response_init(struct http_response *resp);
+/* Requests waiting for their deferred answer (tests). */
+unsigned http_server_deferred_count(const struct http_server *s);
+
 struct http_server_opts {
     const char *listen;          /* "HOST:PORT"; port 0 = pick one */
     unsigned max_connections;    /* default 64 */
@@ -88,10 +124,12 @@ const char *http_server_listen_addr(const struct http_server *s);
 unsigned long http_server_rejected(const struct http_server *s);
 /* Stops accepting and closes connections; close_cb (may be NULL) fires from
  * the loop, never before return, once every handle is closed; the server is
- * freed just before it. Call exactly once after a successful _init, also
- * when _start failed (it releases what _start made) and from inside a
- * handler (the response of that request may not be sent). Do not close the
- * loop's handles with uv_walk instead. */
+ * freed just before it. Requests with a deferred answer pending get their
+ * cancel callback and a 503 first (pushed out before the close, unless
+ * called from inside a handler). Call exactly once after a successful
+ * _init, also when _start failed (it releases what _start made) and from
+ * inside a handler (the response of that request may not be sent). Do not
+ * close the loop's handles with uv_walk instead. */
 void http_server_close(struct http_server *s, void (*close_cb)(void *data), void *data);
 
 #endif

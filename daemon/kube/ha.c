@@ -184,6 +184,10 @@ static void on_started(void *data)
 static void on_stopped(void *data)
 {
     struct ha *h = data;
+    /* Writes still in flight may land, but a successor may already be
+     * answering from a ledger without them: nothing waiting is promised. */
+    if (h->quota)
+        quota_abort_pending(h->quota);
     h->loaded = false;
     if (h->cm)
         quota_set_current(h->quota, true); /* a follower's view, refreshed every 5 s */
@@ -296,8 +300,9 @@ static void on_post(void *data, const struct http_request *req, struct http_resp
             buf_reset(&resp->body);
         return;
     }
-    quota_handle_post(h->quota, req->path, http_request_header(req, "Authorization"),
-                      http_request_header(req, "Idempotency-Key"), resp);
+    /* With the ConfigMap store the answer waits for the write carrying
+     * the reservation (quota_handle_post_req defers it). */
+    quota_handle_post_req(h->quota, req, resp);
 }
 
 int ha_register_routes(struct ha *h, struct http_server *s)

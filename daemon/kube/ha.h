@@ -45,7 +45,9 @@ int ha_init(struct ha **out, uv_loop_t *loop, const struct ha_opts *o);
  * follower answers 503 naming the leader (lease_answer_not_leader: header
  * X-Leader, JSON field "leader", Retry-After: 1); a leader that has not
  * loaded the shared ledger yet answers 503 `not_ready`; otherwise
- * quota_handle_post. Register BEFORE quota_register_routes (the first
+ * quota_handle_post_req (with the ConfigMap the answer waits for the write
+ * carrying the reservation; losing leadership answers the waiting ones
+ * 503, quota_abort_pending). Register BEFORE quota_register_routes (the first
  * matching route wins). No-op without a quota. 0 / -ENOMEM. */
 int ha_register_routes(struct ha *h, struct http_server *s);
 

@@ -450,8 +450,25 @@ static struct json_object *answer_json(const char *id, const char *inst, enum ac
     return o;
 }
 
-void quota_handle_post(struct quota *q, const char *path, const char *authorization,
-                       const char *idempotency_key, struct http_response *resp)
+void quota__reply_reserved(struct http_response *resp, const char *id, const char *inst,
+                           enum acct_op op, const struct ledger_answer *a, bool replayed)
+{
+    if (replayed)
+        http_response_header(resp, "Idempotent-Replayed", "true");
+    json_reply(resp, 200, answer_json(id, inst, op, a));
+}
+
+void quota__reply_not_saved(struct http_response *resp)
+{
+    http_response_header(resp, "Retry-After", "5");
+    error_reply(resp, 503, "state_not_saved",
+                "the reservation could not be persisted; nothing was counted, retry");
+}
+
+/* req NULL (tests): the answer is never deferred. */
+static void post(struct quota *q, const struct http_request *req, const char *path,
+                 const char *authorization, const char *idempotency_key,
+                 struct http_response *resp)
 {
     if (!q->token.path) {
         error_reply(resp, 404, "not_found", "the write API is disabled (api.token_file is empty)");
@@ -520,8 +537,11 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
     struct ledger_answer a;
     int rc = ledger_reserve(q->ledger, inst, op, id, now, &a);
     if (rc == 1) {
-        http_response_header(resp, "Idempotent-Replayed", "true");
-        json_reply(resp, 200, answer_json(id, inst, op, &a));
+        /* A retry while the first request still waits for its write
+         * waits for the same outcome. */
+        if (req && quota__join_pending(q, req, inst, op, id, &a, resp))
+            return;
+        quota__reply_reserved(resp, id, inst, op, &a, true);
         return;
     }
     if (rc == -EDQUOT) {
@@ -540,14 +560,17 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
         return;
     }
     /* Persist before answering: a reservation the caller was told about
-     * must survive a crash right after. */
+     * must survive a crash right after. An asynchronous store (the HA
+     * ConfigMap) answers once the write carrying it has landed. */
+    if (req && !q->o.read_only && q->store.ops && q->store.ops->save_wait) {
+        quota__wait_for_write(q, req, inst, op, id, &a, resp);
+        return;
+    }
     q->dirty = true;
     if (!q->o.read_only && quota__save(q)) {
         ledger_unreserve(q->ledger, inst, op, id);
         q->dirty = true;
-        http_response_header(resp, "Retry-After", "5");
-        error_reply(resp, 503, "state_not_saved",
-                    "the reservation could not be persisted; nothing was counted, retry");
+        quota__reply_not_saved(resp);
         return;
     }
     quota__changed(q);
@@ -556,12 +579,24 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
     json_reply(resp, 200, answer_json(id, inst, op, &a));
 }
 
+void quota_handle_post(struct quota *q, const char *path, const char *authorization,
+                       const char *idempotency_key, struct http_response *resp)
+{
+    post(q, NULL, path, authorization, idempotency_key, resp);
+}
+
+void quota_handle_post_req(struct quota *q, const struct http_request *req,
+                           struct http_response *resp)
+{
+    post(q, req, req->path, http_request_header(req, "Authorization"),
+         http_request_header(req, "Idempotency-Key"), resp);
+}
+
 void quota_set_current(struct quota *q, bool current) { q->stale = !current; }
 
 static void on_post(void *data, const struct http_request *req, struct http_response *resp)
 {
-    quota_handle_post(data, req->path, http_request_header(req, "Authorization"),
-                      http_request_header(req, "Idempotency-Key"), resp);
+    quota_handle_post_req(data, req, resp);
 }
 
 int quota_register_routes(struct quota *q, struct http_server *s)

@@ -577,6 +577,20 @@ static int qs_save(void *ctx, const char *data, size_t len)
     return rc ? rc : s->save_failing ? -EIO : 0;
 }
 
+static int qs_save_wait(void *ctx, quota_store_done_cb done, void *data)
+{
+    struct cm_qs *q = ctx;
+    struct cm_store *s = q->s;
+    if (!s || s->closing)
+        return -ECANCELED;
+    if (s->can_write && !s->can_write(s->can_write_data))
+        return -EPERM;
+    /* Its own entry in the queue: it joins the next write to go out,
+     * rendered from the ledger after this call, so the write that fires
+     * done carries every change made before it. */
+    return cm_store_save(s, done, data);
+}
+
 static void qs_free(void *ctx)
 {
     struct cm_qs *q = ctx;
@@ -600,6 +614,7 @@ static const struct quota_store_ops cm_ops = {
     .save = qs_save,
     .set_aside = qs_set_aside,
     .free = qs_free,
+    .save_wait = qs_save_wait,
 };
 
 int cm_store_quota_store(struct quota_store *out, struct cm_store *s)

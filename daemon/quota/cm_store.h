@@ -81,8 +81,11 @@ void cm_store_close(struct cm_store *s, cm_store_close_cb cb, void *data);
  * backend: every quota save becomes a coalesced asynchronous cm_store_save
  * when the store's can_write allows it (a follower's saves do nothing: the
  * leader writes the shared state). Failures are retried by the store; while
- * they last a save returns -EIO (the write is still queued) so quota
- * refuses reservations it cannot store. Its load reports "nothing saved"
+ * they last a save returns -EIO (the write is still queued). Its save_wait
+ * (the reservation route) is cm_store_save with the caller's callback:
+ * done fires when the write carrying the ledger as it was at the call
+ * landed or failed; -EPERM when can_write says no, -ECANCELED when the
+ * store is closing or gone. Its load reports "nothing saved"
  * (-ENOENT): the app loads with cm_store_load, which merges straight into
  * the ledger. s is borrowed; either may be freed first (the adapter then
  * does nothing); closing s is the app's. One adapter per store.

@@ -1,6 +1,7 @@
 /* The loop-facing quota object (quota.h): store consumers feed the ledger,
  * every change is persisted (coalesced to one write per loop turn; the
- * write API saves synchronously before it answers), a timer armed to the
+ * write API saves before it answers: synchronously to the file, or waits
+ * for the ConfigMap write, pending.c), a timer armed to the
  * next day boundary prunes old days, and warnings are logged once per
  * instance, operation and day. */
 #include "quota/quota_int.h"
@@ -167,9 +168,14 @@ static void on_warn(void *data, const char *instance, enum acct_op op, long used
            "day", day, NULL);
 }
 
-void quota__changed(struct quota *q)
+void quota__warnings(struct quota *q)
 {
     ledger_take_warnings(q->ledger, quota__now(q), on_warn, q);
+}
+
+void quota__changed(struct quota *q)
+{
+    quota__warnings(q);
     q->dirty = true;
     if (q->o.read_only)
         return;
@@ -244,6 +250,7 @@ int quota_init(struct quota **out, uv_loop_t *loop, const struct quota_opts *o)
     if (loop) {
         uv_timer_init(loop, &q->day_timer);
         uv_timer_init(loop, &q->save_timer);
+        uv_timer_init(loop, &q->pend_timer);
         q->timers_init = true;
     }
     *out = q;
@@ -402,6 +409,7 @@ void quota_close(struct quota *q, void (*cb)(void *data), void *data)
 {
     if (!q)
         return;
+    quota__pending_close(q);
     quota_flush(q);
     if (!q->loop || !q->timers_init) {
         quota_free(q);
@@ -411,13 +419,16 @@ void quota_close(struct quota *q, void (*cb)(void *data), void *data)
     }
     q->close_cb = cb;
     q->close_data = data;
-    q->closing = 2;
+    q->closing = 3;
     q->day_timer.data = q;
     q->save_timer.data = q;
+    q->pend_timer.data = q;
     uv_timer_stop(&q->day_timer);
     uv_timer_stop(&q->save_timer);
+    uv_timer_stop(&q->pend_timer);
     uv_close((uv_handle_t *)&q->day_timer, on_handle_closed);
     uv_close((uv_handle_t *)&q->save_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&q->pend_timer, on_handle_closed);
 }
 
 long quota_used(struct quota *q, const char *instance, enum acct_op op)

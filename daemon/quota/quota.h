@@ -75,9 +75,26 @@ void quota_close(struct quota *q, void (*cb)(void *data), void *data);
  * outlive s. 0 / -ENOMEM. */
 int quota_register_routes(struct quota *q, struct http_server *s);
 /* The POST handler's logic without the server (tests): path as routed,
- * authorization and idempotency_key header values (NULL when absent). */
+ * authorization and idempotency_key header values (NULL when absent).
+ * Answers at once (a store with save_wait is then used synchronously,
+ * like quota's own saves). */
 void quota_handle_post(struct quota *q, const char *path, const char *authorization,
                        const char *idempotency_key, struct http_response *resp);
+/* The route's handler. With an asynchronous store (the HA ConfigMap,
+ * struct quota_store_ops save_wait) a new reservation is answered only
+ * once the write carrying it has landed: 200, or 503 state_not_saved with
+ * Retry-After (the reservation dropped: nothing counted) when the write
+ * fails, this replica stops leading (quota_abort_pending) or
+ * QUOTA_WRITE_DEADLINE_MS pass. An Idempotency-Key retry meanwhile waits
+ * for the same outcome. Otherwise as quota_handle_post. */
+#define QUOTA_WRITE_DEADLINE_MS 5000
+void quota_handle_post_req(struct quota *q, const struct http_request *req,
+                           struct http_response *resp);
+/* HA, leadership lost: reservations still waiting for their write are
+ * answered 503 state_not_saved and dropped from the ledger. */
+void quota_abort_pending(struct quota *q);
+/* Reservations waiting for their write (tests). */
+size_t quota_pending_count(const struct quota *q);
 
 /* HA: false from the moment a replica starts leading until it has read
  * the shared ledger, which may hold the former leader's last reservations.

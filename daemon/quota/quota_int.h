@@ -47,6 +47,8 @@ struct quota {
     bool all_constant;          /* every source maps to a constant instance */
     struct quota_token token;
     bool stale;                 /* quota_set_current(false) */
+    struct quota_pending *pending; /* reservations waiting for their write */
+    uv_timer_t pend_timer;      /* their deadline */
 };
 
 int64_t quota__now(const struct quota *q);
@@ -55,6 +57,27 @@ void quota__changed(struct quota *q);
 /* Saves synchronously; 0 or the error (logged). */
 int quota__save(struct quota *q);
 void quota__token_free(struct quota_token *t);
+/* The answers to a reservation (api.c). */
+void quota__reply_reserved(struct http_response *resp, const char *id, const char *inst,
+                           enum acct_op op, const struct ledger_answer *a, bool replayed);
+void quota__reply_not_saved(struct http_response *resp);
+/* pending.c: the reservation just made (ledger_reserve 0) is answered
+ * once the store's save_wait reports its write (200), or 503 and dropped
+ * when it fails, leadership is lost or QUOTA_WRITE_DEADLINE_MS pass. */
+void quota__wait_for_write(struct quota *q, const struct http_request *req, const char *inst,
+                           enum acct_op op, const char *id, const struct ledger_answer *a,
+                           struct http_response *resp);
+/* An idempotent retry of a reservation still waiting: true when it now
+ * waits for the same outcome (answered later, replayed), false when no
+ * such reservation waits (answer at once). */
+bool quota__join_pending(struct quota *q, const struct http_request *req, const char *inst,
+                         enum acct_op op, const char *id, const struct ledger_answer *a,
+                         struct http_response *resp);
+/* quota_close: every waiting reservation is answered 503 and dropped; the
+ * records left for the store's callbacks no longer refer to q. */
+void quota__pending_close(struct quota *q);
+/* quota__changed without the save: the warnings only. */
+void quota__warnings(struct quota *q);
 int quota__token_set(struct quota_token *t, const char *path);
 
 #endif

@@ -12,6 +12,10 @@
 
 struct ledger;
 
+/* Outcome of save_wait: err 0 once the write landed; http: the HTTP status
+ * when there was one (ConfigMap), else 0. */
+typedef void (*quota_store_done_cb)(void *data, int err, int http);
+
 struct quota_store_ops {
     const char *name;   /* "file", "configmap": for log lines */
     /* Reads the saved document. 0 and *data (NUL-terminated, caller frees)
@@ -24,6 +28,13 @@ struct quota_store_ops {
      * fills where (the new name) when not NULL. 0 / negative errno. */
     int (*set_aside)(void *ctx, int64_t now, char *where, size_t n);
     void (*free)(void *ctx);
+    /* Optional (NULL: save is synchronous and final when it returns 0).
+     * Writes the ledger as it is now; done fires exactly once, never
+     * before return, when the write carrying it landed (err 0) or cannot
+     * land (negative errno). Returns 0, or a negative errno and done will
+     * not fire (e.g. -EPERM: this replica may not write). The reservation
+     * route answers from done (quota/api.c). */
+    int (*save_wait)(void *ctx, quota_store_done_cb done, void *data);
 };
 
 struct quota_store {

@@ -6,7 +6,10 @@ the counts intact; SIGTERM hands over at once (Lease released); a leader cut
 off from the API server steps down before its lease can expire, so two
 leaders never overlap (checked on both daemons' metrics and on kubesim's
 request log); concurrent reservations against both replicas are all in the
-ConfigMap exactly once."""
+ConfigMap exactly once. A reservation is answered 200 only once the
+ConfigMap holds it; when its write fails, hangs or the daemon stops, 503
+state_not_saved, nothing counted, and the same Idempotency-Key counts once
+later."""
 import json
 import os
 import signal
@@ -367,6 +370,164 @@ def test_partitioned_leader_steps_down_first():
         assert gap >= DUR * 1000 - 50, f"new holder wrote {gap} ms after the last renewal"
         print(f"    partition: stepped down after {down - t0:.2f} s, other led after "
               f"{up - t0:.2f} s, lease gap {gap} ms", flush=True)
+
+
+@R.test
+def test_sigterm_answers_a_waiting_reservation():
+    """SIGTERM while a reservation waits for its (slow) write: the client
+    gets 503 state_not_saved, not a dropped connection, and the daemon
+    exits cleanly."""
+    with Pair() as pr:
+        leader = one_leader(pr.ds, 10)
+        wait_for(lambda: cm_reservations(pr.ks) is not None, 10, 0.1, "the quota ConfigMap")
+        out = []
+        pr.ks.control_post("/latency", {"ms": 1500})
+        try:
+            th = threading.Thread(target=lambda: out.append(reserve(leader, "term-wait")))
+            th.start()
+            time.sleep(0.4)
+            assert not out, "answered before its write landed: %r" % out
+            t0 = time.monotonic()
+            leader.signal(signal.SIGTERM)
+            th.join(10)
+            took = time.monotonic() - t0
+        finally:
+            pr.ks.control_post("/latency", {"ms": 0})
+        assert out, "no answer"
+        code, hdrs, body = out[0]
+        assert code == 503 and body["error"] == "state_not_saved", (code, body)
+        assert took < 1.0, took
+        assert leader.wait_exit(10) == 0
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+@R.test
+def test_reservation_answered_after_its_write_landed():
+    """A 200 means the ConfigMap already holds the reservation: checked
+    right after each answer, also with a slow API server (the answer waits
+    for the write), and for concurrent reservations sharing one write."""
+    with Pair() as pr:
+        leader = one_leader(pr.ds, 10)
+        wait_for(lambda: cm_reservations(pr.ks) is not None, 10, 0.1, "the quota ConfigMap")
+        base = used(leader)
+        lat = {0: [], 60: []}
+        n = 0
+        for ms in (0, 60):
+            pr.ks.control_post("/latency", {"ms": ms})
+            for i in range(30):
+                key = "landed-%d-%d-%s" % (ms, i, uuid.uuid4().hex[:6])
+                t0 = time.monotonic()
+                code, _, body = reserve(leader, key)
+                lat[ms].append(time.monotonic() - t0)
+                assert code == 200, (code, body)
+                n += 1
+                assert body["used"] == base + n, body
+                ids = cm_reservations(pr.ks)
+                assert key in ids, "answered 200 before the ConfigMap held %s" % key
+        # with 60 ms per API request the answer cannot come sooner
+        assert pct(lat[60], 50) >= 0.055, lat[60]
+        # concurrent reservations coalesce into few writes and all complete
+        keys = ["batch-%d-%s" % (i, uuid.uuid4().hex[:6]) for i in range(12)]
+        out = {}
+
+        def client(k):
+            out[k] = reserve(leader, k)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in keys]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        ids = cm_reservations(pr.ks)
+        for k in keys:
+            assert out[k][0] == 200, out[k]
+            assert k in ids, k
+        pr.ks.control_post("/latency", {"ms": 0})
+        assert used(leader) == base + n + len(keys)
+        print("    POST latency with the ConfigMap write: p50 %.1f ms, p99 %.1f ms "
+              "(kubesim +60 ms/request: p50 %.1f ms, p99 %.1f ms)"
+              % (pct(lat[0], 50) * 1e3, pct(lat[0], 99) * 1e3, pct(lat[60], 50) * 1e3,
+                 pct(lat[60], 99) * 1e3), flush=True)
+
+
+@R.test
+def test_reservation_whose_write_fails_is_not_counted():
+    """ConfigMap PUTs failing (500): the POST answers 503 state_not_saved
+    within ~6 s and counts nothing; once writes work again the same
+    Idempotency-Key gets 200 and counts once."""
+    with Pair() as pr:
+        leader = one_leader(pr.ds, 10)
+        wait_for(lambda: cm_reservations(pr.ks) is not None, 10, 0.1, "the quota ConfigMap")
+        base = used(leader)
+        key = "fail-" + uuid.uuid4().hex[:8]
+        pr.ks.control_post("/fail", {"count": 100000, "code": 500, "verb": "update",
+                                     "path": "/configmaps/" + CM})
+        try:
+            t0 = time.monotonic()
+            code, hdrs, body = reserve(leader, key)
+            took = time.monotonic() - t0
+            assert code == 503, (code, body)
+            assert took <= 6.0, took
+            assert body["error"] == "state_not_saved", body
+            assert "nothing was counted" in body["message"], body
+            assert int(hdrs.get("retry-after", "0")) >= 1, hdrs
+            assert used(leader) == base, "a reservation that did not land is not counted"
+            assert key not in (cm_reservations(pr.ks) or [])
+            # a retry while writes still fail: the same answer
+            assert reserve(leader, key)[0] == 503
+            assert used(leader) == base
+        finally:
+            pr.ks.control_post("/fail", {"count": 0})
+        code, hdrs, body = reserve(leader, key)
+        assert code == 200, (code, body)
+        assert body["used"] == base + 1, body
+        assert key in cm_reservations(pr.ks)
+        code, hdrs, body = reserve(leader, key)  # and once only
+        assert code == 200 and hdrs.get("idempotent-replayed") == "true", (code, hdrs)
+        assert used(leader) == base + 1
+        assert cm_reservations(pr.ks).count(key) == 1
+        print("    write failing: 503 after %.2f s" % took, flush=True)
+
+
+@R.test
+def test_partitioned_leader_answers_503_and_retry_counts_once():
+    """The leader cut off from the API server (requests hang): a POST waits
+    for its write at most ~5 s, answers 503 and counts nothing; the retry
+    with the same key on the replica leading then gets 200, counted once."""
+    with Pair() as pr:
+        leader = one_leader(pr.ds, 10)
+        other = next(d for d in pr.ds if d is not leader)
+        wait_for(lambda: cm_reservations(pr.ks) is not None, 10, 0.1, "the quota ConfigMap")
+        base = used(leader)
+        key = "part-" + uuid.uuid4().hex[:8]
+        pr.ks.control_post("/partition", {"user_agent_contains": "(%s)" % leader.pod,
+                                          "seconds": DUR * 3, "mode": "hang"})
+        t0 = time.monotonic()
+        code, _, body = reserve(leader, key)
+        took = time.monotonic() - t0
+        assert code == 503, (code, body)
+        assert took <= 6.0, took
+        first_error = body["error"]
+        assert first_error in ("state_not_saved", "not_leader"), body
+        assert key not in (cm_reservations(pr.ks) or [])
+        # whoever leads next: 200 once, counted once
+        deadline = time.monotonic() + 30
+        while True:
+            tgt = other if leader_gauge(other) == 1 else leader
+            code, hdrs, body = reserve(tgt, key)
+            if code == 200:
+                break
+            assert code == 503, (code, body)
+            assert time.monotonic() < deadline, "no leader took the retry"
+            time.sleep(0.2)
+        assert body["used"] == base + 1, body
+        assert cm_reservations(pr.ks).count(key) == 1
+        assert first_current_used(tgt, 5) == base + 1
+        print("    partitioned leader: 503 %s after %.2f s" % (first_error, took), flush=True)
 
 
 sys.exit(R.finish())

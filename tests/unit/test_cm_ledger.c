@@ -27,6 +27,7 @@ struct srv {
     long rv;
     long gets, puts, posts, conflicts;
     bool hang;          /* requests never answer (until srv_end) */
+    int fail_writes;    /* the next PUT/POSTs answer 500 */
     int latency_ms;
     struct sreq *hung;
     char last_body[1 << 16];
@@ -84,6 +85,9 @@ static int srv_request(void *ctx, const char *method, const char *path, const ch
         } else {
             r->status = 404;
         }
+    } else if (s->fail_writes > 0) {
+        s->fail_writes--;
+        r->status = 500;
     } else {
         ck_assert_str_eq(ct, "application/json");
         ck_assert_uint_lt(len, sizeof(s->last_body));
@@ -521,6 +525,118 @@ START_TEST(quota_store_adapter_and_retry)
 }
 END_TEST
 
+/* What the server held when a save_wait completion fired. */
+struct landed {
+    struct srv *s;
+    char id[16];
+    int calls, err, http;
+    bool held;  /* the server's document had id at that moment */
+};
+
+static void on_landed(void *d, int err, int http)
+{
+    struct landed *w = d;
+    w->calls++;
+    w->err = err;
+    w->http = http;
+    char needle[32];
+    snprintf(needle, sizeof(needle), "\"%s\"", w->id);
+    w->held = w->s->doc && strstr(w->s->doc, needle);
+}
+
+/* save_wait (the reservation route's wait): done fires once the write
+ * carrying the ledger as it was at the call landed, for every caller of
+ * a coalesced write; a failed write reports its error and holds nothing. */
+START_TEST(save_wait_reports_the_write)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct srv s = {.loop = &loop, .latency_ms = 5};
+    struct lease_transport tr = {.request = srv_request, .ctx = &s};
+    struct ledger *l = mk_ledger();
+    struct cm_store_opts o = {.name = "q", .namespace_ = "ns", .identity = "pod-a",
+                              .transport = tr, .ledger = l, .timeout_ms = 200,
+                              .retry_ms = 100000, .can_write = can_write};
+    struct cm_store *cs = NULL;
+    ck_assert_int_eq(cm_store_init(&cs, &loop, &o), 0);
+    struct quota_store qs;
+    ck_assert_int_eq(cm_store_quota_store(&qs, cs), 0);
+    ck_assert_ptr_nonnull(qs.ops->save_wait);
+    struct landed w[12];
+    memset(w, 0, sizeof(w));
+    for (int i = 0; i < 12; i++) {
+        w[i].s = &s;
+        snprintf(w[i].id, sizeof(w[i].id), "w-%d", i);
+    }
+
+    g_writable = false; /* not the leader: refused at once, no callback */
+    reserve(l, w[0].id);
+    ck_assert_int_eq(qs.ops->save_wait(qs.ctx, on_landed, &w[0]), -EPERM);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(w[0].calls, 0);
+    ck_assert_int_eq(s.posts + s.puts, 0);
+
+    g_writable = true;
+    ck_assert_int_eq(qs.ops->save_wait(qs.ctx, on_landed, &w[0]), 0);
+    ck_assert_int_eq(w[0].calls, 0); /* never before return */
+    /* reservations arriving while that write is out: they all complete,
+     * each only once a write holding it landed */
+    for (int i = 1; i < 8; i++) {
+        reserve(l, w[i].id);
+        ck_assert_int_eq(qs.ops->save_wait(qs.ctx, on_landed, &w[i]), 0);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(w[i].calls, 1);
+        ck_assert_int_eq(w[i].err, 0);
+        ck_assert_msg(w[i].held, "%s answered before the server held it", w[i].id);
+    }
+    ck_assert_int_le(s.posts + s.puts, 3); /* coalesced */
+    ck_assert_int_eq(server_used(&s), 8);
+
+    /* the write fails (500): reported, and the server does not hold it */
+    s.fail_writes = 1;
+    reserve(l, w[8].id);
+    ck_assert_int_eq(qs.ops->save_wait(qs.ctx, on_landed, &w[8]), 0);
+    uv_run(&loop, UV_RUN_ONCE);
+    while (w[8].calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(w[8].err, -EIO);
+    ck_assert_int_eq(w[8].http, 500);
+    ck_assert(!w[8].held);
+
+    /* the API server does not answer: -ETIMEDOUT after timeout_ms */
+    s.hang = true;
+    reserve(l, w[9].id);
+    ck_assert_int_eq(qs.ops->save_wait(qs.ctx, on_landed, &w[9]), 0);
+    uint64_t t0 = uv_now(&loop);
+    while (w[9].calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(w[9].err, -ETIMEDOUT);
+    ck_assert_uint_ge(uv_now(&loop) - t0, 190);
+    ck_assert(!w[9].held);
+
+    /* closing with one in flight and one queued: both told -ECANCELED */
+    reserve(l, w[10].id);
+    ck_assert_int_eq(qs.ops->save_wait(qs.ctx, on_landed, &w[10]), 0);
+    reserve(l, w[11].id);
+    ck_assert_int_eq(qs.ops->save_wait(qs.ctx, on_landed, &w[11]), 0);
+    int closed = 0;
+    cm_store_close(cs, close_cb, &closed);
+    ck_assert_int_eq(w[10].err, -ECANCELED);
+    ck_assert_int_eq(w[11].err, -ECANCELED);
+    ck_assert_int_eq(qs.ops->save_wait(qs.ctx, on_landed, &w[11]), -ECANCELED);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(closed, 1);
+    ck_assert_int_eq(qs.ops->save_wait(qs.ctx, on_landed, &w[11]), -ECANCELED); /* freed */
+    quota_store_free(&qs);
+    srv_end(&s);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    ledger_free(l);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cm_ledger");
@@ -535,6 +651,7 @@ static Suite *suite(void)
     tcase_add_test(tc, close_cancels_queued);
     tcase_add_test(tc, render_and_parse);
     tcase_add_test(tc, quota_store_adapter_and_retry);
+    tcase_add_test(tc, save_wait_reports_the_write);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,189 @@
+/* Responses of the daemon's HTTP listener (building the MHD response:
+ * content type, Vary, gzip, extra headers) and deferred answers: a request
+ * suspended in MHD until its owner finishes it, answered 503 when the
+ * server closes first. See server.h. */
+#include "http/server_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_util.h"
+
+/* ---- responses ---- */
+
+static void add_extra_headers(struct MHD_Response *r, char *lines)
+{
+    char *p = lines;
+    while (*p) {
+        char *eol = strstr(p, "\r\n");
+        if (!eol)
+            break;
+        *eol = '\0';
+        char *colon = strchr(p, ':');
+        if (colon) {
+            *colon = '\0';
+            const char *v = colon + 1;
+            while (*v == ' ')
+                v++;
+            MHD_add_response_header(r, p, v);
+        }
+        p = eol + 2;
+    }
+}
+
+enum MHD_Result http__send_response(struct MHD_Connection *mc, struct http_response *resp)
+{
+    size_t len = 0;
+    char *data = buf_take(&resp->body, &len);
+    bool gz = false;
+    if (resp->allow_gzip && len > HTTP_GZIP_MIN &&
+        http_accepts_gzip(MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
+        char *z = NULL;
+        size_t zlen = 0;
+        if (http_gzip(data, len, &z, &zlen) == 0) {
+            free(data);
+            data = z;
+            len = zlen;
+            gz = true;
+        }
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data ? data : "",
+                                                              data ? MHD_RESPMEM_MUST_FREE
+                                                                   : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            resp->content_type ? resp->content_type
+                                               : "text/plain; charset=utf-8");
+    if (resp->allow_gzip)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    if (gz)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    add_extra_headers(r, resp->extra_headers);
+    enum MHD_Result ret = MHD_queue_response(mc, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---- deferred answers ---- */
+
+void http_response_init(struct http_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    resp->status = 200;
+    buf_init(&resp->body, 0);
+}
+
+unsigned http_server_deferred_count(const struct http_server *s)
+{
+    return s->ndeferred;
+}
+
+struct http_deferred *http_request_defer(const struct http_request *req,
+                                         http_deferred_cancel_cb cancel, void *data)
+{
+    struct req *rq = req ? req->priv : NULL;
+    if (!rq || rq->d || rq->have_later || rq->suspended || rq->s->closing || rq->s->draining)
+        return NULL;
+    struct http_deferred *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->s = rq->s;
+    d->mc = req->conn;
+    d->rq = rq;
+    d->cancel = cancel;
+    d->data = data;
+    d->next = d->s->deferred;
+    if (d->next)
+        d->next->prev = d;
+    d->s->deferred = d;
+    d->s->ndeferred++;
+    rq->d = d;
+    return d;
+}
+
+static void unlink_deferred(struct http_deferred *d)
+{
+    struct http_server *s = d->s;
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        s->deferred = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    s->ndeferred--;
+    d->rq->d = NULL;
+}
+
+/* Stores the answer in the request and wakes its connection; frees d. */
+static void settle(struct http_deferred *d, struct http_response *resp)
+{
+    struct req *rq = d->rq;
+    struct http_server *s = d->s;
+    struct MHD_Connection *mc = d->mc;
+    unlink_deferred(d);
+    free(d);
+    rq->later = *resp;
+    buf_init(&resp->body, 0);
+    rq->have_later = true;
+    if (!rq->suspended)
+        return; /* still inside the handler: dispatch sends it */
+    rq->suspended = false;
+    MHD_resume_connection(mc);
+    http__wake(s);
+}
+
+void http_deferred_finish(struct http_deferred *d, struct http_response *resp)
+{
+    if (d)
+        settle(d, resp);
+}
+
+static void cancel_response(struct http_response *resp)
+{
+    http_response_init(resp);
+    resp->status = 503;
+    resp->content_type = "application/json";
+    (void)http_response_header(resp, "Retry-After", "1");
+    if (buf_adds(&resp->body, "{\"error\":\"shutting_down\",\"message\":\"the server is "
+                              "shutting down before the request was completed; retry\"}\n"))
+        buf_reset(&resp->body);
+}
+
+/* MHD ended a request whose answer is pending: tell the owner, forget d. */
+void http__drop_deferred(struct http_deferred *d)
+{
+    struct http_response resp;
+    cancel_response(&resp);
+    unlink_deferred(d);
+    if (d->cancel)
+        d->cancel(d->data, &resp);
+    buf_free(&resp.body);
+    free(d);
+}
+
+void http__cancel_pending(struct http_server *s)
+{
+    /* The owner hears of it, the client gets a 503, pushed out now while
+     * MHD still runs (a few passes: resume, the handler queues it, the
+     * write). Not from inside MHD_run. A handler run meanwhile cannot
+     * defer any more: it answers at once. */
+    s->draining = true;
+    while (s->deferred) {
+        struct http_deferred *d = s->deferred;
+        struct http_response resp;
+        cancel_response(&resp);
+        if (d->cancel)
+            d->cancel(d->data, &resp); /* may finish other handles */
+        settle(d, &resp);
+        buf_free(&resp.body);
+    }
+    if (s->d && !s->in_run) {
+        for (int i = 0; i < 4; i++)
+            MHD_run(s->d);
+    }
+}
