@@ -166,9 +166,9 @@ static void app_stop(struct app *a, const char *why)
     }
 }
 
-/* What a reload changes in the running subsystems. The extension
- * namespace/selector and the accounting sources are fixed at start (they
- * decide what is watched); a change is logged as needing a restart. */
+/* What a reload changes in the running subsystems. The keys restart_keys()
+ * names are fixed at start; a change to them is logged as needing a
+ * restart. */
 static void app_apply_config(struct app *a)
 {
     if (a->engine) {
@@ -184,10 +184,56 @@ static void app_apply_config(struct app *a)
             log_kv(LOG_ERROR, "reload: cannot apply the quota options; keeping the old ones", NULL);
     }
     app_writers_reload(a);
-    if (strcmp(a->pod_ns, a->cfg.extension.namespace_) != 0 ||
-        strcmp(a->pod_selector, a->cfg.extension.pod_selector) != 0)
-        log_kv(LOG_WARN, "reload: extension.namespace/pod_selector changes take effect at restart",
-               NULL);
+}
+
+static bool sources_equal(const struct config *x, const struct config *y)
+{
+    if (x->accounting.n_sources != y->accounting.n_sources)
+        return false;
+    for (size_t i = 0; i < x->accounting.n_sources; i++) {
+        const struct config_source *p = &x->accounting.sources[i], *q = &y->accounting.sources[i];
+        if (p->operation != q->operation || strcmp(p->name, q->name) || strcmp(p->group, q->group) ||
+            strcmp(p->version, q->version) || strcmp(p->resource, q->resource) ||
+            strcmp(p->namespace_, q->namespace_) || strcmp(p->on_demand, q->on_demand) ||
+            strcmp(p->instance, q->instance))
+            return false;
+    }
+    return true;
+}
+
+/* The keys a reload cannot apply (they decide what is watched, where the
+ * server listens, where counts are kept and who leads): names the changed
+ * ones in out ("" when none). */
+static void restart_keys(const struct config *o, const struct config *n, char *out, size_t len)
+{
+    const struct {
+        const char *name;
+        bool changed;
+    } k[] = {
+        {"extension.namespace", strcmp(o->extension.namespace_, n->extension.namespace_) != 0},
+        {"extension.pod_selector", strcmp(o->extension.pod_selector, n->extension.pod_selector) != 0},
+        {"accounting.sources", !sources_equal(o, n)},
+        {"accounting.state_file", strcmp(o->accounting.state_file, n->accounting.state_file) != 0},
+        {"accounting.state_configmap",
+         strcmp(o->accounting.state_configmap, n->accounting.state_configmap) != 0},
+        {"http.listen", strcmp(o->http.listen, n->http.listen) != 0},
+        {"http.max_connections", o->http.max_connections != n->http.max_connections},
+        {"http.read_timeout_seconds", o->http.read_timeout_seconds != n->http.read_timeout_seconds},
+        {"leader_election",
+         o->leader_election.enabled != n->leader_election.enabled ||
+             strcmp(o->leader_election.lease_name, n->leader_election.lease_name) ||
+             strcmp(o->leader_election.lease_namespace, n->leader_election.lease_namespace) ||
+             o->leader_election.lease_duration_seconds != n->leader_election.lease_duration_seconds ||
+             o->leader_election.renew_deadline_seconds != n->leader_election.renew_deadline_seconds ||
+             o->leader_election.retry_period_seconds != n->leader_election.retry_period_seconds},
+    };
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+        if (k[i].changed && used < len) {
+            int w = snprintf(out + used, len - used, "%s%s", used ? "," : "", k[i].name);
+            used += w > 0 ? (size_t)w : 0;
+        }
 }
 
 static void reload(struct app *a)
@@ -209,9 +255,15 @@ static void reload(struct app *a)
                msg, NULL);
         return;
     }
+    char later[512];
+    restart_keys(&a->cfg, &next, later, sizeof(later));
     config_free(&a->cfg);
     a->cfg = next;
     log_setup(a->cfg.log.level_v, a->cfg.log.format_v);
+    if (later[0])
+        log_kv(LOG_WARN, "reload: these keys changed but take effect only at restart; the running "
+                         "values stay in use",
+               "keys", later, NULL);
     load_regions(a);
     app_apply_config(a);
     log_kv(LOG_INFO, "configuration reloaded", "file", a->cfg.path[0] ? a->cfg.path : "(defaults)",

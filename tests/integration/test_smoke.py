@@ -113,6 +113,16 @@ def sighup_reload_good_and_bad():
         line = [l for l in d.log_lines() if "reload failed" in l.get("msg", "")][0]
         assert f"{d.config_path}:" in line["error"] and "listen" in line["error"], line
         assert d.get("/livez")[0] == 200
+        # keys fixed at start: named in a warning, the running values stay
+        with open(d.config_path, "w") as f:
+            f.write(good.replace("quota.json", "other.json")
+                    + "http:\n  max_connections: 7\nextension:\n  pod_selector: app=other\n")
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: any("take effect only at restart" in l.get("msg", "") for l in d.log_lines()),
+                 5, what="restart-only keys warning")
+        line = [l for l in d.log_lines() if "take effect only at restart" in l.get("msg", "")][0]
+        assert line["keys"] == "extension.pod_selector,accounting.state_file,http.max_connections", line
+        assert d.get("/livez")[0] == 200
         d.stop()
 
 
