@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "abc_version.h"
@@ -110,6 +112,34 @@ static void load_regions(struct app *a)
                a->cfg.regions_file, NULL);
     regions_free(&a->regions);
     a->regions = r;
+}
+
+/* Said at start, not at the first reservation: a state file whose
+ * directory cannot be written (a non-root run with the default path) makes
+ * every reservation answer 503 state_not_saved. */
+static void warn_unwritable_state(struct app *a)
+{
+    const char *f = a->cfg.accounting.state_file;
+    if (!f[0] || a->cfg.accounting.state_configmap[0])
+        return;
+    char dir[CONFIG_PATH_MAX];
+    const char *slash = strrchr(f, '/');
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash == f ? 1 : slash - f) : 1,
+             slash ? f : ".");
+    /* a missing directory is made at the first save: judge its nearest
+     * existing ancestor */
+    char *cut;
+    while (access(dir, F_OK) != 0 && (cut = strrchr(dir, '/')) != NULL)
+        *(cut == dir ? cut + 1 : cut) = '\0';
+    struct stat st;
+    int e = stat(dir, &st) ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR
+                                     : access(dir, W_OK) ? errno : 0;
+    if (!e)
+        return;
+    log_kv(LOG_WARN,
+           "the quota state file's directory is not writable: counts will not survive a restart "
+           "and reservations answer 503 state_not_saved",
+           "state_file", f, "error", strerror(e), NULL);
 }
 
 static void on_stop_timeout(uv_timer_t *t)
@@ -389,6 +419,7 @@ int app_run(const struct app_opts *o)
         app_free(a);
         return APP_EXIT_FAIL;
     }
+    warn_unwritable_state(a);
     if ((rc = app_kube_start(a))) {
         log_kv(LOG_ERROR, "cannot start watching", "error", strerror(-rc), NULL);
         app_free(a);

@@ -142,4 +142,33 @@ def day_boundary_plus_0530():
         d.stop()
 
 
+@R.test
+def unwritable_state_directory_is_said_at_start():
+    # the state file's nearest existing ancestor is a regular file: no save
+    # can ever land, so the daemon says so at start (not at the first POST)
+    with Kubesim() as k:
+        d = Daemon(kubesim=k, start=False, env={"ABC_TEST_NOW": NOW})
+        blocker = os.path.join(d.tmp, "not-a-dir")
+        open(blocker, "w").close()
+        with open(d.config_path, "w") as f:
+            f.write(config_text(d.tmp, state_file=os.path.join(blocker, "sub", "quota.json")))
+        d.start()
+        d.wait_ready()
+        lines = [l for l in d.log_lines() if "not writable" in l.get("msg", "")]
+        assert lines and lines[0]["level"] == "warn" and "not-a-dir" in lines[0]["state_file"], lines
+        assert reserve(d, key="k1")[0] == 503
+        d.stop()
+    # a directory that does not exist yet but can be made is fine
+    with Kubesim() as k:
+        d = make(k)
+        d.state_file = os.path.join(d.tmp, "new", "deeper", "quota.json")
+        with open(d.config_path, "w") as f:
+            f.write(config_text(d.tmp, state_file=d.state_file))
+        d.start()
+        d.wait_ready()
+        assert not [l for l in d.log_lines() if "not writable" in l.get("msg", "")]
+        assert reserve(d, key="k2")[0] == 200 and os.path.exists(d.state_file)
+        d.stop()
+
+
 sys.exit(R.finish())
