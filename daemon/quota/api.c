@@ -478,15 +478,19 @@ static void post(struct quota *q, const struct http_request *req, const char *pa
     const char *rest = strncmp(path, API_PREFIX, strlen(API_PREFIX)) == 0
                            ? path + strlen(API_PREFIX) : NULL;
     const char *slash = rest ? strrchr(rest, '/') : NULL;
-    if (!rest || !slash || slash == rest) {
-        error_reply(resp, 404, "not_found", "expected POST /api/v1/quota/{instance}/{backup|restore}");
-        return;
-    }
     if (!authorized(q, authorization)) {
         resp->status = 401;
         http_response_header(resp, "WWW-Authenticate", "Bearer");
         error_reply(resp, 401, "unauthorized",
                     "an Authorization: Bearer header matching api.token_file is required");
+        return;
+    }
+    /* SPEC §7 keeps 404 for a disabled write API: a malformed path is a
+     * bad request (an empty instance or no operation). */
+    if (!rest || !slash || slash == rest) {
+        error_reply(resp, 400, "bad_request",
+                    "expected POST /api/v1/quota/{instance}/{backup|restore} with a non-empty "
+                    "instance");
         return;
     }
     char inst[MAX_INSTANCE_LEN + 2];
