@@ -5,6 +5,7 @@
 #include "http/routes_basic.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -61,9 +62,60 @@ static void handle_ready(void *data, const struct http_request *req, struct http
     resp->status = readyz_http(c->r, only, e.names, e.n, verbose, &resp->body);
 }
 
+/* The q of one media range ("type/sub;a=b;q=0.5"): 1 when absent, 0 for
+ * a malformed value (not acceptable). */
+static double range_q(const char *r, size_t len)
+{
+    for (const char *p = memchr(r, ';', len); p; p = memchr(p, ';', (size_t)(r + len - p))) {
+        p++;
+        while (p < r + len && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p + 2 <= r + len && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            char num[16];
+            size_t n = 0;
+            for (const char *d = p + 2; d < r + len && n + 1 < sizeof(num) && *d != ';'; d++)
+                if (*d != ' ')
+                    num[n++] = *d;
+            num[n] = '\0';
+            char *end;
+            double q = strtod(num, &end);
+            return (end == num || *end || q < 0 || q > 1) ? 0 : q;
+        }
+    }
+    return 1;
+}
+
+/* Accept negotiation as Prometheus' client_golang does it (expfmt): the
+ * media ranges by q (ties keep their order), the first that is OpenMetrics
+ * or text/plain wins; anything else, or nothing, is the text format. */
 bool routes_basic_wants_openmetrics(const char *accept)
 {
-    return accept && strcasestr(accept, "application/openmetrics-text") != NULL;
+    if (!accept)
+        return false;
+    double best_q = 0;
+    bool best_om = false;
+    for (const char *p = accept; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        size_t tlen = strcspn(p, ";,");
+        if (tlen > len)
+            tlen = len;
+        while (tlen && (p[tlen - 1] == ' ' || p[tlen - 1] == '\t'))
+            tlen--;
+        bool om = tlen == 28 && strncasecmp(p, "application/openmetrics-text", 28) == 0;
+        bool text = tlen == 10 && strncasecmp(p, "text/plain", 10) == 0;
+        double q = range_q(p, len);
+        if ((om || text) && q > best_q) {
+            best_q = q;
+            best_om = om;
+        }
+        p += len + (comma ? 1 : 0);
+    }
+    return best_om;
 }
 
 static void handle_metrics(void *data, const struct http_request *req,

@@ -644,6 +644,31 @@ START_TEST(test_accept_encoding)
 }
 END_TEST
 
+/* /metrics format negotiation follows client_golang's expfmt.Negotiate. */
+START_TEST(test_metrics_negotiation)
+{
+    /* what Prometheus sends */
+    ck_assert(routes_basic_wants_openmetrics(
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+        "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
+    ck_assert(routes_basic_wants_openmetrics("application/openmetrics-text; version=1.0.0"));
+    ck_assert(!routes_basic_wants_openmetrics("text/plain;version=0.0.4"));
+    ck_assert(!routes_basic_wants_openmetrics(NULL));
+    ck_assert(!routes_basic_wants_openmetrics("*/*"));
+    ck_assert(!routes_basic_wants_openmetrics("application/json"));
+    /* q decides, not the order */
+    ck_assert(!routes_basic_wants_openmetrics(
+        "application/openmetrics-text;version=1.0.0;q=0.1, text/plain;version=0.0.4;q=0.9"));
+    ck_assert(routes_basic_wants_openmetrics(
+        "text/plain;q=0.2, application/openmetrics-text;q=0.3"));
+    /* a tie keeps the order; q=0 and a malformed q are not acceptable */
+    ck_assert(!routes_basic_wants_openmetrics("text/plain, application/openmetrics-text"));
+    ck_assert(!routes_basic_wants_openmetrics("application/openmetrics-text;q=0"));
+    ck_assert(!routes_basic_wants_openmetrics("application/openmetrics-text;q=abc"));
+    ck_assert(!routes_basic_wants_openmetrics("application/openmetrics-text-x"));
+}
+END_TEST
+
 START_TEST(test_ipv6_listen)
 {
     uv_loop_t loop;
@@ -677,6 +702,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("util");
     tcase_add_test(tc, test_decode_path);
     tcase_add_test(tc, test_accept_encoding);
+    tcase_add_test(tc, test_metrics_negotiation);
     suite_add_tcase(s, tc);
     tc = tcase_create("answers");
     tcase_add_test(tc, test_basic_answers);
