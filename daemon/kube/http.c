@@ -92,6 +92,19 @@ static void observe_duration(struct kube_call *c)
     metric_observe(c->h->m_duration, lv, (double)(uv_hrtime() - c->t0) / 1e9);
 }
 
+/* One aks_backup_apiserver_requests_total increment; code 0 = "error"
+ * (no response). */
+static void count_request(struct kube_call *c, long code)
+{
+    if (!c->h->m_requests)
+        return;
+    char cs[16] = "error";
+    if (code > 0)
+        snprintf(cs, sizeof(cs), "%ld", code);
+    const char *lv[] = {c->verb, cs};
+    metric_add(c->h->m_requests, lv, 1);
+}
+
 static size_t on_write(char *p, size_t size, size_t nmemb, void *userp)
 {
     struct kube_call *c = userp;
@@ -138,8 +151,14 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userp)
             c->code_ok = code < 300;
             if (c->code_ok)
                 record_success(c->h);
-            if (c->watch) /* a watch's duration is its time to first byte */
+            /* A watch is counted once, when its answer arrives (as
+             * client-go does), not when it ends minutes later: the
+             * request counter and the duration (time to first byte)
+             * together, so both always agree. */
+            if (c->watch) {
+                count_request(c, code);
                 observe_duration(c);
+            }
         }
         return n;
     }
@@ -326,11 +345,34 @@ static int map_curl_error(CURLcode rc)
     }
 }
 
+bool kube_status_rv_too_large(struct json_object *status)
+{
+    struct json_object *v, *causes;
+    if (!status || !json_object_is_type(status, json_type_object))
+        return false;
+    if (json_object_object_get_ex(status, "details", &v) &&
+        json_object_object_get_ex(v, "causes", &causes) && json_object_is_type(causes, json_type_array)) {
+        size_t n = json_object_array_length(causes);
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *c = json_object_array_get_idx(causes, i), *rs;
+            if (json_object_object_get_ex(c, "reason", &rs) && json_object_is_type(rs, json_type_string) &&
+                strcmp(json_object_get_string(rs), "ResourceVersionTooLarge") == 0)
+                return true;
+        }
+    }
+    /* older servers: a Timeout whose message says it (client-go's fallback) */
+    if (!json_object_object_get_ex(status, "code", &v) || json_object_get_int64(v) != 504)
+        return false;
+    return json_object_object_get_ex(status, "message", &v) && json_object_is_type(v, json_type_string) &&
+           strstr(json_object_get_string(v), "Too large resource version") != NULL;
+}
+
 static void status_reason_from_body(struct kube_call *c, struct kube_status *st)
 {
     if (c->errbody) {
         struct json_object *o = json_tokener_parse(c->errbody);
         struct json_object *msg;
+        st->rv_too_large = kube_status_rv_too_large(o);
         if (o && json_object_object_get_ex(o, "message", &msg) &&
             json_object_is_type(msg, json_type_string)) {
             snprintf(st->reason, sizeof(st->reason), "%s", json_object_get_string(msg));
@@ -362,15 +404,10 @@ static void call_finish(struct kube_call *c, CURLcode rc)
         while (l > 0 && st.reason[l - 1] == '\n')
             st.reason[--l] = '\0';
     }
-    if (h->m_requests) {
-        char code[16] = "error";
-        if (st.http > 0)
-            snprintf(code, sizeof(code), "%ld", st.http);
-        const char *lv[] = {c->verb, code};
-        metric_add(h->m_requests, lv, 1);
-    }
-    if (!c->watch || !c->headers_done)
+    if (!c->watch || !c->headers_done) { /* a watch with an answer was counted then */
+        count_request(c, st.http);
         observe_duration(c);
+    }
     kube_done_cb cb = c->on_done;
     void *data = c->data;
     call_unlink(c);

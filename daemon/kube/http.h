@@ -26,7 +26,16 @@ struct kube_status {
     long http;        /* HTTP status; 0 when no response */
     int retry_after;  /* Retry-After in seconds; -1 when absent */
     char reason[256]; /* transport error text or the Status message */
+    bool rv_too_large; /* the Status says "Too large resource version" (see below) */
 };
+
+struct json_object;
+/* Is this Status object kube-apiserver's "Too large resource version"
+ * (storage.NewTooLargeResourceVersionError: code 504, reason Timeout,
+ * details.causes[].reason ResourceVersionTooLarge; before 1.17 only the
+ * message said so)? The request asked for a resourceVersion the server has
+ * not reached (etcd restored, simulator restarted): client-go relists. */
+bool kube_status_rv_too_large(struct json_object *status);
 
 struct kube_req {
     const char *method;       /* "GET", "POST", "PUT", "PATCH", "DELETE" */
@@ -36,7 +45,9 @@ struct kube_req {
     const char *body;         /* copied; NULL = none */
     size_t body_len;
     const char *bearer;       /* token or NULL; copied, never logged */
-    bool watch;               /* streaming: no total timeout, duration = time to first byte */
+    bool watch;               /* streaming: no total timeout; counted in requests_total and
+                               * the duration histogram (time to first byte) once, when the
+                               * response headers arrive (or at the end if none did) */
     long timeout_ms;          /* total timeout for non-watch requests; 0 = 60 s */
     bool error_bodies;        /* also pass non-2xx bodies to on_chunk */
 };

@@ -26,7 +26,7 @@
 
 enum phase { PH_IDLE, PH_LISTING, PH_WATCHING, PH_WAITING };
 enum next { NEXT_LIST, NEXT_WATCH };
-enum abort_reason { AB_NONE, AB_EXPIRED, AB_ERROR_EVENT, AB_PARSE, AB_LIST_ONLY_DONE };
+enum abort_reason { AB_NONE, AB_EXPIRED, AB_TOO_LARGE, AB_ERROR_EVENT, AB_PARSE, AB_LIST_ONLY_DONE };
 
 struct reflector {
     uv_loop_t *loop;
@@ -127,7 +127,9 @@ static void declare_metrics(struct reflector *r, struct metrics *m)
     r->m_relists = metrics_family(m, "aks_backup_relists_total", METRIC_COUNTER, METRIC_SCOPE_PROCESS,
                                   "Lists of a resource after its first one.", 1, res, NULL, 0);
     r->m_synced = metrics_family(m, "aks_backup_informer_synced", METRIC_GAUGE, METRIC_SCOPE_PROCESS,
-                                 "1 when the resource's first list has been applied, else 0.", 1, res, NULL, 0);
+                                 "1 when the resource's store is in step with the API server (its list has been "
+                                 "applied, or its API is not served: known absent, empty), else 0.",
+                                 1, res, NULL, 0);
     r->m_objects = metrics_family(m, "aks_backup_informer_objects", METRIC_GAUGE, METRIC_SCOPE_PROCESS,
                                   "Objects held in the resource's store.", 1, res, NULL, 0);
     r->m_last = metrics_family(m, "aks_backup_last_event_timestamp_seconds", METRIC_GAUGE,
@@ -142,6 +144,11 @@ static void declare_metrics(struct reflector *r, struct metrics *m)
     if (r->m_relists) {
         const char *lv[] = {r->type->resource};
         metric_add(r->m_relists, lv, 0);
+    }
+    static const char *const types[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
+    for (size_t i = 0; r->m_events && i < sizeof(types) / sizeof(types[0]); i++) {
+        const char *lv[] = {r->type->resource, types[i]};
+        metric_add(r->m_events, lv, 0);
     }
     static const char *const reasons[] = {"timeout", "expired", "error", "eof"};
     for (size_t i = 0; r->m_restarts && i < sizeof(reasons) / sizeof(reasons[0]); i++) {
@@ -224,11 +231,16 @@ static void describe(const struct kube_status *st, char *out, size_t n)
         snprintf(out, n, "HTTP %ld: %s", st->http, st->reason);
 }
 
+/* informer_synced: 1 while the store is in step with the server, which is
+ * also the case while the API is not served (the store is then empty and
+ * that is the truth); 0 before the first list and while a resource that
+ * came back is being listed (docs/metrics.md). */
 static void set_absent(struct reflector *r, bool absent)
 {
     if (r->absent == absent)
         return;
     r->absent = absent;
+    m_set(r->m_synced, r->type->resource, absent ? 1 : 0);
     if (r->hooks.on_absent)
         r->hooks.on_absent(r->hooks.data, r->type, absent);
 }
@@ -247,13 +259,15 @@ static void list_failed(struct reflector *r, const struct kube_status *st)
         if (!r->absent)
             log_kv(LOG_INFO, "resource not served by the API server; treating it as absent", "resource",
                    r->type->resource, "group", r->type->group, "version", r->type->version, NULL);
-        set_absent(r, true);
         if (store_count(r->store) > 0) { /* the API went away: so did its objects */
+            /* Before on_absent: the empty list's on_synced must not be
+             * the last word on the resource's state. */
             struct store_replace *empty = store_replace_begin(r->store);
             if (empty)
                 store_replace_end(empty);
             m_set(r->m_objects, r->type->resource, 0);
         }
+        set_absent(r, true);
         schedule(r, NEXT_LIST, (uint64_t)r->absent_s * 1000);
         return;
     }
@@ -328,6 +342,8 @@ static void on_page(void *data, const struct kube_status *st, const char *body, 
         list_failed(r, st);
         return;
     }
+    if (r->absent) /* served again: informer_synced 0 until the list is applied */
+        m_set(r->m_synced, r->type->resource, 0);
     /* Item by item: the page never exists as one json-c tree. */
     struct page_ctx pc = {.r = r};
     struct json_object *md = NULL, *v;
@@ -464,7 +480,16 @@ static int on_event(void *data, const char *type, struct json_object *obj)
             c = (long)json_object_get_int64(code);
         const char *m = json_object_object_get_ex(obj, "message", &msg) ? json_object_get_string(msg) : "";
         snprintf(r->abort_msg, sizeof(r->abort_msg), "%ld %s", c, m ? m : "");
-        r->abort_reason = c == 410 ? AB_EXPIRED : AB_ERROR_EVENT;
+        struct json_object *rs;
+        const char *why = json_object_object_get_ex(obj, "reason", &rs) && json_object_is_type(rs, json_type_string)
+                              ? json_object_get_string(rs)
+                              : "";
+        if (c == 410 || strcmp(why, "Expired") == 0 || strcmp(why, "Gone") == 0)
+            r->abort_reason = AB_EXPIRED;
+        else if (kube_status_rv_too_large(obj))
+            r->abort_reason = AB_TOO_LARGE;
+        else
+            r->abort_reason = AB_ERROR_EVENT;
         return 1;
     }
     bool del = strcmp(type, "DELETED") == 0;
@@ -527,7 +552,11 @@ static void stream_list_failed(struct reflector *r, const struct kube_status *st
         return;
     }
     struct kube_status s = *st;
-    if (ab == AB_PARSE || (ab == AB_NONE && st->err == 0 && st->http == 200)) {
+    if (ab == AB_TOO_LARGE) {
+        s.http = 504;
+        s.rv_too_large = true;
+        snprintf(s.reason, sizeof(s.reason), "%s", r->abort_msg);
+    } else if (ab == AB_PARSE || (ab == AB_NONE && st->err == 0 && st->http == 200)) {
         s.err = -EBADMSG;
         snprintf(s.reason, sizeof(s.reason), "%s",
                  ab == AB_PARSE ? r->abort_msg : "stream ended before the initial-events-end bookmark");
@@ -556,6 +585,22 @@ static void on_watch_done(void *data, const struct kube_status *st)
         restarts(r, "expired");
         log_kv(LOG_INFO, "watch expired (410); listing again", "resource", res, NULL);
         start_list(r);
+        return;
+    }
+    if (ab == AB_TOO_LARGE || (st->err == 0 && st->rv_too_large)) {
+        /* Our resourceVersion is ahead of the server's: etcd restored from
+         * a backup, or a simulator restarted. Watching from it again
+         * would wait for revisions that may never come; list from
+         * scratch (no resourceVersion), as client-go does. */
+        restarts(r, "error");
+        set_str(&r->rv, NULL);
+        uint64_t d = backoff_next(&r->backoff);
+        char delay[32];
+        snprintf(delay, sizeof(delay), "%.1f", (double)d / 1000.0);
+        log_kv(LOG_WARN, "watch resourceVersion is ahead of the API server (etcd restored?); listing again",
+               "resource", res, "error", ab == AB_TOO_LARGE ? r->abort_msg : st->reason, "retry_in_seconds",
+               delay, NULL);
+        schedule(r, NEXT_LIST, d);
         return;
     }
     if (ab == AB_PARSE || ab == AB_ERROR_EVENT) {

@@ -1,9 +1,10 @@
 /* A reflector keeps one resource's store in step with the API server
  * (SPEC §5, client-go tools/cache/reflector.go): paginated LIST into
  * store_replace, then WATCH from the list's resourceVersion with bookmarks;
- * 410 → relist, other errors → backoff (Retry-After honoured), 90 s of
- * silence → re-watch, 404 on the group/version → absent, retried every
- * 60 s. It knows the resource only through its struct model_type. */
+ * 410 or "Too large resource version" → relist, other errors → backoff
+ * (Retry-After honoured), 90 s of silence → re-watch, 404 on the
+ * group/version → absent (an empty store, informer_synced 1), retried
+ * every 60 s. It knows the resource only through its struct model_type. */
 #ifndef ABC_KUBE_REFLECTOR_H
 #define ABC_KUBE_REFLECTOR_H
 
@@ -48,7 +49,8 @@ void reflector_stop(struct reflector *r);
 /* Stops and frees r after its handles closed, then cb (may be NULL). */
 void reflector_close(struct reflector *r, reflector_close_cb cb, void *data);
 
-/* The first list has been applied to the store. */
+/* The first list has been applied to the store (false while absent from
+ * the start; the informer_synced gauge is 1 then, see docs/metrics.md). */
 bool reflector_synced(const struct reflector *r);
 /* The resource's group/version is not served (404). */
 bool reflector_absent(const struct reflector *r);

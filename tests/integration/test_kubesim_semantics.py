@@ -1,6 +1,7 @@
 """kubesim's API semantics over raw HTTPS (CA + bearer token): pagination
 snapshots and remainingItemCount, expired continue tokens (410), watch from
-a compacted RV (200 + ERROR 410), RV=0 synthetic ADDED, replay, bookmarks,
+a compacted RV (200 + ERROR 410), list/watch from a future RV (504 /
+200 + ERROR 504 ResourceVersionTooLarge after 3 s), RV=0 synthetic ADDED, replay, bookmarks,
 timeoutSeconds, sendInitialEvents, selectors, write status codes, 401/403,
 disabled APIs, and the control faults (/fail, /garbage, /drop-watches,
 /stall-watches, /partition, /latency, /mutator)."""
@@ -9,6 +10,7 @@ import http.client
 import json
 import os
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -775,6 +777,64 @@ def generated_pvs_are_realistic_and_fast():
         evs = [w.next() for _ in range(5)]
         w.close()
         assert [e["object"]["metadata"]["name"] for e in evs] == [f"h{i}" for i in range(1, 6)], evs
+
+
+def too_large_status(st, want):
+    """kube-apiserver's storage.NewTooLargeResourceVersionError(want, current, 1)."""
+    assert st["kind"] == "Status" and st["code"] == 504 and st["reason"] == "Timeout", st
+    assert st["message"].startswith(f"Timeout: Too large resource version: {want}, current: "), st
+    assert int(st["message"].rsplit(" ", 1)[1]) < want, st
+    assert st["details"]["causes"] == [{"reason": "ResourceVersionTooLarge",
+                                        "message": "Too large resource version"}], st
+    assert st["details"]["retryAfterSeconds"] == 1, st
+
+
+@R.test
+def resource_version_too_large():
+    """A resourceVersion the server has not reached: waited for ~3 s (the
+    watch cache's waitUntilFreshAndBlock), then a LIST gets HTTP 504 with the
+    ResourceVersionTooLarge cause and Retry-After: 1, and a WATCH gets HTTP 200
+    and one ERROR event holding the same Status, then a clean end."""
+    want = KS.rv() + 500
+    for query in (f"resourceVersion={want}", f"resourceVersion={want}&resourceVersionMatch=NotOlderThan",
+                  f"resourceVersion={want}&resourceVersionMatch=Exact&limit=2"):
+        t0 = time.monotonic()
+        code, hdrs, st = KS.get(PV + "?" + query)
+        assert code == 504 and hdrs.get("retry-after") == "1", (query, code, hdrs, st)
+        too_large_status(st, want)
+        assert 2.5 <= time.monotonic() - t0 < 10, query
+    for query in (f"watch=true&allowWatchBookmarks=true&resourceVersion={want}",
+                  f"watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+                  f"&resourceVersionMatch=NotOlderThan&resourceVersion={want}"):
+        t0 = time.monotonic()
+        w = KS.watch(PV + "?" + query)
+        try:
+            assert w.status == 200, (query, w.status)
+            ev = w.next(timeout=10)
+            assert ev["type"] == "ERROR", (query, ev)
+            too_large_status(ev["object"], want)
+            assert w.next(timeout=10) is None and w.clean_end, "the stream ends cleanly after the ERROR"
+        finally:
+            w.close()
+        assert 2.5 <= time.monotonic() - t0 < 10, query
+    # reached within the wait: served normally (no error)
+    want = KS.rv() + 1
+    pv = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-too-large-later"},
+          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                   "hostPath": {"path": "/tmp/x"}}}
+    # the RV reaches want (a ConfigMap) 0.5 s into the wait; the PV comes after it
+    later = threading.Timer(0.5, lambda: (KS.apply(cm("too-large-catch-up", {"a": "1"})), KS.apply(pv)))
+    later.start()
+    t0 = time.monotonic()
+    w = KS.watch(PV + f"?watch=true&resourceVersion={want}")
+    later.join()
+    try:
+        assert w.status == 200 and time.monotonic() - t0 < 2.5, (w.status, time.monotonic() - t0)
+        ev = w.next(timeout=10)
+        assert ev["type"] == "ADDED" and ev["object"]["metadata"]["name"] == "pv-too-large-later", ev
+    finally:
+        w.close()
+        KS.control_post("/delete", {"apiVersion": "v1", "kind": "PersistentVolume", "name": "pv-too-large-later"})
 
 
 def main():

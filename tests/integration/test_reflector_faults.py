@@ -5,7 +5,11 @@ is compacted (a 410 on the next watch), watches stall, and a watch event
 comes out malformed or truncated. Then quiet: the daemon's
 /debug/store?resource=persistentvolumes must equal kubesim's /state exactly
 (names and resourceVersions) within a bounded wait, and the daemon must
-still be serving. CHAOS_SECONDS overrides the 20 s (60 for a long run)."""
+still be serving. CHAOS_SECONDS overrides the 20 s (60 for a long run).
+Also: a server that comes back with older resourceVersions (the daemon's
+is "too large") is relisted within seconds; a quiet start exports every
+watch family, counts each watch once when answered, and an API that is not
+served is reported synced with an empty store."""
 import json
 import os
 import random
@@ -103,5 +107,121 @@ for s in (1, 2, 3):
         chaos_run(s)
     run.__name__ = f"chaos_seed_{s}_converges"
     R.test(run)
+
+
+def series(m, name, **want):
+    return {labels: v for (n, labels), v in m.items()
+            if n == name and all((k, x) in labels for k, x in want.items())}
+
+
+def pv(name):
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "csi": {"driver": "disk.csi.azure.com", "volumeHandle": "/subscriptions/x/" + name}}}
+
+
+@R.test
+def resource_version_ahead_after_restart_relists():
+    """The API server comes back with older resourceVersions than the daemon
+    has seen (etcd restored from a backup; here kubesim restarted from its
+    seeds with its first RV as before). The daemon's re-watch is answered
+    "Too large resource version" (after kube-apiserver's 3 s wait); it must
+    list again from scratch within seconds: objects created after the
+    restart show up and those lost with the old server go away."""
+    with Kubesim(extra_args=["--bookmark-interval", "1"]) as ks, \
+            Daemon(kubesim=ks, env={"ABC_DEBUG_ENDPOINTS": "1"}) as d:
+        d.wait_ready(timeout=60)
+        rv_start = ks.rv_start
+        for i in range(6):
+            ks.apply(pv(f"pv-before-{i}"))
+        wait_for(lambda: {("", f"pv-before-{i}") for i in range(6)} <= set(as_map(debug_store(d)["items"])),
+                 timeout=15, what="daemon sees pv-before-*")
+        time.sleep(2.5)  # bookmarks carry every resource's RV up to the server's
+        ahead = int(debug_store(d)["resourceVersion"])
+        # Restart from the seeds (the applied PVs are lost) with the same first RV.
+        ks.stop()
+        ks.rv_start = rv_start
+        ks.start()
+        assert ks.rv() < ahead, f"precondition: server RV {ks.rv()} behind the daemon's {ahead}"
+        t0 = time.monotonic()
+        ks.apply(pv("pv-after"))
+        want = as_map(ks.state(RESOURCE)["items"])
+        last = {}
+
+        def converged():
+            last["got"] = as_map(debug_store(d)["items"])
+            return last["got"] == want
+        try:
+            wait_for(converged, timeout=20, interval=0.2, what="daemon store == restarted kubesim state")
+        except AssertionError:
+            raise AssertionError(diff_summary(want, last.get("got", {})) + "\n" + d.log_text()[-3000:])
+        took = time.monotonic() - t0
+        assert took < 15, f"relist took {took:.1f} s"
+        log = d.log_text()
+        assert "ahead of the API server" in log, log[-3000:]
+
+        def exported():
+            m = d.metrics()
+            names = {dict(lb).get("persistentvolume")
+                     for lb in series(m, "aks_backup_persistent_volume_supported")}
+            return "pv-after" in names and not any(n and n.startswith("pv-before") for n in names)
+        wait_for(exported, timeout=10, what="/metrics shows pv-after and no pv-before-*")
+        m = d.metrics()
+        assert sum(series(m, "aks_backup_relists_total", resource=RESOURCE).values()) >= 1
+        assert sum(series(m, "aks_backup_watch_restarts_total", resource=RESOURCE, reason="error").values()) >= 1
+        print(f"relisted and converged {took:.1f} s after the restart (daemon RV {ahead}, server {ks.rv()})",
+              flush=True)
+        d.stop()
+
+
+@R.test
+def quiet_start_metrics_and_absent_api():
+    """On a quiet cluster every watch family is present from the first
+    scrape (watch_events_total at 0 per resource and type); every watch is
+    counted in apiserver_requests_total as soon as it is answered, once,
+    agreeing with the duration histogram; an API that is not served is a
+    known, synced state (informer_synced 1, empty store) and becomes a
+    listed resource when it appears."""
+    with Kubesim(extra_args=["--disable-api", "snapshot.storage.k8s.io/v1"]) as ks, \
+            Daemon(kubesim=ks, env={"ABC_DEBUG_ENDPOINTS": "1", "ABC_ABSENT_RETRY_SECONDS": "2"}) as d:
+        d.wait_ready(timeout=60)
+        m = d.metrics()
+        resources = {dict(lb)["resource"] for lb in series(m, "aks_backup_informer_synced")}
+        assert {"persistentvolumes", "volumesnapshots", "volumesnapshotclasses"} <= resources, resources
+        for r in resources:
+            for t in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"):
+                assert series(m, "aks_backup_watch_events_total", resource=r, type=t), (r, t)
+        for r in ("volumesnapshots", "volumesnapshotclasses"):
+            st = debug_store(d, r)
+            assert st["absent"] is True and st["items"] == [], st
+            assert series(m, "aks_backup_informer_synced", resource=r) == {
+                frozenset({("resource", r)}): 1.0}, (r, series(m, "aks_backup_informer_synced", resource=r))
+        code, _, body = d.get("/readyz?verbose")  # prerequisites fail (no snapshot API), synced does not
+        assert b"[+]synced ok" in body and b"snapshot_api" in body, body
+
+        watching = [r for r in resources
+                    if r not in ("volumesnapshots", "volumesnapshotclasses")]
+
+        def watches_counted():
+            m = d.metrics()
+            counted = sum(series(m, "aks_backup_apiserver_requests_total", verb="watch").values())
+            observed = sum(series(m, "aks_backup_apiserver_request_duration_seconds_count", verb="watch").values())
+            return counted >= len(watching) and counted == observed
+        wait_for(watches_counted, timeout=15, what="every open watch counted once, as the histogram")
+        m = d.metrics()
+        assert series(m, "aks_backup_apiserver_requests_total", verb="watch", code="200"), \
+            series(m, "aks_backup_apiserver_requests_total", verb="watch")
+
+        # The API appears: listed within the 2 s retry, synced 1 again, objects held.
+        ks.control_post("/api-enable", {"group": "snapshot.storage.k8s.io", "version": "v1"})
+
+        def listed():
+            st = debug_store(d, "volumesnapshotclasses")
+            return st["absent"] is False and st["synced"] is True and len(st["items"]) > 0
+        wait_for(listed, timeout=15, what="volumesnapshotclasses listed after the API appeared")
+        m = d.metrics()
+        assert series(m, "aks_backup_informer_synced", resource="volumesnapshotclasses") == {
+            frozenset({("resource", "volumesnapshotclasses")}): 1.0}
+        d.stop()
 
 sys.exit(R.finish())

@@ -103,6 +103,27 @@ enum MHD_Result send_json(struct MHD_Connection *c, int code, char *body, size_t
     return ret;
 }
 
+char *too_large_status_json(uint64_t want, uint64_t current)
+{
+    struct sbuf b = {0};
+    sbuf_printf(&b, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+                    "\"message\":\"Timeout: Too large resource version: %llu, current: %llu\",\"reason\":\"Timeout\","
+                    "\"details\":{\"causes\":[{\"reason\":\"ResourceVersionTooLarge\",\"message\":"
+                    "\"Too large resource version\"}],\"retryAfterSeconds\":1},\"code\":504}",
+                (unsigned long long)want, (unsigned long long)current);
+    return b.data;
+}
+
+bool wait_fresh_locked(uint64_t want)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 3; /* the watch cache's blockTimeout */
+    while (want > sim.rv && pthread_cond_timedwait(&sim.cond, &sim.mu, &ts) != ETIMEDOUT) {
+    }
+    return want <= sim.rv;
+}
+
 char *status_json(int code, const char *reason, const char *message, const struct rdef *d,
                   const char *name)
 {
@@ -371,16 +392,13 @@ static enum MHD_Result do_list(struct MHD_Connection *c, struct listq *q)
             snap = rv;
         }
         if (rv > sim.rv) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 3;
-            while (rv > sim.rv && pthread_cond_timedwait(&sim.cond, &sim.mu, &ts) != ETIMEDOUT) {
-            }
-            if (rv > sim.rv) {
+            if (!wait_fresh_locked(rv)) {
+                uint64_t cur = sim.rv;
                 pthread_mutex_unlock(&sim.mu);
                 free(after_ns);
                 free(after_name);
-                return send_status(c, 504, "Timeout", "Too large resource version", NULL, NULL);
+                char *st = too_large_status_json(rv, cur);
+                return send_json(c, 504, st, strlen(st), "Retry-After", "1");
             }
             if (!(match && !strcmp(match, "Exact")))
                 snap = sim.rv;
@@ -658,7 +676,18 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
     if (code) {
         const char *reason = code == 429 ? "TooManyRequests" : code == 503 ? "ServiceUnavailable"
                              : code == 500 ? "InternalError" : "InternalError";
-        char *s = status_json(code, reason, "injected failure (kubesim /fail)", NULL, NULL);
+        char *s;
+        if (code == 504) { /* "Too large resource version" for the request's RV (or the next one) */
+            pthread_mutex_lock(&sim.mu);
+            uint64_t cur = sim.rv, want = 0;
+            pthread_mutex_unlock(&sim.mu);
+            const char *rvq = qarg(c, "resourceVersion");
+            if (!rvq || parse_u64(rvq, &want) || want <= cur)
+                want = cur + 1;
+            s = too_large_status_json(want, cur);
+        } else {
+            s = status_json(code, reason, "injected failure (kubesim /fail)", NULL, NULL);
+        }
         char ra[16];
         snprintf(ra, sizeof ra, "%d", retry);
         ret = send_json(c, code, s, strlen(s), retry > 0 ? "Retry-After" : NULL, ra);

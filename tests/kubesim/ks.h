@@ -189,6 +189,14 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
 enum MHD_Result control_handle(struct MHD_Connection *c, const char *url, const char *method,
                    struct reqctx *rc);
 /* Builds a Status JSON body. Caller frees. */
+/* kube-apiserver's storage.NewTooLargeResourceVersionError(want, current, 1):
+ * 504 Timeout "Timeout: Too large resource version: W, current: C" with
+ * details.causes [{reason ResourceVersionTooLarge}] and retryAfterSeconds 1.
+ * Malloc'd JSON. */
+char *too_large_status_json(uint64_t want, uint64_t current);
+/* Waits (lock held) up to 3 s, like the watch cache's waitUntilFreshAndBlock,
+ * for sim.rv to reach want. True when it did. */
+bool wait_fresh_locked(uint64_t want);
 char *status_json(int code, const char *reason, const char *message, const struct rdef *d,
                   const char *name);
 enum MHD_Result send_json(struct MHD_Connection *c, int code, char *body, size_t len, const char *extra_hdr,

@@ -1,7 +1,8 @@
 /* kubesim watch streams: one MHD callback response per watch (chunked,
  * flushed per event), reading the global history from a resourceVersion
- * cursor. Initial ADDED events, bookmarks, timeoutSeconds, 410 ERROR events
- * and the watch faults (drop, stall, garbage, partition) live here. */
+ * cursor. Initial ADDED events, bookmarks, timeoutSeconds, 410 ERROR events,
+ * 504 "Too large resource version" ERROR events and the watch faults (drop,
+ * stall, garbage, partition) live here. */
 #include "ks.h"
 
 #include <errno.h>
@@ -282,7 +283,26 @@ enum MHD_Result watch_start(struct MHD_Connection *c, struct watch_params *p)
     w->next_bookmark = now + (uint64_t)sim.bookmark_interval_s * 1000u;
     if (p->timeout_s > 0)
         w->deadline = now + (uint64_t)p->timeout_s * 1000u;
-    if (from_now || p->send_initial) {
+    /* A resourceVersion the server has not reached (etcd restored to an
+     * older revision, or this simulator restarted under a client): wait
+     * up to 3 s for it, as the watch cache's waitUntilFreshAndBlock does,
+     * then answer as kube-apiserver's cacher answers a watch it cannot
+     * serve: HTTP 200 and one ERROR event holding the 504 Status of
+     * storage.NewTooLargeResourceVersionError, then the end. (kube-apiserver
+     * does this for sendInitialEvents watches; a plain watch is held open
+     * there, silent until the revision passes: README "Watches".) */
+    if (!from_now && rv > sim.rv && !wait_fresh_locked(rv)) {
+        char *st = too_large_status_json(rv, sim.rv);
+        sbuf_adds(&w->out, "{\"type\":\"ERROR\",\"object\":");
+        sbuf_adds(&w->out, st);
+        sbuf_adds(&w->out, "}\n");
+        free(st);
+        w->close_clean = true;
+        now = now_ms();
+        w->next_bookmark = now + (uint64_t)sim.bookmark_interval_s * 1000u;
+        if (p->timeout_s > 0)
+            w->deadline = now + (uint64_t)p->timeout_s * 1000u;
+    } else if (from_now || p->send_initial) {
         struct resstore *st = &sim.stores[p->res];
         w->initial = xmalloc((st->n + 1) * sizeof *w->initial);
         for (size_t i = 0; i < st->n; i++)

@@ -59,6 +59,7 @@ struct env {
     struct store *s;
     struct reflector *r;
     int adds, updates, deletes, synced, absent_calls, closed;
+    int synced_at_absent; /* e->synced when on_absent last ran */
     bool absent;
 };
 
@@ -74,6 +75,7 @@ static void on_absent(void *d, const struct model_type *t, bool absent)
     struct env *e = d;
     e->absent_calls++;
     e->absent = absent;
+    e->synced_at_absent = e->synced;
 }
 
 static void env_open(struct env *e, const struct model_type *t, enum reflector_mode mode,
@@ -160,6 +162,18 @@ static double metric(struct env *e, const char *series)
     double v = p && p[strlen(series)] == ' ' ? strtod(p + strlen(series) + 1, NULL) : 0;
     buf_free(&b);
     return v;
+}
+
+/* The series is exported (whatever its value). */
+static bool has_series(struct env *e, const char *series)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    ck_assert_int_eq(metrics_render(e->m, false, &b), 0);
+    const char *p = strstr(b.data, series);
+    bool ok = p && p[strlen(series)] == ' ';
+    buf_free(&b);
+    return ok;
 }
 
 static void apply_pv(struct env *e, const char *name, const char *phase)
@@ -353,13 +367,146 @@ START_TEST(absent_api_retried)
     ck_assert(run_until(&e, is_absent, 10000));
     ck_assert(reflector_absent(e.r));
     ck_assert(!reflector_synced(e.r));
+    /* absence is a known state: synced 1 with an empty store (docs/metrics.md) */
+    ck_assert(has_series(&e, "aks_backup_informer_synced{resource=\"volumesnapshots\"}"));
+    ck_assert(metric(&e, "aks_backup_informer_synced{resource=\"volumesnapshots\"}") == 1);
+    ck_assert_uint_eq(store_count(e.s), 0);
     ck_assert_int_eq(ksproc_control(&e.ks, "/api-enable", "{\"group\":\"snapshot.storage.k8s.io\",\"version\":\"v1\"}",
                                     NULL, 0),
                      200);
     ck_assert(run_until(&e, present_synced, 10000));
     ck_assert_int_eq(e.absent_calls, 2);
+    ck_assert(metric(&e, "aks_backup_informer_synced{resource=\"volumesnapshots\"}") == 1);
     env_close(&e);
     unsetenv("ABC_ABSENT_RETRY_SECONDS");
+}
+END_TEST
+
+static bool one_snapshot(struct env *e) { return store_count(e->s) == 1 && reflector_synced(e->r); }
+static bool absent_and_empty(struct env *e) { return e->absent && e->deletes == 1; }
+
+/* An API that goes away while objects are held: the store empties (a
+ * delete for each) and the resource ends up reported absent, synced 1. */
+START_TEST(api_removed_empties_store)
+{
+    setenv("ABC_ABSENT_RETRY_SECONDS", "1", 1);
+    struct env e;
+    env_open(&e, &snap_type, REFLECTOR_WATCH, NULL);
+    ck_assert(run_until(&e, is_synced, 10000));
+    ck_assert_int_eq(ksproc_control(&e.ks, "/apply",
+                                    "{\"apiVersion\":\"snapshot.storage.k8s.io/v1\",\"kind\":\"VolumeSnapshot\","
+                                    "\"metadata\":{\"name\":\"s1\",\"namespace\":\"ns1\"},\"spec\":{}}",
+                                    NULL, 0),
+                     200);
+    ck_assert(run_until(&e, one_snapshot, 10000));
+    ck_assert_int_eq(ksproc_control(&e.ks, "/api-disable", "{\"group\":\"snapshot.storage.k8s.io\",\"version\":\"v1\"}",
+                                    NULL, 0),
+                     200);
+    ck_assert(run_until(&e, absent_and_empty, 10000));
+    ck_assert_uint_eq(store_count(e.s), 0);
+    ck_assert(reflector_absent(e.r));
+    /* the empty list's on_synced came first: "absent" is the last word */
+    ck_assert_int_eq(e.synced, 2);
+    ck_assert_int_eq(e.synced_at_absent, 2);
+    ck_assert_int_eq(e.absent_calls, 1);
+    ck_assert(metric(&e, "aks_backup_informer_synced{resource=\"volumesnapshots\"}") == 1);
+    ck_assert(has_series(&e, "aks_backup_informer_objects{resource=\"volumesnapshots\"}"));
+    ck_assert(metric(&e, "aks_backup_informer_objects{resource=\"volumesnapshots\"}") == 0);
+    env_close(&e);
+    unsetenv("ABC_ABSENT_RETRY_SECONDS");
+}
+END_TEST
+
+static bool watch_counted(struct env *e)
+{
+    return metric(e, "aks_backup_apiserver_requests_total{verb=\"watch\",code=\"200\"}") >= 1;
+}
+static bool watch_counted_twice(struct env *e)
+{
+    return metric(e, "aks_backup_apiserver_requests_total{verb=\"watch\",code=\"200\"}") >= 2;
+}
+
+/* Every watch family is exported from the start; a watch is counted when
+ * it is answered (not when it ends), once, together with its duration. */
+START_TEST(watch_metrics_at_answer)
+{
+    setenv("ABC_STREAMING_LIST", "0", 1);
+    static const char *const args[] = {"--generate-pvs", "5", NULL};
+    struct env e;
+    env_open(&e, &pv_type, REFLECTOR_WATCH, args);
+    static const char *const types[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
+    for (size_t i = 0; i < 5; i++) { /* before any request */
+        char series[160];
+        snprintf(series, sizeof(series), "aks_backup_watch_events_total{resource=\"persistentvolumes\",type=\"%s\"}",
+                 types[i]);
+        ck_assert_msg(has_series(&e, series), "%s missing", series);
+        ck_assert(metric(&e, series) == 0);
+    }
+    ck_assert(has_series(&e, "aks_backup_relists_total{resource=\"persistentvolumes\"}"));
+    ck_assert(run_until(&e, is_synced, 10000));
+    ck_assert(run_until(&e, watch_counted, 5000)); /* the watch is open, not ended */
+    ck_assert(metric(&e, "aks_backup_apiserver_requests_total{verb=\"watch\",code=\"200\"}") == 1);
+    ck_assert(metric(&e, "aks_backup_apiserver_request_duration_seconds_count{verb=\"watch\"}") == 1);
+    ck_assert(metric(&e, "aks_backup_watch_restarts_total{resource=\"persistentvolumes\",reason=\"eof\"}") == 0);
+    /* the watch ends (cut): not counted again; the next one is */
+    ck_assert_int_eq(ksproc_control(&e.ks, "/drop-watches", "{}", NULL, 0), 200);
+    ck_assert(run_until(&e, watch_counted_twice, 10000));
+    ck_assert(metric(&e, "aks_backup_apiserver_requests_total{verb=\"watch\",code=\"200\"}") == 2);
+    ck_assert(metric(&e, "aks_backup_apiserver_request_duration_seconds_count{verb=\"watch\"}") == 2);
+    ck_assert(!has_series(&e, "aks_backup_apiserver_requests_total{verb=\"watch\",code=\"error\"}"));
+    env_close(&e);
+    unsetenv("ABC_STREAMING_LIST");
+}
+END_TEST
+
+static bool relisted_after_too_large(struct env *e)
+{
+    return metric(e, "aks_backup_relists_total{resource=\"persistentvolumes\"}") >= 1 &&
+           store_get(e->s, NULL, "after-504") && converged(e);
+}
+
+/* A watch answered HTTP 504 "Too large resource version" (our RV is ahead
+ * of the server's): list again from scratch rather than re-watch. */
+START_TEST(too_large_watch_relists)
+{
+    setenv("ABC_STREAMING_LIST", "0", 1);
+    static const char *const args[] = {"--generate-pvs", "5", NULL};
+    struct env e;
+    env_open(&e, &pv_type, REFLECTOR_WATCH, args);
+    ck_assert(run_until(&e, is_synced, 10000));
+    ck_assert(run_until(&e, watch_counted, 5000));
+    ck_assert_int_eq(ksproc_control(&e.ks, "/fail", "{\"count\":1,\"code\":504,\"verb\":\"watch\"}", NULL, 0), 200);
+    ck_assert_int_eq(ksproc_control(&e.ks, "/drop-watches", "{}", NULL, 0), 200);
+    apply_pv(&e, "after-504", "Available");
+    ck_assert(run_until(&e, relisted_after_too_large, 15000));
+    ck_assert(metric(&e, "aks_backup_apiserver_requests_total{verb=\"watch\",code=\"504\"}") == 1);
+    ck_assert(metric(&e, "aks_backup_watch_restarts_total{resource=\"persistentvolumes\",reason=\"error\"}") >= 1);
+    ck_assert_int_eq(ksproc_control(&e.ks, "/fail", "{\"count\":0}", NULL, 0), 200);
+    env_close(&e);
+    unsetenv("ABC_STREAMING_LIST");
+}
+END_TEST
+
+static bool too_large(const char *json)
+{
+    struct json_object *o = json_tokener_parse(json);
+    bool r = kube_status_rv_too_large(o);
+    json_object_put(o);
+    return r;
+}
+
+START_TEST(too_large_status_parsed)
+{
+    ck_assert(too_large("{\"kind\":\"Status\",\"code\":504,\"reason\":\"Timeout\",\"message\":\"Timeout: Too large "
+                        "resource version: 9, current: 5\",\"details\":{\"causes\":[{\"reason\":"
+                        "\"ResourceVersionTooLarge\",\"message\":\"Too large resource version\"}]}}"));
+    ck_assert(too_large("{\"details\":{\"causes\":[{\"reason\":\"Other\"},{\"reason\":\"ResourceVersionTooLarge\"}]}}"));
+    ck_assert(too_large("{\"code\":504,\"message\":\"Too large resource version: 9, current: 5\"}")); /* < 1.17 */
+    ck_assert(!too_large("{\"code\":500,\"message\":\"Too large resource version\"}"));
+    ck_assert(!too_large("{\"code\":504,\"reason\":\"Timeout\",\"message\":\"request timed out\"}"));
+    ck_assert(!too_large("{\"code\":410,\"reason\":\"Expired\",\"message\":\"too old resource version\"}"));
+    ck_assert(!too_large("[1,2]"));
+    ck_assert(!kube_status_rv_too_large(NULL));
 }
 END_TEST
 
@@ -457,6 +604,10 @@ int main(void)
     tcase_add_test(tc, garbage_relists);
     tcase_add_test(tc, list_only_mode);
     tcase_add_test(tc, list_429_honours_retry_after);
+    tcase_add_test(tc, api_removed_empties_store);
+    tcase_add_test(tc, watch_metrics_at_answer);
+    tcase_add_test(tc, too_large_watch_relists);
+    tcase_add_test(tc, too_large_status_parsed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
