@@ -321,15 +321,26 @@ static void on_version(void *data, const struct kube_status *st, const char *bod
 {
     struct version_ctx *v = data;
     const char *gv = NULL;
-    struct json_object *o = NULL, *g;
+    struct json_object *o = NULL, *g, *ma, *mi;
     struct kube_status s = *st;
+    char synth[64];
     if (st->err == 0 && st->http == 200 && body) {
         o = json_tokener_parse(body);
-        if (o && json_object_object_get_ex(o, "gitVersion", &g) && json_object_is_type(g, json_type_string))
+        if (o && json_object_object_get_ex(o, "gitVersion", &g) && json_object_is_type(g, json_type_string) &&
+            json_object_get_string_len(g) > 0) {
             gv = json_object_get_string(g);
-        else {
+        } else if (o && json_object_object_get_ex(o, "major", &ma) &&
+                   json_object_object_get_ex(o, "minor", &mi) &&
+                   json_object_is_type(ma, json_type_string) &&
+                   json_object_is_type(mi, json_type_string) && json_object_get_string_len(ma) > 0 &&
+                   json_object_get_string_len(mi) > 0) {
+            /* no gitVersion: "v<major>.<minor>" (minor may carry a '+') */
+            snprintf(synth, sizeof(synth), "v%.20s.%.20s", json_object_get_string(ma),
+                     json_object_get_string(mi));
+            gv = synth;
+        } else {
             s.err = -EBADMSG;
-            snprintf(s.reason, sizeof(s.reason), "/version answer has no gitVersion");
+            snprintf(s.reason, sizeof(s.reason), "/version answer has neither gitVersion nor major/minor");
         }
     }
     v->cb(v->data, &s, gv);

@@ -131,6 +131,24 @@ START_TEST(version_and_discovery)
     ck_assert(last > 0 && last <= clock_mono_ms());
     ck_assert(counter(&e, "get", "200") == 3 - 1); /* /version and one served group */
     ck_assert(counter(&e, "get", "404") == 1);
+    /* no gitVersion: major/minor stand in ("v1.22+"); neither: an error */
+    ck_assert_int_eq(ksproc_control(&ks, "/version", "{\"major\":\"1\",\"minor\":\"22+\"}", NULL, 0),
+                     200);
+    struct answer b = {0};
+    ck_assert_int_eq(kube_get_version(e.c, on_version, &b), 0);
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(b.st.err, 0);
+    ck_assert_str_eq(b.version, "v1.22+");
+    ck_assert_int_eq(ksproc_control(&ks, "/version", "{\"platform\":\"linux/amd64\"}", NULL, 0), 200);
+    struct answer c = {0};
+    ck_assert_int_eq(kube_get_version(e.c, on_version, &c), 0);
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(c.st.err, -EBADMSG);
+    ck_assert_str_eq(c.version, "");
+    ck_assert_int_eq(ksproc_control(&ks, "/version",
+                                    "{\"major\":\"1\",\"minor\":\"30\",\"gitVersion\":\"v1.30.6\"}",
+                                    NULL, 0),
+                     200);
     env_close(&e);
 }
 END_TEST
