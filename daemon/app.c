@@ -446,7 +446,7 @@ int app_run(const struct app_opts *o)
 static void check_poll(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (a->version_done && app_all_synced(a, NULL, 0))
+    if (a->version_done && a->check_cm_done && app_all_synced(a, NULL, 0))
         uv_stop(&a->loop);
 }
 
@@ -476,7 +476,8 @@ int app_check(const struct app_opts *o)
         return rc;
     }
     a->loop.data = a;
-    if ((rc = app_kube_setup(a, REFLECTOR_LIST_ONLY)) || (rc = app_kube_start(a))) {
+    if ((rc = app_kube_setup(a, REFLECTOR_LIST_ONLY)) || (rc = app_kube_start(a)) ||
+        (rc = app_check_load_shared(a))) {
         log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
         app_free(a);
         return APP_EXIT_FAIL;

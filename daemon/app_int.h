@@ -17,9 +17,11 @@
 #include "kube/client.h"
 #include "kube/ha.h"
 #include "kube/kubeconfig.h"
+#include "kube/lease.h"
 #include "kube/reflector.h"
 #include "kube/store.h"
 #include "model/model.h"
+#include "quota/cm_store.h"
 #include "quota/quota.h"
 #include "rules/engine.h"
 #include "writers/admission.h" /* writers */
@@ -79,6 +81,9 @@ struct app {
     int api_error;                  /* check: 401/403/unreachable seen */
     char api_error_msg[384];
     uv_timer_t check_timer;
+    struct cm_store *check_cm;      /* check: one read of accounting.state_configmap */
+    struct lease_kube_ctx *check_kctx;
+    bool check_cm_done;
 };
 
 /* app_kube.c */
@@ -96,6 +101,10 @@ void app_kube_close(struct app *a);
 /* Maps the config onto the engine and quota options (start and reload). */
 void app_engine_opts(const struct app *a, struct engine_opts *o);
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
+/* check: with accounting.state_configmap set, reads the shared ledger once
+ * (the reservations a leader holds) into the quota; a->check_cm_done is set
+ * when the read ended (merged, absent or failed, logged). 0 / -errno. */
+int app_check_load_shared(struct app *a);
 /* True when every reflector has synced once or its API is absent. */
 bool app_all_synced(const struct app *a, char *waiting, size_t n);
 int app_register_checks(struct app *a);

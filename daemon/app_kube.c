@@ -476,8 +476,71 @@ void app_kube_close(struct app *a)
     close_rest(a);
 }
 
+static void check_cm_closed(void *data)
+{
+    struct app *a = data;
+    free(a->check_kctx);
+    a->check_kctx = NULL;
+    a->closing--;
+}
+
+static void on_check_cm_loaded(void *data, int err, int http)
+{
+    struct app *a = data;
+    a->check_cm_done = true;
+    if (err == 0)
+        return;
+    char st[16];
+    snprintf(st, sizeof(st), "%d", http);
+    log_kv(LOG_WARN,
+           "cannot read the quota ConfigMap; the quota shows what the API and the state file show",
+           "configmap", a->cfg.accounting.state_configmap, "error", strerror(-err), "http", st,
+           NULL);
+}
+
+int app_check_load_shared(struct app *a)
+{
+    a->check_cm_done = true;
+    if (!a->cfg.accounting.state_configmap[0] || !a->quota)
+        return 0;
+    char ns[256];
+    pod_namespace(a, ns, sizeof(ns));
+    a->check_kctx = calloc(1, sizeof(*a->check_kctx));
+    if (!a->check_kctx)
+        return -ENOMEM;
+    a->check_kctx->client = a->kube;
+    a->check_kctx->timeout_ms = 10000;
+    /* can_write NULL means "always": never asked, check only loads */
+    struct cm_store_opts co = {.name = a->cfg.accounting.state_configmap, .namespace_ = ns,
+                               .transport = lease_transport_kube(a->check_kctx),
+                               .ledger = quota_ledger(a->quota), .timeout_ms = 10000};
+    int rc = cm_store_init(&a->check_cm, &a->loop, &co);
+    if (!rc)
+        rc = cm_store_load(a->check_cm, on_check_cm_loaded, a);
+    if (rc) {
+        if (a->check_cm) {
+            a->closing++;
+            cm_store_close(a->check_cm, check_cm_closed, a);
+            a->check_cm = NULL;
+        } else {
+            free(a->check_kctx);
+            a->check_kctx = NULL;
+        }
+        return rc;
+    }
+    a->check_cm_done = false;
+    return 0;
+}
+
 static void close_rest(struct app *a)
 {
+    if (a->check_cm) {
+        if (a->check_kctx)
+            lease_kube_ctx_cancel_all(a->check_kctx);
+        a->closing++;
+        cm_store_close(a->check_cm, check_cm_closed, a);
+        a->check_cm = NULL;
+    }
     writers_close(a); /* writers: before the client goes */
     if (a->probe_timer.data && !uv_is_closing((uv_handle_t *)&a->probe_timer)) {
         a->closing++;

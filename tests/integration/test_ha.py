@@ -18,6 +18,8 @@ import threading
 import time
 import uuid
 
+import subprocess
+import tempfile
 import harness
 from harness import Daemon, Kubesim, wait_for
 
@@ -306,6 +308,37 @@ def test_sigkill_leader_hands_over_with_counts():
         assert lease_obj(pr.ks)["spec"]["holderIdentity"] == other.pod
         assert lease_obj(pr.ks)["spec"]["leaseTransitions"] >= 1
         print(f"    SIGKILL handover {took:.2f} s", flush=True)
+
+
+@R.test
+def test_check_reads_the_shared_ledger():
+    # `check` with the HA configuration counts the reservations held in the
+    # quota ConfigMap, which no file of its own holds
+    with Pair() as pr:
+        leader = one_leader(pr.ds, 10)
+        for i in range(3):
+            assert reserve(leader, "chk-%d" % i)[0] == 200
+        counts = used(leader)
+        tmp = tempfile.mkdtemp(prefix="abc-check-")
+        with open(os.path.join(tmp, "c.yaml"), "w") as f:
+            f.write(config_text(tmp, (DUR, DEADLINE, RETRY)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ABC_")}
+
+        def check(**extra):
+            p = subprocess.run([harness.ABC_BIN, "check", "--kubeconfig", pr.ks.kubeconfig_path,
+                                "--config", os.path.join(tmp, "c.yaml"), "--output", "json"],
+                               capture_output=True, text=True, timeout=60, env=dict(env, **extra))
+            assert p.returncode in (0, 1, 2), (p.returncode, p.stderr)
+            for i in json.loads(p.stdout)["quota"]["instances"]:
+                if i["instance"] == "default":
+                    return i["backup"]["used"], p.stderr
+            return 0, p.stderr
+
+        got, _ = check(POD_NAMESPACE=NS)
+        assert got == counts, (got, counts)
+        # elsewhere (no ConfigMap there): the objects only, and a warning-free run
+        got, err = check(POD_NAMESPACE="default")
+        assert got == counts - 3, (got, counts, err)
 
 
 @R.test
