@@ -263,6 +263,13 @@ Compare ratios within one run: the machine is shared and absolute figures move.
 - **idle**: CPU and context switches (all threads) over `BENCH_IDLE_SECONDS`.
 - **memory**: steady RSS after sync at several PV counts, linear fit.
 
+`bench/heap.c` (not run by `make bench`) measures the PV path in-process,
+without kubesim or sockets: N synthetic PVs through extract, store and engine,
+then heap bytes per PV (`mallinfo2`, exact where RSS also holds fragmentation
+and the other writers' state) and the CPU time of rendering `/metrics`; build
+and run it as its header says (`heap 100000 30 100`: 100k PVs, 30 renders,
+100 PV updates between renders).
+
 Knobs: `BENCH_QUICK=1` (20k PVs, idle 10 s, one repeat, < 3 min, no README
 update), `BENCH_REPEAT` (3), `BENCH_PEER_REPEAT` (= repeat), `BENCH_IDLE_SECONDS`
 (60), `BENCH_PHASES` (sync,scrape,idle,memory,events), `BENCH_README` (`-` = do

@@ -170,10 +170,8 @@ static int add_res(struct app *a, const struct model_type *t, enum reflector_mod
         .on_synced = res_synced, .data = r,
     };
     int rc = store_add_consumer(r->store, &bookkeeping);
-    if (!rc && !acct) {
-        struct store_consumer ec = engine_consumer(a->engine);
-        rc = store_add_consumer(r->store, &ec);
-    }
+    if (!rc && !acct) /* the engine points at the store's PV records (no copy) */
+        rc = engine_attach_store(a->engine, r->store);
     if (!rc && acct) {
         struct store_consumer qc;
         rc = quota_add_source(a->quota, acct, &qc);

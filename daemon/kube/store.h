@@ -1,7 +1,11 @@
 /* Records of one resource, keyed by namespace/name (as client-go's
  * MetaNamespaceKeyFunc). The store owns its records; consumers get const
- * pointers valid only for the duration of a callback and copy what they
- * keep. No I/O: store_replace diffs a relist into adds/updates/deletes so a
+ * pointers and copy what they keep, unless they follow the lifetime below.
+ * Lifetime: a record passed to on_add, or as new_rec to on_update, stays
+ * valid and unchanged until it is passed as old_rec to on_update or to
+ * on_delete (and that call returns), or until the store's release hooks
+ * run (store_free): a consumer that also registers a release hook may index
+ * such records instead of copying them (the rules engine's PVs). No I/O: store_replace diffs a relist into adds/updates/deletes so a
  * delete missed while disconnected is still delivered. */
 #ifndef ABC_KUBE_STORE_H
 #define ABC_KUBE_STORE_H
@@ -29,6 +33,14 @@ struct store *store_new(const struct model_type *t);
 void store_free(struct store *s);
 /* Consumers are called in registration order. 0 / -ENOMEM. */
 int store_add_consumer(struct store *s, const struct store_consumer *c);
+/* cb runs first thing in store_free, before the records are freed (no
+ * on_delete is sent then): drop every record kept under Lifetime above.
+ * 0 / -ENOMEM. */
+int store_add_release_hook(struct store *s, void (*cb)(void *data, const struct model_type *t),
+                           void *data);
+/* Unregisters a hook added with the same cb and data (no-op if absent). */
+void store_remove_release_hook(struct store *s, void (*cb)(void *data, const struct model_type *t),
+                               void *data);
 
 /* Takes ownership of rec, also on error. Emits add or update (update only
  * when resourceVersion differs). 0 / -ENOMEM. */
@@ -38,7 +50,8 @@ int store_upsert(struct store *s, void *rec);
 int store_delete(struct store *s, void *rec);
 
 /* Relist: a staging list collects records page by page; store_replace_end
- * diffs it against the store, emits adds/updates/deletes, then on_synced. */
+ * diffs it against the store, emits adds/updates in list order, then
+ * deletes, then on_synced. */
 struct store_replace;
 struct store_replace *store_replace_begin(struct store *s);
 int store_replace_add(struct store_replace *r, void *rec);   /* takes rec */

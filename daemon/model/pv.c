@@ -3,6 +3,7 @@
  * annotations that rules/classify.c judges. */
 #include "model/records.h"
 #include "model/mjson.h"
+#include "model/pack.h"
 
 /* Volume source fields of a PV spec (core/v1 PersistentVolumeSource). */
 static const char *const source_fields[] = {
@@ -43,61 +44,87 @@ static const char *find_source(struct json_object *spec)
     return NULL;
 }
 
+/* Interned members (pack.h); name, uid, resourceVersion and the claim name
+ * are copied behind the struct. */
+static const size_t pv_interned[] = {
+    offsetof(struct pv_rec, meta.ns),       offsetof(struct pv_rec, source_field),
+    offsetof(struct pv_rec, csi_driver),    offsetof(struct pv_rec, storage_class),
+    offsetof(struct pv_rec, claim_ns),      offsetof(struct pv_rec, phase),
+    offsetof(struct pv_rec, provisioned_by),
+};
+
 static void pv_free(void *p)
 {
-    struct pv_rec *r = p;
-    if (!r)
-        return;
-    model_meta_clear(&r->meta);
-    free(r->source_field);
-    free(r->csi_driver);
-    free(r->storage_class);
-    free(r->claim_ns);
-    free(r->claim_name);
-    free(r->phase);
-    free(r->provisioned_by);
-    free(r);
+    model_pack_free(p, pv_interned, sizeof(pv_interned) / sizeof(pv_interned[0]));
 }
 
 static int pv_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    void *p;
-    int rc = model_rec_new(obj, sizeof(struct pv_rec), &p);
+    struct model_pack pk;
+    int64_t created;
+    model_pack_init(&pk, sizeof(struct pv_rec));
+    int rc = model_pack_meta(&pk, obj, &created);
     if (rc)
         return rc;
-    struct pv_rec *r = p;
     struct json_object *spec = mj_obj(obj, "spec");
     const char *src = find_source(spec);
+    enum pv_source source;
     if (!src)
-        r->source = PV_SOURCE_NONE;
+        source = PV_SOURCE_NONE;
     else if (strcmp(src, "csi") == 0)
-        r->source = PV_SOURCE_CSI;
+        source = PV_SOURCE_CSI;
     else if (strcmp(src, "azureDisk") == 0)
-        r->source = PV_SOURCE_AZURE_DISK;
+        source = PV_SOURCE_AZURE_DISK;
     else if (strcmp(src, "azureFile") == 0)
-        r->source = PV_SOURCE_AZURE_FILE;
+        source = PV_SOURCE_AZURE_FILE;
     else
-        r->source = PV_SOURCE_OTHER;
+        source = PV_SOURCE_OTHER;
     struct json_object *claim = mj_obj(spec, "claimRef");
-    r->migrated = mj_annotation(obj, "pv.kubernetes.io/migrated-to") != NULL;
-    if (mj_dup(src, true, &r->source_field) ||
-        (r->source == PV_SOURCE_CSI &&
-         mj_dup(mj_str(mj_obj(spec, "csi"), "driver"), true, &r->csi_driver)) ||
-        mj_dup(mj_str(spec, "storageClassName"), true, &r->storage_class) ||
-        mj_dup(mj_str(claim, "namespace"), true, &r->claim_ns) ||
-        mj_dup(mj_str(claim, "name"), true, &r->claim_name) ||
-        mj_dup(mj_str(mj_obj(obj, "status"), "phase"), true, &r->phase) ||
-        mj_dup(mj_annotation(obj, "pv.kubernetes.io/provisioned-by"), false, &r->provisioned_by)) {
-        pv_free(r);
+    const char *claim_name = mj_str(claim, "name");
+    model_pack_intern(&pk, offsetof(struct pv_rec, source_field), src, true);
+    if (source == PV_SOURCE_CSI)
+        model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver), mj_str(mj_obj(spec, "csi"), "driver"),
+                          true);
+    model_pack_intern(&pk, offsetof(struct pv_rec, storage_class), mj_str(spec, "storageClassName"), true);
+    if (claim_name && *claim_name) /* a namespace without a claim name is dropped */
+        model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns), mj_str(claim, "namespace"), true);
+    model_pack_str(&pk, offsetof(struct pv_rec, claim_name), claim_name, true);
+    model_pack_intern(&pk, offsetof(struct pv_rec, phase), mj_str(mj_obj(obj, "status"), "phase"), true);
+    model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by),
+                      mj_annotation(obj, "pv.kubernetes.io/provisioned-by"), false);
+    struct pv_rec *r = model_pack_alloc(&pk);
+    if (!r)
         return -ENOMEM;
-    }
-    if (!r->claim_name) {
-        free(r->claim_ns);
-        r->claim_ns = NULL;
-    }
+    r->meta.created = created;
+    r->source = source;
+    r->migrated = mj_annotation(obj, "pv.kubernetes.io/migrated-to") != NULL;
     *out = r;
     return 0;
+}
+
+struct pv_rec *model_pv_clone(const struct pv_rec *r)
+{
+    struct model_pack pk;
+    model_pack_init(&pk, sizeof(struct pv_rec));
+    model_pack_str(&pk, offsetof(struct pv_rec, meta.name), r->meta.name, false);
+    model_pack_str(&pk, offsetof(struct pv_rec, meta.uid), r->meta.uid, false);
+    model_pack_str(&pk, offsetof(struct pv_rec, meta.rv), r->meta.rv, false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, meta.ns), r->meta.ns, false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, source_field), r->source_field, false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver), r->csi_driver, false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, storage_class), r->storage_class, false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns), r->claim_ns, false);
+    model_pack_str(&pk, offsetof(struct pv_rec, claim_name), r->claim_name, false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, phase), r->phase, false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by), r->provisioned_by, false);
+    struct pv_rec *c = model_pack_alloc(&pk);
+    if (!c)
+        return NULL;
+    c->meta.created = r->meta.created;
+    c->source = r->source;
+    c->migrated = r->migrated;
+    return c;
 }
 
 const struct model_type model_pv_type = {

@@ -2,36 +2,40 @@
  * SPEC §6 counts both as "no storage class"), bound volume and phase. */
 #include "model/records.h"
 #include "model/mjson.h"
+#include "model/pack.h"
+
+/* Interned members (pack.h); name, uid, resourceVersion and the volume
+ * name are copied behind the struct. */
+static const size_t pvc_interned[] = {
+    offsetof(struct pvc_rec, meta.ns),
+    offsetof(struct pvc_rec, storage_class),
+    offsetof(struct pvc_rec, phase),
+};
 
 static void pvc_free(void *p)
 {
-    struct pvc_rec *r = p;
-    if (!r)
-        return;
-    model_meta_clear(&r->meta);
-    free(r->storage_class);
-    free(r->volume_name);
-    free(r->phase);
-    free(r);
+    model_pack_free(p, pvc_interned, sizeof(pvc_interned) / sizeof(pvc_interned[0]));
 }
 
 static int pvc_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    void *p;
-    int rc = model_rec_new(obj, sizeof(struct pvc_rec), &p);
+    struct model_pack pk;
+    int64_t created;
+    model_pack_init(&pk, sizeof(struct pvc_rec));
+    int rc = model_pack_meta(&pk, obj, &created);
     if (rc)
         return rc;
-    struct pvc_rec *r = p;
     struct json_object *spec = mj_obj(obj, "spec");
     const char *sc = mj_str(spec, "storageClassName");
-    r->has_storage_class = sc != NULL;
-    if (mj_dup(sc, false, &r->storage_class) ||
-        mj_dup(mj_str(spec, "volumeName"), true, &r->volume_name) ||
-        mj_dup(mj_str(mj_obj(obj, "status"), "phase"), true, &r->phase)) {
-        pvc_free(r);
+    model_pack_intern(&pk, offsetof(struct pvc_rec, storage_class), sc, false); /* "" kept */
+    model_pack_str(&pk, offsetof(struct pvc_rec, volume_name), mj_str(spec, "volumeName"), true);
+    model_pack_intern(&pk, offsetof(struct pvc_rec, phase), mj_str(mj_obj(obj, "status"), "phase"), true);
+    struct pvc_rec *r = model_pack_alloc(&pk);
+    if (!r)
         return -ENOMEM;
-    }
+    r->meta.created = created;
+    r->has_storage_class = sc != NULL;
     *out = r;
     return 0;
 }

@@ -12,7 +12,9 @@
 
 #include "model/model.h"
 
-/* ---- PersistentVolume (104 bytes) ---- */
+/* ---- PersistentVolume (104 bytes; name, uid, resourceVersion and claim
+ * name packed behind it in the same allocation, the other strings interned
+ * and shared: do not free or replace members, extract or clone anew) ---- */
 enum pv_source {
     PV_SOURCE_NONE = 0,   /* no volume source field at all */
     PV_SOURCE_CSI,        /* spec.csi */
@@ -34,7 +36,11 @@ struct pv_rec {
     char *provisioned_by; /* annotation pv.kubernetes.io/provisioned-by; NULL when absent */
 };
 
-/* ---- PersistentVolumeClaim (72 bytes) ---- */
+/* A copy of r (one allocation, free with model_pv_type.free); NULL on
+ * ENOMEM. */
+struct pv_rec *model_pv_clone(const struct pv_rec *r);
+
+/* ---- PersistentVolumeClaim (72 bytes; packed like pv_rec) ---- */
 struct pvc_rec {
     struct obj_meta meta;
     bool has_storage_class; /* spec.storageClassName present (possibly "") */
@@ -61,7 +67,7 @@ struct snapshotclass_rec {
     char *driver; /* never NULL */
 };
 
-/* ---- VolumeSnapshot (64 bytes) ---- */
+/* ---- VolumeSnapshot (64 bytes; packed like pv_rec) ---- */
 struct snapshot_rec {
     struct obj_meta meta;      /* meta.created is the creationTimestamp */
     char *source_pvc;          /* spec.source.persistentVolumeClaimName; NULL for content sources */

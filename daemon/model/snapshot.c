@@ -2,37 +2,36 @@
  * snapshot counts, per-claim maxima and stuck/failed warnings. */
 #include "model/records.h"
 #include "model/mjson.h"
+#include "model/pack.h"
+
+static const size_t snap_interned[] = {offsetof(struct snapshot_rec, meta.ns)};
 
 static void snap_free(void *p)
 {
-    struct snapshot_rec *r = p;
-    if (!r)
-        return;
-    model_meta_clear(&r->meta);
-    free(r->source_pvc);
-    free(r->error_message);
-    free(r);
+    model_pack_free(p, snap_interned, 1);
 }
 
 static int snap_extract(const struct model_type *t, struct json_object *obj, void **out)
 {
     (void)t;
-    void *p;
-    int rc = model_rec_new(obj, sizeof(struct snapshot_rec), &p);
+    struct model_pack pk;
+    int64_t created;
+    model_pack_init(&pk, sizeof(struct snapshot_rec));
+    int rc = model_pack_meta(&pk, obj, &created);
     if (rc)
         return rc;
-    struct snapshot_rec *r = p;
     struct json_object *status = mj_obj(obj, "status");
     struct json_object *ready = mj_get(status, "readyToUse");
-    r->ready = ready && json_object_is_type(ready, json_type_boolean) && json_object_get_boolean(ready);
     struct json_object *err = mj_obj(status, "error");
-    r->has_error = err != NULL;
-    if (mj_dup(mj_str(mj_obj(mj_obj(obj, "spec"), "source"), "persistentVolumeClaimName"), true,
-               &r->source_pvc) ||
-        mj_dup(mj_str(err, "message"), true, &r->error_message)) {
-        snap_free(r);
+    model_pack_str(&pk, offsetof(struct snapshot_rec, source_pvc),
+                   mj_str(mj_obj(mj_obj(obj, "spec"), "source"), "persistentVolumeClaimName"), true);
+    model_pack_str(&pk, offsetof(struct snapshot_rec, error_message), mj_str(err, "message"), true);
+    struct snapshot_rec *r = model_pack_alloc(&pk);
+    if (!r)
         return -ENOMEM;
-    }
+    r->meta.created = created;
+    r->ready = ready && json_object_is_type(ready, json_type_boolean) && json_object_get_boolean(ready);
+    r->has_error = err != NULL;
     *out = r;
     return 0;
 }

@@ -1,5 +1,4 @@
-/* Rules engine, volume side: PV verdicts with their pre-rendered metric
- * lines and per-reason counters, claims, storage classes, CSI drivers,
+/* Rules engine, volume side (PVs in engine_pv.c): claims, storage classes, CSI drivers,
  * snapshot classes, nodes (region/subscription) and the prerequisites.
  * Fed by store consumers on the loop; read by report, metrics and readyz. */
 #include "rules/engine_int.h"
@@ -10,7 +9,6 @@
 #include <string.h>
 
 #include "config/regions.h"
-#include "util/buf.h"
 
 static char *dup_or_empty(const char *s)
 {
@@ -95,30 +93,6 @@ const struct engine_opts *engine_get_opts(const struct engine *e)
     return &e->o;
 }
 
-static void intern_put(struct engine *e, const char *s)
-{
-    if (s)
-        strmap_decr(&e->intern, s);
-}
-
-static void pv_ent_release(struct engine *e, struct pv_ent *p)
-{
-    intern_put(e, p->storage_class);
-    intern_put(e, p->driver);
-    intern_put(e, p->claim_ns);
-    intern_put(e, p->phase);
-    free(p->claim_name);
-    free(p->line);
-}
-
-static bool free_pv_cb(void *data, const char *key, void *val)
-{
-    (void)key;
-    pv_ent_release(data, val);
-    free(val);
-    return true;
-}
-
 void engine__free_sc(void *v)
 {
     struct sc_ent *s = v;
@@ -127,13 +101,14 @@ void engine__free_sc(void *v)
     free(s);
 }
 
+static void detach_all(struct engine *e);
+
 void engine_free(struct engine *e)
 {
     if (!e)
         return;
-    strmap_foreach(&e->pvs, free_pv_cb, e);
-    strmap_clear(&e->pvs, NULL);
-    strmap_clear(&e->intern, NULL);
+    detach_all(e);
+    engine__pv_free(e);
     strmap_clear(&e->pvcs, free);
     strmap_clear(&e->pending_ns, NULL);
     strmap_clear(&e->classes, engine__free_sc);
@@ -158,195 +133,6 @@ void engine_set_on_change(struct engine *e, engine_change_cb cb, void *data)
 {
     e->on_change = cb;
     e->on_change_data = data;
-}
-
-/* ---- PersistentVolumes ---- */
-
-static int escape_label(struct buf *b, const char *v)
-{
-    for (const char *p = v ? v : ""; *p; p++) {
-        int rc;
-        if (*p == '\\')
-            rc = buf_adds(b, "\\\\");
-        else if (*p == '"')
-            rc = buf_adds(b, "\\\"");
-        else if (*p == '\n')
-            rc = buf_adds(b, "\\n");
-        else
-            rc = buf_addc(b, *p);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int render_pv_line(const char *name, const struct pv_ent *p, char **out, size_t *len)
-{
-    struct buf b;
-    buf_init(&b, 0);
-    const char *names[] = {"persistentvolume", "storageclass", "driver", "reason", "namespace",
-                           "persistentvolumeclaim"};
-    const char *vals[] = {name, p->storage_class, p->driver, pv_reason_code(p->reason),
-                          p->claim_ns ? p->claim_ns : "", p->claim_name ? p->claim_name : ""};
-    int rc = buf_adds(&b, "aks_backup_persistent_volume_supported{");
-    for (size_t i = 0; rc == 0 && i < 6; i++) {
-        rc = buf_printf(&b, "%s%s=\"", i ? "," : "", names[i]);
-        if (rc == 0)
-            rc = escape_label(&b, vals[i]);
-        if (rc == 0)
-            rc = buf_addc(&b, '"');
-    }
-    if (rc == 0)
-        rc = buf_printf(&b, "} %d\n", p->reason == PV_REASON_SUPPORTED ? 1 : 0);
-    if (rc < 0) {
-        buf_free(&b);
-        return -ENOMEM;
-    }
-    *out = buf_take(&b, len);
-    return 0;
-}
-
-static void pv_remove(struct engine *e, const char *name, char **old_line)
-{
-    void *v;
-    if (!strmap_remove(&e->pvs, name, &v))
-        return;
-    struct pv_ent *p = v;
-    e->by_reason[p->reason]--;
-    if (old_line) {
-        *old_line = p->line;
-        p->line = NULL;
-    }
-    pv_ent_release(e, p);
-    free(p);
-}
-
-static void pv_upsert(struct engine *e, const struct pv_rec *rec)
-{
-    char *old_line = NULL;
-    struct pv_ent *cur = strmap_get(&e->pvs, rec->meta.name);
-    bool existed = cur != NULL;
-    char old_phase[64] = "";
-    if (cur && cur->phase)
-        snprintf(old_phase, sizeof(old_phase), "%s", cur->phase);
-    pv_remove(e, rec->meta.name, &old_line);
-
-    struct pv_ent *p = calloc(1, sizeof(*p));
-    if (!p) {
-        free(old_line);
-        return;
-    }
-    p->reason = classify_pv(rec);
-    p->storage_class = strmap_incr(&e->intern, rec->storage_class ? rec->storage_class : "");
-    p->driver = strmap_incr(&e->intern, classify_pv_driver(rec));
-    p->phase = strmap_incr(&e->intern, rec->phase ? rec->phase : "");
-    if (rec->claim_name) {
-        p->claim_ns = strmap_incr(&e->intern, rec->claim_ns ? rec->claim_ns : "");
-        p->claim_name = strdup(rec->claim_name);
-    }
-    if (!p->storage_class || !p->driver || !p->phase || (rec->claim_name && (!p->claim_ns || !p->claim_name)) ||
-        render_pv_line(rec->meta.name, p, &p->line, &p->line_len) < 0 ||
-        strmap_put(&e->pvs, rec->meta.name, p, NULL, &p->name) < 0) {
-        pv_ent_release(e, p);
-        free(p);
-        free(old_line);
-        engine__notify(e, existed ? ENGINE_CHANGED_VERDICTS : 0);
-        return;
-    }
-    e->by_reason[p->reason]++;
-    bool changed = !existed || !old_line || strcmp(old_line, p->line) != 0 ||
-                   strcmp(old_phase, p->phase) != 0;
-    free(old_line);
-    if (changed)
-        engine__notify(e, ENGINE_CHANGED_VERDICTS);
-}
-
-size_t engine_pv_count(const struct engine *e)
-{
-    return e->pvs.n;
-}
-
-size_t engine_pv_reason_count(const struct engine *e, enum pv_reason r)
-{
-    return (r >= 0 && r < PV_REASON_COUNT) ? e->by_reason[r] : 0;
-}
-
-static void fill_pub(const struct pv_ent *p, struct engine_pv *out)
-{
-    out->name = p->name;
-    out->storage_class = p->storage_class;
-    out->driver = p->driver;
-    out->claim_ns = p->claim_ns;
-    out->claim_name = p->claim_name;
-    out->phase = p->phase;
-    out->reason = p->reason;
-}
-
-bool engine_pv_get(const struct engine *e, const char *name, struct engine_pv *out)
-{
-    struct pv_ent *p = strmap_get(&e->pvs, name);
-    if (!p)
-        return false;
-    fill_pub(p, out);
-    return true;
-}
-
-struct collect {
-    void **v;
-    size_t n;
-};
-
-static bool collect_cb(void *data, const char *key, void *val)
-{
-    (void)key;
-    struct collect *c = data;
-    c->v[c->n++] = val;
-    return true;
-}
-
-static int cmp_pv(const void *a, const void *b)
-{
-    const struct pv_ent *x = *(const struct pv_ent *const *)a, *y = *(const struct pv_ent *const *)b;
-    return strcmp(x->name, y->name);
-}
-
-int engine_foreach_pv_sorted(const struct engine *e,
-                             bool (*cb)(void *data, const struct engine_pv *pv), void *data)
-{
-    struct collect c = {calloc(e->pvs.n ? e->pvs.n : 1, sizeof(void *)), 0};
-    if (!c.v)
-        return -ENOMEM;
-    strmap_foreach(&e->pvs, collect_cb, &c);
-    qsort(c.v, c.n, sizeof(void *), cmp_pv);
-    for (size_t i = 0; i < c.n; i++) {
-        struct engine_pv pv;
-        fill_pub(c.v[i], &pv);
-        if (!cb(data, &pv))
-            break;
-    }
-    free(c.v);
-    return 0;
-}
-
-struct line_iter {
-    void (*cb)(void *data, const char *line, size_t len);
-    void *data;
-};
-
-static bool line_cb(void *data, const char *key, void *val)
-{
-    (void)key;
-    struct line_iter *it = data;
-    const struct pv_ent *p = val;
-    it->cb(it->data, p->line, p->line_len);
-    return true;
-}
-
-void engine_foreach_pv_line(const struct engine *e,
-                            void (*cb)(void *data, const char *line, size_t len), void *data)
-{
-    struct line_iter it = {cb, data};
-    strmap_foreach(&e->pvs, line_cb, &it);
 }
 
 /* ---- claims ---- */
@@ -465,19 +251,14 @@ static unsigned res_bit(const char *resource)
     return 0;
 }
 
-void engine_apply(struct engine *e, const struct model_type *t, const void *old_rec,
-                  const void *new_rec)
+static void apply(struct engine *e, const struct model_type *t, const void *old_rec,
+                  const void *new_rec, uint16_t src)
 {
     if (!old_rec && !new_rec)
         return;
     switch (res_bit(t->resource)) {
     case ENGINE_RES_PV:
-        if (new_rec)
-            pv_upsert(e, new_rec);
-        else {
-            pv_remove(e, model_meta(old_rec)->name, NULL);
-            engine__notify(e, ENGINE_CHANGED_VERDICTS);
-        }
+        engine__pv_apply(e, old_rec, new_rec, src);
         break;
     case ENGINE_RES_PVC:
         if (new_rec)
@@ -514,6 +295,12 @@ void engine_apply(struct engine *e, const struct model_type *t, const void *old_
     }
 }
 
+void engine_apply(struct engine *e, const struct model_type *t, const void *old_rec,
+                  const void *new_rec)
+{
+    apply(e, t, old_rec, new_rec, 0);
+}
+
 void engine_mark_synced(struct engine *e, const char *resource)
 {
     e->synced |= res_bit(resource);
@@ -547,5 +334,82 @@ struct store_consumer engine_consumer(struct engine *e)
         .on_synced = c_synced, .data = e,
     };
     return c;
+}
+
+/* engine_attach_store: the same, indexing the store's PV records (data is
+ * the struct engine_attach). */
+static void b_add(void *data, const struct model_type *t, const void *rec)
+{
+    struct engine_attach *a = data;
+    apply(a->e, t, NULL, rec, a->id);
+}
+
+static void b_update(void *data, const struct model_type *t, const void *old_rec,
+                     const void *new_rec)
+{
+    struct engine_attach *a = data;
+    apply(a->e, t, old_rec, new_rec, a->id);
+}
+
+static void b_delete(void *data, const struct model_type *t, const void *rec)
+{
+    struct engine_attach *a = data;
+    apply(a->e, t, rec, NULL, a->id);
+}
+
+static void b_synced(void *data, const struct model_type *t)
+{
+    struct engine_attach *a = data;
+    engine_mark_synced(a->e, t->resource);
+}
+
+static void b_release(void *data, const struct model_type *t)
+{
+    struct engine_attach *a = data;
+    a->store = NULL; /* being freed */
+    if (res_bit(t->resource) == ENGINE_RES_PV)
+        engine__pv_release(a->e, a->id);
+}
+
+int engine_attach_store(struct engine *e, struct store *s)
+{
+    if (e->next_attach_id == UINT16_MAX)
+        return -ENOSPC;
+    struct engine_attach *a = calloc(1, sizeof(*a));
+    if (!a)
+        return -ENOMEM;
+    a->e = e;
+    a->store = s;
+    a->id = ++e->next_attach_id;
+    struct store_consumer c = {
+        .on_add = b_add, .on_update = b_update, .on_delete = b_delete,
+        .on_synced = b_synced, .data = a,
+    };
+    int rc = store_add_release_hook(s, b_release, a);
+    if (rc) {
+        free(a);
+        return rc;
+    }
+    rc = store_add_consumer(s, &c);
+    if (rc) {
+        store_remove_release_hook(s, b_release, a);
+        free(a);
+        return rc;
+    }
+    a->next = e->attached;
+    e->attached = a;
+    return 0;
+}
+
+/* engine_free: stores that outlive the engine must not call it back. */
+static void detach_all(struct engine *e)
+{
+    while (e->attached) {
+        struct engine_attach *a = e->attached;
+        e->attached = a->next;
+        if (a->store)
+            store_remove_release_hook(a->store, b_release, a);
+        free(a);
+    }
 }
 

@@ -70,8 +70,18 @@ const struct engine_opts *engine_get_opts(const struct engine *e);
  * Register it on each store with store_add_consumer. */
 struct store_consumer engine_consumer(struct engine *e);
 
-/* Direct feeding (what the consumer calls; tests use them too). rec is
- * borrowed for the call; old may be NULL (add) and rec NULL (delete). */
+/* The same consumer registered on s, except that the engine keeps
+ * pointers to s's PV records instead of copies (store.h Lifetime; a
+ * release hook drops them when s is freed): ~200 bytes less per PV.
+ * Use it instead of engine_consumer + store_add_consumer. Either may be
+ * freed first: engine_free unregisters the hook from stores still alive
+ * (their consumer must then not fire again: free the store or stop its
+ * reflector). 0 / -ENOMEM (-ENOSPC after 65535 attachments). */
+int engine_attach_store(struct engine *e, struct store *s);
+
+/* Direct feeding (what engine_consumer calls; tests use them too). rec is
+ * borrowed for the call (a PV is copied); old may be NULL (add) and rec
+ * NULL (delete). */
 void engine_apply(struct engine *e, const struct model_type *t, const void *old_rec,
                   const void *new_rec);
 void engine_mark_synced(struct engine *e, const char *resource);
@@ -114,8 +124,11 @@ bool engine_pv_get(const struct engine *e, const char *name, struct engine_pv *o
 /* All PVs sorted by name; cb returns false to stop. */
 int engine_foreach_pv_sorted(const struct engine *e,
                              bool (*cb)(void *data, const struct engine_pv *pv), void *data);
-/* Pre-rendered aks_backup_persistent_volume_supported sample lines, in no
- * particular order (for the metric collector). */
+/* aks_backup_persistent_volume_supported sample lines (each ending in
+ * '\n' and NUL-terminated, rendered during the call: line is valid for the
+ * callback only), in
+ * the engine's order: as the store applied them (list order after a relist),
+ * later additions last (for the metric collector). */
 void engine_foreach_pv_line(const struct engine *e,
                             void (*cb)(void *data, const char *line, size_t len), void *data);
 

@@ -7,16 +7,21 @@
 #include "rules/engine.h"
 #include "rules/strmap.h"
 
-struct pv_ent {
-    const char *name;          /* map key */
-    const char *storage_class; /* interned; "" none */
-    const char *driver;        /* interned */
-    const char *claim_ns;      /* interned; NULL unbound */
-    char *claim_name;          /* owned */
-    const char *phase;         /* interned */
-    enum pv_reason reason;
-    char *line;                /* pre-rendered metric sample */
-    size_t line_len;
+/* PVs (engine_pv.c): a dense array of verdicts pointing at the records,
+ * indexed by name hash (open addressing, linear probing; idx holds slot
+ * index + 1, 0 = empty). */
+struct pv_slot {
+    const struct pv_rec *rec; /* the store's (borrowed) or the engine's copy (owned) */
+    uint32_t hash;
+    uint8_t reason;           /* enum pv_reason */
+    uint16_t src;             /* 0: the engine's copy (owned), else the engine_attach id */
+};
+
+struct pv_table {
+    struct pv_slot *v;
+    size_t n, cap;
+    uint32_t *idx;
+    size_t nidx; /* 0 or a power of two */
 };
 
 struct pvc_ent {
@@ -48,11 +53,20 @@ struct pod_ent {
     bool unschedulable;
 };
 
+/* One engine_attach_store: the release hook's data. store is NULL once the
+ * store was freed (then engine_free has nothing to unregister). */
+struct engine_attach {
+    struct engine_attach *next;
+    struct engine *e;
+    struct store *store;
+    uint16_t id; /* pv_slot.src of the PVs borrowed from store */
+};
+
 struct engine {
     struct engine_opts o;      /* strings owned (copies) */
-    struct strmap intern;      /* refcounted strings for PV labels */
-
-    struct strmap pvs;         /* name -> pv_ent */
+    struct pv_table pvs;       /* engine_pv.c */
+    struct engine_attach *attached; /* engine_attach_store, owned */
+    uint16_t next_attach_id;
     size_t by_reason[PV_REASON_COUNT];
 
     struct strmap pvcs;        /* ns/name -> pvc_ent */
@@ -99,6 +113,13 @@ enum {
 /* engine.c */
 void engine__notify(struct engine *e, unsigned what);
 void engine__free_sc(void *v);
+
+/* engine_pv.c. src 0: the engine keeps a copy; else rec is borrowed from
+ * the store attached as src (valid until its next update or delete, store.h
+ * Lifetime). */
+void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct pv_rec *rec, uint16_t src);
+void engine__pv_release(struct engine *e, uint16_t src); /* drops src's records */
+void engine__pv_free(struct engine *e);
 
 /* engine_cluster.c */
 void engine__sc_apply(struct engine *e, const struct storageclass_rec *old,

@@ -64,8 +64,40 @@ static inline int feed_file(struct engine *e, const struct model_type *t, const 
     return n;
 }
 
-/* Loads one record of kind/name from file (caller frees with t->free). */
-static inline void *fixture_record(const struct model_type *t, const char *file, const char *name)
+/* One change to a fixture item before it is extracted (records are packed
+ * into one allocation, so tests edit the JSON rather than the record):
+ * path is up to 4 object keys (missing objects are created), value NULL
+ * removes the last key. */
+struct fx_edit {
+    const char *path[4];
+    const char *value;
+};
+
+static inline void fx_apply(struct json_object *it, const struct fx_edit *ed)
+{
+    struct json_object *o = it;
+    size_t depth = 0;
+    while (depth < 4 && ed->path[depth])
+        depth++;
+    ck_assert_uint_gt(depth, 0);
+    for (size_t i = 0; i + 1 < depth; i++) {
+        struct json_object *c = NULL;
+        if (!json_object_object_get_ex(o, ed->path[i], &c) || !json_object_is_type(c, json_type_object)) {
+            c = json_object_new_object();
+            json_object_object_add(o, ed->path[i], c);
+        }
+        o = c;
+    }
+    if (ed->value)
+        json_object_object_add(o, ed->path[depth - 1], json_object_new_string(ed->value));
+    else
+        json_object_object_del(o, ed->path[depth - 1]);
+}
+
+/* Loads one record of kind/name from file after n edits (caller frees with
+ * t->free). */
+static inline void *fixture_record_edited(const struct model_type *t, const char *file,
+                                          const char *name, size_t n, const struct fx_edit *ed)
 {
     struct json_object *root;
     struct json_object *items = fixture_items(file, &root);
@@ -77,12 +109,29 @@ static inline void *fixture_record(const struct model_type *t, const char *file,
         json_object_object_get_ex(md, "name", &nm);
         json_object_object_get_ex(it, "kind", &kind);
         if (strcmp(json_object_get_string(nm), name) == 0 &&
-            strcmp(json_object_get_string(kind), t->kind) == 0)
+            strcmp(json_object_get_string(kind), t->kind) == 0) {
+            for (size_t k = 0; k < n; k++)
+                fx_apply(it, &ed[k]);
             ck_assert_int_eq(t->extract(t, it, &rec), 0);
+        }
     }
     json_object_put(root);
     ck_assert_msg(rec != NULL, "no %s %s in %s", t->kind, name, file);
     return rec;
+}
+
+/* Loads one record of kind/name from file (caller frees with t->free). */
+static inline void *fixture_record(const struct model_type *t, const char *file, const char *name)
+{
+    return fixture_record_edited(t, file, name, 0, NULL);
+}
+
+/* The same PV with the provisioned-by annotation set (the fixture's
+ * static PVs become dynamically provisioned). */
+static inline void *fixture_pv_provisioned(const char *name, const char *provisioner)
+{
+    const struct fx_edit ed = {{"metadata", "annotations", "pv.kubernetes.io/provisioned-by"}, provisioner};
+    return fixture_record_edited(&model_pv_type, "persistentvolumes.json", name, 1, &ed);
 }
 
 /* The whole fixture cluster with the default extension selector. */

@@ -194,9 +194,8 @@ START_TEST(stream_equals_dom)
     struct json_object *quota = json_tokener_parse("{\"day\":\"2026-03-14\",\"instances\":[{\"instance\":\"a/\\\"b\"}]}");
     struct report_opts o = {.now = NOW, .quota = quota};
     /* A crash-looping pod and a claim with a quote in its name exercise escaping. */
-    struct pv_rec *pv = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive");
-    free(pv->claim_name);
-    pv->claim_name = strdup("we\"ird\\name\n");
+    const struct fx_edit ed = {{"spec", "claimRef", "name"}, "we\"ird\\name\n"};
+    struct pv_rec *pv = fixture_record_edited(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive", 1, &ed);
     engine_apply(e, &model_pv_type, NULL, pv);
     model_pv_type.free(pv);
     struct buf b;
@@ -364,8 +363,7 @@ START_TEST(metrics_collector)
     struct engine_opts o = *engine_get_opts(e);
     o.backup_policies = 12;
     ck_assert_int_eq(engine_set_opts(e, &o), 0);
-    struct pv_rec *pv = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-orders-legacy-disk");
-    pv->provisioned_by = strdup("disk.csi.azure.com");
+    struct pv_rec *pv = fixture_pv_provisioned("pv-orders-legacy-disk", "disk.csi.azure.com");
     engine_apply(e, &model_pv_type, NULL, pv);
     model_pv_type.free(pv);
     buf_reset(&b);

@@ -177,10 +177,9 @@ START_TEST(claims)
     ck_assert_uint_eq(engine_claims_pending_in(e, "analytics"), 0);
     ck_assert_uint_eq(engine_claims_without_class(e), 4);
     /* Binding the pending claim drops it from the count. */
-    struct pvc_rec *c = fixture_record(&model_pvc_type, "persistentvolumeclaims.json", "prometheus-data");
-    free(c->phase);
-    c->phase = strdup("Bound");
-    c->volume_name = strdup("pv-x");
+    const struct fx_edit bound[] = {{{"status", "phase"}, "Bound"}, {{"spec", "volumeName"}, "pv-x"}};
+    struct pvc_rec *c = fixture_record_edited(&model_pvc_type, "persistentvolumeclaims.json", "prometheus-data",
+                                              2, bound);
     engine_apply(e, &model_pvc_type, NULL, c);
     ck_assert_uint_eq(engine_claims_pending_in(e, "monitoring"), 0);
     ck_assert_uint_eq(engine_claims_pending(e), 1);
@@ -251,7 +250,8 @@ START_TEST(pv_events_rejudge)
     /* Same object again: no change. */
     engine_apply(e, &model_pv_type, pv, pv);
     ck_assert_uint_eq(changes, 0);
-    pv->provisioned_by = strdup("disk.csi.azure.com");
+    model_pv_type.free(pv);
+    pv = fixture_pv_provisioned("pv-orders-legacy-disk", "disk.csi.azure.com");
     engine_apply(e, &model_pv_type, NULL, pv);
     ck_assert_uint_eq(changes, ENGINE_CHANGED_VERDICTS);
     ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_STATIC), 0);
@@ -414,10 +414,11 @@ START_TEST(through_store)
     ck_assert_uint_eq(engine_pv_count(g), 2);
     ck_assert_uint_eq(engine_pv_reason_count(g, PV_REASON_STATIC), 1);
     /* Update: now dynamically provisioned, new resourceVersion. */
-    a = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-orders-legacy-disk");
-    a->provisioned_by = strdup("disk.csi.azure.com");
-    free(a->meta.rv);
-    a->meta.rv = strdup("99999");
+    const struct fx_edit ed[] = {
+        {{"metadata", "annotations", "pv.kubernetes.io/provisioned-by"}, "disk.csi.azure.com"},
+        {{"metadata", "resourceVersion"}, "99999"},
+    };
+    a = fixture_record_edited(&model_pv_type, "persistentvolumes.json", "pv-orders-legacy-disk", 2, ed);
     ck_assert_int_eq(store_upsert(s, a), 0);
     ck_assert_uint_eq(engine_pv_reason_count(g, PV_REASON_STATIC), 0);
     ck_assert_uint_eq(engine_pv_reason_count(g, PV_REASON_SUPPORTED), 1);

@@ -190,16 +190,147 @@ START_TEST(foreach_stops)
 }
 END_TEST
 
+/* Many keys, scattered deletes and a relist that drops most of them:
+ * the open-addressing table keeps every remaining key findable. */
+static bool count_all(void *d, const void *rec)
+{
+    (void)rec;
+    (*(int *)d)++;
+    return true;
+}
+
+START_TEST(churn_and_relist)
+{
+    enum { N = 5000 };
+    static bool present[N];
+    struct counts c = {0};
+    struct store *s = mkstore(&c);
+    char ns[16], name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(ns, sizeof(ns), "ns%d", i % 7);
+        snprintf(name, sizeof(name), "obj-%d", i);
+        ck_assert_int_eq(store_upsert(s, mk(ns, name, "1")), 0);
+        present[i] = true;
+    }
+    for (int k = 0; k < N; k += 2) {
+        int i = (int)(((long)k * 7919) % N);
+        snprintf(ns, sizeof(ns), "ns%d", i % 7);
+        snprintf(name, sizeof(name), "obj-%d", i);
+        ck_assert_int_eq(store_delete(s, mk(ns, name, "2")), present[i] ? 0 : -ENOENT);
+        present[i] = false;
+    }
+    int live = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(ns, sizeof(ns), "ns%d", i % 7);
+        snprintf(name, sizeof(name), "obj-%d", i);
+        ck_assert_msg((store_get(s, ns, name) != NULL) == present[i], "%s/%s", ns, name);
+        live += present[i];
+    }
+    ck_assert_uint_eq(store_count(s), (size_t)live);
+    /* Relist: every 5th object, half of them updated. */
+    c.add = c.upd = c.del = 0;
+    struct store_replace *r = store_replace_begin(s);
+    int keep = 0, added = 0, updated = 0;
+    for (int i = 0; i < N; i += 5) {
+        snprintf(ns, sizeof(ns), "ns%d", i % 7);
+        snprintf(name, sizeof(name), "obj-%d", i);
+        ck_assert_int_eq(store_replace_add(r, mk(ns, name, i % 10 ? "1" : "3")), 0);
+        keep++;
+        if (!present[i])
+            added++;
+        else if (i % 10 == 0)
+            updated++;
+    }
+    ck_assert_int_eq(store_replace_end(r), 0);
+    ck_assert_int_eq(c.add, added);
+    ck_assert_int_eq(c.upd, updated);
+    ck_assert_int_eq(c.del, live - (keep - added));
+    ck_assert_uint_eq(store_count(s), (size_t)keep);
+    for (int i = 0; i < N; i++) {
+        snprintf(ns, sizeof(ns), "ns%d", i % 7);
+        snprintf(name, sizeof(name), "obj-%d", i);
+        ck_assert_msg((store_get(s, ns, name) != NULL) == (i % 5 == 0), "%s/%s", ns, name);
+    }
+    int n = 0;
+    store_foreach(s, count_all, &n);
+    ck_assert_int_eq(n, keep);
+    store_free(s);
+}
+END_TEST
+
+/* store_free runs the release hooks while the records are still there. */
+struct rel_probe {
+    struct store *s;
+    int calls;
+    bool saw_record;
+};
+
+static void on_release(void *d, const struct model_type *t)
+{
+    struct rel_probe *p = d;
+    ck_assert_ptr_eq(t, &rtype);
+    p->calls++;
+    p->saw_record = store_get(p->s, "n", "a") != NULL;
+}
+
+START_TEST(release_hook_before_free)
+{
+    struct counts c = {0};
+    struct store *s = mkstore(&c);
+    struct rel_probe p = {s, 0, false};
+    ck_assert_int_eq(store_add_release_hook(s, on_release, &p), 0);
+    store_upsert(s, mk("n", "a", "1"));
+    store_free(s);
+    ck_assert_int_eq(p.calls, 1);
+    ck_assert(p.saw_record);
+    ck_assert_int_eq(c.del, 0); /* no deletes are sent */
+}
+END_TEST
+
+/* A relist applies its records in list order (the later of duplicates at its
+ * own position), so consumers see them in the order they were allocated. */
+static char seen_order[64][16];
+static int nseen;
+static void order_add(void *d, const struct model_type *t, const void *rec)
+{
+    (void)d;
+    (void)t;
+    snprintf(seen_order[nseen++], 16, "%s", model_meta(rec)->name);
+}
+
+START_TEST(replace_keeps_list_order)
+{
+    struct store *s = store_new(&rtype);
+    struct store_consumer sc = {.on_add = order_add};
+    ck_assert_int_eq(store_add_consumer(s, &sc), 0);
+    static const char *const names[] = {"m", "c", "x", "a", "c", "q", "b"};
+    nseen = 0;
+    struct store_replace *r = store_replace_begin(s);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        ck_assert_int_eq(store_replace_add(r, mk("n", names[i], i == 4 ? "2" : "1")), 0);
+    ck_assert_int_eq(store_replace_end(r), 0);
+    static const char *const want[] = {"m", "x", "a", "c", "q", "b"};
+    ck_assert_int_eq(nseen, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_str_eq(seen_order[i], want[i]);
+    ck_assert_str_eq(model_meta(store_get(s, "n", "c"))->rv, "2");
+    store_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("store");
     TCase *tc = tcase_create("events");
     tcase_add_test(tc, upsert_and_delete);
     tcase_add_test(tc, foreach_stops);
+    tcase_add_test(tc, release_hook_before_free);
     suite_add_tcase(su, tc);
     tc = tcase_create("replace");
     tcase_add_test(tc, replace_diff);
     tcase_add_test(tc, replace_abort_and_dupes);
+    tcase_add_test(tc, churn_and_relist);
+    tcase_add_test(tc, replace_keeps_list_order);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

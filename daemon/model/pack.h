@@ -1,0 +1,55 @@
+/* One-allocation records for model/<resource>.c: a record's strings are
+ * copied behind its struct (one malloc, one free), and low-cardinality
+ * strings (class, driver, phase, namespace) are interned: refcounted and
+ * shared by every record that holds them. The intern table is global:
+ * loop thread only, like the stores. Internal to model/. */
+#ifndef ABC_MODEL_PACK_H
+#define ABC_MODEL_PACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+
+#define MODEL_PACK_MAX 16
+
+struct model_pack_field {
+    size_t off;     /* offset of a char * member of the record */
+    const char *s;  /* borrowed until model_pack_alloc */
+    size_t len;
+    bool intern;
+};
+
+struct model_pack {
+    size_t size;  /* sizeof the record struct */
+    size_t bytes; /* string bytes to copy behind it, NULs included */
+    size_t n;
+    struct model_pack_field f[MODEL_PACK_MAX];
+};
+
+void model_pack_init(struct model_pack *p, size_t size);
+/* The char * member at offset off gets a copy of s (borrowed until
+ * model_pack_alloc); NULL stays NULL, and so does "" when empty_null. */
+void model_pack_str(struct model_pack *p, size_t off, const char *s, bool empty_null);
+/* The same with an interned string (release it with model_intern_put). */
+void model_pack_intern(struct model_pack *p, size_t off, const char *s, bool empty_null);
+/* metadata of obj into the struct obj_meta at offset 0: name, uid and
+ * resourceVersion copied, namespace interned (NULL when absent or ""),
+ * creationTimestamp into *created. 0 or -EINVAL (missing name, uid or
+ * resourceVersion). */
+int model_pack_meta(struct model_pack *p, struct json_object *obj, int64_t *created);
+/* The zeroed record with its string members set; NULL on ENOMEM (nothing
+ * held). Free with model_pack_free. */
+void *model_pack_alloc(const struct model_pack *p);
+/* Releases the interned members at the n offsets and frees rec (NULL ok). */
+void model_pack_free(void *rec, const size_t *intern_offs, size_t n);
+
+/* Interned copy of s with one more reference; NULL on ENOMEM or s NULL. */
+const char *model_intern_get(const char *s);
+/* Drops a reference taken by model_intern_get (NULL ignored). */
+void model_intern_put(const char *s);
+/* Distinct strings interned now (tests). */
+size_t model_intern_count(void);
+
+#endif

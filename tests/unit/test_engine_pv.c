@@ -1,0 +1,334 @@
+/* The engine's PV table (rules/engine_pv.c) and its zero-copy store path:
+ * engine_attach_store indexes the store's own records and drops them when
+ * the store is freed; many adds/updates/deletes keep the hash index, the
+ * counters and the rendered lines consistent. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kube/store.h"
+#include "rules/engine.h"
+#include "rules_support.h"
+
+/* A PV record like kubesim's generated ones (kind i % 10 picks the source). */
+static struct pv_rec *mkpv(long i, int rv)
+{
+    static const char *const src[] = {"\"csi\":{\"driver\":\"disk.csi.azure.com\"}",
+                                      "\"csi\":{\"driver\":\"file.csi.azure.com\"}",
+                                      "\"hostPath\":{\"path\":\"/mnt\"}"};
+    char js[768];
+    snprintf(js, sizeof(js),
+             "{\"metadata\":{\"name\":\"pvc-gen-%06ld\",\"uid\":\"u-%ld\",\"resourceVersion\":\"%d\","
+             "\"annotations\":{\"pv.kubernetes.io/provisioned-by\":\"disk.csi.azure.com\"}},"
+             "\"spec\":{\"claimRef\":{\"namespace\":\"load-%ld\",\"name\":\"data-%06ld\"},"
+             "\"storageClassName\":\"managed-csi\",%s},\"status\":{\"phase\":\"Bound\"}}",
+             i, i, rv, i % 10, i, src[i % 3]);
+    struct json_object *o = json_tokener_parse(js);
+    ck_assert_ptr_nonnull(o);
+    void *rec = NULL;
+    ck_assert_int_eq(model_pv_type.extract(&model_pv_type, o, &rec), 0);
+    json_object_put(o);
+    return rec;
+}
+
+static void count_line(void *data, const char *line, size_t len)
+{
+    size_t *n = data;
+    ck_assert_uint_eq(strlen(line), len);
+    ck_assert(line[len - 1] == '\n');
+    (*n)++;
+}
+
+static bool sorted_cb(void *data, const struct engine_pv *pv)
+{
+    char *prev = data;
+    ck_assert_int_lt(strcmp(prev, pv->name), 0);
+    snprintf(prev, 64, "%s", pv->name);
+    return true;
+}
+
+static void check_consistent(struct engine *e, const bool *present, long n)
+{
+    size_t count = 0;
+    for (long i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "pvc-gen-%06ld", i);
+        struct engine_pv pv;
+        bool found = engine_pv_get(e, name, &pv);
+        ck_assert_msg(found == present[i], "%s: found %d, expected %d", name, found, present[i]);
+        if (found) {
+            ck_assert_str_eq(pv.name, name);
+            count++;
+        }
+    }
+    ck_assert_uint_eq(engine_pv_count(e), count);
+    size_t by_reason = 0;
+    for (int r = 0; r < PV_REASON_COUNT; r++)
+        by_reason += engine_pv_reason_count(e, r);
+    ck_assert_uint_eq(by_reason, count);
+    size_t lines = 0;
+    engine_foreach_pv_line(e, count_line, &lines);
+    ck_assert_uint_eq(lines, count);
+    char prev[64] = "";
+    ck_assert_int_eq(engine_foreach_pv_sorted(e, sorted_cb, prev), 0);
+}
+
+START_TEST(churn_keeps_index_consistent)
+{
+    enum { N = 3000 };
+    static bool present[N];
+    memset(present, 0, sizeof(present));
+    struct engine *e = engine_new(NULL);
+    ck_assert_ptr_nonnull(e);
+    for (long i = 0; i < N; i++) {
+        struct pv_rec *r = mkpv(i, 1);
+        engine_apply(e, &model_pv_type, NULL, r);
+        model_pv_type.free(r); /* engine_apply copies */
+        present[i] = true;
+    }
+    check_consistent(e, present, N);
+    /* Deletes in a scattered order exercise backward-shift deletion. */
+    for (long i = 0; i < N; i += 3) {
+        long j = (i * 7919) % N;
+        struct pv_rec *r = mkpv(j, 1);
+        engine_apply(e, &model_pv_type, r, NULL);
+        model_pv_type.free(r);
+        present[j] = false;
+    }
+    check_consistent(e, present, N);
+    /* Updates in place and re-adds. */
+    for (long i = 0; i < N; i += 2) {
+        struct pv_rec *r = mkpv(i, 2);
+        engine_apply(e, &model_pv_type, NULL, r);
+        model_pv_type.free(r);
+        present[i] = true;
+    }
+    check_consistent(e, present, N);
+    ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_NOT_CSI) +
+                          engine_pv_reason_count(e, PV_REASON_SUPPORTED) +
+                          engine_pv_reason_count(e, PV_REASON_AZURE_FILES),
+                      engine_pv_count(e));
+    engine_free(e);
+}
+END_TEST
+
+static unsigned changes;
+static void on_change(void *data, unsigned what)
+{
+    (void)data;
+    changes |= what;
+}
+
+START_TEST(attach_indexes_store_records)
+{
+    struct engine *e = engine_new(NULL);
+    struct store *s = store_new(&model_pv_type);
+    ck_assert_int_eq(engine_attach_store(e, s), 0);
+    engine_set_on_change(e, on_change, NULL);
+    for (long i = 0; i < 50; i++)
+        ck_assert_int_eq(store_upsert(s, mkpv(i, 1)), 0);
+    ck_assert_uint_eq(engine_pv_count(e), 50);
+    /* No copy: the engine hands out the store's own strings. */
+    const struct pv_rec *r7 = store_get(s, NULL, "pvc-gen-000007");
+    struct engine_pv pv;
+    ck_assert(engine_pv_get(e, "pvc-gen-000007", &pv));
+    ck_assert_ptr_eq(pv.name, r7->meta.name);
+    ck_assert_ptr_eq(pv.claim_name, r7->claim_name);
+    ck_assert_str_eq(pv.claim_ns, "load-7");
+    ck_assert_int_eq(pv.reason, PV_REASON_AZURE_FILES);
+    /* Same labels, new resourceVersion: no change notified, new record indexed. */
+    changes = 0;
+    ck_assert_int_eq(store_upsert(s, mkpv(7, 2)), 0);
+    ck_assert_uint_eq(changes, 0);
+    r7 = store_get(s, NULL, "pvc-gen-000007");
+    ck_assert(engine_pv_get(e, "pvc-gen-000007", &pv));
+    ck_assert_ptr_eq(pv.name, r7->meta.name);
+    /* Delete through the store. */
+    struct pv_rec *gone = mkpv(8, 1);
+    ck_assert_int_eq(store_delete(s, gone), 0);
+    ck_assert_uint_eq(changes, ENGINE_CHANGED_VERDICTS);
+    ck_assert(!engine_pv_get(e, "pvc-gen-000008", &pv));
+    ck_assert_uint_eq(engine_pv_count(e), 49);
+    /* A relist keeping half of them. */
+    struct store_replace *rp = store_replace_begin(s);
+    for (long i = 0; i < 50; i += 2)
+        ck_assert_int_eq(store_replace_add(rp, mkpv(i, 3)), 0);
+    ck_assert_int_eq(store_replace_end(rp), 0);
+    ck_assert_uint_eq(engine_pv_count(e), 25);
+    size_t lines = 0;
+    engine_foreach_pv_line(e, count_line, &lines);
+    ck_assert_uint_eq(lines, 25);
+    /* A PV fed directly is the engine's own copy and outlives the store. */
+    struct pv_rec *own = mkpv(1000, 1);
+    engine_apply(e, &model_pv_type, NULL, own);
+    model_pv_type.free(own);
+    store_free(s); /* release hook: the borrowed records are dropped first */
+    ck_assert_uint_eq(engine_pv_count(e), 1);
+    ck_assert(engine_pv_get(e, "pvc-gen-001000", &pv));
+    ck_assert_str_eq(pv.claim_name, "data-001000");
+    ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_SUPPORTED) +
+                          engine_pv_reason_count(e, PV_REASON_NOT_CSI) +
+                          engine_pv_reason_count(e, PV_REASON_AZURE_FILES),
+                      1);
+    lines = 0;
+    engine_foreach_pv_line(e, count_line, &lines);
+    ck_assert_uint_eq(lines, 1);
+    engine_free(e);
+}
+END_TEST
+
+static void grab_line(void *data, const char *line, size_t len)
+{
+    (void)len;
+    snprintf(data, 512, "%s", line);
+}
+
+START_TEST(line_escapes_and_long_values)
+{
+    struct engine *e = engine_new(NULL);
+    const struct fx_edit ed = {{"spec", "claimRef", "name"}, "we\"ird\\name\n"};
+    struct pv_rec *pv = fixture_record_edited(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive", 1, &ed);
+    engine_apply(e, &model_pv_type, NULL, pv);
+    model_pv_type.free(pv);
+    char line[512];
+    engine_foreach_pv_line(e, grab_line, line);
+    ck_assert_str_eq(line, "aks_backup_persistent_volume_supported{persistentvolume=\"pv-nfs-archive\","
+                           "storageclass=\"\",driver=\"nfs\",reason=\"not-csi\",namespace=\"analytics\","
+                           "persistentvolumeclaim=\"we\\\"ird\\\\name\\n\"} 0\n");
+    engine_apply(e, &model_pv_type, pv = fixture_record_edited(&model_pv_type, "persistentvolumes.json",
+                                                               "pv-nfs-archive", 1, &ed), NULL);
+    model_pv_type.free(pv);
+    ck_assert_uint_eq(engine_pv_count(e), 0);
+    /* A value longer than the stack buffer still renders whole. */
+    static char big[3000];
+    memset(big, 'q', sizeof(big) - 1);
+    big[1000] = '"';
+    const struct fx_edit ed2 = {{"spec", "claimRef", "name"}, big};
+    pv = fixture_record_edited(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive", 1, &ed2);
+    engine_apply(e, &model_pv_type, NULL, pv);
+    model_pv_type.free(pv);
+    size_t n = 0;
+    engine_foreach_pv_line(e, count_line, &n);
+    ck_assert_uint_eq(n, 1);
+    engine_free(e);
+}
+END_TEST
+
+static void len_line(void *data, const char *line, size_t len)
+{
+    (void)line;
+    *(size_t *)data = len;
+}
+
+START_TEST(long_line_length)
+{
+    struct engine *e = engine_new(NULL);
+    static char big[3000];
+    memset(big, 'q', sizeof(big) - 1);
+    big[1000] = '"';
+    const struct fx_edit ed = {{"spec", "claimRef", "name"}, big};
+    struct pv_rec *pv = fixture_record_edited(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive", 1, &ed);
+    engine_apply(e, &model_pv_type, NULL, pv);
+    model_pv_type.free(pv);
+    size_t len = 0;
+    engine_foreach_pv_line(e, len_line, &len);
+    const char *rest = "aks_backup_persistent_volume_supported{persistentvolume=\"pv-nfs-archive\","
+                       "storageclass=\"\",driver=\"nfs\",reason=\"not-csi\",namespace=\"analytics\","
+                       "persistentvolumeclaim=\"\"} 0\n";
+    ck_assert_uint_eq(len, strlen(rest) + (sizeof(big) - 1) + 1); /* one escaped quote */
+    engine_free(e);
+}
+END_TEST
+
+static struct pv_rec *named_pv(const char *name)
+{
+    char js[512];
+    snprintf(js, sizeof(js),
+             "{\"metadata\":{\"name\":\"%s\",\"uid\":\"u\",\"resourceVersion\":\"1\"},"
+             "\"spec\":{\"csi\":{\"driver\":\"disk.csi.azure.com\"}}}", name);
+    struct json_object *o = json_tokener_parse(js);
+    void *rec = NULL;
+    ck_assert_int_eq(model_pv_type.extract(&model_pv_type, o, &rec), 0);
+    json_object_put(o);
+    return rec;
+}
+
+struct order {
+    const char *got[16];
+    size_t n;
+};
+
+static bool order_cb(void *data, const struct engine_pv *pv)
+{
+    struct order *o = data;
+    ck_assert_uint_lt(o->n, 16);
+    o->got[o->n++] = pv->name;
+    return true;
+}
+
+START_TEST(sorted_by_whole_name)
+{
+    /* Short names, a shared 16-byte prefix, bytes above 0x7f. */
+    static const char *const names[] = {
+        "pvc-0123456789abcdef-1", "b", "pvc-0123456789abcdef-0", "a", "ab", "pvc-0123456789abcdef",
+        "pvc-0123456789abcdee-9", "z\xc3\xa9", "z", "pvc-01234567",
+    };
+    static const char *const want[] = {
+        "a", "ab", "b", "pvc-01234567", "pvc-0123456789abcdee-9", "pvc-0123456789abcdef",
+        "pvc-0123456789abcdef-0", "pvc-0123456789abcdef-1", "z", "z\xc3\xa9",
+    };
+    struct engine *e = engine_new(NULL);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct pv_rec *r = named_pv(names[i]);
+        engine_apply(e, &model_pv_type, NULL, r);
+        model_pv_type.free(r);
+    }
+    struct order o = {.n = 0};
+    ck_assert_int_eq(engine_foreach_pv_sorted(e, order_cb, &o), 0);
+    ck_assert_uint_eq(o.n, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < o.n; i++)
+        ck_assert_str_eq(o.got[i], want[i]);
+    engine_free(e);
+}
+END_TEST
+
+START_TEST(engine_freed_before_store)
+{
+    struct engine *e = engine_new(NULL);
+    struct store *s = store_new(&model_pv_type);
+    struct store *other = store_new(&model_pv_type);
+    ck_assert_int_eq(engine_attach_store(e, s), 0);
+    ck_assert_int_eq(engine_attach_store(e, other), 0);
+    for (long i = 0; i < 20; i++)
+        ck_assert_int_eq(store_upsert(s, mkpv(i, 1)), 0);
+    ck_assert_uint_eq(engine_pv_count(e), 20);
+    store_free(other); /* one store first, then the engine, then the other store */
+    ck_assert_uint_eq(engine_pv_count(e), 20);
+    engine_free(e);    /* unregisters its release hook from s */
+    store_free(s);     /* must not call the freed engine (ASan build) */
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("engine_pv");
+    TCase *tc = tcase_create("table");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, churn_keeps_index_consistent);
+    tcase_add_test(tc, attach_indexes_store_records);
+    tcase_add_test(tc, line_escapes_and_long_values);
+    tcase_add_test(tc, long_line_length);
+    tcase_add_test(tc, sorted_by_whole_name);
+    tcase_add_test(tc, engine_freed_before_store);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
