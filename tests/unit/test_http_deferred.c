@@ -15,16 +15,10 @@
 #include <uv.h>
 
 #include "http/server.h"
+#include "http_client.h"
 
 #define MAXR 32
 #define MAXHOLD 32
-
-struct result {
-    char text[4096];
-    size_t len;
-    int status;
-    double secs;
-};
 
 struct fixture {
     uv_loop_t loop;
@@ -46,27 +40,6 @@ struct fixture {
 
 static struct fixture *g;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
-}
-
 static struct result *slot(struct fixture *f)
 {
     pthread_mutex_lock(&f->mu);
@@ -78,23 +51,7 @@ static struct result *slot(struct fixture *f)
 /* Sends raw, reads until EOF into r. */
 static void exchange_into(struct fixture *f, struct result *r, const char *raw)
 {
-    r->status = -2;
-    int fd = dial(f->port);
-    if (fd < 0)
-        return;
-    double t0 = now_s();
-    (void)!send(fd, raw, strlen(raw), MSG_NOSIGNAL);
-    r->len = 0;
-    for (;;) {
-        ssize_t k = recv(fd, r->text + r->len, sizeof(r->text) - r->len - 1, 0);
-        if (k <= 0)
-            break;
-        r->len += (size_t)k;
-    }
-    r->text[r->len] = '\0';
-    r->secs = now_s() - t0;
-    close(fd);
-    r->status = r->len > 12 && strncmp(r->text, "HTTP/1.", 7) == 0 ? atoi(r->text + 9) : -1;
+    exchange_port(f->port, raw, strlen(raw), r);
 }
 
 static struct result *get(struct fixture *f, const char *target)
@@ -104,12 +61,6 @@ static struct result *get(struct fixture *f, const char *target)
     struct result *r = slot(f);
     exchange_into(f, r, raw);
     return r;
-}
-
-static const char *body_of(const struct result *r)
-{
-    const char *p = strstr(r->text, "\r\n\r\n");
-    return p ? p + 4 : "";
 }
 
 /* ---- routes (run on the loop) ---- */
@@ -260,15 +211,19 @@ static void run_fixture(struct fixture *f, void (*scenario)(struct fixture *))
     pthread_mutex_destroy(&f->mu);
 }
 
+static void fixture_done(struct fixture *f) { results_free(f->res, f->nres); }
+
 /* Polls /count until it says want (at most 3 s). */
 static bool wait_count(struct fixture *f, unsigned want)
 {
     char w[16];
     snprintf(w, sizeof(w), "%u", want);
     for (int i = 0; i < 300; i++) {
-        struct result r;
+        struct result r = {0};
         exchange_into(f, &r, "GET /count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        if (r.status == 200 && strcmp(body_of(&r), w) == 0)
+        bool ok = r.status == 200 && strcmp(body_of(&r), w) == 0;
+        free(r.text);
+        if (ok)
             return true;
         usleep(10000);
     }
@@ -330,6 +285,7 @@ START_TEST(answers_later_now_and_keepalive)
     ck_assert_ptr_nonnull(strstr(second, "\r\n\r\nnow"));
     ck_assert_str_eq(body_of(&f.res[3]), "0");
     ck_assert_int_eq(f.cancels, 0);
+    fixture_done(&f);
 }
 END_TEST
 
@@ -356,6 +312,7 @@ START_TEST(concurrent_deferred_all_complete)
             released++;
     ck_assert_int_eq(released, 9); /* 8 held + /release itself */
     ck_assert_int_eq(f.cancels, 0);
+    fixture_done(&f);
 }
 END_TEST
 
@@ -380,6 +337,7 @@ START_TEST(client_gone_before_answer)
     struct fixture f;
     run_fixture(&f, sc_disconnect);
     ck_assert_int_eq(f.cancels, 0);
+    fixture_done(&f);
 }
 END_TEST
 
@@ -412,6 +370,7 @@ START_TEST(close_answers_pending_with_503)
                   strstr(b, "\"error\":\"shutting_down\"") != NULL);
     }
     ck_assert_int_eq(got, 2);
+    fixture_done(&f);
 }
 END_TEST
 

@@ -16,6 +16,7 @@
 #include <uv.h>
 #include <zlib.h>
 
+#include "http_client.h"
 #include "health/readyz.h"
 #include "health/watchdog.h"
 #include "http/http_util.h"
@@ -25,13 +26,6 @@
 #include "util/clock.h"
 
 #define MAXR 64
-
-struct result {
-    char *text;   /* full raw response(s), malloc'd */
-    size_t len;
-    int status;   /* first status code, -1 = none */
-    double secs;  /* time until EOF / end */
-};
 
 struct fixture {
     uv_loop_t loop;
@@ -50,73 +44,10 @@ struct fixture {
     int close_requested; /* a handler closed the server already */
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k <= 0)
-            return;
-        p += k;
-        n -= (size_t)k;
-    }
-}
-
-/* Reads until EOF (or timeout / reset) into r. */
-static void read_all(int fd, struct result *r, double t0)
-{
-    size_t cap = 4096;
-    r->text = malloc(cap);
-    r->len = 0;
-    for (;;) {
-        if (r->len + 2048 > cap) {
-            cap *= 2;
-            r->text = realloc(r->text, cap);
-        }
-        ssize_t k = recv(fd, r->text + r->len, cap - r->len - 1, 0);
-        if (k <= 0)
-            break;
-        r->len += (size_t)k;
-    }
-    r->text[r->len] = '\0';
-    r->secs = now_s() - t0;
-    r->status = -1;
-    if (r->len > 12 && strncmp(r->text, "HTTP/1.", 7) == 0)
-        r->status = atoi(r->text + 9);
-}
-
 static struct result *exchange(struct fixture *f, const char *req, size_t len)
 {
     struct result *r = &f->res[f->nres++];
-    int fd = dial(f->port);
-    double t0 = now_s();
-    if (fd < 0) {
-        r->status = -2;
-        return r;
-    }
-    send_all(fd, req, len);
-    read_all(fd, r, t0);
-    close(fd);
+    exchange_port(f->port, req, len, r);
     return r;
 }
 
@@ -261,17 +192,7 @@ static void run_fixture(struct fixture *f, unsigned maxc, unsigned rto,
     readyz_free(f->r);
 }
 
-static void free_results(struct fixture *f)
-{
-    for (int i = 0; i < f->nres; i++)
-        free(f->res[i].text);
-}
-
-static const char *body_of(const struct result *r)
-{
-    const char *p = r->text ? strstr(r->text, "\r\n\r\n") : NULL;
-    return p ? p + 4 : "";
-}
+static void free_results(struct fixture *f) { results_free(f->res, f->nres); }
 
 /* ---- basic answers ---- */
 
