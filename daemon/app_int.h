@@ -53,6 +53,7 @@ struct app {
     struct readyz *readyz;
     struct watchdog watchdog;
     struct http_server *http;
+    struct http_server *health; /* http.health_listen; NULL when "" */
 
     struct kube_config kcfg;
     struct kube_client *kube;

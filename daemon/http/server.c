@@ -191,6 +191,29 @@ static void run_mhd(struct http_server *s)
         uv_timer_stop(&s->timer);
 }
 
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+    return false;
+}
+
+/* Connections open from the client address of ss (a scan: at most
+ * max_connections records). */
+static unsigned client_conns(const struct http_server *s, const struct sockaddr_storage *ss)
+{
+    unsigned n = 0;
+    for (const struct conn *c = s->conns; c; c = c->next)
+        n += c->alen && same_host(&c->addr, ss);
+    return n;
+}
+
 /* We accept ourselves (MHD has no listen socket) because MHD, once at its
  * connection limit, stops polling the listen socket and lets the kernel
  * queue connections; SPEC §8 wants them closed at once instead. */
@@ -222,7 +245,8 @@ static void on_accept(uv_poll_t *p, int status, int events)
             }
             break; /* EAGAIN, or a transient error: next readiness */
         }
-        if (s->nconns >= s->max_conns) {
+        if (s->nconns >= s->max_conns ||
+            (s->max_per_client && client_conns(s, &ss) >= s->max_per_client)) {
             close(fd);
             s->rejected++;
             continue;
@@ -242,7 +266,8 @@ static void on_sweep(uv_timer_t *t)
     int64_t now = clock_mono_ms();
     int64_t limit = (int64_t)s->read_timeout_s * 1000;
     for (struct conn *c = s->conns; c; c = c->next) {
-        if (c->waiting && c->fd >= 0 && now - c->wait_start_ms > limit) {
+        int64_t lim = c->headers_done ? limit : (int64_t)s->header_ms;
+        if (c->waiting && c->fd >= 0 && now - c->wait_start_ms > lim) {
             shutdown(c->fd, SHUT_RDWR);
             c->waiting = false;
         }
@@ -261,6 +286,12 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
         c->fd = ci ? ci->connect_fd : -1;
+        ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+            c->alen = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                             : sizeof(struct sockaddr_in);
+            memcpy(&c->addr, ci->client_addr, c->alen);
+        }
         c->wait_start_ms = clock_mono_ms();
         c->waiting = true;
         /* The sweep runs only while connections are open: an idle daemon
@@ -318,7 +349,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         if (r->d)
             http__drop_deferred(r->d); /* ended (error, daemon stop) before the answer */
         if (r->have_later)
-            buf_free(&r->later.body);
+            http__response_clear(&r->later);
         buf_free(&r->body);
         free(r);
         *con_cls = NULL;
@@ -327,6 +358,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     struct conn *c = conn_of(mc);
     if (c) {
         c->waiting = true;
+        c->headers_done = false;
         c->wait_start_ms = clock_mono_ms();
     }
 }
@@ -429,7 +461,7 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *mc
     hit->cb(hit->data, &req, &resp);
     if (!rq->d && !rq->have_later)
         return http__send_response(mc, &resp);
-    buf_free(&resp.body); /* deferred: the handler's resp is not the answer */
+    http__response_clear(&resp); /* deferred: the handler's resp is not the answer */
     if (rq->have_later) { /* finished inside the handler already */
         rq->have_later = false;
         return http__send_response(mc, &rq->later);
@@ -466,6 +498,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         rq->seen = true;
         /* Headers are in: validate what can be decided before any body. */
         struct conn *c0 = conn_of(mc);
+        if (c0)
+            c0->headers_done = true;
         const char *target = c0 && c0->raw_uri ? c0->raw_uri : url;
         struct hdr_size hs = {strlen(method) + strlen(target) + 12};
         MHD_get_connection_values(mc, MHD_HEADER_KIND, sum_headers, &hs);
@@ -592,9 +626,26 @@ int http_server_start(struct http_server *s, const struct http_server_opts *o,
     s->listen_fd = fd;
     s->max_conns = maxc;
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
-                                MHD_ALLOW_SUSPEND_RESUME,
-                            0, NULL, NULL, on_access, s,
+    s->max_per_client = o->max_per_client;
+    s->header_ms = o->header_timeout_ms ? o->header_timeout_ms
+                                        : (s->read_timeout_s < 5 ? s->read_timeout_s * 1000 : 5000);
+    snprintf(s->name, sizeof(s->name), "%s", o->name ? o->name : "http");
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    bool tls = o->tls_cert_pem && *o->tls_cert_pem && o->tls_key_pem && *o->tls_key_pem;
+    if (tls && !http_server_tls_supported()) {
+        snprintf(err, errlen, "%s: HTTPS asked for but libmicrohttpd was built without TLS", s->name);
+        return -ENOTSUP;
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (tls)
+        flags |= MHD_USE_TLS;
+    s->tls = tls;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_CONNECTION_LIMIT, maxc,
                             MHD_OPTION_CONNECTION_TIMEOUT, s->read_timeout_s,
@@ -602,9 +653,12 @@ int http_server_start(struct http_server *s, const struct http_server_opts *o,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+                            MHD_OPTION_STRICT_FOR_CLIENT, 1,
+                            MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
                             MHD_OPTION_END);
     if (!s->d) {
-        snprintf(err, errlen, "http: cannot start the HTTP server on %s", s->addr);
+        snprintf(err, errlen, "%s: cannot start the HTTP server on %s%s", s->name, s->addr,
+                 tls ? " (check tls_cert_file and tls_key_file: PEM certificate and key)" : "");
         return -EIO;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
@@ -625,8 +679,14 @@ int http_server_start(struct http_server *s, const struct http_server_opts *o,
     uv_poll_start(&s->poll, UV_READABLE, on_poll);
     uv_poll_start(&s->lpoll, UV_READABLE, on_accept);
     run_mhd(s);
-    log_kv(LOG_INFO, "http listening", "addr", s->addr, NULL);
+    log_kv(LOG_INFO, "http listening", "addr", s->addr, "listener", s->name, "tls",
+           s->tls ? "true" : "false", NULL);
     return 0;
+}
+
+bool http_server_tls_supported(void)
+{
+    return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
 }
 
 unsigned long http_server_rejected(const struct http_server *s)

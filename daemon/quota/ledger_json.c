@@ -87,6 +87,24 @@ struct json_object *ledger_to_json(const struct ledger *l, int64_t now)
         json_object_object_add(e, "resets_at", ts_json(r->ans.resets_at));
         json_object_array_add(arr(s, "reservations"), e);
     }
+    for (size_t i = 0; i < l->ntomb; i++) {
+        const struct lres *r = &l->tomb[i];
+        struct json_object *s = slot_for(days, ledger_day_of(l, r->created), r->instance, r->op);
+        struct json_object *e = json_object_new_object();
+        if (!s || !e)
+            goto fail;
+        struct json_object *c = arr(s, "cancelled");
+        if (!c) {
+            c = json_object_new_array();
+            if (!c || json_object_object_add(s, "cancelled", c)) {
+                json_object_put(e);
+                goto fail;
+            }
+        }
+        json_object_object_add(e, "id", json_object_new_string(r->id));
+        json_object_object_add(e, "created", ts_json(r->created));
+        json_object_array_add(c, e);
+    }
     for (size_t i = 0; i < l->nwarn; i++) {
         const struct lwarn *w = &l->warned[i];
         struct json_object *s = slot_for(days, w->day, w->instance, w->op);
@@ -154,6 +172,28 @@ static int merge_op(struct ledger *l, struct json_object *o, const char *instanc
             *added += rc;
         }
     }
+    if (json_object_object_get_ex(o, "cancelled", &a)) {
+        if (!json_object_is_type(a, json_type_array))
+            return -EINVAL;
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+            struct json_object *e = json_object_array_get_idx(a, i);
+            int64_t created;
+            const char *id = json_object_is_type(e, json_type_object) ? jstr(e, "id") : NULL;
+            if (!id || !*id || jts(e, "created", &created))
+                return -EINVAL;
+            if (!apply || ledger_day_of(l, created) < ledger__oldest_kept_day(l, now))
+                continue;
+            struct lres *t = ledger__find_tomb(l, instance, op, id);
+            if (!t || t->created < created) {
+                if (ledger__add_tomb(l, instance, op, id, created))
+                    return -ENOMEM;
+                (*added)++;
+            }
+            struct lres *r = ledger__find_res(l, instance, op, id);
+            if (r && r->created <= created)
+                (void)ledger_unreserve(l, instance, op, id);
+        }
+    }
     if (json_object_object_get_ex(o, "reservations", &a)) {
         if (!json_object_is_type(a, json_type_array))
             return -EINVAL;
@@ -168,6 +208,11 @@ static int merge_op(struct ledger *l, struct json_object *o, const char *instanc
                 return -EINVAL;
             if (!apply || ledger__find_res(l, instance, op, id) ||
                 ledger_day_of(l, created) < ledger__oldest_kept_day(l, now))
+                continue;
+            /* Cancelled (answered "not counted") and written late: a
+             * tombstone no older than it keeps it out. */
+            const struct lres *t = ledger__find_tomb(l, instance, op, id);
+            if (t && t->created >= created)
                 continue;
             if (ledger__grow((void **)&l->res, &l->capres, l->nres + 1, sizeof(*l->res)))
                 return -ENOMEM;
