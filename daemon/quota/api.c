@@ -15,6 +15,7 @@
 
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 #define API_PREFIX "/api/v1/quota/"
 #define MAX_KEY_LEN 128
@@ -398,7 +399,7 @@ static bool valid_text(const char *s, size_t max)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] == 0x7f || s[i] == '/')
             return false;
-    return true;
+    return utf8_valid(s, n);
 }
 
 #define MAX_INSTANCES 5000 /* backup instances per vault (support matrix) */
@@ -506,9 +507,10 @@ static void post(struct quota *q, const struct http_request *req, const char *pa
         error_reply(resp, 400, "bad_operation", "the operation must be backup or restore");
         return;
     }
-    if (!valid_text(inst, MAX_INSTANCE_LEN)) {
+    if (!utf8_instance_name_ok(inst)) {
         error_reply(resp, 400, "bad_instance",
-                    "the backup instance must be printable text without spaces or '/'");
+                    "the backup instance must be valid UTF-8 (percent-decoded) without control "
+                    "characters, spaces or '/'");
         return;
     }
     /* Any well-formed instance may be reserved (SPEC §7 keeps 404 for a

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/clock.h"
+#include "util/utf8.h"
 
 /* days[day][instance][op], created on demand. */
 static struct json_object *slot_for(struct json_object *days, int64_t day, const char *instance,
@@ -120,12 +121,24 @@ fail:
     return NULL;
 }
 
+/* Text a state document may hold (instance names, UIDs, ids): valid
+ * UTF-8 without control characters; anything else makes the document
+ * corrupt (set aside by the loader), never a name that breaks /metrics. */
+static bool text_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return utf8_valid(s, strlen(s));
+}
+
 static const char *jstr(struct json_object *o, const char *key)
 {
     struct json_object *v;
     if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
         return NULL;
-    return json_object_get_string(v);
+    const char *s = json_object_get_string(v);
+    return text_ok(s) ? s : NULL;
 }
 
 static int jts(struct json_object *o, const char *key, int64_t *t)
@@ -256,7 +269,8 @@ static int merge_walk(struct ledger *l, struct json_object *doc, bool apply, int
         if (ledger__parse_day_string(dkey, &day) || !json_object_is_type(dval, json_type_object))
             return -EINVAL;
         json_object_object_foreach(dval, ikey, ival) {
-            if (!*ikey || !json_object_is_type(ival, json_type_object))
+            if (!*ikey || !text_ok(ikey) ||
+                !json_object_is_type(ival, json_type_object))
                 return -EINVAL;
             json_object_object_foreach(ival, okey, oval) {
                 enum acct_op op;
