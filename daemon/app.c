@@ -462,6 +462,12 @@ int app_run(const struct app_opts *o)
         app_free(a);
         return APP_EXIT_FAIL;
     }
+    if (quota_token_check(a->cfg.api.token_file, err, sizeof(err))) {
+        fprintf(stderr, "aks-backup-companion: %s\n", err);
+        log_kv(LOG_ERROR, "write token too short; exiting", "error", err, NULL);
+        app_free(a);
+        return APP_EXIT_USAGE;
+    }
     char *cert = NULL, *key = NULL;
     if (a->cfg.http.tls_cert_file[0] || a->cfg.http.tls_key_file[0]) {
         if (!a->cfg.http.tls_cert_file[0] || !a->cfg.http.tls_key_file[0]) {

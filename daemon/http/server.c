@@ -32,6 +32,8 @@
 #define CONN_MEMORY_LIMIT (32 * 1024)
 #define DISCARD_LIMIT (1024 * 1024)
 #define SWEEP_MS 250
+/* Query arguments a request may carry (the routes use one or two). */
+#define QUERY_ARG_LIMIT 100
 
 static char *xstrdup(const char *s)
 {
@@ -328,6 +330,24 @@ static struct conn *conn_of(struct MHD_Connection *mc)
     return ci ? ci->socket_context : NULL;
 }
 
+#define BAD_QUERY_BODY "400 bad request: too many query arguments\n"
+static const char BAD_QUERY_400[] =
+    "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; "
+    "charset=utf-8\r\nContent-Length: 42\r\n\r\n" BAD_QUERY_BODY;
+_Static_assert(sizeof(BAD_QUERY_BODY) - 1 == 42, "Content-Length of BAD_QUERY_400");
+
+/* Query arguments in a request target ('&'-separated after '?'). */
+static size_t query_args(const char *uri)
+{
+    const char *q = strchr(uri, '?');
+    if (!q || !q[1])
+        return 0;
+    size_t n = 1;
+    for (const char *p = q + 1; *p; p++)
+        n += *p == '&' || *p == ';';
+    return n;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 {
     (void)cls;
@@ -335,6 +355,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     if (c) {
         free(c->raw_uri);
         c->raw_uri = xstrdup(uri);
+        if (query_args(uri) > QUERY_ARG_LIMIT && c->fd >= 0) {
+            /* libmicrohttpd would store every argument in the connection's
+             * pool and, once it is full, stop without an answer: reject it
+             * here, before the arguments are parsed (over TLS the socket
+             * cannot be written to from here: closed). */
+            if (!c->s->tls)
+                (void)!send(c->fd, BAD_QUERY_400, sizeof(BAD_QUERY_400) - 1,
+                            MSG_NOSIGNAL | MSG_DONTWAIT);
+            shutdown(c->fd, SHUT_RDWR);
+            c->waiting = false;
+        }
     }
     return NULL;
 }
@@ -411,7 +442,39 @@ static bool method_matches(const struct route *r, const char *method)
 
 struct hdr_size {
     size_t total;
+    bool bad;               /* a header line libmicrohttpd took apart: obs-fold */
 };
+
+static bool tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* libmicrohttpd parses "Name: value" in place (the colon becomes NUL and
+ * value follows it after optional blanks). An obs-fold continuation line
+ * (a line starting with a blank) is glued to the *name* instead, so the
+ * header silently changes name: such a name no longer sits right before
+ * its value, or is not a token. RFC 9112 lets a server reject obs-fold
+ * with 400, which we do. */
+static bool header_well_formed(const char *key, const char *value)
+{
+    size_t klen = strlen(key);
+    if (!klen)
+        return false;
+    for (size_t i = 0; i < klen; i++)
+        if (!tchar((unsigned char)key[i]))
+            return false;
+    if (!value)
+        return true;
+    const char *p = key + klen;
+    if (value <= p || value - p > 256)
+        return false;
+    for (p++; p < value; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\0' && *p != ':')
+            return false;
+    return true;
+}
 
 static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
@@ -419,6 +482,8 @@ static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const cha
     (void)kind;
     struct hdr_size *hs = cls;
     hs->total += strlen(key) + (value ? strlen(value) : 0) + 4;
+    if (!header_well_formed(key, value))
+        hs->bad = true;
     return MHD_YES;
 }
 
@@ -501,10 +566,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         if (c0)
             c0->headers_done = true;
         const char *target = c0 && c0->raw_uri ? c0->raw_uri : url;
-        struct hdr_size hs = {strlen(method) + strlen(target) + 12};
+        struct hdr_size hs = {strlen(method) + strlen(target) + 12, false};
         MHD_get_connection_values(mc, MHD_HEADER_KIND, sum_headers, &hs);
         if (hs.total > HEADER_LIMIT)
             return send_simple(mc, 431, "431 request header fields too large\n", NULL);
+        if (hs.bad)
+            return send_simple(mc, 400, "400 bad request: malformed or folded header line\n",
+                               NULL);
         if (!http_known_method(method))
             return send_simple(mc, 501, "501 not implemented\n", NULL);
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,

@@ -88,6 +88,13 @@ void quota_handle_post(struct quota *q, const char *path, const char *authorizat
  * QUOTA_WRITE_DEADLINE_MS pass. An Idempotency-Key retry meanwhile waits
  * for the same outcome. Otherwise as quota_handle_post. */
 #define QUOTA_WRITE_DEADLINE_MS 5000
+/* Shortest write token accepted from api.token_file (characters, after
+ * trimming white space); a shorter one refuses every write request. */
+#define QUOTA_TOKEN_MIN_LEN 32
+/* Start-time check of api.token_file: 0 when empty, unreadable (refused
+ * per request, logged then) or long enough; -EINVAL with a message naming
+ * the file in err when the token is shorter than QUOTA_TOKEN_MIN_LEN. */
+int quota_token_check(const char *path, char *err, size_t errlen);
 void quota_handle_post_req(struct quota *q, const struct http_request *req,
                            struct http_response *resp);
 /* HA, leadership lost: reservations still waiting for their write are

@@ -28,7 +28,7 @@ R = harness.Results()
 NS = "abc-ha"
 LEASE = "aks-backup-companion"
 CM = "aks-backup-companion-quota"
-TOKEN = "ha-integration-token-0123456789"
+TOKEN = "ha-integration-token-0123456789abcdef"
 DUR, DEADLINE, RETRY = 4, 3, 1  # seconds: lease duration, renew deadline, retry period
 PODS = ("abc-0", "abc-1")
 
