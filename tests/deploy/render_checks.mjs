@@ -85,6 +85,12 @@ function checkPod(tag, wl, { ha }) {
   check(isDeepStrictEqual(sc.capabilities?.drop, ["ALL"]) && !sc.capabilities?.add, `${tag}: all capabilities dropped`);
   check((sc.seccompProfile ?? psc.seccompProfile)?.type === "RuntimeDefault", `${tag}: seccomp RuntimeDefault`);
   check(c.livenessProbe?.httpGet?.path === "/livez", `${tag}: liveness /livez`);
+  check(c.livenessProbe?.httpGet?.port === "health" && c.readinessProbe?.httpGet?.port === "health" &&
+        c.ports?.some((p) => p.name === "health" && p.containerPort === 8081),
+        `${tag}: probes on the health port 8081`);
+  const henv = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+  check(henv.ABC_HTTP_HEALTH_LISTEN === "0.0.0.0:8081" && henv.ABC_HTTP_MAX_CONNECTIONS_PER_CLIENT === "16",
+        `${tag}: health listener :8081 and 16 connections per client`);
   check(c.readinessProbe?.httpGet?.path === "/readyz/synced", `${tag}: readiness /readyz/synced`);
   check(isDeepStrictEqual(c.args, ["run", "--config", "/etc/aks-backup-companion/aks-backup-companion.yaml"]), `${tag}: args`);
   check(/aks-backup-companion:0\.1\.0$/.test(c.image), `${tag}: image aks-backup-companion:0.1.0`);
@@ -163,8 +169,10 @@ for (const [file, v] of Object.entries(variants)) {
       check(!rule.resources.includes("secrets"), `${where}: no secrets`);
       const writes = rule.verbs.filter((x) => !["get", "list", "watch"].includes(x));
       if (r.kind === "ClusterRole") {
-        check(writes.length === 0 || (isDeepStrictEqual(rule.resources, ["events"]) && writes.every((x) => ["create", "patch"].includes(x))),
-              `${where}: cluster-wide writes only create/patch events`);
+        check(writes.length === 0, `${where}: no cluster-wide writes (Events: a Role in default)`);
+      } else if (writes.length && isDeepStrictEqual(rule.resources, ["events"])) {
+        check(r.metadata.namespace === "default" && writes.every((x) => ["create", "patch"].includes(x)),
+              `${where}: Events written in default only`);
       } else if (writes.length) {
         check(rule.resourceNames?.length > 0 || isDeepStrictEqual(rule.verbs, ["create"]),
               `${where}: get/update limited by resourceNames`);
@@ -172,6 +180,8 @@ for (const [file, v] of Object.entries(variants)) {
       }
     }
   }
+  check(byKind(ds, "Role").some((r) => r.metadata.namespace === "default" &&
+        r.rules.some((x) => isDeepStrictEqual(x.resources, ["events"]))), `${file}: Events Role in default`);
   const leaseRules = roles.flatMap((r) => r.rules).filter((x) => x.resources.includes("leases"));
   check(v.ha ? leaseRules.some((x) => x.resourceNames?.includes(c.cfg.leader_election.lease_name)) : leaseRules.length === 0,
         `${file}: Lease access ${v.ha ? "granted for " + c.cfg.leader_election.lease_name : "absent"}`);

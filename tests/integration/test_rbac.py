@@ -81,7 +81,7 @@ regions_file: {SRCROOT}/config/regions.txt
     assert rc == 0, out
     chart = render([HELM, "template", "aks-backup-companion", os.path.join(SRCROOT, "charts", "aks-backup-companion"),
                     "--namespace", NS, "--set", "replicas=2", "--set", "writeApi.enabled=true",
-                    "--set", "writeApi.token=x"])
+                    "--set", "writeApi.token=" + "x" * 32])
     rc, out = rbac_check(log, chart, tmp, "chart")
     assert rc == 0, out
 
