@@ -22,6 +22,11 @@
  *    body growing past 64 KiB: 413 at its end (closed after 1 MiB dropped).
  *  - Unknown method 501; known method not routed on a known path 405 with
  *    Allow; unknown path 404; "."/".." segments, bad or NUL %-escapes 400.
+ *  - Per client address at most max_per_client connections (the rest
+ *    closed at once); the header block within header_timeout_ms.
+ *  - 400 for a folded (obs-fold) header line, an HTTP/1.1 request without
+ *    Host (MHD strict mode) and over 100 query arguments (answered from
+ *    the URI callback: MHD would fill its pool with them and stall).
  *  - gzip when the route allows it, the client accepts it and the body is
  *    over 1 KiB (Vary: Accept-Encoding whenever the route allows it). */
 #ifndef ABC_HTTP_SERVER_H
