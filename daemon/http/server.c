@@ -336,18 +336,6 @@ static const char BAD_QUERY_400[] =
     "charset=utf-8\r\nContent-Length: 42\r\n\r\n" BAD_QUERY_BODY;
 _Static_assert(sizeof(BAD_QUERY_BODY) - 1 == 42, "Content-Length of BAD_QUERY_400");
 
-/* Query arguments in a request target ('&'-separated after '?'). */
-static size_t query_args(const char *uri)
-{
-    const char *q = strchr(uri, '?');
-    if (!q || !q[1])
-        return 0;
-    size_t n = 1;
-    for (const char *p = q + 1; *p; p++)
-        n += *p == '&' || *p == ';';
-    return n;
-}
-
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 {
     (void)cls;
@@ -355,7 +343,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     if (c) {
         free(c->raw_uri);
         c->raw_uri = xstrdup(uri);
-        if (query_args(uri) > QUERY_ARG_LIMIT && c->fd >= 0) {
+        if (http_query_arg_count(uri) > QUERY_ARG_LIMIT && c->fd >= 0) {
             /* libmicrohttpd would store every argument in the connection's
              * pool and, once it is full, stop without an answer: reject it
              * here, before the arguments are parsed (over TLS the socket
@@ -445,44 +433,13 @@ struct hdr_size {
     bool bad;               /* a header line libmicrohttpd took apart: obs-fold */
 };
 
-static bool tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-/* libmicrohttpd parses "Name: value" in place (the colon becomes NUL and
- * value follows it after optional blanks). An obs-fold continuation line
- * (a line starting with a blank) is glued to the *name* instead, so the
- * header silently changes name: such a name no longer sits right before
- * its value, or is not a token. RFC 9112 lets a server reject obs-fold
- * with 400, which we do. */
-static bool header_well_formed(const char *key, const char *value)
-{
-    size_t klen = strlen(key);
-    if (!klen)
-        return false;
-    for (size_t i = 0; i < klen; i++)
-        if (!tchar((unsigned char)key[i]))
-            return false;
-    if (!value)
-        return true;
-    const char *p = key + klen;
-    if (value <= p || value - p > 256)
-        return false;
-    for (p++; p < value; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\0' && *p != ':')
-            return false;
-    return true;
-}
-
 static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
     (void)kind;
     struct hdr_size *hs = cls;
     hs->total += strlen(key) + (value ? strlen(value) : 0) + 4;
-    if (!header_well_formed(key, value))
+    if (!http_header_well_formed(key, value))
         hs->bad = true;
     return MHD_YES;
 }

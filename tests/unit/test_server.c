@@ -550,6 +550,27 @@ START_TEST(test_decode_path)
 }
 END_TEST
 
+/* Header lines as libmicrohttpd leaves them (the colon turned into NUL,
+ * the value after it), and the obs-fold shape it produces. */
+START_TEST(test_header_line_and_query_checks)
+{
+    static char line[] = "Idempotency-Key\0 fold-1";
+    ck_assert(http_header_well_formed(line, line + 17));
+    ck_assert(http_header_well_formed(line, NULL));
+    static char glued[] = "Idempotency-Keycontinued";
+    ck_assert(!http_header_well_formed(glued, line + 17)); /* value before the name's end */
+    static char spaced[] = "Bad Name\0x";
+    ck_assert(!http_header_well_formed(spaced, spaced + 9));
+    static char far[] = "K\0  zz v";
+    ck_assert(!http_header_well_formed(far, far + 8)); /* non-blank between */
+    ck_assert(!http_header_well_formed("", NULL));
+    ck_assert_uint_eq(http_query_arg_count("/readyz"), 0);
+    ck_assert_uint_eq(http_query_arg_count("/readyz?"), 0);
+    ck_assert_uint_eq(http_query_arg_count("/readyz?verbose"), 1);
+    ck_assert_uint_eq(http_query_arg_count("/readyz?exclude=a&exclude=b;x"), 3);
+}
+END_TEST
+
 START_TEST(test_accept_encoding)
 {
     ck_assert(http_accepts_gzip("gzip"));
@@ -623,6 +644,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("util");
     tcase_add_test(tc, test_decode_path);
     tcase_add_test(tc, test_accept_encoding);
+    tcase_add_test(tc, test_header_line_and_query_checks);
     tcase_add_test(tc, test_metrics_negotiation);
     suite_add_tcase(s, tc);
     tc = tcase_create("answers");
