@@ -455,13 +455,6 @@ int app_run(const struct app_opts *o)
     a->stop_timer.data = a;
 
     char err[512] = "";
-    if ((rc = app_kube_setup(a, REFLECTOR_WATCH)) || (rc = http_server_init(&a->http, &a->loop)) ||
-        (rc = routes_basic_register(a->http, a->metrics, a->readyz, &a->watchdog)) ||
-        (rc = app_register_checks(a)) || (rc = app_register_routes(a))) {
-        log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
-        app_free(a);
-        return APP_EXIT_FAIL;
-    }
     if (quota_token_check(a->cfg.api.token_file, err, sizeof(err))) {
         fprintf(stderr, "aks-backup-companion: %s\n", err);
         log_kv(LOG_ERROR, "write token too short; exiting", "error", err, NULL);
@@ -477,11 +470,21 @@ int app_run(const struct app_opts *o)
             return APP_EXIT_USAGE;
         }
         if (read_pem(a->cfg.http.tls_cert_file, &cert) || read_pem(a->cfg.http.tls_key_file, &key)) {
-            free(cert);
-            free(key);
+            free(cert); /* key is NULL here: read_pem failed on it or was not reached */
             app_free(a);
             return APP_EXIT_USAGE;
         }
+    }
+    if ((rc = app_kube_setup(a, REFLECTOR_WATCH)) || (rc = http_server_init(&a->http, &a->loop)) ||
+        (rc = routes_basic_register(a->http, a->metrics, a->readyz, &a->watchdog)) ||
+        (rc = app_register_checks(a)) || (rc = app_register_routes(a))) {
+        log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
+        free(cert);
+        if (key)
+            explicit_bzero(key, strlen(key));
+        free(key);
+        app_free(a);
+        return APP_EXIT_FAIL;
     }
     struct http_server_opts ho = {
         .listen = a->cfg.http.listen,
