@@ -193,29 +193,6 @@ static void run_mhd(struct http_server *s)
         uv_timer_stop(&s->timer);
 }
 
-static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return false;
-    if (a->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    if (a->ss_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-    return false;
-}
-
-/* Connections open from the client address of ss (a scan: at most
- * max_connections records). */
-static unsigned client_conns(const struct http_server *s, const struct sockaddr_storage *ss)
-{
-    unsigned n = 0;
-    for (const struct conn *c = s->conns; c; c = c->next)
-        n += c->alen && same_host(&c->addr, ss);
-    return n;
-}
-
 /* We accept ourselves (MHD has no listen socket) because MHD, once at its
  * connection limit, stops polling the listen socket and lets the kernel
  * queue connections; SPEC §8 wants them closed at once instead. */
@@ -247,14 +224,16 @@ static void on_accept(uv_poll_t *p, int status, int events)
             }
             break; /* EAGAIN, or a transient error: next readiness */
         }
-        if (s->nconns >= s->max_conns ||
-            (s->max_per_client && client_conns(s, &ss) >= s->max_per_client)) {
+        if (s->nconns >= s->max_conns || (s->max_per_client && !http__client_take(s, &ss))) {
             close(fd);
             s->rejected++;
             continue;
         }
-        /* On failure MHD has closed the socket already. */
-        MHD_add_connection(s->d, fd, (struct sockaddr *)&ss, sl);
+        /* On failure MHD has closed the socket already. Otherwise the
+         * client's place is released when MHD reports the close. */
+        if (MHD_add_connection(s->d, fd, (struct sockaddr *)&ss, sl) != MHD_YES &&
+            s->max_per_client)
+            http__client_release(s, &ss);
     }
     run_mhd(s);
 }
@@ -282,17 +261,27 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     struct http_server *s = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         struct conn *c = calloc(1, sizeof(*c));
-        if (!c)
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (!c) {
+            if (s->max_per_client && ai && ai->client_addr) {
+                struct sockaddr_storage ss = {0};
+                memcpy(&ss, ai->client_addr, ai->client_addr->sa_family == AF_INET6
+                                                 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in));
+                http__client_release(s, &ss);
+            }
             return;
+        }
         c->s = s;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
         c->fd = ci ? ci->connect_fd : -1;
-        ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr) {
-            c->alen = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+        if (ai && ai->client_addr) {
+            c->alen = ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                              : sizeof(struct sockaddr_in);
-            memcpy(&c->addr, ci->client_addr, c->alen);
+            memcpy(&c->addr, ai->client_addr, c->alen);
+            c->counted = s->max_per_client > 0;
         }
         c->wait_start_ms = clock_mono_ms();
         c->waiting = true;
@@ -312,6 +301,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         return;
     if (--s->nconns == 0 && !uv_is_closing((uv_handle_t *)&s->sweep))
         uv_timer_stop(&s->sweep);
+    if (c->counted)
+        http__client_release(s, &c->addr);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -736,6 +727,7 @@ static void free_server(struct http_server *s)
         free(s->routes[i].method);
     }
     free(s->routes);
+    free(s->clients);
     /* Reached also when _start failed half-way: release what it made. */
     if (s->d)
         MHD_stop_daemon(s->d);
