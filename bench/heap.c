@@ -17,8 +17,8 @@
 
 #include <json-c/json.h>
 
-#include "http/metrics.h"
-#include "kube/store.h"
+#include "metrics/metrics.h"
+#include "store/store.h"
 #include "model/records.h"
 #include "rules/engine.h"
 #include "rules/metrics_cluster.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "app_int.h"
-#include "kube/ha.h" /* writers */
+#include "ha/ha.h" /* writers */
 #include "model/acct.h"
 #include "model/records.h"
 #include "rules/metrics_cluster.h"

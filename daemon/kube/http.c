@@ -15,7 +15,7 @@
 #include <json-c/json.h>
 
 #include "abc_version.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "kube/kubeconfig.h"
 #include "util/clock.h"
 #include "util/log.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "http/server.h"
 #include "kube/client.h"
 #include "kube/leader_sm.h"

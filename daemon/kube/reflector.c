@@ -13,8 +13,8 @@
 
 #include <json-c/json.h>
 
-#include "http/metrics.h"
-#include "kube/backoff.h"
+#include "metrics/metrics.h"
+#include "util/backoff.h"
 #include "kube/client.h"
 #include "kube/watchparse.h"
 #include "util/buf.h"

@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "kube/http.h"
-#include "kube/store.h"
+#include "store/store.h"
 
 struct kube_client;
 struct metrics;

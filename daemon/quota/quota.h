@@ -10,9 +10,9 @@
 #include <uv.h>
 
 #include "config/schedule.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "http/server.h"
-#include "kube/store.h"
+#include "store/store.h"
 #include "model/acct.h"
 #include "quota/state.h"
 #include "util/buf.h"

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "rules/classify.h"
 #include "rules/prereq.h"
 

@@ -5,7 +5,7 @@
 #ifndef ABC_RULES_METRICS_CLUSTER_H
 #define ABC_RULES_METRICS_CLUSTER_H
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "rules/engine.h"
 
 /* Registers the collector on m for e (borrowed: e must outlive the

@@ -10,8 +10,8 @@
 
 #include <json-c/json.h>
 
-#include "kube/backoff.h"
-#include "kube/store.h"
+#include "util/backoff.h"
+#include "store/store.h"
 #include "rules/engine.h"
 #include "util/clock.h"
 #include "util/log.h"

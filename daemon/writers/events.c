@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "kube/backoff.h"
-#include "kube/store.h"
+#include "util/backoff.h"
+#include "store/store.h"
 #include "model/records.h"
 #include "rules/engine.h"
 #include "rules/strmap.h"

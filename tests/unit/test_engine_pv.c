@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "rules/engine.h"
 #include "rules_support.h"
 

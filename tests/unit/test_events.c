@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "rules_support.h"
 #include "util/buf.h"
 #include "util/clock.h"

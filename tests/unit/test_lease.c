@@ -13,7 +13,7 @@
 
 #include <uv.h>
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "http/server.h"
 #include "kube/leader_sm.h"
 #include "kube/lease.h"

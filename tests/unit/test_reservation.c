@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "model/acct.h"
 #include "quota/ledger.h"
 #include "quota/quota.h"

@@ -4,8 +4,8 @@
  * them to the metrics registry, the quota subsystem and the reservation
  * route. app.c creates one; it is a no-op leader when neither feature is
  * configured. */
-#ifndef ABC_KUBE_HA_H
-#define ABC_KUBE_HA_H
+#ifndef ABC_HA_HA_H
+#define ABC_HA_HA_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,7 +2,7 @@
  * families, answers reservations and writes the shared ledger (loaded
  * from the ConfigMap first); followers refresh their view of the ledger
  * every few seconds. Created by app.c; see ha.h. */
-#include "kube/ha.h"
+#include "ha/ha.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "http/server.h"
 #include "kube/lease.h"
 #include "quota/cm_store.h"

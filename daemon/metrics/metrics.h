@@ -9,8 +9,8 @@
  * Families and collectors carry a scope: METRIC_SCOPE_CLUSTER ones are only
  * rendered while metrics_set_cluster_enabled(m, true) (the leader, SPEC §9).
  * Not thread-safe: everything runs on the one loop. */
-#ifndef ABC_HTTP_METRICS_H
-#define ABC_HTTP_METRICS_H
+#ifndef ABC_METRICS_METRICS_H
+#define ABC_METRICS_METRICS_H
 
 #include <stdbool.h>
 #include <stddef.h>

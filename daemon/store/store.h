@@ -7,8 +7,8 @@
  * run (store_free): a consumer that also registers a release hook may index
  * such records instead of copying them (the rules engine's PVs). No I/O: store_replace diffs a relist into adds/updates/deletes so a
  * delete missed while disconnected is still delivered. */
-#ifndef ABC_KUBE_STORE_H
-#define ABC_KUBE_STORE_H
+#ifndef ABC_STORE_STORE_H
+#define ABC_STORE_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,7 +2,7 @@
  * 1.0.0); see metrics.h. Series of a registry family live in a chained hash
  * table keyed by their label values and in an insertion-ordered list, so an
  * update is O(1) and a scrape prints series in the order they appeared. */
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <math.h>
