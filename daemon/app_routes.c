@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "app_int.h"
+#include "http/routes_quota.h"
 #include "rules/report.h"
 #include "util/clock.h"
 #include "util/log.h"

@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "http/routes_quota.h"
 #include "http/server.h"
 #include "kube/lease.h"
 #include "quota/cm_store.h"
@@ -280,11 +281,33 @@ fail:
     return rc;
 }
 
+void ha_answer_not_leader(const char *holder, struct http_response *resp)
+{
+    if (!holder)
+        holder = "";
+    resp->status = 503;
+    resp->content_type = "application/json";
+    (void)http_response_header(resp, "Retry-After", "1");
+    if (holder[0])
+        (void)http_response_header(resp, "X-Leader", holder);
+    buf_reset(&resp->body);
+    int rc = buf_adds(&resp->body, "{\"error\":\"not_leader\",\"message\":");
+    rc |= buf_add_json_str(&resp->body,
+                           holder[0] ? "this replica is not the leader; send the request to "
+                                       "the leader (field leader)"
+                                     : "no leader elected yet; retry shortly");
+    rc |= buf_adds(&resp->body, ",\"leader\":");
+    rc |= buf_add_json_str(&resp->body, holder);
+    rc |= buf_adds(&resp->body, "}\n");
+    if (rc)
+        buf_reset(&resp->body);
+}
+
 static void on_post(void *data, const struct http_request *req, struct http_response *resp)
 {
     struct ha *h = data;
     if (h->token_set && h->lease && !h->leading) {
-        lease_answer_not_leader(h->lease, resp);
+        ha_answer_not_leader(lease_holder(h->lease), resp);
         return;
     }
     if (h->token_set && h->leading && !h->loaded) {

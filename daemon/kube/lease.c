@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "metrics/metrics.h"
-#include "http/server.h"
 #include "kube/client.h"
 #include "kube/leader_sm.h"
 #include "util/clock.h"
@@ -429,25 +428,4 @@ struct lease_transport lease_transport_kube(struct lease_kube_ctx *ctx)
 {
     struct lease_transport t = {.request = kube_tr_request, .ctx = ctx};
     return t;
-}
-
-void lease_answer_not_leader(const struct lease *l, struct http_response *resp)
-{
-    const char *holder = l ? lease_holder(l) : "";
-    resp->status = 503;
-    resp->content_type = "application/json";
-    (void)http_response_header(resp, "Retry-After", "1");
-    if (holder[0])
-        (void)http_response_header(resp, "X-Leader", holder);
-    buf_reset(&resp->body);
-    int rc = buf_adds(&resp->body, "{\"error\":\"not_leader\",\"message\":");
-    rc |= buf_add_json_str(&resp->body,
-                           holder[0] ? "this replica is not the leader; send the request to "
-                                       "the leader (field leader)"
-                                     : "no leader elected yet; retry shortly");
-    rc |= buf_adds(&resp->body, ",\"leader\":");
-    rc |= buf_add_json_str(&resp->body, holder);
-    rc |= buf_adds(&resp->body, "}\n");
-    if (rc)
-        buf_reset(&resp->body);
 }

@@ -101,13 +101,6 @@ struct lease_transport lease_transport_kube(struct lease_kube_ctx *ctx);
  * without callbacks (the lease_transport contract promises exactly one). */
 void lease_kube_ctx_cancel_all(struct lease_kube_ctx *ctx);
 
-/* Answer of a follower to a request only the leader serves (quota
- * reservations, SPEC §7 with HA): 503, `Retry-After: 1`, header
- * `X-Leader: <holder>` and JSON {"error":"not_leader","message":...,
- * "leader":"<holder>"} ("" when no leader is known). resp is filled. */
-struct http_response;
-void lease_answer_not_leader(const struct lease *l, struct http_response *resp);
-
 /* "/apis/coordination.k8s.io/v1/namespaces/<ns>/leases[/<name>]" into out.
  * 0 or -ENAMETOOLONG. */
 int lease_path(char *out, size_t n, const char *namespace_, const char *name);

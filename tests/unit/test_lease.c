@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "metrics/metrics.h"
+#include "ha/ha.h"
 #include "http/server.h"
 #include "kube/leader_sm.h"
 #include "kube/lease.h"
@@ -770,7 +771,7 @@ START_TEST(not_leader_answer)
     struct http_response resp;
     memset(&resp, 0, sizeof(resp));
     buf_init(&resp.body, 0);
-    lease_answer_not_leader(l, &resp);
+    ha_answer_not_leader(lease_holder(l), &resp);
     ck_assert_int_eq(resp.status, 503);
     ck_assert_str_eq(resp.body.data,
                      "{\"error\":\"not_leader\",\"message\":\"no leader elected yet; retry "
@@ -783,7 +784,7 @@ START_TEST(not_leader_answer)
     ck_assert(!lease_is_leader(l));
     buf_reset(&resp.body);
     resp.extra_headers[0] = '\0';
-    lease_answer_not_leader(l, &resp);
+    ha_answer_not_leader(lease_holder(l), &resp);
     ck_assert_ptr_nonnull(strstr(resp.body.data, "\"leader\":\"pod-a\""));
     ck_assert_ptr_nonnull(strstr(resp.extra_headers, "X-Leader: pod-a\r\n"));
     buf_free(&resp.body);

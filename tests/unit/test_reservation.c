@@ -14,6 +14,7 @@
 #include "store/store.h"
 #include "model/acct.h"
 #include "quota/ledger.h"
+#include "http/routes_quota.h"
 #include "quota/quota.h"
 #include "util/clock.h"
 
