@@ -18,6 +18,7 @@
 #include "ha/ha.h"
 #include "kube/kubeconfig.h"
 #include "kube/lease.h"
+#include "kube/transport.h"
 #include "kube/reflector.h"
 #include "store/store.h"
 #include "model/model.h"
@@ -82,7 +83,8 @@ struct app {
     char api_error_msg[384];
     uv_timer_t check_timer;
     struct cm_store *check_cm;      /* check: one read of accounting.state_configmap */
-    struct lease_kube_ctx *check_kctx;
+    struct kube_transport *check_kctx;
+    struct kube_transport writers_tr; /* the writers' requests (10 s each) */
     bool check_cm_done;
 };
 

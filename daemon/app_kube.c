@@ -217,13 +217,15 @@ static int writers_setup(struct app *a)
     char ns[256], id[256] = "";
     pod_namespace(a, ns, sizeof(ns));
     (void)ha_identity(id, sizeof(id));
+    a->writers_tr.client = a->kube;
+    a->writers_tr.timeout_ms = 10000;
     struct event_writer_opts eo = {
-        .transport = writer_transport_kube(a->kube), .engine = a->engine,
+        .transport = kube_transport_get(&a->writers_tr), .engine = a->engine,
         .pvs = res_store(a, &model_pv_type), .namespace_ = "default", .instance = id,
     };
     struct admission_opts ao = {
         .name = a->cfg.admission.warnings_configmap, .namespace_ = ns,
-        .transport = writer_transport_kube(a->kube), .engine = a->engine,
+        .transport = kube_transport_get(&a->writers_tr), .engine = a->engine,
         .classes = res_store(a, &model_storageclass_type),
     };
     int rc = event_writer_new(&a->events, &a->loop, &eo);
@@ -510,7 +512,7 @@ int app_check_load_shared(struct app *a)
     a->check_kctx->timeout_ms = 10000;
     /* can_write NULL means "always": never asked, check only loads */
     struct cm_store_opts co = {.name = a->cfg.accounting.state_configmap, .namespace_ = ns,
-                               .transport = lease_transport_kube(a->check_kctx),
+                               .transport = kube_transport_get(a->check_kctx),
                                .ledger = quota_ledger(a->quota), .timeout_ms = 10000};
     int rc = cm_store_init(&a->check_cm, &a->loop, &co);
     if (!rc)
@@ -534,7 +536,7 @@ static void close_rest(struct app *a)
 {
     if (a->check_cm) {
         if (a->check_kctx)
-            lease_kube_ctx_cancel_all(a->check_kctx);
+            kube_transport_cancel_all(a->check_kctx);
         a->closing++;
         cm_store_close(a->check_cm, check_cm_closed, a);
         a->check_cm = NULL;

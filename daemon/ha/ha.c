@@ -15,6 +15,7 @@
 #include "http/routes_quota.h"
 #include "http/server.h"
 #include "kube/lease.h"
+#include "kube/transport.h"
 #include "quota/cm_store.h"
 #include "quota/quota.h"
 #include "quota/state.h"
@@ -30,8 +31,8 @@ struct ha {
     struct metrics *metrics;
     struct metric_family *leader_fam;
     struct quota *quota;
-    struct lease_kube_ctx kctx;
-    struct lease_transport tr;
+    struct kube_transport kctx;
+    struct write_transport tr;
     struct lease *lease;         /* NULL: leader election off */
     struct cm_store *cm;         /* NULL: no state_configmap */
     bool token_set;              /* api.token_file set: write API on */
@@ -224,7 +225,7 @@ int ha_init(struct ha **out, uv_loop_t *loop, const struct ha_opts *o)
     long timeout = c->leader_election.retry_period_seconds * 1000;
     h->kctx.client = o->client;
     h->kctx.timeout_ms = timeout < 1000 ? 1000 : timeout;
-    h->tr = lease_transport_kube(&h->kctx);
+    h->tr = kube_transport_get(&h->kctx);
     uv_timer_init(loop, &h->timer);
     h->timer.data = h;
     int rc = 0;
@@ -386,7 +387,7 @@ static void on_lease_closed(void *data)
     /* A last ConfigMap write that outlived its budget is still in flight:
      * end it now, while cm_store can take its -ECANCELED answer, because
      * closing the kube client later cancels without any callback. */
-    lease_kube_ctx_cancel_all(&h->kctx);
+    kube_transport_cancel_all(&h->kctx);
     if (h->cm)
         cm_store_close(h->cm, on_cm_closed, h);
     else

@@ -1,5 +1,5 @@
 /* Leader election on the loop: one timer drives kube/leader_sm.c; requests
- * go through struct lease_transport. A request in flight is owned by a
+ * go through struct write_transport. A request in flight is owned by a
  * small heap record so that an abandoned (timed out) or closed request can
  * still complete safely later. Called by app.c; see lease.h. */
 #include "kube/lease.h"
@@ -30,7 +30,7 @@ struct lease {
     struct leader_sm sm;
     char name[LEASE_ID_MAX];
     char ns[LEASE_ID_MAX];
-    struct lease_transport tr;
+    struct write_transport tr;
     int64_t req_timeout;
     struct metric_family *fam;
     lease_event_cb on_started, on_stopped;
@@ -175,7 +175,7 @@ static void run(struct lease *l, enum leader_sm_action act)
             l->cur = r;
             l->cur_deadline = now + l->req_timeout;
             rc = l->tr.request(l->tr.ctx, method, path, body ? "application/json" : NULL, body,
-                               blen, on_done, r);
+                               blen, on_done, r, NULL);
             if (rc) {
                 l->cur = NULL;
                 free(r);
@@ -352,80 +352,4 @@ void lease_release_and_close(struct lease *l, lease_close_cb cb, void *data)
 void lease_close(struct lease *l, lease_close_cb cb, void *data)
 {
     begin_close(l, cb, data, false);
-}
-
-/* ---- adapters ------------------------------------------------------ */
-
-struct kube_tr_call {
-    lease_done_cb done;
-    void *data;
-    struct lease_kube_ctx *ctx;
-    struct kube_ccall *cc;
-    struct kube_tr_call *next, **pprev; /* in ctx->calls */
-};
-
-static void tr_unlink(struct kube_tr_call *c)
-{
-    if (c->pprev) {
-        *c->pprev = c->next;
-        if (c->next)
-            c->next->pprev = c->pprev;
-        c->pprev = NULL;
-    }
-}
-
-static void kube_tr_done(void *data, const struct kube_status *st, const char *body, size_t len)
-{
-    struct kube_tr_call *c = data;
-    tr_unlink(c);
-    int status = st->err ? st->err : (int)st->http;
-    if (status == 0)
-        status = -EIO;
-    c->done(c->data, status, body, body ? len : 0);
-    free(c);
-}
-
-void lease_kube_ctx_cancel_all(struct lease_kube_ctx *ctx)
-{
-    while (ctx->calls) {
-        struct kube_tr_call *c = ctx->calls;
-        tr_unlink(c);
-        if (c->cc)
-            kube_client_cancel(c->cc);
-        c->done(c->data, -ECANCELED, NULL, 0);
-        free(c);
-    }
-}
-
-static int kube_tr_request(void *ctx, const char *method, const char *path,
-                           const char *content_type, const char *body, size_t len,
-                           lease_done_cb done, void *data)
-{
-    struct lease_kube_ctx *k = ctx;
-    struct kube_tr_call *c = calloc(1, sizeof(*c));
-    if (!c)
-        return -ENOMEM;
-    c->done = done;
-    c->data = data;
-    struct kube_req req = {.method = method, .path = path, .verb = kube_verb_of(method),
-                           .content_type = content_type, .body = body, .body_len = len,
-                           .timeout_ms = k->timeout_ms > 0 ? k->timeout_ms : 5000};
-    int rc = kube_request_ex(k->client, &req, kube_tr_done, c, &c->cc);
-    if (rc) {
-        free(c);
-        return rc;
-    }
-    c->ctx = k;
-    c->next = k->calls;
-    if (k->calls)
-        k->calls->pprev = &c->next;
-    c->pprev = &k->calls;
-    k->calls = c;
-    return 0;
-}
-
-struct lease_transport lease_transport_kube(struct lease_kube_ctx *ctx)
-{
-    struct lease_transport t = {.request = kube_tr_request, .ctx = ctx};
-    return t;
 }

@@ -31,7 +31,7 @@ struct admission_writer {
     uv_timer_t timer;   /* debounce, not-synced poll, backoff */
     uv_timer_t resync;  /* periodic re-check */
     char name[NAME_MAX_LEN], ns[NAME_MAX_LEN];
-    struct writer_transport tr;
+    struct write_transport tr;
     const struct engine *engine;
     const struct store *classes;
     int64_t debounce_ms, resync_ms;
