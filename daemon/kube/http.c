@@ -18,9 +18,9 @@
 #include "metrics/metrics.h"
 #include "kube/kubeconfig.h"
 #include "util/clock.h"
+#include "util/container.h"
 #include "util/log.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define ERR_BODY_MAX (64u << 10)
 
 struct sock_ctx {

@@ -14,9 +14,8 @@
 #include "kube/client.h"
 #include "kube/leader_sm.h"
 #include "util/clock.h"
+#include "util/container.h"
 #include "util/log.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 struct lease_req {
     struct lease *owner; /* NULL once abandoned: the answer is dropped */

@@ -15,13 +15,13 @@
 
 #include "metrics/metrics.h"
 #include "util/backoff.h"
+#include "util/container.h"
 #include "kube/client.h"
 #include "kube/watchparse.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define PAGE_LIMIT 500
 
 enum phase { PH_IDLE, PH_LISTING, PH_WATCHING, PH_WAITING };

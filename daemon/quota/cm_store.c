@@ -14,10 +14,10 @@
 
 #include "quota/ledger.h"
 #include "quota/state.h"
+#include "util/container.h"
 #include "util/log.h"
 #include "util/clock.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define CM_RV_MAX 64
 #define CM_CORRUPT_KEY "ledger.json.corrupt"
 

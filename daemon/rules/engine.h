@@ -64,22 +64,18 @@ int engine_set_opts(struct engine *e, const struct engine_opts *o);
  * from it must be re-read after each engine_set_opts). */
 const struct engine_opts *engine_get_opts(const struct engine *e);
 
-/* One consumer for every watched resource; dispatches on t->resource
- * (persistentvolumes, persistentvolumeclaims, storageclasses, csidrivers,
+/* Registers the engine as a consumer of s, for every watched resource;
+ * it dispatches on the store's type (persistentvolumes,
+ * persistentvolumeclaims, storageclasses, csidrivers,
  * volumesnapshotclasses, volumesnapshots, nodes, pods; others ignored).
- * Register it on each store with store_add_consumer. */
-struct store_consumer engine_consumer(struct engine *e);
-
-/* The same consumer registered on s, except that the engine keeps
- * pointers to s's PV records instead of copies (store.h Lifetime; a
- * release hook drops them when s is freed): ~200 bytes less per PV.
- * Use it instead of engine_consumer + store_add_consumer. Either may be
+ * The engine keeps pointers to s's PV records instead of copies (store.h
+ * Lifetime; a release hook drops them when s is freed). Either may be
  * freed first: engine_free unregisters the hook from stores still alive
  * (their consumer must then not fire again: free the store or stop its
  * reflector). 0 / -ENOMEM (-ENOSPC after 65535 attachments). */
 int engine_attach_store(struct engine *e, struct store *s);
 
-/* Direct feeding (what engine_consumer calls; tests use them too). rec is
+/* Direct feeding (tests, and what a consumer of the engine calls). rec is
  * borrowed for the call (a PV is copied); old may be NULL (add) and rec
  * NULL (delete). */
 void engine_apply(struct engine *e, const struct model_type *t, const void *old_rec,

@@ -1,7 +1,7 @@
 /* Rules engine, PersistentVolumes: one verdict per PV in a dense array
  * indexed by an open-addressing hash of the name. An entry points at the
  * PV record itself, the store's (engine_attach_store: store.h Lifetime)
- * or the engine's own copy (engine_apply, engine_consumer), so a PV costs
+ * or the engine's own copy (engine_apply), so a PV costs
  * ~30 bytes here. aks_backup_persistent_volume_supported lines are rendered
  * at scrape time straight from the records, walking the array in order. */
 #include "rules/engine_int.h"
