@@ -1,5 +1,6 @@
-/* Internals shared by app.c (lifecycle), app_kube.c (resources, readiness)
- * and app_check.c (the one-shot check). Not a public interface. */
+/* Internals shared by app.c (lifecycle, signals, reload, the one-shot
+ * check), app_kube.c (resources, writers, readiness checks) and
+ * app_routes.c (HTTP routes). Not a public interface. */
 #ifndef ABC_APP_INT_H
 #define ABC_APP_INT_H
 
@@ -89,7 +90,7 @@ struct app {
 };
 
 /* app_kube.c */
-/* Resolves API access (SPEC §3 order). 0, or an exit code with the reason
+/* Resolves API access (flag, in-cluster, $KUBECONFIG, ~/.kube/config). 0, or an exit code with the reason
  * printed: APP_EXIT_NO_API when nothing usable exists, APP_EXIT_USAGE for a
  * malformed kubeconfig. */
 int app_kube_config(struct app *a);

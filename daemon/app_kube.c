@@ -1,4 +1,4 @@
-/* The watched resources of SPEC §5 wired together: kube client, one store
+/* The watched resources wired together: kube client, one store
  * and reflector per resource, the rules engine and the quota ledger as
  * consumers, the readiness checks and the JSON routes that read them. */
 #include <errno.h>
@@ -16,7 +16,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-/* GET /version (SPEC §5: every 5 min); sooner again after a failure so the
+/* GET /version (every 5 min); sooner again after a failure so the
  * kubernetes_version prerequisite does not stay unknown for 5 min. API
  * health itself comes from every response and open watch (apiserver check). */
 #define PROBE_INTERVAL_MS 300000
@@ -272,7 +272,7 @@ static void writers_close(struct app *a)
     }
 }
 
-/* Only the leader writes Events and the admission ConfigMap (SPEC §9, §13). */
+/* Only the leader writes Events and the admission ConfigMap (cluster-level state has one writer). */
 static void ha_on_leading(void *data, bool leading)
 {
     app_writers_set_leader(data, leading);
@@ -288,7 +288,7 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
     }
     /* With replicas, "aks-backup-companion/<version> (<pod>)": the API
      * server's audit log (and kubesim's partition fault) tell the replicas
-     * apart by it. One replica sends SPEC §5's plain User-Agent. */
+     * apart by it. One replica sends the plain User-Agent. */
     char ident[256], ua[272];
     if (a->cfg.leader_election.enabled && ha_identity(ident, sizeof(ident)) == 0) {
         snprintf(ua, sizeof(ua), "(%s)", ident);

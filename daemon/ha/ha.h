@@ -1,5 +1,5 @@
-/* High availability glue (SPEC §4 leader_election, accounting.state_configmap,
- * §9 "only the leader exports cluster-level families"): owns the Lease
+/* High availability glue (leader_election, accounting.state_configmap; only
+ * the leader exports cluster-level families): owns the Lease
  * (kube/lease.c) and the ConfigMap ledger store (quota/cm_store.c) and ties
  * them to the metrics registry, the quota subsystem and the reservation
  * route. app.c creates one; it is a no-op leader when neither feature is

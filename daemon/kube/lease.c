@@ -1,7 +1,7 @@
 /* Leader election on the loop: one timer drives kube/leader_sm.c; requests
  * go through struct write_transport. A request in flight is owned by a
  * small heap record so that an abandoned (timed out) or closed request can
- * still complete safely later. Called by app.c; see lease.h. */
+ * still complete safely later. Called by ha/ha.c; see lease.h. */
 #include "kube/lease.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* Leader election on a coordination.k8s.io/v1 Lease, on the loop: a timer
  * drives kube/leader_sm.c, this file does the GET/POST/PUT through a small
- * request interface (struct write_transport, which app.c adapts to the kube
- * client) and tells the app when leadership starts and stops. Also exports
+ * request interface (struct write_transport, util/write_transport.h; ha.c
+ * passes kube/transport.c's adapter) and tells the app when leadership starts and stops. Also exports
  * aks_backup_leader (PROCESS scope: every replica shows it). */
 #ifndef ABC_KUBE_LEASE_H
 #define ABC_KUBE_LEASE_H

@@ -602,7 +602,7 @@ int reflector_init(struct reflector **out, uv_loop_t *loop, struct kube_client *
     r->idle_s = env_seconds("ABC_WATCH_IDLE_SECONDS", 90);
     r->absent_s = env_seconds("ABC_ABSENT_RETRY_SECONDS", 60);
     r->initial_s = env_seconds("ABC_INITIAL_EVENTS_SECONDS", 10);
-    /* SPEC §5: paginated LIST (limit=500) then WATCH. The streaming list
+    /* Paginated LIST (limit=500) then WATCH. The streaming list
      * (sendInitialEvents) is opt-in: a server that ignores the parameter
      * would cost a 10 s wait before the fallback. */
     const char *sl = getenv("ABC_STREAMING_LIST");

@@ -7,8 +7,10 @@
  *    straight into the output (per-PV series, 100k of them, live in the
  *    rules engine and must not be copied here).
  * Families and collectors carry a scope: METRIC_SCOPE_CLUSTER ones are only
- * rendered while metrics_set_cluster_enabled(m, true) (the leader, SPEC §9).
- * Not thread-safe: everything runs on the one loop. */
+ * rendered while metrics_set_cluster_enabled(m, true) (the leader).
+ * Every module declares its own families here (metrics/ includes none of
+ * them); http/ only serves the rendered bytes. Not thread-safe: everything
+ * runs on the one loop. */
 #ifndef ABC_METRICS_METRICS_H
 #define ABC_METRICS_METRICS_H
 

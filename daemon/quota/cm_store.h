@@ -1,4 +1,4 @@
-/* The quota ledger kept in a ConfigMap (accounting.state_configmap, SPEC §7)
+/* The quota ledger kept in a ConfigMap (accounting.state_configmap)
  * for HA: asynchronous load and save over struct write_transport with
  * optimistic concurrency. A save PUTs with the resourceVersion last read
  * or written; on 409 it re-reads, merges the stored document into the

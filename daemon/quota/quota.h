@@ -1,4 +1,4 @@
-/* The quota subsystem as the app sees it (SPEC §7, §8, §9): the ledger fed
+/* The quota subsystem as the app sees it: the ledger fed
  * by the accounting sources' stores, persisted after every change, a day
  * rollover timer, the /api/v1/quota endpoints, the quota metrics, and the
  * report/check sections. Runs on the loop; app.c owns it. */
@@ -138,11 +138,11 @@ size_t quota_pending_count(const struct quota *q);
  * out of /metrics, rather than publish counts that are too low. Default true. */
 void quota_set_current(struct quota *q, bool current);
 
-/* Registers the METRIC_SCOPE_CLUSTER collector (SPEC §9 quota families).
+/* Registers the METRIC_SCOPE_CLUSTER collector (the quota families).
  * q must outlive m or call metrics_remove_collector first. */
 int quota_register_metrics(struct quota *q, struct metrics *m);
 
-/* The quota document of SPEC §8 (report "quota" and GET /api/v1/quota).
+/* The quota document (report "quota" and GET /api/v1/quota).
  * Caller puts. NULL on ENOMEM. */
 struct json_object *quota_json(struct quota *q);
 /* Appends the same document as text JSON. 0 / -ENOMEM. */

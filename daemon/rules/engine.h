@@ -1,5 +1,5 @@
 /* The rules engine: keeps the current evaluation of the cluster
- * incrementally from store events (SPEC §6). A PV event re-judges that PV;
+ * incrementally from store events. A PV event re-judges that PV;
  * class, driver, node, version and pod events update what depends on them.
  * Derived totals (PVs per reason, pending claims, snapshot counts) are kept
  * as counters on change, so /metrics, /readyz and the report only read.
@@ -50,7 +50,7 @@ struct engine_opts {
     const struct regions *regions;          /* NULL = not loaded */
 };
 
-/* Fills o with the SPEC §4 defaults (strings "", counts -1, limits 5000,
+/* Fills o with the documented defaults (strings "", counts -1, limits 5000,
  * 500, 0.8, the extension namespace and selector). */
 void engine_opts_default(struct engine_opts *o);
 
@@ -158,13 +158,13 @@ const char *engine_cluster_region(const struct engine *e);
 const char *engine_cluster_subscription(const struct engine *e);
 const char *engine_kubernetes_version(const struct engine *e);
 
-/* Prerequisites in SPEC §6 order (out has PREREQ_COUNT entries). */
+/* Prerequisites in the documented order (out has PREREQ_COUNT entries). */
 void engine_prerequisites(const struct engine *e, struct prereq_result *out);
 /* /readyz "prerequisites": false when a check fails (unknown passes);
  * reason names the failing checks. */
 bool engine_prerequisites_ok(const struct engine *e, char *reason, size_t n);
 
-/* Extension health (SPEC §6, issue 6). */
+/* Extension health (issue 6). */
 struct engine_ext_container {
     const char *name;
     int restarts;
@@ -220,7 +220,7 @@ struct engine_info {
 /* Static list of the informational items (always the same four). */
 const struct engine_info *engine_informational(size_t *n);
 
-/* Parameters for SPEC's large-cluster memory warning. */
+/* Parameters for the large-cluster memory warning. */
 #define ENGINE_NAMESPACED_OBJECTS_WARN 1000
 #define ENGINE_EXTENSION_DEFAULT_MEMORY (1280LL * 1024 * 1024)
 #define ENGINE_SNAPSHOT_STUCK_SECONDS 600

@@ -1,4 +1,4 @@
-/* Collector for the engine's cluster families (SPEC §9): cluster info,
+/* Collector for the engine's cluster families: cluster info,
  * prerequisite status (enum style), per-PV support (pre-rendered lines),
  * derived counts per reason, pending claims, snapshots, extension pods
  * and the vault counts when configured. */

@@ -1,4 +1,4 @@
-/* The cluster-level metric families of SPEC §9 that come from the rules
+/* The cluster-level metric families that come from the rules
  * engine, rendered by a METRIC_SCOPE_CLUSTER collector (only the leader
  * exports them). Per-PV series are pre-rendered by the engine when a
  * verdict changes; a scrape only concatenates them. */

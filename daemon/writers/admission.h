@@ -1,4 +1,4 @@
-/* The admission warnings ConfigMap (SPEC §13, docs/admission.md): the
+/* The admission warnings ConfigMap (docs/admission.md): the
  * leader keeps admission.warnings_configmap in the pod's namespace in step
  * with the StorageClasses the rules engine holds. A class change is
  * coalesced for debounce_ms, then GET -> compare -> POST (404) or PUT with
