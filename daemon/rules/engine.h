@@ -120,13 +120,11 @@ bool engine_pv_get(const struct engine *e, const char *name, struct engine_pv *o
 /* All PVs sorted by name; cb returns false to stop. */
 int engine_foreach_pv_sorted(const struct engine *e,
                              bool (*cb)(void *data, const struct engine_pv *pv), void *data);
-/* aks_backup_persistent_volume_supported sample lines (each ending in
- * '\n' and NUL-terminated, rendered during the call: line is valid for the
- * callback only), in
- * the engine's order: as the store applied them (list order after a relist),
- * later additions last (for the metric collector). */
-void engine_foreach_pv_line(const struct engine *e,
-                            void (*cb)(void *data, const char *line, size_t len), void *data);
+/* Every PV's verdict (pv borrowed for the callback only) in the engine's
+ * order: as the store applied them (list order after a relist), later
+ * additions last. The metric collector renders its lines from these. */
+void engine_foreach_pv(const struct engine *e,
+                       void (*cb)(void *data, const struct engine_pv *pv), void *data);
 
 /* StorageClasses whose verdict is not supported (admission ConfigMap).
  * message: classify_class_message. */

@@ -17,4 +17,10 @@ void metrics_cluster_unregister(struct metrics *m, struct engine *e);
 /* The collector itself (data = the engine); exposed for tests. */
 void metrics_cluster_collect(struct metrics_writer *w, void *data);
 
+/* aks_backup_persistent_volume_supported sample lines (each ending in
+ * '\n' and NUL-terminated, rendered during the call: line is valid for the
+ * callback only), in the engine's order (engine_foreach_pv). */
+void engine_foreach_pv_line(const struct engine *e,
+                            void (*cb)(void *data, const char *line, size_t len), void *data);
+
 #endif

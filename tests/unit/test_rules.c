@@ -7,6 +7,7 @@
 
 #include "rules/classify.h"
 #include "rules/engine.h"
+#include "rules/metrics_cluster.h"
 #include "rules_support.h"
 
 static const struct {
