@@ -54,11 +54,6 @@ static const char static_message[] =
     "skips (static); use a StorageClass with provisioner disk.csi.azure.com so the volume is "
     "provisioned dynamically";
 
-const char *admission_static_message(void)
-{
-    return static_message;
-}
-
 /* ---- desired content ------------------------------------------------ */
 
 struct build {

@@ -80,7 +80,5 @@ void admission_writer_close(struct admission_writer *w, void (*cb)(void *data), 
 /* The desired data object for the engine's current classes (new
  * reference, caller puts), NULL on ENOMEM. */
 struct json_object *admission_desired_data(const struct engine *e);
-/* The static-message text. */
-const char *admission_static_message(void);
 
 #endif
