@@ -116,7 +116,8 @@ int quota_token_check(const char *path, char *err, size_t errlen);
  * a new reservation is answered only once the write carrying it has
  * landed: then it returns a wait handle and cb fires exactly once later
  * (never before returning) with 200, or 503 state_not_saved (the
- * reservation dropped: nothing counted) when the write fails, this replica
+ * reservation cancelled, a tombstone keeping a late write from ever
+ * counting it: docs/ha.md) when the write fails, this replica
  * stops leading (quota_abort_pending) or QUOTA_WRITE_DEADLINE_MS pass; an
  * Idempotency-Key retry meanwhile waits for the same outcome. *ans then
  * holds the figures (replayed for a retry). */
