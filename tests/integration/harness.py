@@ -203,7 +203,7 @@ class Kubesim:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=subprocess.PIPE, stderr=log)
         log.close()
-        r, _, _ = select.select([self.proc.stdout], [], [], 30)
+        r, _, _ = select.select([self.proc.stdout], [], [], getattr(self, "start_timeout", 30))
         line = self.proc.stdout.readline() if r else b""
         if not line:
             self.proc.kill()
