@@ -55,6 +55,9 @@ void app_engine_opts(const struct app *a, struct engine_opts *o)
     o->extension_namespace = a->pod_ns;
     o->extension_selector = a->pod_selector;
     o->regions = a->regions.n ? &a->regions : NULL;
+    o->per_pv = c->metrics.per_pv_v == CONFIG_PER_PV_NONE      ? ENGINE_PER_PV_NONE
+                : c->metrics.per_pv_v == CONFIG_PER_PV_SKIPPED ? ENGINE_PER_PV_SKIPPED
+                                                               : ENGINE_PER_PV_ALL;
 }
 
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only)

@@ -297,7 +297,7 @@ struct lit {
 #define LIT(s) {s, sizeof(s) - 1}
 static const struct lit pv_line_parts[] = {
     LIT("aks_backup_persistent_volume_supported{persistentvolume=\""), LIT("\",storageclass=\""),
-    LIT("\",driver=\""), LIT("\",reason=\""), LIT("\",namespace=\""),
+    LIT("\",driver=\""), LIT("\",reason=\""), LIT("\",claim_namespace=\""),
     LIT("\",persistentvolumeclaim=\""),
 };
 #undef LIT
@@ -381,6 +381,9 @@ void engine_foreach_pv_line(const struct engine *e,
 {
     const struct pv_table *t = &e->pvs;
     char tmp[2048];
+    if (e->o.per_pv == ENGINE_PER_PV_NONE)
+        return;
+    const bool skipped_only = e->o.per_pv == ENGINE_PER_PV_SKIPPED;
     for (size_t k = 0; k < t->n; k++) {
         if (k + PREFETCH_AHEAD < t->n) { /* the record and the strings behind it */
             const char *r = (const char *)t->v[k + PREFETCH_AHEAD].rec;
@@ -389,6 +392,8 @@ void engine_foreach_pv_line(const struct engine *e,
             __builtin_prefetch(r + 128);
         }
         const struct pv_slot *s = &t->v[k];
+        if (skipped_only && s->reason == PV_REASON_SUPPORTED)
+            continue;
         size_t n = render_pv_line(s, tmp, sizeof(tmp));
         if (n) {
             cb(data, tmp, n);

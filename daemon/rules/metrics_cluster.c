@@ -14,7 +14,7 @@ static void raw_cb(void *data, const char *line, size_t len)
 
 static void pending_cb(void *data, const char *ns, size_t n)
 {
-    const char *names[] = {"namespace"};
+    const char *names[] = {"claim_namespace"};
     const char *vals[] = {ns};
     metrics_write_sample(data, "aks_backup_persistent_volume_claims_pending", 1, names, vals,
                          (double)n);
@@ -38,24 +38,24 @@ static void phase_cb(void *data, const struct engine_ext_pod *p)
 
 static void ready_cb(void *data, const struct engine_ext_pod *p)
 {
-    const char *names[] = {"pod"};
+    const char *names[] = {"extension_pod"};
     const char *vals[] = {p->name};
     metrics_write_sample(data, "aks_backup_extension_pod_ready", 1, names, vals, p->ready ? 1 : 0);
 }
 
 static void restarts_cb(void *data, const struct engine_ext_pod *p)
 {
-    const char *names[] = {"pod", "container"};
+    const char *names[] = {"extension_pod", "extension_container"};
     for (size_t i = 0; i < p->ncontainers; i++) {
         const char *vals[] = {p->name, p->containers[i].name};
-        metrics_write_sample(data, "aks_backup_extension_container_restarts", 2, names, vals,
+        metrics_write_sample(data, "aks_backup_extension_container_restarts_total", 2, names, vals,
                              p->containers[i].restarts);
     }
 }
 
 static void oom_cb(void *data, const struct engine_ext_pod *p)
 {
-    const char *names[] = {"pod", "container"};
+    const char *names[] = {"extension_pod", "extension_container"};
     for (size_t i = 0; i < p->ncontainers; i++) {
         const char *vals[] = {p->name, p->containers[i].name};
         metrics_write_sample(data, "aks_backup_extension_container_oomkilled", 2, names, vals,
@@ -136,8 +136,8 @@ void metrics_cluster_collect(struct metrics_writer *w, void *data)
     metrics_write_family(w, "aks_backup_extension_pod_ready", METRIC_GAUGE,
                          "Whether the backup extension pod is Ready (1) or not (0).");
     engine_foreach_extension_pod(e, ready_cb, w);
-    metrics_write_family(w, "aks_backup_extension_container_restarts", METRIC_GAUGE,
-                         "Restart count of a backup extension container as the kubelet reports it (count).");
+    metrics_write_family(w, "aks_backup_extension_container_restarts_total", METRIC_COUNTER,
+                         "Restarts of a backup extension container, the restartCount the kubelet reports.");
     engine_foreach_extension_pod(e, restarts_cb, w);
     metrics_write_family(w, "aks_backup_extension_container_oomkilled", METRIC_GAUGE,
                          "Whether the backup extension container's last termination was OOMKilled (1) or not (0).");

@@ -341,19 +341,27 @@ START_TEST(metrics_collector)
     ck_assert_int_eq(count_lines(t, "aks_backup_persistent_volume_supported{"), 16);
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_supported{persistentvolume=\"pvc-376cbd50-4f18-5d33-b0a1-4a849714f434\","
                                     "storageclass=\"managed-csi\",driver=\"disk.csi.azure.com\",reason=\"supported\","
-                                    "namespace=\"shop\",persistentvolumeclaim=\"data-postgres-0\"} 1\n"));
+                                    "claim_namespace=\"shop\",persistentvolumeclaim=\"data-postgres-0\"} 1\n"));
     ck_assert_int_eq(count_lines(t, "aks_backup_persistent_volumes{"), 7);
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volumes{reason=\"in-tree\"} 3\n"));
-    ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_claims_pending{namespace=\"monitoring\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_claims_pending{namespace=\"shop\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_claims_pending{claim_namespace=\"monitoring\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_claims_pending{claim_namespace=\"shop\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_volume_snapshots{status=\"ready\"} 3\n"));
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_volume_snapshots{status=\"failed\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_volume_snapshots_per_claim_max 3\n"));
     ck_assert_int_eq(count_lines(t, "aks_backup_extension_pods{"), 5);
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_extension_pods{phase=\"Running\"} 2\n"));
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_extension_pods{phase=\"Failed\"} 0\n"));
-    ck_assert_ptr_nonnull(strstr(t, "aks_backup_extension_pod_ready{pod=\"dataprotection-microsoft-controller-5bb4f6d877-9b4g9\"} 1\n"));
-    ck_assert_int_eq(count_lines(t, "aks_backup_extension_container_restarts{"), 4);
+    ck_assert_ptr_nonnull(strstr(t, "aks_backup_extension_pod_ready{extension_pod=\"dataprotection-microsoft-controller-5bb4f6d877-9b4g9\"} 1\n"));
+    ck_assert_int_eq(count_lines(t, "aks_backup_extension_container_restarts_total{"), 4);
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE aks_backup_extension_container_restarts_total counter\n"));
+    /* No label of a target Prometheus adds to every scraped series. */
+    ck_assert_ptr_null(strstr(t, "{namespace="));
+    ck_assert_ptr_null(strstr(t, ",namespace="));
+    ck_assert_ptr_null(strstr(t, "{pod="));
+    ck_assert_ptr_null(strstr(t, ",pod="));
+    ck_assert_ptr_null(strstr(t, "{container="));
+    ck_assert_ptr_null(strstr(t, ",container="));
     ck_assert_int_eq(count_lines(t, "aks_backup_extension_container_oomkilled{"), 4);
     ck_assert_ptr_null(strstr(t, "aks_backup_vault_backup_policies"));
     ck_assert_ptr_nonnull(strstr(t, "# HELP aks_backup_persistent_volumes "));
