@@ -203,7 +203,9 @@ def default_configuration_uses_the_builtin_regions():
     with Kubesim() as ks:
         e = {k: v for k, v in os.environ.items() if not k.startswith("ABC_")}
         e["HOME"] = ks.tmp
-        p = subprocess.run([ABC_BIN, "check", "--kubeconfig", ks.kubeconfig_path, "--output", "json"],
+        # --log-level info: check logs only warnings and errors by default.
+        p = subprocess.run([ABC_BIN, "check", "--kubeconfig", ks.kubeconfig_path, "--output", "json",
+                            "--log-level", "info"],
                            capture_output=True, text=True, timeout=60, env=e)
         assert p.returncode in (1, 2), (p.returncode, p.stderr)
         st = {x["check"]: x for x in json.loads(p.stdout)["prerequisites"]}
