@@ -51,7 +51,7 @@ def healthy_extension_is_ready():
         d.wait_ready()
         wait_for(lambda: d.get("/readyz")[0] == 200, 10, what="/readyz 200")
         assert metric(d, "aks_backup_extension_pods", phase="Running") == 2
-        assert metric(d, "aks_backup_extension_pod_ready", pod=AGENT) == 1
+        assert metric(d, "aks_backup_extension_pod_ready", extension_pod=AGENT) == 1
         assert metric(d, "aks_backup_extension_container_restarts_total", extension_pod=AGENT, extension_container="velero") == 0
         assert metric(d, "aks_backup_extension_container_oomkilled", extension_pod=AGENT, extension_container="velero") == 0
         assert metric(d, "aks_backup_ready", check="extension") == 1
@@ -80,7 +80,7 @@ def crashloop_oomkilled_fails_extension_within_1s():
         assert d.get("/readyz/synced")[0] == 200
         assert metric(d, "aks_backup_extension_container_oomkilled", extension_pod=AGENT, extension_container="velero") == 1
         assert metric(d, "aks_backup_extension_container_restarts_total", extension_pod=AGENT, extension_container="velero") == 7
-        assert metric(d, "aks_backup_extension_pod_ready", pod=AGENT) == 0
+        assert metric(d, "aks_backup_extension_pod_ready", extension_pod=AGENT) == 0
         assert metric(d, "aks_backup_ready", check="extension") == 0
         rep = json.loads(d.get("/api/v1/report")[2])
         assert rep["extension"]["running"] is False
