@@ -1,7 +1,7 @@
 /* The report (rules/report.c, report_text.c), the `check` exit codes and
  * the cluster metric collector (rules/metrics_cluster.c) on the fixture
- * cluster: JSON field names and values per SPEC §8, the text table, and
- * the exposition of the SPEC §9 families. */
+ * cluster: the report's JSON field names and values, the text table, and
+ * the exposition of the cluster metric families. */
 #include <check.h>
 #include <stdlib.h>
 
