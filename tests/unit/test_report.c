@@ -53,10 +53,18 @@ START_TEST(json_document)
     struct json_object *doc = report_json(e, &o);
     json_object_put(quota); /* the report holds its own reference */
     ck_assert_ptr_nonnull(doc);
-    static const char *const top[] = {"generated_at", "cluster", "prerequisites",
-                                      "persistent_volumes", "summary", "snapshots", "extension",
-                                      "quota", "warnings", "informational"};
-    keys_exactly(doc, top, 10);
+    static const char *const top[] = {"apiVersion", "kind", "status", "generated_at", "cluster",
+                                      "prerequisites", "persistent_volumes", "summary", "snapshots",
+                                      "extension", "quota", "warnings", "informational"};
+    keys_exactly(doc, top, 13);
+    ck_assert_str_eq(json_object_get_string(get(doc, "apiVersion")), "aks-backup-companion/v1");
+    ck_assert_str_eq(json_object_get_string(get(doc, "kind")), "Report");
+    /* The overall status says what check's exit code says. */
+    ck_assert_str_eq(json_object_get_string(get(doc, "status")),
+                     report_status_name(report_exit_code(e, &o)));
+    ck_assert_str_eq(report_status_name(0), "ok");
+    ck_assert_str_eq(report_status_name(1), "warning");
+    ck_assert_str_eq(report_status_name(2), "failed");
     ck_assert_str_eq(json_object_get_string(get(doc, "generated_at")), "2026-03-14T15:00:00Z");
 
     struct json_object *cl = get(doc, "cluster");
