@@ -47,6 +47,7 @@ struct app {
     struct config cfg;
     struct regions regions;
     bool check_mode;
+    bool standby;                   /* leader election on: watch only while leading */
 
     struct metrics *metrics;
     struct metric_family *m_leader;  /* aks_backup_leader */
@@ -101,6 +102,10 @@ void app_kube_close(struct app *a);
 /* Maps the config onto the engine and quota options (start and reload). */
 void app_engine_opts(const struct app *a, struct engine_opts *o);
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
+/* A follower on standby: leader election is on and this replica does not
+ * lead, so it holds the Lease watch only, no reflectors (its readiness
+ * checks pass, /api/v1/report names the leader). */
+bool app_on_standby(const struct app *a);
 /* check: with accounting.state_configmap set, reads the shared ledger once
  * (the reservations a leader holds) into the quota; a->check_cm_done is set
  * when the read ended (merged, absent or failed, logged). 0 / -errno. */

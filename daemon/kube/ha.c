@@ -333,6 +333,11 @@ int ha_start(struct ha *h)
 
 bool ha_is_leader(const struct ha *h) { return h->leading; }
 
+void ha_answer_not_leader(const struct ha *h, struct http_response *resp)
+{
+    lease_answer_not_leader(h->lease, resp);
+}
+
 const char *ha_leader(const struct ha *h)
 {
     return h->lease ? lease_holder(h->lease) : h->identity;

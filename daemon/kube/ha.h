@@ -17,6 +17,7 @@ struct kube_client;
 struct metrics;
 struct quota;
 struct http_server;
+struct http_response;
 struct ha;
 
 struct ha_opts {
@@ -55,6 +56,8 @@ int ha_register_routes(struct ha *h, struct http_server *s);
 int ha_start(struct ha *h);
 
 bool ha_is_leader(const struct ha *h);
+/* 503 not_leader with Retry-After, X-Leader and the holder in the body. */
+void ha_answer_not_leader(const struct ha *h, struct http_response *resp);
 /* The known leader's identity ("" when unknown); this replica's own when
  * leader election is off. Borrowed. */
 const char *ha_leader(const struct ha *h);

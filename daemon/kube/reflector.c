@@ -64,6 +64,7 @@ struct reflector {
     unsigned initial_s; /* silence during initial events = server ignored it */
 
     struct metric_family *m_events, *m_restarts, *m_relists, *m_synced, *m_objects, *m_last;
+    bool standby; /* informer series removed (reflector_standby) */
 };
 
 static void schedule(struct reflector *r, enum next what, uint64_t delay_ms);
@@ -788,8 +789,25 @@ int reflector_start(struct reflector *r)
     if (r->started)
         return 0;
     r->started = true;
+    if (r->standby) { /* the series removed by reflector_standby, as at init */
+        r->standby = false;
+        m_set(r->m_synced, r->type->resource, 0);
+        m_set(r->m_objects, r->type->resource, (double)store_count(r->store));
+    }
     start_list(r);
     return 0;
+}
+
+void reflector_standby(struct reflector *r)
+{
+    const char *lv[] = {r->type->resource};
+    r->standby = true;
+    if (r->m_synced)
+        metric_remove(r->m_synced, lv);
+    if (r->m_objects)
+        metric_remove(r->m_objects, lv);
+    if (r->m_last)
+        metric_remove(r->m_last, lv);
 }
 
 void reflector_stop(struct reflector *r)
