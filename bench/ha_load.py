@@ -51,6 +51,7 @@ def leader_of(ds):
 def measure(n, window):
     with Kubesim() as ks:
         ds = []
+        t_start = int(time.time() * 1000)
         try:
             for i in range(n):
                 d = Daemon(kubesim=ks, start=False, env={"POD_NAME": f"abc-{i}", "POD_NAMESPACE": NS})
@@ -63,8 +64,13 @@ def measure(n, window):
                 d.wait_ready(timeout=60)
             time.sleep(5)  # past the first lists
             t0 = int(time.time() * 1000)
+            startup = {}
+            for r in ks.requests(t_start):
+                if r["t"] < t0:
+                    startup[r["verb"]] = startup.get(r["verb"], 0) + 1
             time.sleep(window)
             reqs = [r for r in ks.requests(t0) if r["t"] <= t0 + window * 1000]
+            watches_open = ks.stats().get("watches_open")
             per_min = 60.0 / window
             roles = {"leader": 0, "followers": 0, "other": 0}
             verbs = {}
@@ -78,7 +84,8 @@ def measure(n, window):
                     "followers": round(roles["followers"] * per_min, 1),
                     "per_follower": round(roles["followers"] * per_min / max(n - 1, 1), 1),
                     "by_verb": {k: round(v * per_min, 1) for k, v in sorted(verbs.items())},
-                    "watches_open": sum(1 for r in reqs if r["verb"] == "watch")}
+                    "watches_open": watches_open,
+                    "startup_requests": startup}
         finally:
             for d in ds:
                 if d.proc and d.proc.poll() is None:
