@@ -181,7 +181,15 @@ runtime_tree() {
   [ ! -e "$tree/bin/sh" ] && [ ! -e "$tree/usr/bin/sh" ] || { echo "a shell in the runtime tree"; return 1; }
   echo "runtime tree: $(find "$tree" -type f | wc -l) files, $(du -sh "$tree" | cut -f1)"
   "${run[@]}" /usr/bin/aks-backup-companion version || return 1
-  "${run[@]}" /usr/bin/aks-backup-companion config validate --config /etc/aks-backup-companion/aks-backup-companion.yaml
+  "${run[@]}" /usr/bin/aks-backup-companion config validate --config /etc/aks-backup-companion/aks-backup-companion.yaml || return 1
+  # Without --config, as `kubectl exec … -- aks-backup-companion check` runs it:
+  # the image's (the ConfigMap's, once mounted) config, named on the first line.
+  # No API here, so exit 3 after that line.
+  local first rc
+  first=$("${run[@]}" /usr/bin/aks-backup-companion check 2>/dev/null | head -1)
+  "${run[@]}" /usr/bin/aks-backup-companion check >/dev/null 2>&1; rc=$?
+  echo "check without --config: '$first', exit $rc"
+  [ "$first" = "config: /etc/aks-backup-companion/aks-backup-companion.yaml" ] && [ "$rc" -eq 3 ]
 }
 step runtime-tree runtime_tree
 
