@@ -436,6 +436,12 @@ def test_partitioned_leader_steps_down_first():
         assert down - t0 <= DEADLINE + 0.5, f"stepped down after {down - t0:.2f} s"
         assert leader_gauge(leader) == 0 and leader_gauge(other) == 1
         assert any("stopped leading" in (l.get("msg") or "") for l in leader.log_lines())
+        # stepped down, it stopped watching: no list or watch once the
+        # partition is over, and no informer series
+        healed_ms = int(time.time() * 1000) - (2 * RETRY + 1) * 1000 + 500
+        assert resource_requests(pr.ks, leader.pod, healed_ms) == [], resource_requests(pr.ks, leader.pod, healed_ms)[:3]
+        assert not [k for k in leader.metrics() if k[0] == "aks_backup_informer_synced"]
+        assert any("standby: not watching" in (l.get("msg") or "") for l in leader.log_lines())
         # kubesim's view: successful lease writes never interleave, and the
         # new holder's first write came >= lease duration after the old
         # holder's last renewal (it had to wait for expiry)
