@@ -5,7 +5,7 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "rules/metrics_cluster.h"
 #include "rules/report.h"
 #include "rules_support.h"
