@@ -35,6 +35,8 @@ from harness import SRCROOT, Daemon, Kubesim, Results, free_port, wait_for
 
 R = Results()
 HELM = os.environ.get("HELM") or os.path.join(os.environ.get("ABC_BUILDROOT", ""), "tools", "helm")
+if not os.access(HELM, os.X_OK):  # e.g. the ASan build: scripts/tools.sh fills build/tools
+    HELM = os.path.join(SRCROOT, "build", "tools", "helm")
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 CHART = os.path.join(SRCROOT, "charts", "aks-backup-companion")
 NS = "backup"
