@@ -134,6 +134,9 @@ struct config {
         enum config_per_pv { CONFIG_PER_PV_ALL = 0, CONFIG_PER_PV_SKIPPED, CONFIG_PER_PV_NONE } per_pv_v;
     } metrics;
     struct {
+        bool http2; /* false: HTTP/1.1 only towards the API server (read at start) */
+    } kubernetes;
+    struct {
         char level[8];  /* debug|info|warn|error */
         char format[8]; /* json|text */
         enum log_level level_v;

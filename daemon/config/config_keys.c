@@ -246,6 +246,7 @@ const struct config__key config__keys[] = {
     {"admission", "warnings_configmap", CK_STR, F(admission.warnings_configmap), 0, 0, ck_name_opt,
      "a ConfigMap name or \"\""},
     {"metrics", "per_pv", CK_STR, F(metrics.per_pv), 0, 0, ck_per_pv, "all, skipped or none"},
+    {"kubernetes", "http2", CK_BOOL, F(kubernetes.http2), 0, 0, NULL, "true or false"},
     {"log", "level", CK_STR, F(log.level), 0, 0, ck_level, "debug, info, warn or error"},
     {"log", "format", CK_STR, F(log.format), 0, 0, ck_format, "json or text"},
 };
@@ -254,7 +255,8 @@ _Static_assert(sizeof config__keys / sizeof config__keys[0] <= CONFIG_NKEYS, "ra
 
 const char *const config__top[] = {
     "cluster", "vault",           "storage",      "extension", "limits", "accounting", "api",
-    "http",    "leader_election", "regions_file", "admission", "metrics", "log", NULL,
+    "http",    "leader_election", "regions_file", "admission", "metrics", "log", "kubernetes",
+    NULL,
 };
 
 const char *const config__source_keys[] = {
@@ -649,6 +651,7 @@ int config_defaults(struct config *c)
              "aks-backup-companion-storage-classes");
     snprintf(c->metrics.per_pv, sizeof c->metrics.per_pv, "all");
     c->metrics.per_pv_v = CONFIG_PER_PV_ALL;
+    c->kubernetes.http2 = true;
     snprintf(c->log.level, sizeof c->log.level, "info");
     snprintf(c->log.format, sizeof c->log.format, "json");
     c->log.level_v = LOG_INFO;
