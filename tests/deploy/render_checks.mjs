@@ -1,6 +1,7 @@
 // Structural checks of the rendered manifests (tests/deploy/run.sh writes them
 // to --out): alert rules equal the canonical file everywhere, the pod is locked
-// down and probed as the HTTP API and deployment docs say, the chart's switches (replicas,
+// down (non-root, read-only root FS, no privilege escalation, no capabilities,
+// seccomp RuntimeDefault) and probed on /livez and /readyz/synced, the chart's switches (replicas,
 // DaemonSet, admission, write API) do what values.yaml says, config copies
 // match config/, RBAC stays narrow, and the docs name every alert and metric.
 // Usage: node render_checks.mjs --root SRC --out DIR
@@ -23,7 +24,7 @@ const read = (p) => readFileSync(p, "utf8");
 const docs = (f) => YAML.parseAllDocuments(read(join(out, f))).map((d) => d.toJS()).filter(Boolean);
 const byKind = (ds, kind) => ds.filter((d) => d.kind === kind);
 
-// The alert and metric names, exactly.
+// The alert and metric names, exactly (black-box checks and dashboards use them).
 const ALERTS = ["AKSBackupExtensionDown", "AKSBackupPrerequisiteFailed", "AKSBackupVolumesSkipped",
   "AKSBackupOnDemandQuotaNearlyExhausted", "AKSBackupOnDemandQuotaExhausted",
   "AKSBackupRestoreQuotaNearlyExhausted", "AKSBackupRestoreQuotaExhausted", "AKSBackupSnapshotFailed",
@@ -33,7 +34,7 @@ const METRICS = ["aks_backup_build_info", "aks_backup_cluster_info", "aks_backup
   "aks_backup_persistent_volume_supported", "aks_backup_persistent_volumes",
   "aks_backup_persistent_volume_claims_pending", "aks_backup_volume_snapshots",
   "aks_backup_volume_snapshots_per_claim_max", "aks_backup_extension_pods", "aks_backup_extension_pod_ready",
-  "aks_backup_extension_container_restarts", "aks_backup_extension_container_oomkilled",
+  "aks_backup_extension_container_restarts_total", "aks_backup_extension_container_oomkilled",
   "aks_backup_on_demand_backups_used", "aks_backup_restores_used", "aks_backup_on_demand_backups_limit",
   "aks_backup_restores_limit", "aks_backup_quota_reset_timestamp_seconds", "aks_backup_vault_backup_policies",
   "aks_backup_vault_backup_instances", "aks_backup_vault_backup_policies_limit",
@@ -59,7 +60,7 @@ for (const r of rules) {
   check(a.runbook_url === `${DEFAULT_RUNBOOK}#${r.alert.toLowerCase()}`, `${r.alert}: runbook_url points to its anchor`);
   check(anchors.has(r.alert.toLowerCase()), `${r.alert}: docs/runbook.md has a section with anchor #${r.alert.toLowerCase()}`);
   for (const m of r.expr.matchAll(/\b(aks_backup_[a-z_]+)/g)) {
-    check(METRICS.includes(m[1]), `${r.alert}: expression uses documented metric ${m[1]}`);
+    check(METRICS.includes(m[1]), `${r.alert}: expression uses the documented metric ${m[1]}`);
   }
 }
 const k8s = docs("k8s.yaml");
@@ -85,12 +86,9 @@ function checkPod(tag, wl, { ha }) {
   check(isDeepStrictEqual(sc.capabilities?.drop, ["ALL"]) && !sc.capabilities?.add, `${tag}: all capabilities dropped`);
   check((sc.seccompProfile ?? psc.seccompProfile)?.type === "RuntimeDefault", `${tag}: seccomp RuntimeDefault`);
   check(c.livenessProbe?.httpGet?.path === "/livez", `${tag}: liveness /livez`);
-  check(c.livenessProbe?.httpGet?.port === "health" && c.readinessProbe?.httpGet?.port === "health" &&
-        c.ports?.some((p) => p.name === "health" && p.containerPort === 8081),
-        `${tag}: probes on the health port 8081`);
-  const henv = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
-  check(henv.ABC_HTTP_HEALTH_LISTEN === "0.0.0.0:8081" && henv.ABC_HTTP_MAX_CONNECTIONS_PER_CLIENT === "16",
-        `${tag}: health listener :8081 and 16 connections per client`);
+  check(c.livenessProbe?.httpGet?.port === "http-health" && c.readinessProbe?.httpGet?.port === "http-health" &&
+        c.ports?.some((p) => p.name === "http-health" && p.containerPort === 8081),
+        `${tag}: probes on the probe listener's port http-health 8081`);
   check(c.readinessProbe?.httpGet?.path === "/readyz/synced", `${tag}: readiness /readyz/synced`);
   check(isDeepStrictEqual(c.args, ["run", "--config", "/etc/aks-backup-companion/aks-backup-companion.yaml"]), `${tag}: args`);
   check(/aks-backup-companion:0\.1\.0$/.test(c.image), `${tag}: image aks-backup-companion:0.1.0`);
@@ -118,6 +116,9 @@ const k8sDep = byKind(k8s, "Deployment");
 check(k8sDep.length === 1, "k8s: one Deployment");
 if (k8sDep.length === 1) {
   const cmName = checkPod("k8s Deployment", k8sDep[0], { ha: false });
+  const kenv = Object.fromEntries((k8sDep[0].spec.template.spec.containers[0].env ?? []).map((e) => [e.name, e.value]));
+  check(kenv.ABC_HTTP_HEALTH_LISTEN === "0.0.0.0:8081" && kenv.ABC_HTTP_MAX_CONNECTIONS_PER_CLIENT === "16",
+        "k8s Deployment: probe listener :8081 and 16 connections per client (environment)");
   const cm = byKind(k8s, "ConfigMap").find((c) => c.metadata.name === cmName);
   check(cm && cm.data["aks-backup-companion.yaml"] === read(join(root, "config/aks-backup-companion.yaml")) &&
         cm.data["regions.txt"] === baseRegions, "k8s ConfigMap holds config/aks-backup-companion.yaml and config/regions.txt verbatim");
@@ -145,12 +146,19 @@ for (const [file, v] of Object.entries(variants)) {
   if (!c) continue;
   check(c.regions.trimEnd() === baseRegions.trimEnd(), `${file}: regions.txt equals config/regions.txt`);
   check(c.cfg.leader_election.enabled === v.ha, `${file}: leader_election.enabled ${v.ha}`);
+  check(c.cfg.http.health_listen === "0.0.0.0:8081" && c.cfg.http.max_connections_per_client === 16,
+        `${file}: http.health_listen :8081 and max_connections_per_client 16`);
   check(v.ha ? c.cfg.accounting.state_configmap === "aks-backup-companion-quota" : c.cfg.accounting.state_configmap === "",
         `${file}: accounting.state_configmap`);
   check(c.cfg.admission.warnings_configmap === (v.noAdmission ? "" : "aks-backup-companion-storage-classes"),
         `${file}: admission.warnings_configmap`);
   if (file === "chart-default.yaml") {
-    check(isDeepStrictEqual(c.cfg, baseConfig), "chart-default: rendered config equals config/aks-backup-companion.yaml");
+    // the chart's values set the probe listener and the per-client cap
+    const want = structuredClone(baseConfig);
+    want.http.health_listen = "0.0.0.0:8081";
+    want.http.max_connections_per_client = 16;
+    check(isDeepStrictEqual(c.cfg, want),
+          "chart-default: rendered config equals config/aks-backup-companion.yaml with http.health_listen :8081 and 16 per client");
   }
   const vaps = byKind(ds, "ValidatingAdmissionPolicy"), vbs = byKind(ds, "ValidatingAdmissionPolicyBinding");
   check(vaps.length === (v.vap ? 1 : 0) && vbs.length === (v.vap ? 1 : 0), `${file}: admission policy ${v.vap ? "rendered" : "absent"}`);
@@ -226,7 +234,7 @@ if (dashCm) {
     check(exprs.includes(m), `dashboard shows ${m}`);
   }
   for (const m of exprs.matchAll(/\b(aks_backup_[a-z_]+?)(_bucket)?\b/g)) {
-    check(METRICS.includes(m[1]), `dashboard uses documented metric ${m[1]}`);
+    check(METRICS.includes(m[1]), `dashboard uses the documented metric ${m[1]}`);
   }
 }
 check(byKind(docs("chart-default.yaml"), "ServiceMonitor").length === 0 && byKind(all, "ServiceMonitor").length === 1,
@@ -237,7 +245,7 @@ check(sm && svc && sm.spec.endpoints[0].port === svc.spec.ports[0].name && svc.s
       Object.entries(sm.spec.selector.matchLabels).every(([k, x]) => svc.metadata.labels[k] === x),
       "ServiceMonitor selects the Service's http-metrics port");
 
-// ---- docs/metrics.md: one row per documented family ----
+// ---- docs/metrics.md: one row per family ----
 const metricsDoc = existsSync(join(root, "docs/metrics.md")) ? read(join(root, "docs/metrics.md")) : "";
 for (const m of METRICS) check(new RegExp("^\\|\\s*`" + m + "`", "m").test(metricsDoc), `docs/metrics.md has a row for ${m}`);
 
