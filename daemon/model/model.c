@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "model/fields.h"
 #include "util/clock.h"
 
 static const char *get_str(struct json_object *o, const char *key)
@@ -64,6 +65,43 @@ int model_rec_new(struct json_object *obj, size_t size, void **out)
     if (!m)
         return -ENOMEM;
     int rc = model_meta_extract(obj, m);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int model_meta_from_view(const struct model_view *v, struct obj_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    if (!model_view_has_meta(v))
+        return -EINVAL;
+    const char *ns = model_view_str(v, MV_NAMESPACE);
+    const char *ts = model_view_str(v, MV_CREATED);
+    m->name = strdup(model_view_str(v, MV_NAME));
+    m->uid = strdup(model_view_str(v, MV_UID));
+    m->rv = strdup(model_view_str(v, MV_RV));
+    m->ns = (ns && *ns) ? strdup(ns) : NULL;
+    if (!m->name || !m->uid || !m->rv || ((ns && *ns) && !m->ns)) {
+        model_meta_clear(m);
+        return -ENOMEM;
+    }
+    int64_t secs;
+    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
+        m->created = secs;
+    return 0;
+}
+
+int model_rec_new_view(const struct model_view *v, size_t size, void **out)
+{
+    if (size < sizeof(struct obj_meta))
+        return -EINVAL;
+    struct obj_meta *m = calloc(1, size);
+    if (!m)
+        return -ENOMEM;
+    int rc = model_meta_from_view(v, m);
     if (rc) {
         free(m);
         return rc;

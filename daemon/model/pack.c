@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "model/fields.h"
 #include "model/model.h"
 #include "util/clock.h"
 
@@ -247,6 +248,22 @@ int model_pack_meta(struct model_pack *p, struct json_object *obj, int64_t *crea
     model_pack_str(p, offsetof(struct obj_meta, uid), uid, false);
     model_pack_str(p, offsetof(struct obj_meta, rv), rv, false);
     model_pack_intern(p, offsetof(struct obj_meta, ns), get_str(md, "namespace"), true);
+    int64_t secs;
+    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
+        *created = secs;
+    return 0;
+}
+
+int model_pack_meta_view(struct model_pack *p, const struct model_view *v, int64_t *created)
+{
+    *created = 0;
+    if (!model_view_has_meta(v))
+        return -EINVAL;
+    model_pack_str(p, offsetof(struct obj_meta, name), model_view_str(v, MV_NAME), false);
+    model_pack_str(p, offsetof(struct obj_meta, uid), model_view_str(v, MV_UID), false);
+    model_pack_str(p, offsetof(struct obj_meta, rv), model_view_str(v, MV_RV), false);
+    model_pack_intern(p, offsetof(struct obj_meta, ns), model_view_str(v, MV_NAMESPACE), true);
+    const char *ts = model_view_str(v, MV_CREATED);
     int64_t secs;
     if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
         *created = secs;
