@@ -735,3 +735,8 @@ struct json_object *sax_list_metadata(const struct sax *s)
 {
     return s->list_md;
 }
+
+size_t sax_copied_bytes(const struct sax *s)
+{
+    return s->alen;
+}

@@ -57,4 +57,8 @@ int sax_finish(struct sax *s);
  * NULL. Borrowed until the next reset. */
 struct json_object *sax_list_metadata(const struct sax *s);
 
+/* Bytes of values copied for the last object that went to the matcher
+ * (tests: skipped parts are not copied). */
+size_t sax_copied_bytes(const struct sax *s);
+
 #endif
