@@ -588,37 +588,61 @@ static int on_ev(struct sax *s, enum ev e, const char *p, size_t n)
     return 1;
 }
 
+/* The callbacks step over skipped values themselves (most of the bytes:
+ * managedFields, status), without a call into on_ev. */
 static int cb_null(void *c)
 {
-    return on_ev(c, EV_NULL, NULL, 0);
+    struct sax *s = c;
+    return s->skip ? 1 : on_ev(s, EV_NULL, NULL, 0);
 }
 static int cb_bool(void *c, int b)
 {
-    return on_ev(c, EV_BOOL, NULL, b ? 1 : 0);
+    struct sax *s = c;
+    return s->skip ? 1 : on_ev(s, EV_BOOL, NULL, b ? 1 : 0);
 }
 static int cb_number(void *c, const char *p, size_t n)
 {
-    return on_ev(c, EV_NUM, p, n);
+    struct sax *s = c;
+    return s->skip ? 1 : on_ev(s, EV_NUM, p, n);
 }
 static int cb_string(void *c, const unsigned char *p, size_t n)
 {
-    return on_ev(c, EV_STR, (const char *)p, n);
-}
-static int cb_start_map(void *c)
-{
-    return on_ev(c, EV_MAP, NULL, 0);
+    struct sax *s = c;
+    return s->skip ? 1 : on_ev(s, EV_STR, (const char *)p, n);
 }
 static int cb_key(void *c, const unsigned char *p, size_t n)
 {
-    return on_ev(c, EV_KEY, (const char *)p, n);
+    struct sax *s = c;
+    return s->skip ? 1 : on_ev(s, EV_KEY, (const char *)p, n);
 }
-static int cb_end(void *c)
+static int skip_open(struct sax *s)
 {
-    return on_ev(c, EV_END, NULL, 0);
+    if (++s->nest > SAX_MAX_DEPTH) {
+        s->rc = -EBADMSG;
+        return 0;
+    }
+    s->skip++;
+    return 1;
+}
+static int cb_start_map(void *c)
+{
+    struct sax *s = c;
+    return s->skip ? skip_open(s) : on_ev(s, EV_MAP, NULL, 0);
 }
 static int cb_start_array(void *c)
 {
-    return on_ev(c, EV_ARRAY, NULL, 0);
+    struct sax *s = c;
+    return s->skip ? skip_open(s) : on_ev(s, EV_ARRAY, NULL, 0);
+}
+static int cb_end(void *c)
+{
+    struct sax *s = c;
+    if (s->skip) {
+        s->nest--;
+        s->skip--;
+        return 1;
+    }
+    return on_ev(s, EV_END, NULL, 0);
 }
 
 static const yajl_callbacks callbacks = {
