@@ -274,7 +274,9 @@ README_HEAD = """# Benchmarks
 `make bench` (= `bench/run.sh build`) runs kubesim over plain HTTP with generated
 clusters and measures the daemon side by side, in the same run, with the tools a
 user would otherwise pick (real `kubectl`, the official Python client) and with
-the floor: json-c parsing the very same bytes alone, and `memchr` over them.
+the floor: json-c and yajl parsing the very same bytes alone, `memchr` over
+them, and a bare fetch of the same pages from kubesim (gzip inflated, nothing
+parsed: what any client of that kubesim must spend).
 Compare ratios within one run: the machine is shared and absolute figures move.
 
 - **sync**: time from the daemon's start to `/readyz/synced` (every reflector's
@@ -295,6 +297,10 @@ Compare ratios within one run: the machine is shared and absolute figures move.
 - **idle**: CPU and context switches (all threads) over `BENCH_IDLE_SECONDS`.
 - **memory**: steady RSS after sync at several PV counts, linear fit.
 
+`bench/parse.c` (not run by `make bench`) times list pages through the
+daemon's streaming parser, records included, against a json-c tree per page
+with the same extractor; build and run it as its header says, under
+`valgrind --tool=callgrind` for instruction counts on a busy machine.
 `bench/heap.c` (not run by `make bench`) measures the PV path in-process,
 without kubesim or sockets: N synthetic PVs through extract, store and engine,
 then heap bytes per PV (`mallinfo2`, exact where RSS also holds fragmentation
