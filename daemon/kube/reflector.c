@@ -5,6 +5,7 @@
  * object tree is held. One retry timer schedules the next
  * list or watch; an idle timer enforces the 90 s silence rule. */
 #include "kube/reflector.h"
+#include "kube/gunzip.h"
 #include "kube/sax.h"
 
 #include <errno.h>
@@ -13,7 +14,6 @@
 #include <string.h>
 
 #include <json-c/json.h>
-#include <zlib.h>
 
 #include "http/metrics.h"
 #include "kube/backoff.h"
@@ -57,8 +57,7 @@ struct reflector {
     struct backoff backoff;
     struct sax *sax;  /* the list page or the watch in flight */
     int page_err;     /* the page parser's error, 0 */
-    int page_gzip;    /* 0 not known yet, 1 plain JSON, 2 gzip (z in use), 3 gzip ended */
-    z_stream z;
+    struct gunzip gz; /* the page's body (gzip or plain) */
     unsigned page_skipped;
     enum abort_reason abort_reason;
     char abort_msg[200];
@@ -335,59 +334,18 @@ static int page_item(void *data, const char *type, const struct sax_item *it)
     return 0;
 }
 
-/* A gzip page is inflated here rather than by libcurl, without the
- * CRC-32 of the inflated bytes (inflateValidate): TCP and the server are
- * trusted for that, and the CRC was a tenth of a sync's CPU. */
-static int page_inflate(struct reflector *r, const char *p, size_t n)
+static int page_bytes(void *data, const char *p, size_t n)
 {
-    static unsigned char out[64 * 1024]; /* loop thread only; used within one call */
-    r->z.next_in = (unsigned char *)(uintptr_t)p;
-    r->z.avail_in = (uInt)n;
-    while (r->z.avail_in > 0 && r->page_gzip == 2) {
-        r->z.next_out = out;
-        r->z.avail_out = sizeof(out);
-        int zr = inflate(&r->z, Z_NO_FLUSH);
-        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
-            return -EBADMSG;
-        size_t got = sizeof(out) - r->z.avail_out;
-        if (got) {
-            int rc = sax_feed(r->sax, (const char *)out, got, page_item, r);
-            if (rc)
-                return rc;
-        }
-        if (zr == Z_STREAM_END)
-            r->page_gzip = 3; /* anything after the gzip member is ignored */
-        else if (zr == Z_BUF_ERROR && got == 0)
-            break;
-    }
-    return 0;
+    struct reflector *r = data;
+    return sax_feed(r->sax, p, n, page_item, r);
 }
 
-static void page_gzip_end(struct reflector *r)
-{
-    if (r->page_gzip >= 2)
-        inflateEnd(&r->z);
-    r->page_gzip = 0;
-}
-
+/* gzip pages reach us as sent (kube_req.raw_gzip): gunzip.c inflates them
+ * without the CRC-32 libcurl would spend a tenth of a sync's CPU on. */
 static int on_page_chunk(void *data, const char *p, size_t n)
 {
     struct reflector *r = data;
-    if (r->page_gzip == 0 && n > 0) {
-        r->page_gzip = 1;
-        if ((unsigned char)p[0] == 0x1f) { /* gzip magic; JSON never starts so */
-            memset(&r->z, 0, sizeof(r->z));
-            if (inflateInit2(&r->z, 16 + MAX_WBITS) != Z_OK) {
-                r->page_err = -ENOMEM;
-                return 1;
-            }
-            r->page_gzip = 2;
-            inflateValidate(&r->z, 0);
-        }
-    }
-    int rc = r->page_gzip == 1 ? sax_feed(r->sax, p, n, page_item, r)
-             : r->page_gzip == 2 ? page_inflate(r, p, n)
-                                 : 0;
+    int rc = gunzip_feed(&r->gz, p, n, page_bytes, r);
     if (rc) {
         r->page_err = rc;
         return 1; /* stop the transfer */
@@ -409,9 +367,9 @@ static void on_page(void *data, const struct kube_status *st)
         return;
     }
     int prc = r->page_err;
-    if (prc == 0 && r->page_gzip == 2)
-        prc = -EBADMSG; /* the gzip stream was cut short */
-    page_gzip_end(r);
+    int zrc = gunzip_end(&r->gz); /* a gzip stream cut short is a bad page */
+    if (prc == 0)
+        prc = zrc;
     if (prc == 0 && (st->err != 0 || st->http != 200)) {
         list_failed(r, st);
         return;
@@ -472,7 +430,8 @@ static void start_list(struct reflector *r)
     struct kube_status st = {.err = -E2BIG, .retry_after = -1};
     if (build_path(r, false, path, sizeof(path)) == 0) {
         struct kube_req req = {.method = "GET", .path = path, .verb = "list", .raw_gzip = true};
-        page_gzip_end(r);
+        gunzip_end(&r->gz);
+        gunzip_begin(&r->gz);
         r->page_err = 0;
         r->page_skipped = 0;
         st.err = sax_reset(r->sax, SAX_LIST);
@@ -902,7 +861,7 @@ void reflector_stop(struct reflector *r)
     r->staging = NULL;
     r->initial = false;
     set_str(&r->cont, NULL);
-    page_gzip_end(r);
+    gunzip_end(&r->gz);
     r->phase = PH_IDLE;
 }
 
