@@ -20,31 +20,44 @@ static const char *get_str(struct json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
-int model_meta_extract(struct json_object *obj, struct obj_meta *m)
+int model_meta_read(struct json_object *obj, struct model_meta_src *out)
 {
-    memset(m, 0, sizeof(*m));
+    memset(out, 0, sizeof(*out));
     struct json_object *md;
     if (!obj || !json_object_object_get_ex(obj, "metadata", &md) ||
         !json_object_is_type(md, json_type_object))
         return -EINVAL;
-    const char *name = get_str(md, "name");
-    const char *uid = get_str(md, "uid");
-    const char *rv = get_str(md, "resourceVersion");
-    const char *ns = get_str(md, "namespace");
+    out->name = get_str(md, "name");
+    out->uid = get_str(md, "uid");
+    out->rv = get_str(md, "resourceVersion");
+    out->ns = get_str(md, "namespace");
     const char *ts = get_str(md, "creationTimestamp");
-    if (!name || !*name || !uid || !rv || !*rv)
+    if (!out->name || !*out->name || !out->uid || !out->rv || !*out->rv)
         return -EINVAL;
-    m->name = strdup(name);
-    m->uid = strdup(uid);
-    m->rv = strdup(rv);
-    m->ns = (ns && *ns) ? strdup(ns) : NULL;
-    if (!m->name || !m->uid || !m->rv || ((ns && *ns) && !m->ns)) {
+    if (out->ns && !*out->ns)
+        out->ns = NULL;
+    int64_t secs;
+    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
+        out->created = secs;
+    return 0;
+}
+
+int model_meta_extract(struct json_object *obj, struct obj_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    struct model_meta_src src;
+    int rc = model_meta_read(obj, &src);
+    if (rc)
+        return rc;
+    m->name = strdup(src.name);
+    m->uid = strdup(src.uid);
+    m->rv = strdup(src.rv);
+    m->ns = src.ns ? strdup(src.ns) : NULL;
+    if (!m->name || !m->uid || !m->rv || (src.ns && !m->ns)) {
         model_meta_clear(m);
         return -ENOMEM;
     }
-    int64_t secs;
-    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
-        m->created = secs;
+    m->created = src.created;
     return 0;
 }
 
@@ -73,24 +86,40 @@ int model_rec_new(struct json_object *obj, size_t size, void **out)
     return 0;
 }
 
+int model_meta_read_view(const struct model_view *v, struct model_meta_src *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!model_view_has_meta(v))
+        return -EINVAL;
+    out->name = model_view_str(v, MV_NAME);
+    out->uid = model_view_str(v, MV_UID);
+    out->rv = model_view_str(v, MV_RV);
+    out->ns = model_view_str(v, MV_NAMESPACE);
+    if (out->ns && !*out->ns)
+        out->ns = NULL;
+    const char *ts = model_view_str(v, MV_CREATED);
+    int64_t secs;
+    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
+        out->created = secs;
+    return 0;
+}
+
 int model_meta_from_view(const struct model_view *v, struct obj_meta *m)
 {
     memset(m, 0, sizeof(*m));
-    if (!model_view_has_meta(v))
-        return -EINVAL;
-    const char *ns = model_view_str(v, MV_NAMESPACE);
-    const char *ts = model_view_str(v, MV_CREATED);
-    m->name = strdup(model_view_str(v, MV_NAME));
-    m->uid = strdup(model_view_str(v, MV_UID));
-    m->rv = strdup(model_view_str(v, MV_RV));
-    m->ns = (ns && *ns) ? strdup(ns) : NULL;
-    if (!m->name || !m->uid || !m->rv || ((ns && *ns) && !m->ns)) {
+    struct model_meta_src src;
+    int rc = model_meta_read_view(v, &src);
+    if (rc)
+        return rc;
+    m->name = strdup(src.name);
+    m->uid = strdup(src.uid);
+    m->rv = strdup(src.rv);
+    m->ns = src.ns ? strdup(src.ns) : NULL;
+    if (!m->name || !m->uid || !m->rv || (src.ns && !m->ns)) {
         model_meta_clear(m);
         return -ENOMEM;
     }
-    int64_t secs;
-    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
-        m->created = secs;
+    m->created = src.created;
     return 0;
 }
 
