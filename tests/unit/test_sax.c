@@ -286,6 +286,35 @@ START_TEST(last_value_wins_like_json_c)
 }
 END_TEST
 
+static int name_cb(void *data, const char *type, const struct sax_item *it)
+{
+    (void)type;
+    char *out = data;
+    struct model_view tv;
+    const struct model_view *v = it->view;
+    if (!v) {
+        model_view_from_json(model_pv_type.fields, it->json, &tv);
+        v = &tv;
+    }
+    snprintf(out + strlen(out), 64, "%s;", model_view_str(v, MV_NAME));
+    return 0;
+}
+
+START_TEST(invalid_utf8_taken_as_sent)
+{
+    /* json-c (the parser before) took strings with invalid UTF-8 as sent:
+     * so does the streaming parser, on both of its paths */
+    const char *ev = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\xff\xfe\"}}}\n"
+                     "{\"object\":{\"metadata\":{\"name\":\"b\xc3\"}},\"type\":\"ADDED\"}\n";
+    struct sax *s = sax_new(&model_pv_type, 0);
+    char names[256] = "";
+    ck_assert_int_eq(sax_feed(s, ev, strlen(ev), name_cb, names), 0);
+    ck_assert_int_eq(sax_finish(s), 0);
+    ck_assert_str_eq(names, "a\xff\xfe;b\xc3;");
+    sax_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("sax");
@@ -296,6 +325,7 @@ int main(void)
     tcase_add_test(tc, skipped_fields_are_not_copied);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, last_value_wins_like_json_c);
+    tcase_add_test(tc, invalid_utf8_taken_as_sent);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
