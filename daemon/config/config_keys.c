@@ -232,6 +232,7 @@ const struct config__key config__keys[] = {
     {NULL, "regions_file", CK_STR, F(regions_file), 0, 0, ck_nonempty, "a file path"},
     {"admission", "warnings_configmap", CK_STR, F(admission.warnings_configmap), 0, 0, ck_name_opt,
      "a ConfigMap name or \"\""},
+    {"kubernetes", "http2", CK_BOOL, F(kubernetes.http2), 0, 0, NULL, "true or false"},
     {"log", "level", CK_STR, F(log.level), 0, 0, ck_level, "debug, info, warn or error"},
     {"log", "format", CK_STR, F(log.format), 0, 0, ck_format, "json or text"},
 };
@@ -240,7 +241,7 @@ _Static_assert(sizeof config__keys / sizeof config__keys[0] <= CONFIG_NKEYS, "ra
 
 const char *const config__top[] = {
     "cluster", "vault",           "storage",      "extension", "limits", "accounting", "api",
-    "http",    "leader_election", "regions_file", "admission", "log",    NULL,
+    "http",    "leader_election", "regions_file", "admission", "log",    "kubernetes", NULL,
 };
 
 const char *const config__source_keys[] = {
@@ -633,6 +634,7 @@ int config_defaults(struct config *c)
     snprintf(c->regions_file, sizeof c->regions_file, "%s", CONFIG_DEFAULT_REGIONS_FILE);
     snprintf(c->admission.warnings_configmap, sizeof c->admission.warnings_configmap,
              "aks-backup-companion-storage-classes");
+    c->kubernetes.http2 = true;
     snprintf(c->log.level, sizeof c->log.level, "info");
     snprintf(c->log.format, sizeof c->log.format, "json");
     c->log.level_v = LOG_INFO;
