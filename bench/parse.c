@@ -7,7 +7,7 @@
  * captures them; any `{"items":[...]}` files do).
  * Build against a meson build's static library:
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Idaemon -Ibuild bench/parse.c build/daemon/libabc.a \
- *      $(pkg-config --cflags --libs json-c yajl libuv libcurl yaml-0.1 libmicrohttpd zlib) -lm
+ *      $(pkg-config --cflags --libs json-c yajl libuv libcurl yaml-0.1 libmicrohttpd zlib gnutls) -lm
  * Usage: parse sax|jsonc RESOURCE PASSES FILE...   (RESOURCE: persistentvolumes,
  * persistentvolumeclaims, volumesnapshots, nodes). Prints MB/s and records. */
 #include <stdio.h>
