@@ -185,6 +185,7 @@ static void app_stop(struct app *a, const char *why)
         a->closing++;
         http_server_close(a->http, http_closed, a);
     }
+    app_azure_close(a); /* before the client: its calls ride on the client's transport */
     app_kube_close(a);
     a->closing++;
     watchdog_close(&a->watchdog, watchdog_closed, a);
@@ -420,7 +421,7 @@ int app_run(const struct app_opts *o)
         return APP_EXIT_FAIL;
     }
     warn_unwritable_state(a);
-    if ((rc = app_kube_start(a))) {
+    if ((rc = app_kube_start(a)) || (rc = app_azure_start(a))) {
         log_kv(LOG_ERROR, "cannot start watching", "error", strerror(-rc), NULL);
         app_free(a);
         return APP_EXIT_FAIL;

@@ -63,6 +63,7 @@ struct app {
     struct engine *engine;
     struct quota *quota;
     struct ha *ha;                  /* leader election + shared ledger (run only) */
+    struct azure *azure;            /* the Azure view (run, azure.enabled only) */
     /* writers: BackupUnsupported Events and the admission ConfigMap (leader only) */
     struct event_writer *events;
     struct admission_writer *admission;
@@ -113,6 +114,9 @@ int app_register_checks(struct app *a);
 void app_writers_set_leader(struct app *a, bool leader);
 void app_writers_reload(struct app *a);
 int app_register_routes(struct app *a);
+/* app_azure.c: the Azure view (no-op unless azure.enabled). */
+int app_azure_start(struct app *a);
+void app_azure_close(struct app *a);
 void app_handle_closed(void *data);
 
 #endif

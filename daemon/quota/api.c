@@ -158,7 +158,16 @@ static int foreach_warning(struct quota *q, int (*cb)(void *d, const char *code,
                            void *d)
 {
     int n = 0;
-    if (!q->o.has_schedule && has_backup_source(q)) {
+    if (q->azure && !q->azure_ok) {
+        char msg[480];
+        snprintf(msg, sizeof(msg),
+                 "the Azure view cannot read the vault's jobs (%s): counts are the cluster's",
+                 q->azure_reason[0] ? q->azure_reason : "not read yet");
+        n++;
+        if (cb && cb(d, "azure_unavailable", msg))
+            return -ENOMEM;
+    }
+    if (!q->o.has_schedule && !q->azure_ok && !q->policy_schedule && has_backup_source(q)) {
         n++;
         if (cb && cb(d, "schedule_unknown",
                      "vault.backup_schedule is not set: on-demand backup counts may include "

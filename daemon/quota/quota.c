@@ -218,6 +218,7 @@ static void quota_free(struct quota *q)
     }
     free(q->sources);
     quota__token_free(&q->token);
+    quota__azure_free(q);
     free(q->day_boundary);
     free((char *)q->o.state_file);
     free(q);
@@ -380,6 +381,7 @@ int quota_reload(struct quota *q, const struct quota_opts *o)
     if (rc)
         return rc;
     ledger_set_opts(q->ledger, &lo);
+    quota__apply_policy_schedule(q);
     if (q->started)
         arm_day_timer(q);
     quota__changed(q);

@@ -49,7 +49,29 @@ struct quota {
     bool stale;                 /* quota_set_current(false) */
     struct quota_pending *pending; /* reservations waiting for their write */
     uv_timer_t pend_timer;      /* their deadline */
+    /* The Azure view (quota_azure.c) */
+    bool azure;                 /* the view is configured */
+    bool azure_ok;              /* its job list is in force */
+    char azure_reason[320];     /* why not */
+    bool policy_schedule;       /* the policy's schedule is known */
+    struct schedule policy_sched;
+    struct quota_disagree *dis; /* (instance, op) whose two figures differ, since when */
+    size_t ndis;
 };
+
+struct quota_disagree {
+    char *instance;
+    enum acct_op op;
+    int64_t since;              /* Unix seconds */
+    bool seen;                  /* scratch */
+};
+
+/* quota_azure.c */
+/* The ledger options with the policy's schedule when the config has none. */
+void quota__apply_policy_schedule(struct quota *q);
+void quota__azure_free(struct quota *q);
+/* Writes aks_backup_quota_source_disagreement (jobs mode only). */
+void quota__write_disagreement(struct quota *q, struct metrics_writer *w, int64_t now);
 
 int64_t quota__now(const struct quota *q);
 /* After the ledger changed: warnings, then save (at once or next turn). */

@@ -1,0 +1,871 @@
+/* The Azure view (azure.h): two poll timers (resources, jobs), one ARM
+ * read per resource type, each parsed into struct azure_view; a read that
+ * fails marks only its own facts unknown and keeps its status and ARM error
+ * code. Metrics: a cluster-scope collector plus the request counter. */
+#include "azure/azure.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "azure/arm.h"
+#include "azure/cred.h"
+#include "http/metrics.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+extern char **environ;
+
+struct azure;
+struct read_ctx {
+    struct azure *a;
+    enum az_read r;
+};
+
+struct azure {
+    uv_loop_t *loop;
+    struct read_ctx ctx[AZ_NREADS];
+    struct kube_http *h;
+    struct metrics *m;
+    char *vault, *cluster, *storage, *rm, *authority, *imds, *ca;
+    long poll_s, jobs_poll_s;
+    int day_offset;
+    long snap_limit;
+    double warn_ratio;
+    azure_update_cb cb;
+    void *cb_data;
+    struct az_cred *cred;
+    struct az_arm_opts arm;
+    struct az_arm_req *req[AZ_NREADS];
+    struct azure_view v;
+    uv_timer_t poll_timer, jobs_timer;
+    bool started, closing;
+    int pending_closes;
+    void (*close_cb)(void *);
+    void *close_data;
+    struct metric_family *m_requests, *m_failures;
+    struct json_object *policies; /* the last policies list (schedule, tiers) */
+    char **failed_seen; /* job ids counted in job_failures_total */
+    size_t nfailed_seen;
+};
+
+static const char *const read_names[AZ_NREADS] = {
+    "vault", "backup_policies", "backup_instances", "backup_jobs", "managed_cluster",
+    "trusted_access_role_bindings", "storage_account", "snapshots", "locks",
+};
+
+const char *az_read_name(enum az_read r)
+{
+    return r < AZ_NREADS ? read_names[r] : "?";
+}
+
+/* ---- JSON helpers ---- */
+
+static struct json_object *jget(struct json_object *o, const char *path)
+{
+    char key[64];
+    while (o && *path) {
+        const char *dot = strchr(path, '.');
+        size_t l = dot ? (size_t)(dot - path) : strlen(path);
+        if (l >= sizeof(key) || !json_object_is_type(o, json_type_object))
+            return NULL;
+        memcpy(key, path, l);
+        key[l] = '\0';
+        struct json_object *n;
+        if (!json_object_object_get_ex(o, key, &n))
+            return NULL;
+        o = n;
+        path += l + (dot ? 1 : 0);
+    }
+    return o;
+}
+
+static const char *jstr(struct json_object *o, const char *path)
+{
+    struct json_object *v = jget(o, path);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+}
+
+static int64_t jtime(struct json_object *o, const char *path)
+{
+    int64_t s, ms;
+    const char *t = jstr(o, path);
+    /* ARM writes 7 fractional digits ("2021-03-17T11:14:02.5319646Z") */
+    char tmp[64];
+    snprintf(tmp, sizeof(tmp), "%s", t);
+    char *dot = strchr(tmp, '.');
+    if (dot) {
+        char *z = dot + 1;
+        while (*z >= '0' && *z <= '9')
+            z++;
+        memmove(dot, z, strlen(z) + 1);
+    }
+    return *tmp && clock_parse_rfc3339(tmp, &s, &ms) == 0 ? s : 0;
+}
+
+/* The subscription GUID of an ARM id. */
+static void id_subscription(const char *id, char *out, size_t n)
+{
+    *out = '\0';
+    if (strncasecmp(id, "/subscriptions/", 15) != 0)
+        return;
+    const char *s = id + 15, *e = strchr(s, '/');
+    size_t l = e ? (size_t)(e - s) : strlen(s);
+    snprintf(out, n, "%.*s", (int)l, s);
+}
+
+static void set_ok(struct azure *a, enum az_read r, const struct az_arm_result *res)
+{
+    struct az_read_state *st = &a->v.r[r];
+    st->done = true;
+    st->ok = res->ok;
+    st->http = res->http;
+    snprintf(st->code, sizeof(st->code), "%s", res->code);
+    snprintf(st->reason, sizeof(st->reason), "%s", res->reason);
+    if (!res->ok)
+        log_kv(LOG_WARN, "Azure read failed", "resource", read_names[r], "reason", res->reason, NULL);
+}
+
+static void notify(struct azure *a)
+{
+    if (a->cb && !a->closing)
+        a->cb(a->cb_data, &a->v);
+}
+
+static int64_t day_start(const struct azure *a, int64_t now)
+{
+    int64_t local = now + a->day_offset;
+    int64_t d = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+    return d * 86400 - a->day_offset;
+}
+
+/* ---- parsers ---- */
+
+static void parse_vault(struct azure *a, struct json_object *o)
+{
+    snprintf(a->v.vault_location, sizeof(a->v.vault_location), "%s", jstr(o, "location"));
+    id_subscription(a->vault, a->v.vault_subscription, sizeof(a->v.vault_subscription));
+    struct json_object *ss = jget(o, "properties.storageSettings");
+    a->v.vault_redundancy[0] = '\0';
+    if (ss && json_object_is_type(ss, json_type_array) && json_object_array_length(ss) > 0)
+        snprintf(a->v.vault_redundancy, sizeof(a->v.vault_redundancy), "%s",
+                 jstr(json_object_array_get_idx(ss, 0), "type"));
+    snprintf(a->v.vault_crr, sizeof(a->v.vault_crr), "%s",
+             jstr(o, "properties.featureSettings.crossRegionRestoreSettings.state"));
+}
+
+/* Schedule and tiers of the first instance's policy, from the last lists. */
+static void apply_policy(struct azure *a, struct json_object *policies)
+{
+    a->v.schedule[0] = '\0';
+    a->v.vault_tier = -1;
+    if (!policies || a->v.ninst == 0)
+        return;
+    const char *want = a->v.inst[0].policy_id;
+    size_t n = json_object_array_length(policies);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *p = json_object_array_get_idx(policies, i);
+        if (strcasecmp(jstr(p, "id"), want) != 0)
+            continue;
+        struct json_object *rules = jget(p, "properties.policyRules");
+        size_t nr = rules && json_object_is_type(rules, json_type_array) ? json_object_array_length(rules) : 0;
+        a->v.vault_tier = 0;
+        for (size_t k = 0; k < nr; k++) {
+            struct json_object *r = json_object_array_get_idx(rules, k);
+            struct json_object *rti = jget(r, "trigger.schedule.repeatingTimeIntervals");
+            if (!a->v.schedule[0] && rti && json_object_is_type(rti, json_type_array) &&
+                json_object_array_length(rti) > 0) {
+                struct json_object *s0 = json_object_array_get_idx(rti, 0);
+                if (json_object_is_type(s0, json_type_string))
+                    snprintf(a->v.schedule, sizeof(a->v.schedule), "%s", json_object_get_string(s0));
+            }
+            if (!strcasecmp(jstr(r, "dataStore.dataStoreType"), "VaultStore"))
+                a->v.vault_tier = 1;
+            struct json_object *lc = jget(r, "lifecycles");
+            size_t nl = lc && json_object_is_type(lc, json_type_array) ? json_object_array_length(lc) : 0;
+            for (size_t j = 0; j < nl; j++) {
+                struct json_object *l = json_object_array_get_idx(lc, j);
+                if (!strcasecmp(jstr(l, "sourceDataStore.dataStoreType"), "VaultStore"))
+                    a->v.vault_tier = 1;
+                struct json_object *cp = jget(l, "targetDataStoreCopySettings");
+                size_t nc = cp && json_object_is_type(cp, json_type_array) ? json_object_array_length(cp) : 0;
+                for (size_t q = 0; q < nc; q++)
+                    if (!strcasecmp(jstr(json_object_array_get_idx(cp, q), "dataStore.dataStoreType"),
+                                    "VaultStore"))
+                        a->v.vault_tier = 1;
+            }
+        }
+        return;
+    }
+}
+
+static void parse_instances(struct azure *a, struct json_object *arr)
+{
+    size_t n = json_object_array_length(arr);
+    struct az_instance *v = calloc(n ? n : 1, sizeof(*v));
+    if (!v)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *o = json_object_array_get_idx(arr, i);
+        const char *dst = jstr(o, "properties.dataSourceInfo.datasourceType");
+        const char *rid = jstr(o, "properties.dataSourceInfo.resourceID");
+        if (strcasecmp(dst, "Microsoft.ContainerService/managedClusters") != 0)
+            continue;
+        if (a->cluster && strcasecmp(rid, a->cluster) != 0)
+            continue; /* another cluster's instance */
+        struct az_instance *x = &v[k++];
+        snprintf(x->name, sizeof(x->name), "%s", jstr(o, "name"));
+        snprintf(x->id, sizeof(x->id), "%s", jstr(o, "id"));
+        snprintf(x->policy_id, sizeof(x->policy_id), "%s", jstr(o, "properties.policyInfo.policyId"));
+        snprintf(x->protection, sizeof(x->protection), "%s", jstr(o, "properties.protectionStatus.status"));
+        x->namespaces = -1;
+        struct json_object *dsl = jget(o, "properties.policyInfo.policyParameters.dataStoreParametersList");
+        size_t nd = dsl && json_object_is_type(dsl, json_type_array) ? json_object_array_length(dsl) : 0;
+        for (size_t j = 0; j < nd; j++) {
+            const char *rg = jstr(json_object_array_get_idx(dsl, j), "resourceGroupId");
+            if (*rg) {
+                snprintf(x->snapshot_rg, sizeof(x->snapshot_rg), "%s", rg);
+                break;
+            }
+        }
+        struct json_object *bdl =
+            jget(o, "properties.policyInfo.policyParameters.backupDatasourceParametersList");
+        size_t nb = bdl && json_object_is_type(bdl, json_type_array) ? json_object_array_length(bdl) : 0;
+        for (size_t j = 0; j < nb; j++) {
+            struct json_object *inc = jget(json_object_array_get_idx(bdl, j), "includedNamespaces");
+            if (inc && json_object_is_type(inc, json_type_array) && json_object_array_length(inc) > 0)
+                x->namespaces = (long)json_object_array_length(inc);
+        }
+        /* keep what the jobs already told */
+        for (size_t j = 0; j < a->v.ninst; j++)
+            if (!strcasecmp(a->v.inst[j].id, x->id))
+                x->last_success = a->v.inst[j].last_success;
+    }
+    free(a->v.inst);
+    a->v.inst = v;
+    a->v.ninst = k;
+    a->v.instances = (long)n;
+    /* jobs refer to instances by index: they are re-read on the next jobs poll */
+    free(a->v.jobs);
+    a->v.jobs = NULL;
+    a->v.njobs = 0;
+}
+
+static int cmp_job(const void *x, const void *y)
+{
+    return strcasecmp(((const struct az_job *)x)->id, ((const struct az_job *)y)->id);
+}
+
+static bool failed_seen(struct azure *a, const char *id)
+{
+    for (size_t i = 0; i < a->nfailed_seen; i++)
+        if (!strcasecmp(a->failed_seen[i], id))
+            return true;
+    char **n = realloc(a->failed_seen, (a->nfailed_seen + 1) * sizeof(*n));
+    if (!n)
+        return true;
+    a->failed_seen = n;
+    n[a->nfailed_seen] = strdup(id);
+    if (n[a->nfailed_seen])
+        a->nfailed_seen++;
+    return false;
+}
+
+static bool is_success(const char *status)
+{
+    return !strcasecmp(status, "Completed") || !strcasecmp(status, "Succeeded");
+}
+
+static void parse_jobs(struct azure *a, struct json_object *arr)
+{
+    size_t n = json_object_array_length(arr);
+    struct az_job *v = calloc(n ? n : 1, sizeof(*v));
+    if (!v)
+        return;
+    int64_t since = day_start(a, clock_now_ms() / 1000) - 86400;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *o = json_object_array_get_idx(arr, i);
+        const char *bi = jstr(o, "properties.backupInstanceId");
+        size_t idx = a->v.ninst;
+        for (size_t j = 0; j < a->v.ninst; j++)
+            if (!strcasecmp(a->v.inst[j].id, bi))
+                idx = j;
+        if (idx == a->v.ninst)
+            continue; /* not one of this cluster's instances */
+        const char *cat = jstr(o, "properties.operationCategory");
+        enum az_op op;
+        if (!strcasecmp(cat, "Backup"))
+            op = AZ_OP_BACKUP;
+        else if (!strcasecmp(cat, "Restore"))
+            op = AZ_OP_RESTORE;
+        else
+            continue;
+        struct az_job *j = &v[k];
+        const char *id = jstr(o, "name");
+        snprintf(j->id, sizeof(j->id), "%s", *id ? id : jstr(o, "id"));
+        j->inst = idx;
+        j->op = op;
+        struct json_object *ut = jget(o, "properties.isUserTriggered");
+        j->user = ut && json_object_get_boolean(ut);
+        snprintf(j->status, sizeof(j->status), "%s", jstr(o, "properties.status"));
+        j->start = jtime(o, "properties.startTime");
+        j->end = jtime(o, "properties.endTime");
+        struct json_object *ed = jget(o, "properties.errorDetails");
+        if (ed && json_object_is_type(ed, json_type_array) && json_object_array_length(ed) > 0)
+            snprintf(j->error_code, sizeof(j->error_code), "%s", jstr(json_object_array_get_idx(ed, 0), "code"));
+        if (op == AZ_OP_BACKUP && is_success(j->status)) {
+            int64_t t = j->end ? j->end : j->start;
+            if (t > a->v.inst[idx].last_success)
+                a->v.inst[idx].last_success = t;
+        }
+        if (j->start > 0 && j->start < since)
+            continue;
+        k++;
+    }
+    qsort(v, k, sizeof(*v), cmp_job);
+    size_t u = 0; /* a job listed twice counts once */
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || strcasecmp(v[u - 1].id, v[i].id) != 0)
+            v[u++] = v[i];
+    for (size_t i = 0; i < u; i++) {
+        if (!strcasecmp(v[i].status, "Failed") && a->m_failures && !failed_seen(a, v[i].id)) {
+            const char *lv[] = {a->v.inst[v[i].inst].name, v[i].op == AZ_OP_BACKUP ? "backup" : "restore",
+                                v[i].error_code[0] ? v[i].error_code : "unknown"};
+            metric_add(a->m_failures, lv, 1);
+        }
+    }
+    free(a->v.jobs);
+    a->v.jobs = v;
+    a->v.njobs = u;
+}
+
+static void parse_cluster(struct azure *a, struct json_object *o)
+{
+    snprintf(a->v.cluster_location, sizeof(a->v.cluster_location), "%s", jstr(o, "location"));
+    const char *t = jstr(o, "identity.type");
+    const char *sp = jstr(o, "properties.servicePrincipalProfile.clientId");
+    if (!strcasecmp(t, "SystemAssigned"))
+        snprintf(a->v.identity, sizeof(a->v.identity), "system");
+    else if (!strcasecmp(t, "UserAssigned"))
+        snprintf(a->v.identity, sizeof(a->v.identity), "user");
+    else if (*sp && strcasecmp(sp, "msi") != 0)
+        snprintf(a->v.identity, sizeof(a->v.identity), "service-principal");
+    else
+        a->v.identity[0] = '\0';
+}
+
+#define BACKUP_ROLE "Microsoft.DataProtection/backupVaults/backup-operator"
+
+static void parse_trusted(struct azure *a, struct json_object *arr)
+{
+    size_t n = json_object_array_length(arr);
+    a->v.trusted_access = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *o = json_object_array_get_idx(arr, i);
+        if (strcasecmp(jstr(o, "properties.sourceResourceId"), a->vault) != 0)
+            continue;
+        struct json_object *roles = jget(o, "properties.roles");
+        size_t nr = roles && json_object_is_type(roles, json_type_array) ? json_object_array_length(roles) : 0;
+        for (size_t k = 0; k < nr; k++) {
+            struct json_object *r = json_object_array_get_idx(roles, k);
+            if (json_object_is_type(r, json_type_string) && !strcasecmp(json_object_get_string(r), BACKUP_ROLE))
+                a->v.trusted_access = 1;
+        }
+    }
+}
+
+static void parse_storage(struct azure *a, struct json_object *o)
+{
+    snprintf(a->v.storage_location, sizeof(a->v.storage_location), "%s", jstr(o, "location"));
+    snprintf(a->v.storage_kind, sizeof(a->v.storage_kind), "%s", jstr(o, "kind"));
+    snprintf(a->v.storage_sku, sizeof(a->v.storage_sku), "%s", jstr(o, "sku.name"));
+    bool denied = !strcasecmp(jstr(o, "properties.publicNetworkAccess"), "Disabled") ||
+                  !strcasecmp(jstr(o, "properties.networkAcls.defaultAction"), "Deny");
+    bool trusted = strcasestr(jstr(o, "properties.networkAcls.bypass"), "AzureServices") != NULL;
+    struct json_object *rar = jget(o, "properties.networkAcls.resourceAccessRules");
+    size_t n = rar && json_object_is_type(rar, json_type_array) ? json_object_array_length(rar) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(jstr(json_object_array_get_idx(rar, i), "resourceId"), a->vault))
+            trusted = true;
+    a->v.storage_blocked = denied && !trusted;
+}
+
+static int cmp_snap(const void *x, const void *y)
+{
+    return strcasecmp(((const struct az_snapdisk *)x)->disk, ((const struct az_snapdisk *)y)->disk);
+}
+
+static void parse_snapshots(struct azure *a, struct json_object *arr)
+{
+    size_t n = json_object_array_length(arr);
+    struct az_snapdisk *v = calloc(n ? n : 1, sizeof(*v));
+    if (!v)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *src = jstr(json_object_array_get_idx(arr, i), "properties.creationData.sourceResourceId");
+        if (!*src)
+            continue;
+        snprintf(v[k].disk, sizeof(v[k].disk), "%s", src);
+        for (char *p = v[k].disk; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        v[k++].n = 1;
+    }
+    qsort(v, k, sizeof(*v), cmp_snap);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (u > 0 && !strcmp(v[u - 1].disk, v[i].disk))
+            v[u - 1].n++;
+        else
+            v[u++] = v[i];
+    }
+    free(a->v.snaps);
+    a->v.snaps = v;
+    a->v.nsnaps = u;
+}
+
+static void parse_locks(struct azure *a, struct json_object *arr)
+{
+    size_t n = json_object_array_length(arr);
+    a->v.delete_lock = 0;
+    a->v.delete_lock_name[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *o = json_object_array_get_idx(arr, i);
+        if (!strcasecmp(jstr(o, "properties.level"), "CanNotDelete")) {
+            a->v.delete_lock = 1;
+            snprintf(a->v.delete_lock_name, sizeof(a->v.delete_lock_name), "%s", jstr(o, "name"));
+        }
+    }
+}
+
+/* ---- reads ---- */
+
+
+static void start_read(struct azure *a, enum az_read r);
+
+static void clear_facts(struct azure *a, enum az_read r)
+{
+    switch (r) {
+    case AZ_READ_VAULT:
+        a->v.vault_location[0] = a->v.vault_subscription[0] = a->v.vault_redundancy[0] = a->v.vault_crr[0] = '\0';
+        break;
+    case AZ_READ_POLICIES:
+        a->v.policies = -1;
+        a->v.schedule[0] = '\0';
+        a->v.vault_tier = -1;
+        break;
+    case AZ_READ_INSTANCES:
+        a->v.instances = -1;
+        break; /* the instance list itself is kept for the jobs (ids do not change) */
+    case AZ_READ_JOBS:
+        break; /* jobs read failing: the quota falls back (the app sees r[JOBS].ok) */
+    case AZ_READ_CLUSTER:
+        a->v.identity[0] = a->v.cluster_location[0] = '\0';
+        break;
+    case AZ_READ_TRUSTED_ACCESS:
+        a->v.trusted_access = -1;
+        break;
+    case AZ_READ_STORAGE:
+        a->v.storage_location[0] = a->v.storage_kind[0] = a->v.storage_sku[0] = '\0';
+        a->v.storage_blocked = -1;
+        break;
+    case AZ_READ_SNAPSHOTS:
+        free(a->v.snaps);
+        a->v.snaps = NULL;
+        a->v.nsnaps = 0;
+        break;
+    case AZ_READ_LOCKS:
+        a->v.delete_lock = -1;
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_read(void *data, const struct az_arm_result *res)
+{
+    struct read_ctx *c = data;
+    struct azure *a = c->a;
+    enum az_read r = c->r;
+    a->req[r] = NULL;
+    set_ok(a, r, res);
+    if (!res->ok) {
+        clear_facts(a, r);
+    } else {
+        struct json_object *b = res->body;
+        switch (r) {
+        case AZ_READ_VAULT:
+            parse_vault(a, b);
+            break;
+        case AZ_READ_POLICIES:
+            a->v.policies = (long)json_object_array_length(b);
+            json_object_put(a->policies);
+            a->policies = json_object_get(b);
+            apply_policy(a, a->policies);
+            break;
+        case AZ_READ_INSTANCES:
+            parse_instances(a, b);
+            apply_policy(a, a->policies);
+            break;
+        case AZ_READ_JOBS:
+            parse_jobs(a, b);
+            break;
+        case AZ_READ_CLUSTER:
+            parse_cluster(a, b);
+            break;
+        case AZ_READ_TRUSTED_ACCESS:
+            parse_trusted(a, b);
+            break;
+        case AZ_READ_STORAGE:
+            parse_storage(a, b);
+            break;
+        case AZ_READ_SNAPSHOTS:
+            parse_snapshots(a, b);
+            break;
+        case AZ_READ_LOCKS:
+            parse_locks(a, b);
+            break;
+        default:
+            break;
+        }
+    }
+    if (r == AZ_READ_INSTANCES && !a->closing) {
+        /* what depends on the instance list: jobs, and the snapshot group */
+        if (res->ok) {
+            start_read(a, AZ_READ_JOBS);
+            start_read(a, AZ_READ_SNAPSHOTS);
+            start_read(a, AZ_READ_LOCKS);
+        } else if (!a->v.r[AZ_READ_JOBS].done) {
+            struct az_arm_result dep = {.ok = false, .http = res->http};
+            snprintf(dep.code, sizeof(dep.code), "%s", res->code);
+            snprintf(dep.reason, sizeof(dep.reason), "backup instances not read: %s", res->reason);
+            set_ok(a, AZ_READ_JOBS, &dep);
+        }
+    }
+    notify(a);
+}
+
+/* The snapshot resource group: the first of this cluster's instances that names one. */
+static const char *snapshot_rg(const struct azure *a)
+{
+    for (size_t i = 0; i < a->v.ninst; i++)
+        if (a->v.inst[i].snapshot_rg[0])
+            return a->v.inst[i].snapshot_rg;
+    return NULL;
+}
+
+static void start_read(struct azure *a, enum az_read r)
+{
+    if (a->closing || a->req[r] || !a->v.r[r].configured)
+        return;
+    char path[1400];
+    bool list = true;
+    const char *rg = snapshot_rg(a);
+    switch (r) {
+    case AZ_READ_VAULT:
+        snprintf(path, sizeof(path), "%s?api-version=" AZ_API_DATAPROTECTION, a->vault);
+        list = false;
+        break;
+    case AZ_READ_POLICIES:
+        snprintf(path, sizeof(path), "%s/backupPolicies?api-version=" AZ_API_DATAPROTECTION, a->vault);
+        break;
+    case AZ_READ_INSTANCES:
+        snprintf(path, sizeof(path), "%s/backupInstances?api-version=" AZ_API_DATAPROTECTION, a->vault);
+        break;
+    case AZ_READ_JOBS:
+        if (!a->v.r[AZ_READ_INSTANCES].done)
+            return; /* started once the instances are known */
+        snprintf(path, sizeof(path), "%s/backupJobs?api-version=" AZ_API_DATAPROTECTION, a->vault);
+        break;
+    case AZ_READ_CLUSTER:
+        snprintf(path, sizeof(path), "%s?api-version=" AZ_API_CONTAINERSERVICE, a->cluster);
+        list = false;
+        break;
+    case AZ_READ_TRUSTED_ACCESS:
+        snprintf(path, sizeof(path), "%s/trustedAccessRoleBindings?api-version=" AZ_API_CONTAINERSERVICE,
+                 a->cluster);
+        break;
+    case AZ_READ_STORAGE:
+        snprintf(path, sizeof(path), "%s?api-version=" AZ_API_STORAGE, a->storage);
+        list = false;
+        break;
+    case AZ_READ_SNAPSHOTS:
+    case AZ_READ_LOCKS:
+        if (!rg) {
+            clear_facts(a, r);
+            return;
+        }
+        if (r == AZ_READ_SNAPSHOTS)
+            snprintf(path, sizeof(path), "%s/providers/Microsoft.Compute/snapshots?api-version=" AZ_API_COMPUTE, rg);
+        else
+            snprintf(path, sizeof(path), "%s/providers/Microsoft.Authorization/locks?api-version=" AZ_API_LOCKS, rg);
+        break;
+    default:
+        return;
+    }
+    struct read_ctx *c = &a->ctx[r];
+    c->a = a;
+    c->r = r;
+    if (az_arm_get(&a->arm, read_names[r], path, list, on_read, c, &a->req[r]) != 0)
+        log_kv(LOG_WARN, "Azure read not started: out of memory", "resource", read_names[r], NULL);
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    struct azure *a = t->data;
+    start_read(a, AZ_READ_VAULT);
+    start_read(a, AZ_READ_POLICIES);
+    start_read(a, AZ_READ_INSTANCES);
+    start_read(a, AZ_READ_CLUSTER);
+    start_read(a, AZ_READ_TRUSTED_ACCESS);
+    start_read(a, AZ_READ_STORAGE);
+}
+
+static void on_jobs_poll(uv_timer_t *t)
+{
+    struct azure *a = t->data;
+    start_read(a, AZ_READ_JOBS);
+}
+
+/* ---- metrics ---- */
+
+static void collect(struct metrics_writer *w, void *data)
+{
+    struct azure *a = data;
+    const struct azure_view *v = &a->v;
+    metrics_write_family(w, "aks_backup_azure_up", METRIC_GAUGE,
+                         "1 when the last poll of every Azure Resource Manager read succeeded.");
+    metrics_write_sample(w, "aks_backup_azure_up", 0, NULL, NULL, azure_up(a) ? 1 : 0);
+    static const char *const il[] = {"backup_instance", "protection_status", "policy"};
+    metrics_write_family(w, "aks_backup_backup_instance_info", METRIC_GAUGE,
+                         "This cluster's backup instances in the vault (1 per instance).");
+    for (size_t i = 0; i < v->ninst; i++) {
+        const char *pol = strrchr(v->inst[i].policy_id, '/');
+        const char *lv[] = {v->inst[i].name, v->inst[i].protection, pol ? pol + 1 : v->inst[i].policy_id};
+        metrics_write_sample(w, "aks_backup_backup_instance_info", 3, il, lv, 1);
+    }
+    static const char *const bl[] = {"backup_instance"};
+    metrics_write_family(w, "aks_backup_last_successful_backup_timestamp_seconds", METRIC_GAUGE,
+                         "End time of the latest completed backup job of the instance (scheduled or on-demand).");
+    for (size_t i = 0; i < v->ninst; i++) {
+        if (!v->inst[i].last_success)
+            continue;
+        const char *lv[] = {v->inst[i].name};
+        metrics_write_sample(w, "aks_backup_last_successful_backup_timestamp_seconds", 1, bl, lv,
+                             (double)v->inst[i].last_success);
+    }
+    static const char *const jl[] = {"backup_instance", "operation", "status"};
+    metrics_write_family(w, "aks_backup_jobs", METRIC_GAUGE, "Today's backup and restore jobs by status.");
+    int64_t today = day_start(a, clock_now_ms() / 1000);
+    for (size_t i = 0; i < v->njobs; i++) {
+        if (v->jobs[i].start < today)
+            continue;
+        /* one sample per (instance, op, status): count those equal, first occurrence only */
+        bool first = true;
+        long n = 0;
+        for (size_t k = 0; k < v->njobs; k++) {
+            if (v->jobs[k].start < today || v->jobs[k].inst != v->jobs[i].inst || v->jobs[k].op != v->jobs[i].op ||
+                strcmp(v->jobs[k].status, v->jobs[i].status) != 0)
+                continue;
+            if (k < i) {
+                first = false;
+                break;
+            }
+            n++;
+        }
+        if (!first)
+            continue;
+        const char *lv[] = {v->inst[v->jobs[i].inst].name, v->jobs[i].op == AZ_OP_BACKUP ? "backup" : "restore",
+                            v->jobs[i].status};
+        metrics_write_sample(w, "aks_backup_jobs", 3, jl, lv, (double)n);
+    }
+    static const char *const dl[] = {"disk"};
+    metrics_write_family(w, "aks_backup_disk_snapshots", METRIC_GAUGE,
+                         "Snapshots of a disk in the snapshot resource group, for disks at or above the warn ratio "
+                         "of the per-disk limit.");
+    for (size_t i = 0; i < v->nsnaps; i++) {
+        if ((double)v->snaps[i].n < a->warn_ratio * (double)a->snap_limit)
+            continue;
+        const char *slash = strrchr(v->snaps[i].disk, '/');
+        const char *lv[] = {slash ? slash + 1 : v->snaps[i].disk};
+        metrics_write_sample(w, "aks_backup_disk_snapshots", 1, dl, lv, (double)v->snaps[i].n);
+    }
+}
+
+bool azure_up(const struct azure *a)
+{
+    for (int r = 0; r < AZ_NREADS; r++)
+        if (a->v.r[r].configured && (!a->v.r[r].done || !a->v.r[r].ok))
+            return false;
+    return true;
+}
+
+const struct azure_view *azure_get_view(const struct azure *a)
+{
+    return &a->v;
+}
+
+/* ---- lifecycle ---- */
+
+static const char *env_get(char *const *envp, const char *name)
+{
+    size_t l = strlen(name);
+    for (char *const *e = envp ? envp : environ; e && *e; e++)
+        if (!strncmp(*e, name, l) && (*e)[l] == '=')
+            return *e + l + 1;
+    return NULL;
+}
+
+static char *dup_id(const char *s)
+{
+    if (!s || !*s)
+        return NULL;
+    char *d = strdup(s);
+    if (d) {
+        size_t l = strlen(d);
+        while (l > 0 && d[l - 1] == '/')
+            d[--l] = '\0';
+    }
+    return d;
+}
+
+static void free_strings(struct azure *a)
+{
+    free(a->vault);
+    free(a->cluster);
+    free(a->storage);
+    free(a->rm);
+    free(a->authority);
+    free(a->imds);
+    free(a->ca);
+    for (size_t i = 0; i < a->nfailed_seen; i++)
+        free(a->failed_seen[i]);
+    free(a->failed_seen);
+    json_object_put(a->policies);
+    free(a->v.inst);
+    free(a->v.jobs);
+    free(a->v.snaps);
+}
+
+int azure_new(uv_loop_t *loop, struct kube_http *h, struct metrics *m, const struct azure_opts *o,
+              azure_update_cb cb, void *data, struct azure **out)
+{
+    struct azure *a = calloc(1, sizeof(*a));
+    if (!a)
+        return -ENOMEM;
+    a->loop = loop;
+    a->h = h;
+    a->m = m;
+    a->vault = dup_id(o->vault_id);
+    a->cluster = dup_id(o->cluster_id);
+    a->storage = dup_id(o->storage_account_id);
+    a->rm = dup_id(o->resource_manager_url);
+    const char *ah = env_get(o->envp, "AZURE_AUTHORITY_HOST"); /* as AKS injects it: wins */
+    a->authority = dup_id(ah && *ah ? ah : o->authority_host);
+    a->imds = dup_id(o->imds_url);
+    a->ca = o->ca_file && *o->ca_file ? strdup(o->ca_file) : NULL;
+    a->poll_s = o->poll_seconds > 0 ? o->poll_seconds : 300;
+    a->jobs_poll_s = o->jobs_poll_seconds > 0 ? o->jobs_poll_seconds : 60;
+    a->day_offset = o->day_offset;
+    a->snap_limit = o->snapshots_per_disk > 0 ? o->snapshots_per_disk : 500;
+    a->warn_ratio = o->warn_ratio > 0 ? o->warn_ratio : 0.8;
+    a->cb = cb;
+    a->cb_data = data;
+    if (!a->vault || !a->rm || !a->authority || !a->imds) {
+        free_strings(a);
+        free(a);
+        return -ENOMEM;
+    }
+    struct az_cred_opts co = {
+        .authority = a->authority,
+        .tenant_id = env_get(o->envp, "AZURE_TENANT_ID"),
+        .client_id = env_get(o->envp, "AZURE_CLIENT_ID"),
+        .token_file = env_get(o->envp, "AZURE_FEDERATED_TOKEN_FILE"),
+        .imds_url = a->imds,
+        .resource = a->rm,
+        .ca_file = a->ca,
+    };
+    if (az_cred_new(h, &co, &a->cred) != 0) {
+        free_strings(a);
+        free(a);
+        return -ENOMEM;
+    }
+    if (m) {
+        static const char *const rl[] = {"resource", "code"};
+        static const char *const fl[] = {"backup_instance", "operation", "error_code"};
+        a->m_requests = metrics_family(m, "aks_backup_azure_requests_total", METRIC_COUNTER, METRIC_SCOPE_CLUSTER,
+                                       "Azure Resource Manager requests by resource and HTTP code.", 2, rl, NULL, 0);
+        a->m_failures = metrics_family(m, "aks_backup_job_failures_total", METRIC_COUNTER, METRIC_SCOPE_CLUSTER,
+                                       "Failed backup and restore jobs of this cluster's instances, by error code.",
+                                       3, fl, NULL, 0);
+        metrics_add_collector(m, METRIC_SCOPE_CLUSTER, collect, a);
+    }
+    a->arm = (struct az_arm_opts){.loop = loop, .h = h, .cred = a->cred, .base = a->rm, .ca_file = a->ca,
+                                  .requests = a->m_requests};
+    a->v.policies = a->v.instances = -1;
+    a->v.vault_tier = a->v.trusted_access = a->v.storage_blocked = a->v.delete_lock = -1;
+    for (int r = 0; r < AZ_NREADS; r++)
+        a->v.r[r].configured = true;
+    a->v.r[AZ_READ_CLUSTER].configured = a->v.r[AZ_READ_TRUSTED_ACCESS].configured = a->cluster != NULL;
+    a->v.r[AZ_READ_STORAGE].configured = a->storage != NULL;
+    uv_timer_init(loop, &a->poll_timer);
+    uv_timer_init(loop, &a->jobs_timer);
+    a->poll_timer.data = a->jobs_timer.data = a;
+    log_kv(LOG_INFO, "Azure view enabled", "credential", az_cred_kind(a->cred), "resource_manager", a->rm,
+           "vault_id", a->vault, NULL);
+    *out = a;
+    return 0;
+}
+
+int azure_start(struct azure *a)
+{
+    if (a->started)
+        return 0;
+    a->started = true;
+    uv_timer_start(&a->poll_timer, on_poll, 0, (uint64_t)a->poll_s * 1000);
+    uv_timer_start(&a->jobs_timer, on_jobs_poll, (uint64_t)a->jobs_poll_s * 1000, (uint64_t)a->jobs_poll_s * 1000);
+    return 0;
+}
+
+static void on_closed(uv_handle_t *hd)
+{
+    struct azure *a = hd->data;
+    if (--a->pending_closes > 0)
+        return;
+    void (*cb)(void *) = a->close_cb;
+    void *d = a->close_data;
+    free_strings(a);
+    free(a);
+    if (cb)
+        cb(d);
+}
+
+void azure_close(struct azure *a, void (*cb)(void *data), void *data)
+{
+    if (a->closing)
+        return;
+    a->closing = true;
+    a->close_cb = cb;
+    a->close_data = data;
+    if (a->m)
+        metrics_remove_collector(a->m, collect, a);
+    for (int r = 0; r < AZ_NREADS; r++) {
+        struct az_arm_req *q = a->req[r];
+        if (q)
+            az_arm_cancel(q); /* one waiting for a token is released by az_cred_free */
+    }
+    az_cred_free(a->cred);
+    a->cred = NULL;
+    a->pending_closes = 2;
+    uv_close((uv_handle_t *)&a->poll_timer, on_closed);
+    uv_close((uv_handle_t *)&a->jobs_timer, on_closed);
+}
