@@ -257,6 +257,7 @@ static void restart_keys(const struct config *o, const struct config *n, char *o
              o->leader_election.lease_duration_seconds != n->leader_election.lease_duration_seconds ||
              o->leader_election.renew_deadline_seconds != n->leader_election.renew_deadline_seconds ||
              o->leader_election.retry_period_seconds != n->leader_election.retry_period_seconds},
+        {"azure", memcmp(&o->azure, &n->azure, sizeof(o->azure)) != 0},
     };
     size_t used = 0;
     out[0] = '\0';

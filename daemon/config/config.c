@@ -572,7 +572,8 @@ int config_validate(const struct config *c, struct config_err *err)
                         "ConfigMap to keep quota counts in)");
     if (c->azure.enabled && !c->azure.vault_id[0])
         return fail_key(c, err, "azure.enabled",
-                        "the Azure view needs azure.vault_id (the Backup vault's ARM resource id)");
+                        "true without azure.vault_id (expected the Backup vault's ARM resource id "
+                        "in azure.vault_id when the Azure view is on)");
     return 0;
 }
 

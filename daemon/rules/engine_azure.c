@@ -114,6 +114,7 @@ void engine__azure_input(const struct engine *e, struct prereq_input *in)
     if (a->instances >= 0 || *a->instances_why)
         in->backup_instances = a->instances;
     in->trusted_access = a->trusted;
+    in->azure_view = true;
 }
 
 static void why(struct prereq_result *r, const char *reason)

@@ -268,7 +268,7 @@ bool engine_prerequisites_ok(const struct engine *e, char *reason, size_t n)
     if (n)
         reason[0] = '\0';
     for (int i = 0; i < PREREQ_COUNT; i++) {
-        if (r[i].status != PREREQ_FAIL)
+        if (r[i].status != PREREQ_FAIL || r[i].absent)
             continue;
         if (n > off) {
             int w = snprintf(reason + off, n - off, "%s%s: %s", ok ? "" : "; ",

@@ -241,5 +241,9 @@ void prereq_evaluate(const struct prereq_input *in, struct prereq_result *out)
         "a trusted-access role binding for the vault");
     if (in->trusted_access < 0)
         snprintf(out[PREREQ_TRUSTED_ACCESS].observed, sizeof(out[PREREQ_TRUSTED_ACCESS].observed),
-                 "not observed (needs the Azure view)");
+                 "not observed yet");
+    /* Only the Azure view reads these: without it they are left out, so
+     * nothing changes for a cluster judged from the API alone. */
+    out[PREREQ_STORAGE_ACCOUNT_KIND].absent = !in->azure_view;
+    out[PREREQ_TRUSTED_ACCESS].absent = !in->azure_view;
 }

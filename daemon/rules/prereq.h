@@ -49,6 +49,7 @@ struct prereq_input {
     const char *extension_detail;   /* why not (observed text); may be NULL */
     const char *storage_kind, *storage_sku; /* the storage account's; NULL/"" unknown */
     int trusted_access;             /* a binding for the vault with the backup role: 1/0, -1 unknown */
+    bool azure_view;                /* storage_account_kind and trusted_access apply (else absent) */
 };
 
 struct prereq_result {
@@ -56,6 +57,7 @@ struct prereq_result {
     char observed[192];
     char expected[96];
     const char *remedy;             /* static; "" when passing */
+    bool absent;                    /* not applicable: left out of the report, metrics and exit code */
 };
 
 /* Fills out[PREREQ_COUNT] in check order. */

@@ -142,6 +142,8 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
     engine_prerequisites(e, pr);
     struct json_object *pa = json_object_new_array();
     for (int i = 0; pa && i < PREREQ_COUNT; i++) {
+        if (pr[i].absent)
+            continue;
         struct json_object *p = json_object_new_object();
         if (p) {
             put_str(p, "check", prereq_check_name(i), &err);
@@ -375,8 +377,11 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
     sw_raw(&w, "},\"prerequisites\":[");
     struct prereq_result pr[PREREQ_COUNT];
     engine_prerequisites(e, pr);
-    for (int i = 0; i < PREREQ_COUNT; i++) {
-        sw_raw(&w, i ? ",{" : "{");
+    for (int i = 0, first = 1; i < PREREQ_COUNT; i++) {
+        if (pr[i].absent)
+            continue;
+        sw_raw(&w, first ? "{" : ",{");
+        first = 0;
         sw_kv(&w, true, "check", prereq_check_name(i));
         sw_kv(&w, false, "status", prereq_status_name(pr[i].status));
         sw_kv(&w, false, "observed", pr[i].observed);
@@ -477,6 +482,8 @@ int report_exit_code(const struct engine *e, const struct report_opts *o)
     engine_prerequisites(e, pr);
     bool unknown = false;
     for (int i = 0; i < PREREQ_COUNT; i++) {
+        if (pr[i].absent)
+            continue;
         if (pr[i].status == PREREQ_FAIL)
             return 2;
         unknown |= pr[i].status == PREREQ_UNKNOWN;
