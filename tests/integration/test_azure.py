@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 
 import harness
 from harness import Daemon, Kubesim
@@ -109,6 +110,215 @@ def quota_from_jobs_exact():
         m = d.metrics()
         assert m.get(("aks_backup_on_demand_backups_used", frozenset({("backup_instance", az.INSTANCE)}))) == 3
         assert m.get(("aks_backup_restores_used", frozenset({("backup_instance", az.INSTANCE)}))) == 2
+        no_token_in_logs(d, arm)
+
+
+def reserve(d, token, op="backup", instance=az.INSTANCE):
+    code, _, body = d.get(f"/api/v1/quota/{instance}/{op}", method="POST", body=b"",
+                          headers={"Authorization": "Bearer " + token})
+    return code, json.loads(body)
+
+
+@R.test
+def reservation_on_top_until_its_job_appears():
+    with Kubesim() as k, ArmSim(az.scenario(page_size=50)) as arm:
+        d = Daemon(kubesim=k, start=False, env={"ABC_TEST_NOW": az.NOW})
+        tok = os.path.join(d.tmp, "api-token")
+        with open(tok, "w") as f:
+            f.write("api-token-0123456789\n")
+        with open(d.config_path, "w") as f:
+            f.write(az.azure_config(d.tmp, arm, "api:\n  token_file: %s\n" % tok))
+        with d:
+            d.start()
+            d.wait_ready()
+            wait_quota(d)
+            code, body = reserve(d, "api-token-0123456789")
+            assert code == 200 and body["used"] == 4, body
+            assert inst(quota(d), az.INSTANCE)["backup"]["used"] == 4
+            # the pipeline triggers it: the vault's job appears (started after the reservation)
+            jobs = az.jobs_today() + [az.job("0a000001-0000-4000-8000-0000000000ff", az.INSTANCE,
+                                             "2026-03-14T12:00:30.0000000Z", user=True, status="InProgress")]
+            arm.control("set", {"collections": {az.VAULT + "/backupJobs": jobs}})
+            n0 = len([e for e in arm.log() if e["path"].endswith("/backupJobs")])
+            harness.wait_for(lambda: len([e for e in arm.log() if e["path"].endswith("/backupJobs")]) > n0 + 1,
+                             15, 0.2, "a new jobs poll")
+            time.sleep(0.5)
+            assert inst(quota(d), az.INSTANCE)["backup"]["used"] == 4, quota(d)  # not 5: the same operation
+            no_token_in_logs(d, arm)
+
+
+@R.test
+def azure_checks_pass():
+    with Kubesim() as k, ArmSim(az.scenario()) as arm, start(k, arm) as d:
+        wait_quota(d)
+        for c in ("vault_same_region", "storage_same_region", "storage_account_kind", "trusted_access",
+                  "policies_within_limit", "instances_within_limit", "system_identity"):
+            wait_prereq(d, c, "pass")
+        assert prereq(d, "storage_account_kind")["observed"] == "StorageV2 Standard_LRS"
+        assert prereq(d, "instances_within_limit")["observed"] == "2"
+        codes = {w["code"] for w in report(d)["warnings"]}
+        assert "snapshot-delete-lock" not in codes and "storage-public-access" not in codes, codes
+        assert "disk-snapshots-near-limit" not in codes, codes
+        # the failed jobs of today are warnings naming the error code
+        failed = [w for w in report(d)["warnings"] if w["code"] == "backup-job-failed"]
+        assert any("UserErrorPVSnapshotLimitReached" in w["message"] for w in failed), failed
+        assert any("UserErrorRestoreNamespaceExists" in w["message"] for w in failed), failed
+        m = d.metrics()
+        assert m[("aks_backup_azure_up", frozenset())] == 1
+        assert m[("aks_backup_prerequisite_status",
+                  frozenset({("check", "trusted_access"), ("status", "pass")}))] == 1
+        assert m[("aks_backup_job_failures_total", frozenset({("backup_instance", az.INSTANCE),
+                  ("operation", "backup"), ("error_code", "UserErrorPVSnapshotLimitReached")}))] == 1
+        assert m[("aks_backup_last_successful_backup_timestamp_seconds",
+                  frozenset({("backup_instance", az.INSTANCE)}))] == 1773482700  # 2026-03-14T10:05:00Z
+        assert m[("aks_backup_jobs", frozenset({("backup_instance", az.INSTANCE), ("operation", "backup"),
+                                                ("status", "Completed")}))] == 4
+        no_token_in_logs(d, arm)
+
+
+@R.test
+def azure_checks_fail():
+    seed = az.scenario(page_size=100, n_snap=420, locks=[az.lock()],
+                       cluster=az.cluster(identity="ServicePrincipal"),
+                       storage=az.storage(kind="StorageV2", sku="Premium_LRS", location="eastus", deny=True),
+                       bindings=[az.binding(vault_id=az.VAULT.replace("vault-contoso", "vault-other"))])
+    seed["resources"][az.VAULT]["location"] = "northeurope"
+    extra = "limits:\n  backup_policies_per_vault: 1\n  backup_instances_per_vault: 1\n"
+    with Kubesim() as k, ArmSim(seed) as arm:
+        d = Daemon(kubesim=k, start=False, env={"ABC_TEST_NOW": az.NOW})
+        with open(d.config_path, "w") as f:
+            f.write(az.azure_config(d.tmp, arm).replace("regions_file:", extra + "regions_file:"))
+        with d:
+            d.start()
+            d.wait_ready()
+            for c in ("vault_same_region", "storage_same_region", "storage_account_kind", "trusted_access",
+                      "policies_within_limit", "instances_within_limit", "system_identity"):
+                wait_prereq(d, c, "fail")
+            assert prereq(d, "system_identity")["observed"] == "service-principal"
+            assert prereq(d, "vault_same_region")["observed"] == "northeurope"
+            codes = {w["code"]: w for w in report(d)["warnings"]}
+            assert "snapshot-delete-lock" in codes, codes.keys()
+            assert "storage-public-access" in codes, codes.keys()
+            assert codes["disk-snapshots-near-limit"]["object"].endswith("/disks/pvc-0f6a3d2e"), codes
+            m = d.metrics()
+            assert m[("aks_backup_disk_snapshots", frozenset({("disk", "pvc-0f6a3d2e")}))] == 420
+            assert ("aks_backup_disk_snapshots", frozenset({("disk", "pvc-77aa01bb")})) not in m
+
+
+@R.test
+def one_forbidden_read_leaves_the_others_judged():
+    with Kubesim() as k, ArmSim(az.scenario()) as arm:
+        arm.fault("/storageAccounts/", 403, count=-1)
+        arm.fault("/trustedAccessRoleBindings", 404, count=-1)
+        with start(k, arm) as d:
+            p = wait_prereq(d, "storage_account_kind", "unknown")
+            assert "403" in p["observed"] and "AuthorizationFailed" in p["observed"], p
+            p = wait_prereq(d, "storage_same_region", "unknown")
+            assert "AuthorizationFailed" in p["observed"], p
+            p = wait_prereq(d, "trusted_access", "unknown")
+            assert "404" in p["observed"] and "ResourceNotFound" in p["observed"], p
+            for c in ("vault_same_region", "system_identity", "policies_within_limit"):
+                wait_prereq(d, c, "pass")
+            doc = wait_quota(d)
+            assert inst(doc, az.INSTANCE)["backup"]["used"] == 3
+            m = d.metrics()
+            assert m[("aks_backup_azure_up", frozenset())] == 0
+            assert m[("aks_backup_azure_requests_total", frozenset({("resource", "storage_account"),
+                                                                    ("code", "403")}))] >= 1
+
+
+@R.test
+def arm_unreachable_quota_from_the_cluster():
+    with Kubesim() as k, ArmSim(az.scenario()) as arm:
+        d = Daemon(kubesim=k, start=False, env={"ABC_TEST_NOW": az.NOW})
+        dead = "http://127.0.0.1:%d" % harness.free_port()
+        cfg = az.azure_config(d.tmp, arm).replace("resource_manager_url: " + arm.url,
+                                                   "resource_manager_url: " + dead)
+        with open(d.config_path, "w") as f:
+            f.write(cfg)
+        with d:
+            d.start()
+            d.wait_ready()
+
+            def fallen_back():
+                doc = quota(d)
+                w = [x for x in doc["warnings"] if x["code"] == "azure_unavailable"]
+                return doc if w and "not read yet" not in w[0]["message"] else None
+            doc = harness.wait_for(fallen_back, 20, 0.2, "azure_unavailable")
+            assert inst(doc, "default") is not None, doc  # the cluster's counts
+            assert inst(doc, az.INSTANCE) is None, doc
+            p = prereq(d, "trusted_access")
+            assert p["status"] == "unknown", p
+            assert d.metrics()[("aks_backup_azure_up", frozenset())] == 0
+
+
+@R.test
+def rate_limited_read_waits_for_retry_after():
+    with Kubesim() as k, ArmSim(az.scenario(page_size=50)) as arm:
+        arm.fault("/backupJobs", 429, count=1, retry_after=3)
+        with start(k, arm) as d:
+            wait_quota(d)
+            log = [e for e in arm.log() if e["path"].endswith("/backupJobs")]
+            i = next(i for i, e in enumerate(log) if e["status"] == 429)
+            nxt = log[i + 1]
+            assert nxt["status"] == 200, log
+            assert nxt["t"] - log[i]["t"] >= 3.0, (nxt["t"] - log[i]["t"])
+            arm.fault("/backupPolicies", 503, count=1)
+            arm.control("reset-log")
+            harness.wait_for(lambda: [e["status"] for e in arm.log() if e["path"].endswith("/backupPolicies")]
+                             [:2] == [503, 200], 20, 0.2, "503 then a retry")
+
+
+@R.test
+def every_next_link_page_is_read():
+    with Kubesim() as k, ArmSim(az.scenario(page_size=3)) as arm, start(k, arm) as d:
+        wait_quota(d)
+        q = [e["query"] for e in arm.log() if e["path"].endswith("/backupJobs") and e["status"] == 200]
+        skips = sorted({int(x.split("$skiptoken=")[1].split("&")[0]) if "skiptoken" in x else 0
+                        for x in [urllib.parse.unquote(y) for y in q]})
+        assert skips == [0, 3, 6, 9, 12, 15], skips  # 16 jobs in pages of 3
+        assert all("api-version=2024-04-01" in x for x in q), q
+
+
+@R.test
+def workload_identity_rotation_and_expired_token():
+    seed = az.scenario()
+    seed["federated_tokens"] = ["federated-jwt-1"]
+    with Kubesim() as k, ArmSim(seed) as arm, start(k, arm, wi="federated-jwt-1\n",
+                                                     env={"ABC_LOG_LEVEL": "debug"}) as d:
+        wait_quota(d)
+        kinds = [e["kind"] for e in arm.log()]
+        assert "token" in kinds and "imds" not in kinds, kinds
+        # kubelet rotates the projected token; Entra ID accepts only the new one
+        with open(d.wi_path, "w") as f:
+            f.write("federated-jwt-2\n")
+        arm.control("federated", {"tokens": ["federated-jwt-2"]})
+        arm.control("reset-log")
+        arm.control("expire")  # the cached ARM token is now expired: 401 ExpiredAuthenticationToken
+
+        def recovered():
+            log = arm.log()
+            t401 = [e for e in log if e["status"] == 401 and e["kind"] == "arm"]
+            tok = [e for e in log if e["kind"] == "token" and e["status"] == 200]
+            ok_after = [e for e in log if e["kind"] == "arm" and e["status"] == 200 and tok and e["t"] > tok[0]["t"]]
+            return t401 and tok and ok_after
+        harness.wait_for(recovered, 20, 0.2, "a new token after the 401")
+        log = arm.log()
+        first401 = next(e for e in log if e["status"] == 401)
+        retried = [e for e in log if e["path"] == first401["path"] and e["t"] > first401["t"]]
+        assert retried and retried[0]["status"] == 200, log  # the read retried once, with the new token
+        time.sleep(0.3)
+        assert d.metrics()[("aks_backup_azure_up", frozenset())] == 1
+        no_token_in_logs(d, arm)
+
+
+@R.test
+def tokens_refreshed_before_expiry():
+    with Kubesim() as k, ArmSim(az.scenario(page_size=50), token_lifetime=4) as arm, start(k, arm) as d:
+        wait_quota(d)
+        harness.wait_for(lambda: len([e for e in arm.log() if e["kind"] == "imds"]) >= 3, 25, 0.2,
+                         "three IMDS token requests")
+        assert not [e for e in arm.log() if e["status"] == 401], "a read used an expired token"
         no_token_in_logs(d, arm)
 
 
