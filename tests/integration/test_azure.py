@@ -196,7 +196,9 @@ def azure_checks_fail():
                 wait_prereq(d, c, "fail")
             assert prereq(d, "system_identity")["observed"] == "service-principal"
             assert prereq(d, "vault_same_region")["observed"] == "northeurope"
-            codes = {w["code"]: w for w in report(d)["warnings"]}
+            codes = harness.wait_for(lambda: (lambda c: c if {"snapshot-delete-lock", "disk-snapshots-near-limit",
+                                                                 "storage-public-access"} <= set(c) else None)(
+                {w["code"]: w for w in report(d)["warnings"]}), 20, 0.2, "the Azure warnings")
             assert "snapshot-delete-lock" in codes, codes.keys()
             assert "storage-public-access" in codes, codes.keys()
             assert codes["disk-snapshots-near-limit"]["object"].endswith("/disks/pvc-0f6a3d2e"), codes
