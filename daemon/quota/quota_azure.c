@@ -57,6 +57,8 @@ int quota_set_jobs(struct quota *q, const struct quota_jobs *j)
                "reason", q->azure_ok ? NULL : q->azure_reason, NULL);
     if (!q->azure_ok)
         quota__azure_free(q);
+    else
+        quota__write_disagreement(q, NULL, quota__now(q)); /* track between scrapes too */
     quota__warnings(q);
     return 0;
 }
@@ -78,7 +80,8 @@ void quota__write_disagreement(struct quota *q, struct metrics_writer *w, int64_
     if (n < 0)
         return;
     static const char *const ln[] = {"backup_instance", "operation"};
-    metrics_write_family(w, "aks_backup_quota_source_disagreement", METRIC_GAUGE,
+    if (w)
+        metrics_write_family(w, "aks_backup_quota_source_disagreement", METRIC_GAUGE,
                          "1 when the count from the vault's jobs and the count observed in the cluster "
                          "have differed for more than 15 minutes.");
     for (size_t i = 0; i < q->ndis; i++)
@@ -106,7 +109,8 @@ void quota__write_disagreement(struct quota *q, struct metrics_writer *w, int64_
                 val = now - d->since >= QUOTA_DISAGREE_AFTER_S ? 1 : 0;
             }
             const char *lv[] = {v[i], op == ACCT_OP_BACKUP ? "backup" : "restore"};
-            metrics_write_sample(w, "aks_backup_quota_source_disagreement", 2, ln, lv, val);
+            if (w)
+                metrics_write_sample(w, "aks_backup_quota_source_disagreement", 2, ln, lv, val);
         }
     }
     free(v);

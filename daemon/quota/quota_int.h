@@ -70,7 +70,8 @@ struct quota_disagree {
 /* The ledger options with the policy's schedule when the config has none. */
 void quota__apply_policy_schedule(struct quota *q);
 void quota__azure_free(struct quota *q);
-/* Writes aks_backup_quota_source_disagreement (jobs mode only). */
+/* Tracks since when the two figures differ and writes
+ * aks_backup_quota_source_disagreement (jobs mode only; w NULL: track only). */
 void quota__write_disagreement(struct quota *q, struct metrics_writer *w, int64_t now);
 
 int64_t quota__now(const struct quota *q);
