@@ -267,6 +267,15 @@ static void collect(struct metrics_writer *w, void *data)
         metrics_write_sample(w, "aks_backup_last_successful_backup_timestamp_seconds", 1, bl, lv,
                              (double)v->inst[i].last_success);
     }
+    metrics_write_family(w, "aks_backup_backup_schedule_interval_seconds", METRIC_GAUGE,
+                         "Seconds between the scheduled backups of the instance's backup policy.");
+    for (size_t i = 0; i < v->ninst; i++) {
+        if (!v->inst[i].interval_s)
+            continue;
+        const char *lv[] = {v->inst[i].name};
+        metrics_write_sample(w, "aks_backup_backup_schedule_interval_seconds", 1, bl, lv,
+                             (double)v->inst[i].interval_s);
+    }
     static const char *const jl[] = {"backup_instance", "operation", "status"};
     metrics_write_family(w, "aks_backup_jobs", METRIC_GAUGE, "Today's backup and restore jobs by status.");
     int64_t today = az__day_start(a, clock_now_ms() / 1000);

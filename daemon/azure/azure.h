@@ -56,6 +56,7 @@ struct az_instance {
     char snapshot_rg[512];  /* the operational store's resource group id */
     long namespaces;        /* included namespaces; -1 = all */
     int64_t last_success;   /* Unix seconds of the latest Completed backup job's end; 0 none */
+    int64_t interval_s;     /* its policy's schedule interval; 0 unknown */
 };
 
 struct az_job {

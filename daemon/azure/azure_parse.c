@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "config/schedule.h"
 #include "http/metrics.h"
 #include "util/clock.h"
 
@@ -92,12 +93,37 @@ void az__parse_vault(struct azure *a, struct json_object *o)
 }
 
 /* Schedule and tiers of the first instance's policy, from the last lists. */
+/* The first repeating interval of a policy's rules; "" when none. */
+static const char *policy_schedule(struct json_object *p)
+{
+    struct json_object *rules = jget(p, "properties.policyRules");
+    size_t nr = rules && json_object_is_type(rules, json_type_array) ? json_object_array_length(rules) : 0;
+    for (size_t k = 0; k < nr; k++) {
+        struct json_object *rti = jget(json_object_array_get_idx(rules, k), "trigger.schedule.repeatingTimeIntervals");
+        if (rti && json_object_is_type(rti, json_type_array) && json_object_array_length(rti) > 0 &&
+            json_object_is_type(json_object_array_get_idx(rti, 0), json_type_string))
+            return json_object_get_string(json_object_array_get_idx(rti, 0));
+    }
+    return "";
+}
+
 void az__apply_policy(struct azure *a, struct json_object *policies)
 {
     a->v.schedule[0] = '\0';
     a->v.vault_tier = -1;
     if (!policies || a->v.ninst == 0)
         return;
+    size_t np = json_object_array_length(policies);
+    for (size_t i = 0; i < a->v.ninst; i++) { /* each instance's interval (AKSBackupNoRecentBackup) */
+        a->v.inst[i].interval_s = 0;
+        for (size_t k = 0; k < np; k++) {
+            struct json_object *p = json_object_array_get_idx(policies, k);
+            struct schedule s;
+            if (!strcasecmp(jstr(p, "id"), a->v.inst[i].policy_id) &&
+                schedule_parse(policy_schedule(p), &s, NULL, 0) == 0)
+                a->v.inst[i].interval_s = s.period;
+        }
+    }
     const char *want = a->v.inst[0].policy_id;
     size_t n = json_object_array_length(policies);
     for (size_t i = 0; i < n; i++) {
