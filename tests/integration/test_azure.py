@@ -63,12 +63,12 @@ def prereq(d, check):
     raise AssertionError(f"no prerequisite {check}")
 
 
-def wait_prereq(d, check, status, timeout=20):
+def wait_prereq(d, check, status, timeout=20, observed=""):
     last = [None]
 
     def ok():
         last[0] = prereq(d, check)
-        return last[0]["status"] == status
+        return last[0]["status"] == status and observed in last[0]["observed"]
     try:
         harness.wait_for(ok, timeout, 0.2, f"{check} {status}")
     except AssertionError:
@@ -111,6 +111,7 @@ def quota_from_jobs_exact():
         assert m.get(("aks_backup_on_demand_backups_used", frozenset({("backup_instance", az.INSTANCE)}))) == 3
         assert m.get(("aks_backup_restores_used", frozenset({("backup_instance", az.INSTANCE)}))) == 2
         no_token_in_logs(d, arm)
+        d.stop()  # SIGTERM: exit 0 (under ASan: no leak)
 
 
 def reserve(d, token, op="backup", instance=az.INSTANCE):
@@ -213,11 +214,11 @@ def one_forbidden_read_leaves_the_others_judged():
         arm.fault("/storageAccounts/", 403, count=-1)
         arm.fault("/trustedAccessRoleBindings", 404, count=-1)
         with start(k, arm) as d:
-            p = wait_prereq(d, "storage_account_kind", "unknown")
+            p = wait_prereq(d, "storage_account_kind", "unknown", observed="Azure: ")
             assert "403" in p["observed"] and "AuthorizationFailed" in p["observed"], p
-            p = wait_prereq(d, "storage_same_region", "unknown")
+            p = wait_prereq(d, "storage_same_region", "unknown", observed="Azure: ")
             assert "AuthorizationFailed" in p["observed"], p
-            p = wait_prereq(d, "trusted_access", "unknown")
+            p = wait_prereq(d, "trusted_access", "unknown", observed="Azure: ")
             assert "404" in p["observed"] and "ResourceNotFound" in p["observed"], p
             for c in ("vault_same_region", "system_identity", "policies_within_limit"):
                 wait_prereq(d, c, "pass")
@@ -249,8 +250,8 @@ def arm_unreachable_quota_from_the_cluster():
             doc = harness.wait_for(fallen_back, 20, 0.2, "azure_unavailable")
             assert inst(doc, "default") is not None, doc  # the cluster's counts
             assert inst(doc, az.INSTANCE) is None, doc
-            p = prereq(d, "trusted_access")
-            assert p["status"] == "unknown", p
+            p = wait_prereq(d, "trusted_access", "unknown", observed="Azure: ")
+            assert "Couldn't connect" in p["observed"] or "connect" in p["observed"].lower(), p
             assert d.metrics()[("aks_backup_azure_up", frozenset())] == 0
 
 
@@ -269,6 +270,13 @@ def rate_limited_read_waits_for_retry_after():
             arm.control("reset-log")
             harness.wait_for(lambda: [e["status"] for e in arm.log() if e["path"].endswith("/backupPolicies")]
                              [:2] == [503, 200], 20, 0.2, "503 then a retry")
+            # stopping while a read waits out a long Retry-After: prompt, clean exit
+            arm.fault("/backupJobs", 429, count=1, retry_after=60)
+            harness.wait_for(lambda: any(e["status"] == 429 and e["path"].endswith("/backupJobs")
+                                         for e in arm.log()), 15, 0.2, "a second 429")
+            t0 = time.monotonic()
+            d.stop()
+            assert time.monotonic() - t0 < 5
 
 
 @R.test
@@ -312,6 +320,7 @@ def workload_identity_rotation_and_expired_token():
         time.sleep(0.3)
         assert d.metrics()[("aks_backup_azure_up", frozenset())] == 1
         no_token_in_logs(d, arm)
+        d.stop()
 
 
 @R.test
