@@ -257,7 +257,15 @@ static void restart_keys(const struct config *o, const struct config *n, char *o
              o->leader_election.lease_duration_seconds != n->leader_election.lease_duration_seconds ||
              o->leader_election.renew_deadline_seconds != n->leader_election.renew_deadline_seconds ||
              o->leader_election.retry_period_seconds != n->leader_election.retry_period_seconds},
-        {"azure", memcmp(&o->azure, &n->azure, sizeof(o->azure)) != 0},
+        {"azure",
+         o->azure.enabled != n->azure.enabled || strcmp(o->azure.vault_id, n->azure.vault_id) ||
+             strcmp(o->azure.cluster_id, n->azure.cluster_id) ||
+             strcmp(o->azure.storage_account_id, n->azure.storage_account_id) ||
+             strcmp(o->azure.resource_manager_url, n->azure.resource_manager_url) ||
+             strcmp(o->azure.authority_host, n->azure.authority_host) ||
+             strcmp(o->azure.imds_url, n->azure.imds_url) || strcmp(o->azure.ca_file, n->azure.ca_file) ||
+             o->azure.poll_seconds != n->azure.poll_seconds ||
+             o->azure.jobs_poll_seconds != n->azure.jobs_poll_seconds},
     };
     size_t used = 0;
     out[0] = '\0';

@@ -104,6 +104,9 @@ def quota_from_jobs_exact():
         assert inst(doc, "default") is None, doc
         codes = [w["code"] for w in doc["warnings"]]
         assert "schedule_unknown" not in codes, codes
+        # no Workload Identity in the environment: the managed identity through IMDS
+        kinds = {e["kind"] for e in arm.log()}
+        assert "imds" in kinds and "token" not in kinds, kinds
         # every page of the jobs list was read
         jobs = [e for e in arm.log() if e["path"].endswith("/backupJobs") and e["status"] == 200]
         assert len(jobs) >= 8, len(jobs)
