@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "azure/azure.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -199,4 +201,74 @@ void app_azure_close(struct app *a)
         return;
     a->closing++;
     azure_close(a->azure, azure_closed, a);
+}
+
+static void jstr(struct json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, v && *v ? json_object_new_string(v) : NULL);
+}
+
+static void jtime(struct json_object *o, const char *k, int64_t t)
+{
+    char ts[40];
+    if (t <= 0) {
+        json_object_object_add(o, k, NULL);
+        return;
+    }
+    clock_format_rfc3339(t, ts, sizeof(ts));
+    json_object_object_add(o, k, json_object_new_string(ts));
+}
+
+struct json_object *app_azure_json(struct app *a)
+{
+    if (!a->azure)
+        return NULL;
+    const struct azure_view *v = azure_get_view(a->azure);
+    struct json_object *o = json_object_new_object(), *vault = json_object_new_object(),
+                       *inst = json_object_new_array(), *reads = json_object_new_array();
+    if (!o || !vault || !inst || !reads) {
+        json_object_put(o);
+        json_object_put(vault);
+        json_object_put(inst);
+        json_object_put(reads);
+        return NULL;
+    }
+    json_object_object_add(o, "up", json_object_new_boolean(azure_up(a->azure)));
+    jstr(vault, "id", a->cfg.azure.vault_id);
+    jstr(vault, "location", v->vault_location);
+    jstr(vault, "storage_redundancy", v->vault_redundancy);
+    jstr(vault, "cross_region_restore", v->vault_crr);
+    json_object_object_add(vault, "vault_tier", v->vault_tier < 0 ? NULL : json_object_new_boolean(v->vault_tier));
+    jstr(vault, "schedule", v->schedule);
+    json_object_object_add(o, "vault", vault);
+    for (size_t i = 0; i < v->ninst; i++) {
+        struct json_object *x = json_object_new_object();
+        if (!x)
+            continue;
+        const char *pol = strrchr(v->inst[i].policy_id, '/');
+        jstr(x, "name", v->inst[i].name);
+        jstr(x, "protection_status", v->inst[i].protection);
+        jstr(x, "policy", pol ? pol + 1 : v->inst[i].policy_id);
+        jtime(x, "last_successful_backup", v->inst[i].last_success);
+        json_object_array_add(inst, x);
+    }
+    json_object_object_add(o, "backup_instances", inst);
+    for (int r = 0; r < AZ_NREADS; r++) {
+        const struct az_read_state *st = &v->r[r];
+        if (!st->configured)
+            continue;
+        struct json_object *x = json_object_new_object();
+        if (!x)
+            continue;
+        jstr(x, "resource", az_read_name((enum az_read)r));
+        json_object_object_add(x, "ok", st->done ? json_object_new_boolean(st->ok) : NULL);
+        if (st->done && !st->ok) {
+            json_object_object_add(x, "http", json_object_new_int64(st->http));
+            jstr(x, "code", st->code);
+            jstr(x, "reason", st->reason);
+        }
+        json_object_array_add(reads, x);
+    }
+    json_object_object_add(o, "reads", reads);
+    return o;
 }

@@ -200,6 +200,8 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
     put(root, "extension", ext, &err);
 
     json_object_object_add(root, "quota", o->quota ? json_object_get(o->quota) : NULL);
+    if (o->azure)
+        json_object_object_add(root, "azure", json_object_get(o->azure));
 
     struct engine_warning *w = NULL;
     size_t nw = 0;
@@ -421,6 +423,16 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
             w.err = buf_add(out, q, len);
     } else {
         sw_raw(&w, "null");
+    }
+    if (o->azure) {
+        size_t len = 0;
+        const char *az = json_object_to_json_string_length(
+            o->azure, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        sw_raw(&w, ",\"azure\":");
+        if (!az)
+            w.err = -ENOMEM;
+        else if (!w.err)
+            w.err = buf_add(out, az, len);
     }
     sw_raw(&w, ",\"warnings\":[");
     struct engine_warning *wl = NULL;

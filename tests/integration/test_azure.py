@@ -159,6 +159,12 @@ def azure_checks_pass():
                   "policies_within_limit", "instances_within_limit", "system_identity"):
             wait_prereq(d, c, "pass")
         assert prereq(d, "storage_account_kind")["observed"] == "StorageV2 Standard_LRS"
+        rep = report(d)["azure"]  # the vault's settings and the instances are shown
+        assert rep["up"] is True and rep["vault"]["storage_redundancy"] == "GeoRedundant", rep
+        assert rep["vault"]["cross_region_restore"] == "Disabled" and rep["vault"]["vault_tier"] is False, rep
+        assert [i["name"] for i in rep["backup_instances"]] == [az.INSTANCE], rep
+        assert rep["backup_instances"][0]["last_successful_backup"] == "2026-03-14T10:05:00Z", rep
+        assert rep["backup_instances"][0]["protection_status"] == "ProtectionConfigured", rep
         assert prereq(d, "instances_within_limit")["observed"] == "2"
         codes = {w["code"] for w in report(d)["warnings"]}
         assert "snapshot-delete-lock" not in codes and "storage-public-access" not in codes, codes
@@ -221,6 +227,9 @@ def one_forbidden_read_leaves_the_others_judged():
             assert "403" in p["observed"] and "AuthorizationFailed" in p["observed"], p
             p = wait_prereq(d, "storage_same_region", "unknown", observed="Azure: ")
             assert "AuthorizationFailed" in p["observed"], p
+            reads = {x["resource"]: x for x in report(d)["azure"]["reads"]}
+            assert reads["storage_account"]["http"] == 403, reads
+            assert reads["storage_account"]["code"] == "AuthorizationFailed", reads
             p = wait_prereq(d, "trusted_access", "unknown", observed="Azure: ")
             assert "404" in p["observed"] and "ResourceNotFound" in p["observed"], p
             for c in ("vault_same_region", "system_identity", "policies_within_limit"):
