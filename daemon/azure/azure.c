@@ -148,11 +148,17 @@ static void on_read(void *data, const struct az_arm_result *res)
             start_read(a, AZ_READ_JOBS);
             start_read(a, AZ_READ_SNAPSHOTS);
             start_read(a, AZ_READ_LOCKS);
-        } else if (!a->v.r[AZ_READ_JOBS].done) {
-            struct az_arm_result dep = {.ok = false, .http = res->http};
-            snprintf(dep.code, sizeof(dep.code), "%s", res->code);
-            snprintf(dep.reason, sizeof(dep.reason), "backup instances not read: %s", res->reason);
-            set_ok(a, AZ_READ_JOBS, &dep);
+        } else {
+            /* never read: they need the instance list (ids, snapshot group) */
+            static const enum az_read deps[] = {AZ_READ_JOBS, AZ_READ_SNAPSHOTS, AZ_READ_LOCKS};
+            for (size_t i = 0; i < sizeof(deps) / sizeof(deps[0]); i++) {
+                if (a->v.r[deps[i]].done)
+                    continue;
+                struct az_arm_result dep = {.ok = false, .http = res->http};
+                snprintf(dep.code, sizeof(dep.code), "%s", res->code);
+                snprintf(dep.reason, sizeof(dep.reason), "backup instances not read: %.280s", res->reason);
+                set_ok(a, deps[i], &dep);
+            }
         }
     }
     notify(a);

@@ -36,8 +36,19 @@ def arm_unreachable_quota_from_the_cluster():
             doc = harness.wait_for(fallen_back, 20, 0.2, "azure_unavailable")
             assert inst(doc, "default") is not None, doc  # the cluster's counts
             assert inst(doc, az.INSTANCE) is None, doc
-            p = wait_prereq(d, "trusted_access", "unknown", observed="Azure: ")
-            assert "Couldn't connect" in p["observed"] or "connect" in p["observed"].lower(), p
+            # every Azure-derived check is unknown, with the transport error as the reason
+            for c in ("trusted_access", "storage_account_kind", "storage_same_region", "vault_same_region",
+                      "policies_within_limit", "instances_within_limit", "system_identity"):
+                p = wait_prereq(d, c, "unknown", observed="Azure: ")
+                assert "connect" in p["observed"].lower(), p
+            # what the cluster alone judges does not change
+            for c in ("kubernetes_version", "csi_disk_driver", "region_supported", "extension_running"):
+                assert prereq(d, c)["status"] == "pass", prereq(d, c)
+            reads = {x["resource"]: x for x in harness.wait_for(
+                lambda: (lambda r: r if all(x["ok"] is False for x in r) else None)(
+                    __import__("json").loads(d.get("/api/v1/report")[2])["azure"]["reads"]), 20, 0.2,
+                "every read failed")}
+            assert reads["snapshots"]["ok"] is False and reads["locks"]["ok"] is False, reads
             assert d.metrics()[("aks_backup_azure_up", frozenset())] == 0
 
 
