@@ -13,7 +13,7 @@
 #include <json-c/json.h>
 
 #include "azure/cred.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "kube/http.h"
 #include "util/buf.h"
 #include "util/log.h"

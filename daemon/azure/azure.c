@@ -15,7 +15,7 @@
 
 #include "azure/arm.h"
 #include "azure/cred.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"

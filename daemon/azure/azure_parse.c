@@ -12,7 +12,7 @@
 #include <json-c/json.h>
 
 #include "config/schedule.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "util/clock.h"
 
 /* ---- JSON helpers ---- */

@@ -1,4 +1,4 @@
-/* The SPEC §6 support matrix as code: per-PV verdicts, reason codes and
+/* The support matrix as code: per-PV verdicts, reason codes and
  * remedies, and the StorageClass-level verdict used for apply-time
  * warnings. No state, no I/O. */
 #include "rules/classify.h"

@@ -1,4 +1,4 @@
-/* Support-matrix classification (SPEC §6): the verdict of one
+/* Support-matrix classification: the verdict of one
  * PersistentVolume and of a StorageClass provisioner. Pure functions over
  * model records; called by rules/engine.c on every PV / class change. */
 #ifndef ABC_RULES_CLASSIFY_H
@@ -9,7 +9,7 @@
 
 #include "model/records.h"
 
-/* Reason codes in the SPEC §6 table order (first match wins). The order
+/* Reason codes in the support-matrix table order (first match wins). The order
  * is also the order of by_reason and the metric series. */
 enum pv_reason {
     PV_REASON_IN_TREE = 0,
@@ -33,7 +33,7 @@ const char *pv_reason_remedy(enum pv_reason r);
 /* Code to enum; -1 when unknown. */
 int pv_reason_parse(const char *code);
 
-/* Verdict of one PV (SPEC §6 table). */
+/* Verdict of one PV (the support-matrix table). */
 enum pv_reason classify_pv(const struct pv_rec *pv);
 /* The `driver` label: the CSI driver, the in-tree plugin
  * (kubernetes.io/azure-disk, kubernetes.io/azure-file) or the source field

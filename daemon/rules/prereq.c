@@ -1,4 +1,4 @@
-/* The 13 cluster prerequisites of SPEC §6 as pure functions of what the
+/* The 13 cluster prerequisites as pure functions of what the
  * engine observed and what the operator configured. Within-limit checks
  * pass while count < limit: at the limit the vault cannot take one more. */
 #include "rules/prereq.h"

@@ -6,8 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "rules/engine.h"
+#include "rules/metrics_cluster.h"
 #include "rules_support.h"
 
 /* A PV record like kubesim's generated ones (kind i % 10 picks the source). */

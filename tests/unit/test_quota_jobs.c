@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "quota/ledger.h"
 #include "quota/quota.h"
 #include "util/buf.h"
