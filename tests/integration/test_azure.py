@@ -22,8 +22,11 @@ def start(k, arm, extra="", env=None, wi=None):
     """The daemon with the Azure view on; wi=(tmpdir-relative token file) for Workload Identity."""
     e = {"ABC_TEST_NOW": az.NOW}
     d = Daemon(kubesim=k, start=False, env=e)
+    cfg = az.azure_config(d.tmp, arm, extra)
+    if wi is not None:  # AZURE_AUTHORITY_HOST (below) must win over a config pointing nowhere
+        cfg = cfg.replace("authority_host: " + arm.url, "authority_host: http://127.0.0.1:%d" % harness.free_port())
     with open(d.config_path, "w") as f:
-        f.write(az.azure_config(d.tmp, arm, extra))
+        f.write(cfg)
     if wi is not None:
         path = os.path.join(d.tmp, "azure-identity-token")
         with open(path, "w") as f:
