@@ -250,7 +250,8 @@ class Handler(BaseHTTPRequestHandler):
             nq = {k: v[0] for k, v in q.items() if k != "$skiptoken"}
             nq["$skiptoken"] = str(skip + st.page_size)
             host = self.headers.get("Host", "127.0.0.1")
-            body["nextLink"] = f"http://{host}{path}?" + urllib.parse.urlencode(nq)
+            scheme = "https" if self.server.tls else "http"
+            body["nextLink"] = f"{scheme}://{host}{path}?" + urllib.parse.urlencode(nq)
         return self._send(200, body, token_ok=True)
 
     def do_GET(self):
@@ -272,6 +273,29 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(405, arm_error("MethodNotAllowed", "armsim serves reads only"))
 
 
+def make_tls(d):
+    """A CA and a server certificate for 127.0.0.1/localhost in d (openssl CLI), as kubesim does."""
+    import os
+    import subprocess
+    ca, cakey, crt, key = (os.path.join(d, n) for n in ("ca.crt", "ca.key", "server.crt", "server.key"))
+    if all(os.path.exists(p) for p in (ca, crt, key)):
+        return crt, key
+    os.makedirs(d, exist_ok=True)
+    csr, ext = os.path.join(d, "server.csr"), os.path.join(d, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for cmd in (["openssl", "req", "-x509"] + ec + ["-keyout", cakey, "-out", ca, "-days", "3650", "-subj",
+                                                     "/CN=armsim-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+                                                     "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"],
+                ["openssl", "req"] + ec + ["-keyout", key, "-out", csr, "-subj", "/CN=armsim"],
+                ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial", "-out", crt,
+                 "-days", "3650", "-extfile", ext]):
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return crt, key
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="armsim", description=__doc__.split("\n")[0],
                                  epilog=HELP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -279,6 +303,8 @@ def main(argv=None):
     ap.add_argument("--seed", action="append", default=[], help="JSON seed file (repeatable, merged)")
     ap.add_argument("--token-lifetime", type=int, default=3600, help="seconds an issued token lives")
     ap.add_argument("--page-size", type=int, default=0, help="items per list page (overrides the seed)")
+    ap.add_argument("--tls-dir", default="", help="serve HTTPS with DIR/server.crt and server.key (generated "
+                                                  "with DIR/ca.crt by the openssl CLI when absent)")
     a = ap.parse_args(argv)
     seed = {}
     for f in a.seed:
@@ -293,9 +319,18 @@ def main(argv=None):
     srv = ThreadingHTTPServer((host, int(port)), Handler)
     srv.daemon_threads = True
     srv.state = State(seed, a.token_lifetime)
+    srv.tls = bool(a.tls_dir)
     if a.page_size > 0:
         srv.state.page_size = a.page_size
-    url = f"http://{host}:{srv.server_address[1]}"
+    scheme = "http"
+    if a.tls_dir:
+        import ssl
+        crt, key = make_tls(a.tls_dir)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        scheme = "https"
+    url = f"{scheme}://{host}:{srv.server_address[1]}"
     print(json.dumps({"arm": url, "authority": url, "imds": url, "control": url + "/_armsim"}), flush=True)
     try:
         srv.serve_forever(poll_interval=0.2)

@@ -230,8 +230,11 @@ def scenario(page_size=2, n_snap=4, locks=None, **kw):
 
 
 class ArmSim:
-    def __init__(self, seed, token_lifetime=3600, extra_args=()):
+    def __init__(self, seed, token_lifetime=3600, extra_args=(), tls=False):
         self.tmp = tempfile.mkdtemp(prefix="armsim-")
+        self.ca = os.path.join(self.tmp, "tls", "ca.crt") if tls else None
+        if tls:
+            extra_args = list(extra_args) + ["--tls-dir", os.path.join(self.tmp, "tls")]
         self.seed_path = os.path.join(self.tmp, "seed.json")
         with open(self.seed_path, "w") as f:
             json.dump(seed, f)
@@ -261,11 +264,17 @@ class ArmSim:
                 self.proc.wait()
         self.stderr.close()
 
+    def _ctx(self):
+        if not self.ca:
+            return None
+        import ssl
+        return ssl.create_default_context(cafile=self.ca)
+
     def control(self, path, obj=None):
         data = json.dumps(obj or {}).encode()
         req = urllib.request.Request(self.url + "/_armsim/" + path, data=data, method="POST",
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as r:
+        with urllib.request.urlopen(req, timeout=5, context=self._ctx()) as r:
             return json.loads(r.read())
 
     def fault(self, match, status, count=1, retry_after=None, code=None, latency_ms=0):
@@ -273,7 +282,7 @@ class ArmSim:
                                       "retry_after": retry_after, "code": code, "latency_ms": latency_ms})
 
     def log(self):
-        with urllib.request.urlopen(self.url + "/_armsim/log", timeout=5) as r:
+        with urllib.request.urlopen(self.url + "/_armsim/log", timeout=5, context=self._ctx()) as r:
             return json.loads(r.read())
 
     def request(self, method, path, token=None, headers=None, body=None):
@@ -283,7 +292,7 @@ class ArmSim:
             h["Authorization"] = "Bearer " + token
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=h)
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=10, context=self._ctx()) as r:
                 return r.status, dict(r.headers), json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers), json.loads(e.read() or b"null")

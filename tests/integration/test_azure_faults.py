@@ -3,7 +3,8 @@ Workload Identity with a rotating federated token and an expired ARM token
 (401, a new token, the read retried once), IMDS tokens refreshed before they
 expire, 429 with Retry-After honoured (from armsim's log) and 5xx retried, ARM
 unreachable (quota from the cluster with azure_unavailable), clean shutdown
-while a retry waits, and no token in any log line."""
+while a retry waits, HTTPS with a private CA (azure.ca_file), and no token
+in any log line."""
 import sys
 import time
 
@@ -118,6 +119,22 @@ def tokens_refreshed_before_expiry():
         assert not [e for e in arm.log() if e["status"] == 401], "a read used an expired token"
         no_token_in_logs(d, arm)
 
+
+
+@R.test
+def https_with_a_private_ca():
+    """azure.ca_file: the endpoints' private CA is trusted beside the system's; without it the
+    TLS verification fails and the reads are unknown with the transport error."""
+    with Kubesim() as k, ArmSim(az.scenario(page_size=50), tls=True) as arm:
+        assert arm.url.startswith("https://")
+        with start(k, arm, extra="  ca_file: %s\n" % arm.ca) as d:
+            doc = wait_quota(d)
+            assert inst(doc, az.INSTANCE)["backup"]["used"] == 3
+            wait_prereq(d, "trusted_access", "pass")
+            d.stop()
+        with start(k, arm) as d:
+            p = wait_prereq(d, "trusted_access", "unknown", observed="Azure: ")
+            assert "certificate" in p["observed"].lower() or "ssl" in p["observed"].lower(), p
 
 
 sys.exit(R.finish())
