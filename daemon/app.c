@@ -456,14 +456,17 @@ int app_run(const struct app_opts *o)
 static void check_poll(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (a->version_done && a->check_cm_done && app_all_synced(a, NULL, 0))
+    if (a->version_done && a->check_cm_done && app_all_synced(a, NULL, 0) && app_azure_settled(a))
         uv_stop(&a->loop);
 }
 
 static void check_deadline(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (!a->api_error) {
+    /* The cluster answered but an Azure read still waits (a long Retry-After):
+     * report what is known; that read stays unknown. */
+    bool kube_ok = a->version_done && a->check_cm_done && app_all_synced(a, NULL, 0);
+    if (!a->api_error && !kube_ok) {
         char waiting[512];
         app_all_synced(a, waiting, sizeof(waiting));
         a->api_error = -1;
@@ -487,7 +490,7 @@ int app_check(const struct app_opts *o)
     }
     a->loop.data = a;
     if ((rc = app_kube_setup(a, REFLECTOR_LIST_ONLY)) || (rc = app_kube_start(a)) ||
-        (rc = app_check_load_shared(a))) {
+        (rc = app_check_load_shared(a)) || (rc = app_azure_start(a))) {
         log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
         app_free(a);
         return APP_EXIT_FAIL;
@@ -510,12 +513,14 @@ int app_check(const struct app_opts *o)
         buf_init(&out, 0);
         buf_init(&qt, 0);
         struct json_object *q = quota_json(a->quota);
+        struct json_object *az = app_azure_json(a);
         (void)quota_text(a->quota, &qt);
         struct report_opts ro = {
             .now = clock_now_ms() / 1000,
             .quota = q,
             .quota_text = qt.data,
             .quota_warn = quota_any_warn(a->quota),
+            .azure = az,
         };
         /* quota_text starts with its own "quota" line; the report has a
          * section title already. */
@@ -532,6 +537,7 @@ int app_check(const struct app_opts *o)
             rc = APP_EXIT_FAIL;
         }
         json_object_put(q);
+        json_object_put(az);
         buf_free(&out);
         buf_free(&qt);
     }
@@ -539,6 +545,7 @@ int app_check(const struct app_opts *o)
     a->stopping = true;
     uv_close((uv_handle_t *)&a->check_timer, NULL);
     uv_close((uv_handle_t *)&deadline, NULL);
+    app_azure_close(a);
     app_kube_close(a);
     uv_run(&a->loop, UV_RUN_DEFAULT); /* let every close finish */
     app_free(a);

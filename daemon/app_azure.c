@@ -272,3 +272,14 @@ struct json_object *app_azure_json(struct app *a)
     json_object_object_add(o, "reads", reads);
     return o;
 }
+
+bool app_azure_settled(struct app *a)
+{
+    if (!a->azure)
+        return true;
+    const struct azure_view *v = azure_get_view(a->azure);
+    for (int r = 0; r < AZ_NREADS; r++)
+        if (v->r[r].configured && !v->r[r].done)
+            return false;
+    return true;
+}

@@ -131,6 +131,8 @@ void app_writers_reload(struct app *a);
 int app_register_routes(struct app *a);
 /* app_azure.c: the Azure view (no-op unless azure.enabled). */
 int app_azure_start(struct app *a);
+/* `check`: true when the view is off or every configured read answered once. */
+bool app_azure_settled(struct app *a);
 /* The report's "azure" section (caller puts); NULL when the view is off. */
 struct json_object *app_azure_json(struct app *a);
 void app_azure_close(struct app *a);

@@ -210,8 +210,9 @@ static void start_read(struct azure *a, enum az_read r)
         break;
     case AZ_READ_SNAPSHOTS:
     case AZ_READ_LOCKS:
-        if (!rg) {
+        if (!rg) { /* no instance names a snapshot group: nothing to read */
             clear_facts(a, r);
+            a->v.r[r].done = a->v.r[r].ok = true;
             return;
         }
         if (r == AZ_READ_SNAPSHOTS)

@@ -261,5 +261,32 @@ def every_next_link_page_is_read():
 
 
 
+@R.test
+def check_reads_azure_too():
+    """`check --output json` with the view on: the vault's facts, the quota from its jobs and
+    the Azure-only check; trusted access missing fails it (exit 2)."""
+    import subprocess
+    import tempfile
+    with Kubesim() as k, ArmSim(az.scenario(bindings=[])) as arm:
+        tmp = tempfile.mkdtemp(prefix="abc-check-")
+        cfg = os.path.join(tmp, "config.yaml")
+        with open(cfg, "w") as f:
+            f.write(az.azure_config(tmp, arm))
+        env = {x: v for x, v in os.environ.items() if not x.startswith("ABC_")}
+        env.update({"ABC_TEST_NOW": az.NOW, "HOME": tmp})
+        t0 = time.monotonic()
+        p = subprocess.run([harness.ABC_BIN, "check", "--output", "json", "--config", cfg,
+                            "--kubeconfig", k.kubeconfig_path], capture_output=True, text=True, timeout=40, env=env)
+        assert time.monotonic() - t0 < 20, "check waited for its deadline"
+        doc = json.loads(p.stdout)
+        checks = {x["check"]: x for x in doc["prerequisites"]}
+        assert checks["trusted_access"]["status"] == "fail", checks["trusted_access"]
+        assert checks["vault_same_region"]["status"] == "pass", checks["vault_same_region"]
+        assert inst(doc["quota"], az.INSTANCE)["backup"]["used"] == 3, doc["quota"]
+        assert doc["azure"]["up"] is True, doc["azure"]
+        assert p.returncode == 2, (p.returncode, p.stderr[-500:])
+        assert "armsim-" not in p.stdout + p.stderr
+
+
 if __name__ == "__main__":
     sys.exit(R.finish())
