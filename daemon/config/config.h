@@ -142,6 +142,9 @@ struct config {
         long jobs_poll_seconds;
     } azure;
     struct {
+        bool http2; /* false: HTTP/1.1 only towards the API server (read at start) */
+    } kubernetes;
+    struct {
         char level[8];  /* debug|info|warn|error */
         char format[8]; /* json|text */
         enum log_level level_v;

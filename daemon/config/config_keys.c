@@ -300,6 +300,7 @@ const struct config__key config__keys[] = {
     {"azure", "ca_file", CK_STR, F(azure.ca_file), 0, 0, NULL, "a file path or \"\""},
     {"azure", "poll_seconds", CK_INT, F(azure.poll_seconds), 5, 86400, NULL, NULL},
     {"azure", "jobs_poll_seconds", CK_INT, F(azure.jobs_poll_seconds), 5, 86400, NULL, NULL},
+    {"kubernetes", "http2", CK_BOOL, F(kubernetes.http2), 0, 0, NULL, "true or false"},
     {"log", "level", CK_STR, F(log.level), 0, 0, ck_level, "debug, info, warn or error"},
     {"log", "format", CK_STR, F(log.format), 0, 0, ck_format, "json or text"},
 };
@@ -308,7 +309,8 @@ _Static_assert(sizeof config__keys / sizeof config__keys[0] <= CONFIG_NKEYS, "ra
 
 const char *const config__top[] = {
     "cluster", "vault",           "storage",      "extension", "limits", "accounting", "api",
-    "http",    "leader_election", "regions_file", "admission", "azure",  "log",        NULL,
+    "http",    "leader_election", "regions_file", "admission", "azure",  "log",        "kubernetes",
+    NULL,
 };
 
 const char *const config__source_keys[] = {
@@ -708,6 +710,7 @@ int config_defaults(struct config *c)
     snprintf(c->azure.imds_url, sizeof c->azure.imds_url, "http://169.254.169.254");
     c->azure.poll_seconds = 300;
     c->azure.jobs_poll_seconds = 60;
+    c->kubernetes.http2 = true;
     snprintf(c->log.level, sizeof c->log.level, "info");
     snprintf(c->log.format, sizeof c->log.format, "json");
     c->log.level_v = LOG_INFO;
