@@ -299,6 +299,18 @@ void az__parse_jobs(struct azure *a, struct json_object *arr)
             metric_add(a->m_failures, lv, 1);
         }
     }
+    /* forget the failed jobs that left the window: they cannot come back */
+    size_t keep = 0;
+    for (size_t i = 0; i < a->nfailed_seen; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < u && !listed; j++)
+            listed = !strcasecmp(a->failed_seen[i], v[j].id);
+        if (listed)
+            a->failed_seen[keep++] = a->failed_seen[i];
+        else
+            free(a->failed_seen[i]);
+    }
+    a->nfailed_seen = keep;
     free(a->v.jobs);
     a->v.jobs = v;
     a->v.njobs = u;
