@@ -138,6 +138,9 @@ static struct json_object *op_json(struct quota *q, const char *inst, enum acct_
     json_object_object_add(o, "used", json_object_new_int64(used));
     json_object_object_add(o, "limit", json_object_new_int64(limit));
     json_object_object_add(o, "remaining", json_object_new_int64(used < limit ? limit - used : 0));
+    if (q->azure_ok) /* counted from the vault's jobs: what the cluster shows, as a cross-check */
+        json_object_object_add(o, "observed_in_cluster",
+                               json_object_new_int64(quota__cluster_used(q, inst, op, now)));
     return o;
 }
 

@@ -215,6 +215,7 @@ static void quota_free(struct quota *q)
     for (size_t i = 0; i < q->nsources; i++) {
         free(q->sources[i].name);
         free(q->sources[i].desc);
+        free(q->sources[i].constant);
     }
     free(q->sources);
     quota__token_free(&q->token);
@@ -337,6 +338,11 @@ int quota_add_source(struct quota *q, const struct model_type *t, struct store_c
     }
     const char *ci = acct_type_constant_instance(t);
     if (ci && ledger_add_instance(q->ledger, ci)) {
+        free(n->name);
+        free(n->desc);
+        return -ENOMEM;
+    }
+    if (ci && !(n->constant = strdup(ci))) {
         free(n->name);
         free(n->desc);
         return -ENOMEM;

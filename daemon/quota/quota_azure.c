@@ -42,6 +42,7 @@ int quota_set_jobs(struct quota *q, const struct quota_jobs *j)
     q->azure_ok = j->enabled && j->available;
     snprintf(q->azure_reason, sizeof(q->azure_reason), "%s", j->reason ? j->reason : "");
     int rc = ledger_set_jobs(q->ledger, q->azure_ok, j->jobs, j->njobs, j->instances, j->ninstances);
+    q->vault_instances = q->azure_ok ? j->ninstances : 0;
     if (rc)
         return rc;
     struct schedule s;
@@ -61,6 +62,31 @@ int quota_set_jobs(struct quota *q, const struct quota_jobs *j)
         quota__write_disagreement(q, NULL, quota__now(q)); /* track between scrapes too */
     quota__warnings(q);
     return 0;
+}
+
+long quota__cluster_used(struct quota *q, const char *instance, enum acct_op op, int64_t now)
+{
+    long n = ledger_cluster_used(q->ledger, instance, op, now);
+    if (!q->all_constant || q->nsources == 0 || q->vault_instances != 1 || !q->sources[0].constant)
+        return n;
+    const char *c = q->sources[0].constant;
+    for (size_t i = 1; i < q->nsources; i++)
+        if (!q->sources[i].constant || strcmp(q->sources[i].constant, c) != 0)
+            return n;
+    if (strcmp(c, instance) == 0)
+        return n;
+    const char **v;
+    long ni = ledger_instances(q->ledger, &v);
+    bool listed = false, is_vault_inst = false;
+    for (long i = 0; i < ni; i++) {
+        listed |= strcmp(v[i], c) == 0;
+        is_vault_inst |= strcmp(v[i], instance) == 0;
+    }
+    free(v);
+    if (listed || !is_vault_inst)
+        return n;
+    long m = ledger_cluster_used(q->ledger, c, op, now);
+    return m > 0 ? n + m : n;
 }
 
 static struct quota_disagree *find_dis(struct quota *q, const char *inst, enum acct_op op)
@@ -89,7 +115,7 @@ void quota__write_disagreement(struct quota *q, struct metrics_writer *w, int64_
     for (long i = 0; i < n; i++) {
         for (int op = 0; op < ACCT_NOPS; op++) {
             long a = ledger_used(q->ledger, v[i], (enum acct_op)op, now);
-            long b = ledger_cluster_used(q->ledger, v[i], (enum acct_op)op, now);
+            long b = quota__cluster_used(q, v[i], (enum acct_op)op, now);
             struct quota_disagree *d = find_dis(q, v[i], (enum acct_op)op);
             if (a != b && !d) {
                 struct quota_disagree *nd = realloc(q->dis, (q->ndis + 1) * sizeof(*nd));

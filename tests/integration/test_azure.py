@@ -108,6 +108,9 @@ def quota_from_jobs_exact():
         assert i["backup"]["remaining"] == 7, i
         assert i["restore"]["used"] == 2, i   # one completed, one failed
         assert inst(doc, az.OTHER_INSTANCE) is None, "another cluster's instance is listed"
+        # the cross-check: the Velero objects the default config maps to "default" are this
+        # (only) instance's as the cluster sees them
+        assert i["backup"]["observed_in_cluster"] > 0 and i["restore"]["observed_in_cluster"] > 0, i
         assert inst(doc, "default") is None, doc
         codes = [w["code"] for w in doc["warnings"]]
         assert "schedule_unknown" not in codes, codes
