@@ -85,6 +85,7 @@ struct app {
         uv_timer_t probe_timer;         /* GET /version: version and API health */
         bool probe_inflight;
         int64_t started_ms;
+        bool standby;                   /* leader election on: watch only while leading */
     };
 
     struct { /* check mode (app.c's app_check and app_kube.c's shared-ledger read) */
@@ -117,6 +118,10 @@ void app_kube_close(struct app *a);
 /* Maps the config onto the engine and quota options (start and reload). */
 void app_engine_opts(const struct app *a, struct engine_opts *o);
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
+/* A follower on standby: leader election is on and this replica does not
+ * lead, so it holds the Lease watch only, no reflectors (its readiness
+ * checks pass, /api/v1/report names the leader). */
+bool app_on_standby(const struct app *a);
 /* check: with accounting.state_configmap set, reads the shared ledger once
  * (the reservations a leader holds) into the quota; a->check_cm_done is set
  * when the read ended (merged, absent or failed, logged). 0 / -errno. */

@@ -142,6 +142,10 @@ struct config {
         long jobs_poll_seconds;
     } azure;
     struct {
+        char per_pv[16];         /* all|skipped|none */
+        enum config_per_pv { CONFIG_PER_PV_ALL = 0, CONFIG_PER_PV_SKIPPED, CONFIG_PER_PV_NONE } per_pv_v;
+    } metrics;
+    struct {
         bool http2; /* false: HTTP/1.1 only towards the API server (read at start) */
     } kubernetes;
     struct {

@@ -205,6 +205,19 @@ static int ck_url(struct config *c, const char *v, char *w, size_t n)
     return 0;
 }
 
+static int ck_per_pv(struct config *c, const char *v, char *w, size_t n)
+{
+    if (!strcmp(v, "all"))
+        c->metrics.per_pv_v = CONFIG_PER_PV_ALL;
+    else if (!strcmp(v, "skipped"))
+        c->metrics.per_pv_v = CONFIG_PER_PV_SKIPPED;
+    else if (!strcmp(v, "none"))
+        c->metrics.per_pv_v = CONFIG_PER_PV_NONE;
+    else
+        return why(w, n, "metrics.per_pv is all, skipped or none");
+    return 0;
+}
+
 static int ck_level(struct config *c, const char *v, char *w, size_t n)
 {
     enum log_level l;
@@ -300,6 +313,7 @@ const struct config__key config__keys[] = {
     {"azure", "ca_file", CK_STR, F(azure.ca_file), 0, 0, NULL, "a file path or \"\""},
     {"azure", "poll_seconds", CK_INT, F(azure.poll_seconds), 5, 86400, NULL, NULL},
     {"azure", "jobs_poll_seconds", CK_INT, F(azure.jobs_poll_seconds), 5, 86400, NULL, NULL},
+    {"metrics", "per_pv", CK_STR, F(metrics.per_pv), 0, 0, ck_per_pv, "all, skipped or none"},
     {"kubernetes", "http2", CK_BOOL, F(kubernetes.http2), 0, 0, NULL, "true or false"},
     {"log", "level", CK_STR, F(log.level), 0, 0, ck_level, "debug, info, warn or error"},
     {"log", "format", CK_STR, F(log.format), 0, 0, ck_format, "json or text"},
@@ -309,7 +323,8 @@ _Static_assert(sizeof config__keys / sizeof config__keys[0] <= CONFIG_NKEYS, "ra
 
 const char *const config__top[] = {
     "cluster", "vault",           "storage",      "extension", "limits", "accounting", "api",
-    "http",    "leader_election", "regions_file", "admission", "azure",  "log",        "kubernetes",
+    "http",    "leader_election", "regions_file", "admission", "azure",  "metrics", "log",
+    "kubernetes",
     NULL,
 };
 
@@ -710,6 +725,8 @@ int config_defaults(struct config *c)
     snprintf(c->azure.imds_url, sizeof c->azure.imds_url, "http://169.254.169.254");
     c->azure.poll_seconds = 300;
     c->azure.jobs_poll_seconds = 60;
+    snprintf(c->metrics.per_pv, sizeof c->metrics.per_pv, "all");
+    c->metrics.per_pv_v = CONFIG_PER_PV_ALL;
     c->kubernetes.http2 = true;
     snprintf(c->log.level, sizeof c->log.level, "info");
     snprintf(c->log.format, sizeof c->log.format, "json");

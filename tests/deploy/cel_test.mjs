@@ -1,4 +1,4 @@
-// Evaluates the RENDERED ValidatingAdmissionPolicy with a plain CEL
+// Evaluates the RENDERED ValidatingAdmissionPolicy (docs/admission.md) with a plain CEL
 // evaluator (@bufbuild/cel, standard library + strings extension only) against a
 // claim on every StorageClass of the fixtures, storageClassName "", no class and
 // an unknown class, and checks its binding. A claim must be warned exactly when
@@ -83,7 +83,7 @@ function claim(name, className) {
   return { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: "shop" }, spec };
 }
 
-// The support matrix for a dynamically provisioned volume of a class: the reason from
+// The support-matrix verdict for a dynamically provisioned volume of a class: the reason from
 // its provisioner; "supported" only for disk.csi.azure.com.
 function reasonOf(provisioner) {
   switch (provisioner) {
