@@ -1,6 +1,7 @@
 /* Node records: region label, subscription id from the Azure providerID
  * and kubelet version (cluster region/subscription detection). */
 #include "model/records.h"
+#include "model/fields.h"
 #include "model/mjson.h"
 
 #include <strings.h>
@@ -40,24 +41,33 @@ static void node_free(void *p)
     free(r);
 }
 
-static int node_extract(const struct model_type *t, struct json_object *obj, void **out)
+/* The fields a node record is built from (fields.h); a new one gets an
+ * index here and a path in the table, and is read in node_build. */
+enum { NODE_REGION = MV_FIRST, NODE_REGION_BETA, NODE_PROVIDER_ID, NODE_KUBELET, NODE_NFIELDS };
+
+static const struct model_field node_field_table[NODE_NFIELDS] = {
+    MODEL_META_FIELDS,
+    [NODE_REGION] = {{"metadata", "labels", "topology.kubernetes.io/region"}, MF_STR},
+    [NODE_REGION_BETA] = {{"metadata", "labels", "failure-domain.beta.kubernetes.io/region"}, MF_STR},
+    [NODE_PROVIDER_ID] = {{"spec", "providerID"}, MF_STR},
+    [NODE_KUBELET] = {{"status", "nodeInfo", "kubeletVersion"}, MF_STR},
+};
+
+static int node_build(const struct model_type *t, const struct model_view *v, void **out)
 {
     (void)t;
     void *p;
-    int rc = model_rec_new(obj, sizeof(struct node_rec), &p);
+    int rc = model_rec_new_view(v, sizeof(struct node_rec), &p);
     if (rc)
         return rc;
     struct node_rec *r = p;
-    const char *region = mj_label(obj, "topology.kubernetes.io/region");
+    const char *region = model_view_str(v, NODE_REGION);
     if (!region || !*region)
-        region = mj_label(obj, "failure-domain.beta.kubernetes.io/region");
+        region = model_view_str(v, NODE_REGION_BETA);
     char sub[128];
-    const char *pid = mj_str(mj_obj(obj, "spec"), "providerID");
-    bool have_sub = model_provider_subscription(pid, sub, sizeof(sub)) == 0;
-    if (mj_dup(region, true, &r->region) ||
-        mj_dup(have_sub ? sub : NULL, true, &r->subscription_id) ||
-        mj_dup(mj_str(mj_obj(mj_obj(obj, "status"), "nodeInfo"), "kubeletVersion"), true,
-               &r->kubelet_version)) {
+    bool have_sub = model_provider_subscription(model_view_str(v, NODE_PROVIDER_ID), sub, sizeof(sub)) == 0;
+    if (mj_dup(region, true, &r->region) || mj_dup(have_sub ? sub : NULL, true, &r->subscription_id) ||
+        mj_dup(model_view_str(v, NODE_KUBELET), true, &r->kubelet_version)) {
         node_free(r);
         return -ENOMEM;
     }
@@ -65,12 +75,15 @@ static int node_extract(const struct model_type *t, struct json_object *obj, voi
     return 0;
 }
 
+static const struct model_fields node_fields = {node_field_table, NODE_NFIELDS, node_build};
+
 const struct model_type model_node_type = {
     .resource = "nodes",
     .group = "",
     .version = "v1",
     .kind = "Node",
     .namespaced = false,
-    .extract = node_extract,
+    .extract = model_fields_extract,
     .free = node_free,
+    .fields = &node_fields,
 };
