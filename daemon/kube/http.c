@@ -515,10 +515,7 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
     char *url = malloc(ul);
     if (!url)
         goto nomem;
-    if (req->url)
-        snprintf(url, ul, "%s", req->url);
-    else
-        snprintf(url, ul, "%s%s", h->base, path);
+    snprintf(url, ul, "%s%s", req->url ? req->url : h->base, req->url ? "" : path);
     CURL *e = c->easy;
     CURLcode rc = curl_easy_setopt(e, CURLOPT_URL, url);
     free(url);
@@ -557,12 +554,10 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     if (!req->watch)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 60000L);
-    if (req->url) {
-        if (req->ca_file && *req->ca_file) { /* the extra CA beside the system's */
-            curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
-            curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
-        }
-    } else if (cfg->insecure) {
+    if (req->url && req->ca_file && *req->ca_file) { /* the extra CA beside the system's */
+        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+    } else if (cfg->insecure && !req->url) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
