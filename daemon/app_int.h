@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "config/config.h"
+#include "config/kversions.h"
 #include "config/regions.h"
 #include "health/readyz.h"
 #include "health/watchdog.h"
@@ -46,6 +47,8 @@ struct app {
     struct app_opts opts;
     struct config cfg;
     struct regions regions;
+    struct kversions kversions;     /* kubernetes_versions_file */
+    const char *backup_ns[CONFIG_MAX_BACKUP_NAMESPACES]; /* into cfg.vault.backup_namespaces */
     bool check_mode;
 
     struct metrics *metrics;
@@ -68,6 +71,9 @@ struct app {
     struct admission_writer *admission;
     uv_timer_t probe_timer;         /* GET /version: version and API health */
     bool probe_inflight;
+    uv_timer_t files_timer;         /* GET the csi-azurefile-node DaemonSet every 10 min */
+    bool files_inflight;
+    bool files_done;                /* check mode: the first answer came */
     int64_t started_ms;
 
     uv_signal_t sig_term, sig_int, sig_hup;
@@ -100,6 +106,9 @@ int app_kube_start(struct app *a);
 void app_kube_close(struct app *a);
 /* Maps the config onto the engine and quota options (start and reload). */
 void app_engine_opts(const struct app *a, struct engine_opts *o);
+/* The Azure Files CSI driver's version from a DaemonSet's JSON (the image
+ * tag of its azurefile container) into out. 0, -ENOENT, -EINVAL. */
+int app_files_version_from_daemonset(const char *body, char *out, size_t n);
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
 /* check: with accounting.state_configmap set, reads the shared ledger once
  * (the reservations a leader holds) into the quota; a->check_cm_done is set

@@ -3,6 +3,7 @@
  * YAML walker, the environment and the flags share (config.c). */
 #include "config/config_int.h"
 #include "config/selector.h"
+#include "rules/matrix.h" /* the edition names (data only) */
 
 #include <ctype.h>
 #include <errno.h>
@@ -51,6 +52,48 @@ static int ck_identity(struct config *c, const char *v, char *w, size_t n)
     if (!*v || !strcmp(v, "system") || !strcmp(v, "user") || !strcmp(v, "service-principal"))
         return 0;
     return why(w, n, "unknown identity");
+}
+
+static int ck_edition(struct config *c, const char *v, char *w, size_t n)
+{
+    char list[128];
+    if (matrix_edition_find(v))
+        return 0;
+    matrix_edition_list(list, sizeof list);
+    snprintf(w, n, "unknown support-matrix edition (valid editions: %s)", list);
+    return -EINVAL;
+}
+
+long config_schedule_tolerance(const struct config *c)
+{
+    if (c->vault.schedule_tolerance_minutes >= 0)
+        return c->vault.schedule_tolerance_minutes;
+    const struct matrix_edition *e = matrix_edition_find(c->matrix.edition);
+    return (e ? e : matrix_edition_default())->schedule_tolerance_minutes;
+}
+
+static int ck_version_opt(struct config *c, const char *v, char *w, size_t n)
+{
+    const char *p = v;
+    if (!*v)
+        return 0;
+    if (*p == 'v')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return why(w, n, "not a version");
+    while (isdigit((unsigned char)*p))
+        p++;
+    if (*p != '.' || !isdigit((unsigned char)p[1]))
+        return why(w, n, "not a version");
+    return 0;
+}
+
+static int ck_word(struct config *c, const char *v, char *w, size_t n)
+{
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return why(w, n, "only letters, digits and '_'");
+    return 0;
 }
 
 static int ck_schedule(struct config *c, const char *v, char *w, size_t n)
@@ -178,6 +221,8 @@ const struct config__key config__keys[] = {
      "a subscription GUID or \"\""},
     {"cluster", "identity", CK_STR, F(cluster.identity), 0, 0, ck_identity,
      "system, user, service-principal or \"\""},
+    {"matrix", "edition", CK_STR, F(matrix.edition), 0, 0, ck_edition,
+     "a support-matrix edition: 2026-01 or 2023-08"},
     {"vault", "region", CK_STR, F(vault.region), 0, 0, ck_region,
      "an Azure region such as westeurope, or \"\""},
     {"vault", "subscription_id", CK_STR, F(vault.subscription_id), 0, 0, ck_guid,
@@ -187,12 +232,18 @@ const struct config__key config__keys[] = {
     {"vault", "backup_schedule", CK_STR, F(vault.backup_schedule), 0, 0, ck_schedule,
      "an ISO 8601 repeating interval R[n]/<RFC 3339 start>/<duration> such as "
      "R/2026-01-01T02:00:00+00:00/PT4H, or \"\""},
-    {"vault", "schedule_tolerance_minutes", CK_INT, F(vault.schedule_tolerance_minutes), 0, 1440,
-     NULL, NULL},
+    {"vault", "schedule_tolerance_minutes", CK_INT, F(vault.schedule_tolerance_minutes), -1, 1440,
+     NULL, "an integer from 0 to 1440, or -1 for the edition's default (120 for 2026-01, 30 for 2023-08)"},
     {"storage", "region", CK_STR, F(storage.region), 0, 0, ck_region,
      "an Azure region such as westeurope, or \"\""},
     {"storage", "subscription_id", CK_STR, F(storage.subscription_id), 0, 0, ck_guid,
      "a subscription GUID or \"\""},
+    {"storage", "kind", CK_STR, F(storage.kind), 0, 0, ck_word,
+     "the storage account's kind such as StorageV2, or \"\""},
+    {"storage", "sku", CK_STR, F(storage.sku), 0, 0, ck_word,
+     "the storage account's SKU such as Standard_LRS, or \"\""},
+    {"driver", "azure_files_version", CK_STR, F(driver.azure_files_version), 0, 0, ck_version_opt,
+     "an Azure Files CSI driver version such as v1.32.5, or \"\""},
     {"extension", "namespace", CK_STR, F(extension.namespace_), 0, 0, ck_ns, "a namespace name"},
     {"extension", "pod_selector", CK_STR, F(extension.pod_selector), 0, 0, ck_selector,
      "a label selector such as app.kubernetes.io/name=x"},
@@ -230,6 +281,8 @@ const struct config__key config__keys[] = {
     {"leader_election", "retry_period_seconds", CK_INT, F(leader_election.retry_period_seconds), 1,
      3600, NULL, NULL},
     {NULL, "regions_file", CK_STR, F(regions_file), 0, 0, ck_nonempty, "a file path"},
+    {NULL, "kubernetes_versions_file", CK_STR, F(kubernetes_versions_file), 0, 0, ck_nonempty,
+     "a file path"},
     {"admission", "warnings_configmap", CK_STR, F(admission.warnings_configmap), 0, 0, ck_name_opt,
      "a ConfigMap name or \"\""},
     {"log", "level", CK_STR, F(log.level), 0, 0, ck_level, "debug, info, warn or error"},
@@ -239,8 +292,9 @@ const size_t config__nkeys = sizeof config__keys / sizeof config__keys[0];
 _Static_assert(sizeof config__keys / sizeof config__keys[0] <= CONFIG_NKEYS, "raise CONFIG_NKEYS");
 
 const char *const config__top[] = {
-    "cluster", "vault",           "storage",      "extension", "limits", "accounting", "api",
-    "http",    "leader_election", "regions_file", "admission", "log",    NULL,
+    "cluster", "matrix",          "vault",        "storage",   "driver", "extension",
+    "limits",  "accounting",      "api",          "http",      "leader_election", "regions_file",
+    "kubernetes_versions_file",   "admission",    "log",       NULL,
 };
 
 const char *const config__source_keys[] = {
@@ -251,7 +305,7 @@ bool config__is_section(const char *name)
 {
     for (size_t i = 0; config__top[i]; i++)
         if (!strcmp(config__top[i], name))
-            return strcmp(name, "regions_file") != 0;
+            return strcmp(name, "regions_file") != 0 && strcmp(name, "kubernetes_versions_file") != 0;
     return false;
 }
 
@@ -322,6 +376,10 @@ void config__suggest(const char *section, const char *name, char *did, size_t dn
                 consider(config__keys[i].name, name, &best, &bd, list, ln);
         if (!strcmp(section, "accounting"))
             consider("sources", name, &best, &bd, list, ln);
+        if (!strcmp(section, "vault")) {
+            consider("tiers", name, &best, &bd, list, ln);
+            consider("backup_namespaces", name, &best, &bd, list, ln);
+        }
     }
     if (best)
         snprintf(did, dn, "did you mean '%s'?", best);
@@ -602,7 +660,9 @@ int config_defaults(struct config *c)
     memset(c, 0, sizeof *c);
     c->vault.backup_policies = -1;
     c->vault.backup_instances = -1;
-    c->vault.schedule_tolerance_minutes = 30;
+    c->vault.schedule_tolerance_minutes = -1;
+    c->vault.tier_operational = true;
+    snprintf(c->matrix.edition, sizeof c->matrix.edition, "%s", MATRIX_DEFAULT_EDITION);
     snprintf(c->extension.namespace_, sizeof c->extension.namespace_, "dataprotection-microsoft");
     snprintf(c->extension.pod_selector, sizeof c->extension.pod_selector,
              "app.kubernetes.io/name=dataprotection-microsoft-kubernetes");
@@ -631,6 +691,8 @@ int config_defaults(struct config *c)
     c->leader_election.renew_deadline_seconds = 10;
     c->leader_election.retry_period_seconds = 2;
     snprintf(c->regions_file, sizeof c->regions_file, "%s", CONFIG_DEFAULT_REGIONS_FILE);
+    snprintf(c->kubernetes_versions_file, sizeof c->kubernetes_versions_file, "%s",
+             CONFIG_DEFAULT_KVERSIONS_PATH);
     snprintf(c->admission.warnings_configmap, sizeof c->admission.warnings_configmap,
              "aks-backup-companion-storage-classes");
     snprintf(c->log.level, sizeof c->log.level, "info");

@@ -61,6 +61,16 @@ static int node_extract(const struct model_type *t, struct json_object *obj, voi
         node_free(r);
         return -ENOMEM;
     }
+    const char *os = mj_label(obj, "kubernetes.io/os"), *arch = mj_label(obj, "kubernetes.io/arch");
+    r->linux_amd64 = os && arch && strcmp(os, "linux") == 0 && strcmp(arch, "amd64") == 0;
+    struct json_object *conds = mj_get(mj_obj(obj, "status"), "conditions");
+    for (size_t i = 0; conds && json_object_is_type(conds, json_type_array) &&
+                       i < json_object_array_length(conds); i++) {
+        struct json_object *c = json_object_array_get_idx(conds, i);
+        const char *ct = mj_str(c, "type"), *cs = mj_str(c, "status");
+        if (ct && strcmp(ct, "Ready") == 0)
+            r->ready = cs && strcmp(cs, "True") == 0;
+    }
     *out = r;
     return 0;
 }

@@ -99,6 +99,24 @@ static int pv_extract(const struct model_type *t, struct json_object *obj, void 
     r->meta.created = created;
     r->source = source;
     r->migrated = mj_annotation(obj, "pv.kubernetes.io/migrated-to") != NULL;
+    struct json_object *attrs = mj_obj(mj_obj(spec, "csi"), "volumeAttributes");
+    if (mj_ieq(mj_str(attrs, "protocol"), "nfs"))
+        r->flags |= PV_F_NFS;
+    if (mj_ieq(mj_str(attrs, "networkEndpointType"), "privateEndpoint"))
+        r->flags |= PV_F_PRIVATE_EP;
+    if (mj_meta_key_prefix(obj, "velero.io/"))
+        r->flags |= PV_F_VELERO_META;
+    r->capacity = -1;
+    struct json_object *cap = mj_get(mj_obj(spec, "capacity"), "storage");
+    if (cap) {
+        int64_t bytes;
+        const char *q = json_object_is_type(cap, json_type_string) ? json_object_get_string(cap)
+                                                                    : NULL;
+        if (q && model_parse_quantity(q, &bytes) == 0 && bytes >= 0)
+            r->capacity = bytes;
+        else
+            r->flags |= PV_F_CAPACITY_BAD;
+    }
     *out = r;
     return 0;
 }
@@ -124,6 +142,8 @@ struct pv_rec *model_pv_clone(const struct pv_rec *r)
     c->meta.created = r->meta.created;
     c->source = r->source;
     c->migrated = r->migrated;
+    c->flags = r->flags;
+    c->capacity = r->capacity;
     return c;
 }
 

@@ -36,6 +36,7 @@ static int pvc_extract(const struct model_type *t, struct json_object *obj, void
         return -ENOMEM;
     r->meta.created = created;
     r->has_storage_class = sc != NULL;
+    r->velero_meta = mj_meta_key_prefix(obj, "velero.io/");
     *out = r;
     return 0;
 }

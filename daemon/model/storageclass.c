@@ -33,6 +33,24 @@ static int sc_extract(const struct model_type *t, struct json_object *obj, void 
         sc_free(r);
         return -ENOMEM;
     }
+    struct json_object *par = mj_obj(obj, "parameters");
+    const char *sku = mj_str(par, "skuName");
+    if (!sku)
+        sku = mj_str(par, "skuname");
+    const char *nap = mj_str(par, "networkAccessPolicy");
+    const char *des = mj_str(par, "diskEncryptionSetID");
+    if (mj_ieq(mj_str(par, "protocol"), "nfs"))
+        r->params |= SC_P_NFS;
+    if (mj_ieq(mj_str(par, "networkEndpointType"), "privateEndpoint"))
+        r->params |= SC_P_PRIVATE_EP;
+    if (mj_ieq(sku, "PremiumV2_LRS") || mj_ieq(sku, "UltraSSD_LRS"))
+        r->params |= SC_P_SLOW_SKU;
+    if (des && *des)
+        r->params |= SC_P_DES;
+    if (mj_ieq(nap, "DenyAll") || mj_ieq(nap, "AllowPrivate"))
+        r->params |= SC_P_NET_PRIVATE;
+    if (mj_ieq(mj_str(par, "dataAccessAuthMode"), "AzureActiveDirectory"))
+        r->params |= SC_P_AAD;
     r->is_default = is_true(mj_annotation(obj, "storageclass.kubernetes.io/is-default-class")) ||
                     is_true(mj_annotation(obj, "storageclass.beta.kubernetes.io/is-default-class"));
     *out = r;
