@@ -158,8 +158,6 @@ static int pod_extract(const struct model_type *t, struct json_object *obj, void
             const char *ct = mj_str(c, "type");
             if (ct && strcmp(ct, "PodScheduled") == 0) {
                 const char *m = mj_str(c, "message");
-                if (!m || !*m)
-                    m = mj_str(c, "reason");
                 if (mj_dup(m, true, &r->sched_message))
                     goto nomem;
                 break;

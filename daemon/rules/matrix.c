@@ -4,9 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rules/classify.h"
 #include "rules/prereq.h"
 
 #define CHECK(c) (1u << (c))
+#define R(r) (1u << (r))
+#define COMMON_REASONS                                                                           \
+    (R(PV_REASON_IN_TREE) | R(PV_REASON_NOT_CSI) | R(PV_REASON_AZURE_BLOB) |                       \
+     R(PV_REASON_UNSUPPORTED_DRIVER) | R(PV_REASON_STATIC) | R(PV_REASON_SUPPORTED))
 
 /* Checks both editions have. */
 #define COMMON_CHECKS                                                                            \
@@ -69,6 +74,9 @@ static const struct matrix_edition editions[] = {
         .files_min_minor = 32,
         .container_storage_reason = true,
         .static_rule = MATRIX_STATIC_WITHOUT_CLASS,
+        .reasons = COMMON_REASONS | R(PV_REASON_EXCLUDED_NAMESPACE) | R(PV_REASON_AZURE_FILES_NFS) |
+                   R(PV_REASON_AZURE_FILES_PRIVATE_ENDPOINT) |
+                   R(PV_REASON_AZURE_FILES_DRIVER_TOO_OLD) | R(PV_REASON_CONTAINER_STORAGE),
         .vault_tier = true,
         .pv_notes = true,
         .vault_max_disk_bytes = 1LL << 40, /* 1 TiB */
@@ -95,6 +103,7 @@ static const struct matrix_edition editions[] = {
         .files_smb_supported = false,
         .container_storage_reason = false,
         .static_rule = MATRIX_STATIC_BY_ANNOTATION,
+        .reasons = COMMON_REASONS | R(PV_REASON_AZURE_FILES),
         .vault_tier = false,
         .pv_notes = false,
         .version_rule = MATRIX_VERSION_MINIMUM,
@@ -154,6 +163,11 @@ bool matrix_namespace_excluded(const struct matrix_edition *e, const char *ns)
         if (strcmp(*p, ns) == 0)
             return true;
     return false;
+}
+
+bool matrix_has_reason(const struct matrix_edition *e, int reason)
+{
+    return e && reason >= 0 && reason < 32 && (e->reasons & (1u << reason));
 }
 
 bool matrix_has_check(const struct matrix_edition *e, int check)

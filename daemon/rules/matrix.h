@@ -48,6 +48,7 @@ struct matrix_edition {
     int files_min_major, files_min_minor; /* Azure Files CSI driver needed for it */
     bool container_storage_reason; /* Azure Container Storage gets its own reason */
     enum matrix_static_rule static_rule;
+    uint32_t reasons;           /* 1u << enum pv_reason the edition can give */
     bool vault_tier;            /* the edition has a Vault tier (vault.tiers: [vault] means something) */
     bool pv_notes;              /* slow-snapshot-sku, operational-tier-only, not-vault-eligible */
     int64_t vault_max_disk_bytes; /* largest disk the Vault tier takes */
@@ -82,6 +83,8 @@ void matrix_edition_list(char *out, size_t n);
 
 /* Whether ns is never part of a backup under e. */
 bool matrix_namespace_excluded(const struct matrix_edition *e, const char *ns);
+/* Whether reason (enum pv_reason) can be given under e. */
+bool matrix_has_reason(const struct matrix_edition *e, int reason);
 /* Whether check (enum prereq_check) exists under e. */
 bool matrix_has_check(const struct matrix_edition *e, int check);
 

@@ -112,6 +112,8 @@ void metrics_cluster_collect(struct metrics_writer *w, void *data)
     metrics_write_family(w, "aks_backup_persistent_volumes", METRIC_GAUGE,
                          "PersistentVolumes per support-matrix reason code (count, derived from the per-PV verdicts).");
     for (int r = 0; r < PV_REASON_COUNT; r++) {
+        if (!matrix_has_reason(engine_edition(e), r))
+            continue;
         const char *names[] = {"reason"};
         const char *vals[] = {pv_reason_code(r)};
         metrics_write_sample(w, "aks_backup_persistent_volumes", 1, names, vals,

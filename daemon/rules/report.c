@@ -191,7 +191,8 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
         put(sum, "skipped", json_object_new_int64((int64_t)(total - sup)), &err);
         struct json_object *br = json_object_new_object();
         for (int r = 0; br && r < PV_REASON_COUNT; r++)
-            put(br, pv_reason_code(r), json_object_new_int64((int64_t)engine_pv_reason_count(e, r)),
+            if (matrix_has_reason(ed, r))
+                put(br, pv_reason_code(r), json_object_new_int64((int64_t)engine_pv_reason_count(e, r)),
                 &err);
         put(sum, "by_reason", br, &err);
         struct json_object *bn = json_object_new_object();
@@ -441,8 +442,13 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
     sw_kn(&w, false, "supported", (long long)sup);
     sw_kn(&w, false, "skipped", (long long)(total - sup));
     sw_raw(&w, ",\"by_reason\":{");
-    for (int r = 0; r < PV_REASON_COUNT; r++)
-        sw_kn(&w, r == 0, pv_reason_code(r), (long long)engine_pv_reason_count(e, r));
+    bool rfirst = true;
+    for (int r = 0; r < PV_REASON_COUNT; r++) {
+        if (!matrix_has_reason(ed, r))
+            continue;
+        sw_kn(&w, rfirst, pv_reason_code(r), (long long)engine_pv_reason_count(e, r));
+        rfirst = false;
+    }
     sw_raw(&w, "},\"by_note\":{");
     for (int n = 0; n < PV_NOTE_COUNT; n++)
         sw_kn(&w, n == 0, pv_note_code(n), (long long)engine_pv_note_count(e, n));

@@ -31,6 +31,7 @@ static void fx_init(struct fx *x, const char *name, const struct store *classes,
     ck_assert_int_eq(uv_loop_init(&x->loop), 0);
     struct engine_opts o;
     engine_opts_default(&o);
+    o.edition = matrix_edition_find("2023-08"); /* the verdicts these tests were written for */
     x->e = engine_new(&o);
     ck_assert_ptr_nonnull(x->e);
     engine_set_on_change(x->e, on_change, x);
@@ -349,6 +350,7 @@ START_TEST(test_resync_repairs)
     ck_assert_int_eq(uv_loop_init(&x.loop), 0);
     struct engine_opts o;
     engine_opts_default(&o);
+    o.edition = matrix_edition_find("2023-08"); /* the verdicts these tests were written for */
     x.e = engine_new(&o);
     feed_file(x.e, &model_storageclass_type, "storage.json", "StorageClass", NULL, NULL);
     fake_init(&x.f);
