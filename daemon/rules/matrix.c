@@ -1,4 +1,6 @@
-/* The support-matrix editions (matrix.h): one table of facts each. */
+/* The support-matrix editions (matrix.h): one table of facts each, read by
+ * classify.c, prereq.c, the engine's warnings and the admission writer;
+ * config/ looks the names up to validate matrix.edition. */
 #include "rules/matrix.h"
 
 #include <stdio.h>

@@ -11,6 +11,7 @@
 #include "rules/prereq.h"
 #include "rules_support.h"
 #include "util/clock.h"
+#include "writers/events.h"
 
 static const struct matrix_edition *E26, *E23;
 
@@ -509,6 +510,80 @@ START_TEST(fixture_counts_per_edition)
 }
 END_TEST
 
+START_TEST(events_pending_pods_and_disk_limit)
+{
+    /* Events carry the edition's remedy. */
+    char msg[512];
+    event_message_ed(msg, sizeof msg, PV_REASON_STATIC, E26);
+    ck_assert_str_eq(msg, "AKS backup skips this volume (static): set storageClassName on the PV and on its claim");
+    event_message_ed(msg, sizeof msg, PV_REASON_CONTAINER_STORAGE, E26);
+    ck_assert_ptr_nonnull(strstr(msg, "(container-storage)"));
+
+    /* A Pending extension pod names its scheduling message. */
+    struct engine_opts o;
+    engine_opts_default(&o);
+    struct engine *e = engine_new(&o);
+    struct json_object *pj = json_tokener_parse(
+        "{\"metadata\":{\"name\":\"dataprotection-microsoft-kubernetes-agent-0\",\"namespace\":"
+        "\"dataprotection-microsoft\",\"uid\":\"u\",\"resourceVersion\":\"1\"},"
+        "\"spec\":{\"containers\":[{\"name\":\"agent\"}]},\"status\":{\"phase\":\"Pending\","
+        "\"conditions\":[{\"type\":\"PodScheduled\",\"status\":\"False\",\"reason\":\"Unschedulable\","
+        "\"message\":\"0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector.\"}]}}");
+    struct model_type pt = model_pod_type("dataprotection-microsoft", NULL);
+    void *pod = NULL;
+    ck_assert_int_eq(pt.extract(&pt, pj, &pod), 0);
+    json_object_put(pj);
+    engine_apply(e, &pt, NULL, pod);
+    engine_mark_synced(e, "pods");
+    char why[512];
+    engine_pod_reason(pod, why, sizeof why);
+    ck_assert_str_eq(why, "Unschedulable: 0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector.");
+    pt.free(pod);
+    struct prereq_result r[PREREQ_COUNT];
+    engine_prerequisites(e, r);
+    ck_assert_int_eq(r[PREREQ_EXTENSION_RUNNING].status, PREREQ_FAIL);
+    ck_assert_ptr_nonnull(strstr(r[PREREQ_EXTENSION_RUNNING].observed, "node affinity/selector"));
+    engine_free(e);
+
+    /* More than 100 supported disks in the backup scope with the Vault tier. */
+    engine_opts_default(&o);
+    o.vault_tier = true;
+    e = engine_new(&o);
+    for (int i = 0; i < 101; i++) {
+        char buf[768];
+        snprintf(buf, sizeof buf,
+                 "{\"metadata\":{\"name\":\"pv-%03d\",\"uid\":\"u%d\",\"resourceVersion\":\"1\","
+                 "\"annotations\":{\"pv.kubernetes.io/provisioned-by\":\"disk.csi.azure.com\"}},"
+                 "\"spec\":{\"storageClassName\":\"managed-csi\",\"capacity\":{\"storage\":\"8Gi\"},"
+                 "\"claimRef\":{\"namespace\":\"%s\",\"name\":\"c%d\"},"
+                 "\"csi\":{\"driver\":\"disk.csi.azure.com\",\"volumeHandle\":\"h\"}}}",
+                 i, i, i == 100 ? "kube-system" : "shop", i);
+        struct pv_rec *p = pv_json(buf);
+        engine_apply(e, &model_pv_type, NULL, p);
+        model_pv_type.free(p);
+    }
+    struct engine_warning *w;
+    size_t n;
+    bool many = false;
+    ck_assert_int_eq(engine_warnings(e, 0, &w, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        many |= strcmp(w[i].code, "vault-tier-too-many-disks") == 0;
+    engine_warnings_free(w, n);
+    ck_assert(!many); /* 100 in scope: the one in kube-system is excluded */
+    struct pv_rec *p = pv_json("{\"metadata\":{\"name\":\"pv-x\",\"uid\":\"ux\",\"resourceVersion\":\"1\"},"
+                               "\"spec\":{\"storageClassName\":\"managed-csi\",\"claimRef\":{\"namespace\":"
+                               "\"shop\",\"name\":\"cx\"},\"csi\":{\"driver\":\"disk.csi.azure.com\"}}}");
+    engine_apply(e, &model_pv_type, NULL, p);
+    model_pv_type.free(p);
+    ck_assert_int_eq(engine_warnings(e, 0, &w, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        many |= strcmp(w[i].code, "vault-tier-too-many-disks") == 0;
+    engine_warnings_free(w, n);
+    ck_assert(many);
+    engine_free(e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("matrix");
@@ -523,6 +598,7 @@ static Suite *suite(void)
     tcase_add_test(tc, new_prerequisites_pass_fail_unknown);
     tcase_add_test(tc, version_standing_warnings);
     tcase_add_test(tc, fixture_counts_per_edition);
+    tcase_add_test(tc, events_pending_pods_and_disk_limit);
     suite_add_tcase(s, tc);
     return s;
 }
