@@ -40,7 +40,8 @@ const METRICS = ["aks_backup_build_info", "aks_backup_cluster_info", "aks_backup
   "aks_backup_vault_backup_instances_limit", "aks_backup_ready", "aks_backup_leader",
   "aks_backup_watch_events_total", "aks_backup_watch_restarts_total", "aks_backup_relists_total",
   "aks_backup_informer_synced", "aks_backup_informer_objects", "aks_backup_last_event_timestamp_seconds",
-  "aks_backup_apiserver_requests_total", "aks_backup_apiserver_request_duration_seconds"];
+  "aks_backup_apiserver_requests_total", "aks_backup_apiserver_request_duration_seconds",
+  "aks_backup_support_matrix_info", "aks_backup_persistent_volume_notes"];
 const DEFAULT_RUNBOOK = "https://github.com/example/aks-backup-companion/blob/main/docs/runbook.md";
 
 // ---- alert rules ----
