@@ -194,7 +194,10 @@ for (const [file, v] of Object.entries(variants)) {
   const cfg = configOf(ds, byKind(ds, "Deployment")[0]?.spec.template.spec.volumes.find((x) => x.configMap)?.configMap.name);
   check(cfg && cfg.cfg.accounting.sources.length === 1 && cfg.cfg.accounting.sources[0].namespace === "dataprotection-microsoft",
         "chart-pinned: config.accounting.sources replaces the default list");
-  check(cr && !cr.rules.some((r) => r.apiGroups.includes("velero.io")), "chart-pinned: no cluster-wide velero.io rule");
+  // Cluster-wide velero.io: only backupstoragelocations (another Velero may live anywhere).
+  check(cr && !cr.rules.some((r) => r.apiGroups.includes("velero.io") &&
+                                  r.resources.some((x) => x !== "backupstoragelocations")),
+        "chart-pinned: no cluster-wide velero.io rule for the accounting sources");
   check(roleDpm && roleDpm.rules.some((r) => r.apiGroups.includes("velero.io") && r.resources.includes("backups")) &&
         roleDpm.rules.some((r) => r.resources.includes("pods")) &&
         !roleDpm.rules.some((r) => r.resources.includes("restores")),
