@@ -14,7 +14,7 @@ void quota_opts_from_config(const struct config *c, struct quota_opts *o)
     o->day_boundary = c->limits.day_boundary;
     o->has_schedule = c->vault.has_schedule;
     o->schedule = c->vault.schedule;
-    o->tolerance_minutes = c->vault.schedule_tolerance_minutes;
+    o->tolerance_minutes = config_schedule_tolerance(c); /* -1: the edition's */
     o->state_file = c->accounting.state_file;
     o->token_file = c->api.token_file;
 }

@@ -452,7 +452,8 @@ static void pv_warn_cb(void *data, const struct pv_rec *pv, enum pv_reason r)
 {
     struct pv_warn *pw = data;
     const struct engine *e = pw->w->e;
-    if (e->ed->velero_metadata_warning && (pv->flags & PV_F_VELERO_META))
+    if (e->ed->velero_metadata_warning && (pv->flags & PV_F_VELERO_META) &&
+        !(pv->claim_name && !outside_ext(e, pv->claim_ns)))
         warn_add(pw->w, "velero-metadata", pv->meta.name,
                  "PersistentVolume carries a label or annotation under velero.io/: the backup "
                  "extension's Velero may act on it; remove it");
