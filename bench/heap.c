@@ -6,8 +6,8 @@
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Idaemon bench/heap.c BUILD/daemon/libabc.a \
  *      $(pkg-config --cflags --libs json-c libuv libcurl yaml-0.1 libmicrohttpd zlib) -lm
  * Usage: heap [N (100000)] [K (30)] [mutate-per-render (0)]; HEAP_COPY=1
- * registers the engine with engine_consumer (a copy per PV) instead of
- * engine_attach_store; HEAP_REUSE=1 keeps one output buffer across renders
+ * feeds the engine through a plain store consumer calling engine_apply (a
+ * copy per PV) instead of engine_attach_store; HEAP_REUSE=1 keeps one output buffer across renders
  * (the daemon allocates a fresh one per scrape). */
 #include <malloc.h>
 #include <stdio.h>
@@ -17,8 +17,8 @@
 
 #include <json-c/json.h>
 
-#include "http/metrics.h"
-#include "kube/store.h"
+#include "metrics/metrics.h"
+#include "store/store.h"
 #include "model/records.h"
 #include "rules/engine.h"
 #include "rules/metrics_cluster.h"
@@ -102,6 +102,30 @@ static int cmpd(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A plain consumer: the engine copies each PV it is given. */
+static void c_add(void *d, const struct model_type *t, const void *rec)
+{
+    engine_apply(d, t, NULL, rec);
+}
+static void c_update(void *d, const struct model_type *t, const void *o, const void *n)
+{
+    engine_apply(d, t, o, n);
+}
+static void c_delete(void *d, const struct model_type *t, const void *rec)
+{
+    engine_apply(d, t, rec, NULL);
+}
+static void c_synced(void *d, const struct model_type *t)
+{
+    engine_mark_synced(d, t->resource);
+}
+static struct store_consumer copy_consumer(struct engine *e)
+{
+    struct store_consumer c = {.on_add = c_add, .on_update = c_update, .on_delete = c_delete,
+                               .on_synced = c_synced, .data = e};
+    return c;
+}
+
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 100000;
@@ -109,8 +133,8 @@ int main(int argc, char **argv)
     long mut = argc > 3 ? atol(argv[3]) : 0;
     struct engine *e = engine_new(NULL);
     struct store *s = store_new(&model_pv_type);
-    if (getenv("HEAP_COPY")) { /* the engine copies each PV (engine_consumer) */
-        struct store_consumer c = engine_consumer(e);
+    if (getenv("HEAP_COPY")) { /* the engine copies each PV */
+        struct store_consumer c = copy_consumer(e);
         store_add_consumer(s, &c);
     }
 #ifndef HEAP_NO_ATTACH
@@ -119,7 +143,7 @@ int main(int argc, char **argv)
     }
 #else
     else {
-        struct store_consumer c = engine_consumer(e);
+        struct store_consumer c = copy_consumer(e);
         store_add_consumer(s, &c);
     }
 #endif

@@ -16,7 +16,7 @@
 #include "config/regions.h"
 #include "health/readyz.h"
 #include "health/watchdog.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "http/routes_basic.h"
 #include "rules/report.h"
 #include <json-c/json.h>

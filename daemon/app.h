@@ -1,6 +1,6 @@
 /* Wires the subsystems, owns the loop, signals and reload (DESIGN.md).
  * main.c parses the command line into struct app_opts and calls one of the
- * entry points below; each returns the process exit code of SPEC §3. */
+ * entry points below; each returns the process exit code documented for each command. */
 #ifndef ABC_APP_H
 #define ABC_APP_H
 

@@ -1,5 +1,6 @@
-/* Internals shared by app.c (lifecycle), app_kube.c (resources, readiness)
- * and app_check.c (the one-shot check). Not a public interface. */
+/* Internals shared by app.c (lifecycle, signals, reload, the one-shot
+ * check), app_kube.c (resources, writers, readiness checks) and
+ * app_routes.c (HTTP routes). Not a public interface. */
 #ifndef ABC_APP_INT_H
 #define ABC_APP_INT_H
 
@@ -13,14 +14,15 @@
 #include "config/regions.h"
 #include "health/readyz.h"
 #include "health/watchdog.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "http/server.h"
 #include "kube/client.h"
-#include "kube/ha.h"
+#include "ha/ha.h"
 #include "kube/kubeconfig.h"
 #include "kube/lease.h"
+#include "kube/transport.h"
 #include "kube/reflector.h"
-#include "kube/store.h"
+#include "store/store.h"
 #include "model/model.h"
 #include "quota/cm_store.h"
 #include "quota/quota.h"
@@ -42,58 +44,68 @@ struct app_res {
     bool synced;                    /* first list applied */
 };
 
+/* The fields are grouped by the file that owns them (creates, closes and
+ * writes them); the others only read them. The groups are anonymous so
+ * every access stays a->field. */
 struct app {
-    uv_loop_t loop;
-    struct app_opts opts;
-    struct config cfg;
-    struct regions regions;
-    struct kversions kversions;     /* kubernetes_versions_file */
-    const char *backup_ns[CONFIG_MAX_BACKUP_NAMESPACES]; /* into cfg.vault.backup_namespaces */
-    bool check_mode;
+    struct { /* app.c: process lifecycle, shared infrastructure */
+        uv_loop_t loop;
+        struct app_opts opts;
+        struct config cfg;
+        struct regions regions;
+        struct kversions kversions;     /* kubernetes_versions_file */
+        bool check_mode;
 
-    struct metrics *metrics;
-    struct metric_family *m_leader;  /* aks_backup_leader */
-    struct readyz *readyz;
-    struct watchdog watchdog;
-    struct http_server *http;
+        struct metrics *metrics;
+        struct metric_family *m_leader;  /* aks_backup_leader */
+        struct readyz *readyz;
+        struct watchdog watchdog;
+        struct http_server *http;
 
-    struct kube_config kcfg;
-    struct kube_client *kube;
-    struct app_res res[APP_MAX_RES];
-    size_t nres;
-    char pod_ns[64];                /* copies that outlive config reloads */
-    char pod_selector[512];
-    struct engine *engine;
-    struct quota *quota;
-    struct ha *ha;                  /* leader election + shared ledger (run only) */
-    /* writers: BackupUnsupported Events and the admission ConfigMap (leader only) */
-    struct event_writer *events;
-    struct admission_writer *admission;
-    uv_timer_t probe_timer;         /* GET /version: version and API health */
-    bool probe_inflight;
-    uv_timer_t files_timer;         /* GET the csi-azurefile-node DaemonSet every 10 min */
-    bool files_inflight;
-    bool files_done;                /* check mode: the first answer came */
-    int64_t started_ms;
+        uv_signal_t sig_term, sig_int, sig_hup;
+        uv_timer_t stop_timer;
+        int closing;                    /* handles still closing at shutdown
+                                           (app_kube_close adds its own) */
+        int exit_code;
+        bool stopping;
+    };
 
-    uv_signal_t sig_term, sig_int, sig_hup;
-    uv_timer_t stop_timer;
-    int closing;                    /* handles still closing at shutdown */
-    int exit_code;
-    bool stopping;
+    struct { /* app_kube.c: the client, the watched resources and what they feed */
+        struct kube_config kcfg;
+        struct kube_client *kube;
+        struct app_res res[APP_MAX_RES];
+        size_t nres;
+        char pod_ns[64];                /* copies that outlive config reloads */
+        char pod_selector[512];
+        struct engine *engine;
+        struct quota *quota;
+        struct ha *ha;                  /* leader election + shared ledger (run only) */
+        /* writers: BackupUnsupported Events and the admission ConfigMap (leader only) */
+        struct event_writer *events;
+        struct admission_writer *admission;
+        struct kube_transport writers_tr; /* the writers' requests (10 s each) */
+        uv_timer_t probe_timer;         /* GET /version: version and API health */
+        bool probe_inflight;
+        uv_timer_t files_timer;         /* GET the csi-azurefile-node DaemonSet every 10 min */
+        bool files_inflight;
+        const char *backup_ns[CONFIG_MAX_BACKUP_NAMESPACES]; /* into cfg.vault.backup_namespaces */
+        int64_t started_ms;
+    };
 
-    /* check mode */
-    bool version_done;
-    int api_error;                  /* check: 401/403/unreachable seen */
-    char api_error_msg[384];
-    uv_timer_t check_timer;
-    struct cm_store *check_cm;      /* check: one read of accounting.state_configmap */
-    struct lease_kube_ctx *check_kctx;
-    bool check_cm_done;
+    struct { /* check mode (app.c's app_check and app_kube.c's shared-ledger read) */
+        bool version_done;
+        bool files_done;                /* check: the DaemonSet GET answered */
+        int api_error;                  /* check: 401/403/unreachable seen */
+        char api_error_msg[384];
+        uv_timer_t check_timer;
+        struct cm_store *check_cm;      /* check: one read of accounting.state_configmap */
+        struct kube_transport *check_kctx;
+        bool check_cm_done;
+    };
 };
 
 /* app_kube.c */
-/* Resolves API access (SPEC §3 order). 0, or an exit code with the reason
+/* Resolves API access (flag, in-cluster, $KUBECONFIG, ~/.kube/config). 0, or an exit code with the reason
  * printed: APP_EXIT_NO_API when nothing usable exists, APP_EXIT_USAGE for a
  * malformed kubeconfig. */
 int app_kube_config(struct app *a);
@@ -106,10 +118,10 @@ int app_kube_start(struct app *a);
 void app_kube_close(struct app *a);
 /* Maps the config onto the engine and quota options (start and reload). */
 void app_engine_opts(const struct app *a, struct engine_opts *o);
+void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
 /* The Azure Files CSI driver's version from a DaemonSet's JSON (the image
  * tag of its azurefile container) into out. 0, -ENOENT, -EINVAL. */
 int app_files_version_from_daemonset(const char *body, char *out, size_t n);
-void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
 /* check: with accounting.state_configmap set, reads the shared ledger once
  * (the reservations a leader holds) into the quota; a->check_cm_done is set
  * when the read ended (merged, absent or failed, logged). 0 / -errno. */

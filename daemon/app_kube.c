@@ -1,4 +1,4 @@
-/* The watched resources of SPEC §5 wired together: kube client, one store
+/* The watched resources wired together: kube client, one store
  * and reflector per resource, the rules engine and the quota ledger as
  * consumers, the readiness checks and the JSON routes that read them. */
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <json-c/json.h>
 
 #include "app_int.h"
-#include "kube/ha.h" /* writers */
+#include "ha/ha.h" /* writers */
 #include "model/acct.h"
 #include "model/records.h"
 #include "rules/matrix.h"
@@ -19,7 +19,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-/* GET /version (SPEC §5: every 5 min); sooner again after a failure so the
+/* GET /version (every 5 min); sooner again after a failure so the
  * kubernetes_version prerequisite does not stay unknown for 5 min. API
  * health itself comes from every response and open watch (apiserver check). */
 #define PROBE_INTERVAL_MS 300000
@@ -231,13 +231,15 @@ static int writers_setup(struct app *a)
     char ns[256], id[256] = "";
     pod_namespace(a, ns, sizeof(ns));
     (void)ha_identity(id, sizeof(id));
+    a->writers_tr.client = a->kube;
+    a->writers_tr.timeout_ms = 10000;
     struct event_writer_opts eo = {
-        .transport = writer_transport_kube(a->kube), .engine = a->engine,
+        .transport = kube_transport_get(&a->writers_tr), .engine = a->engine,
         .pvs = res_store(a, &model_pv_type), .namespace_ = "default", .instance = id,
     };
     struct admission_opts ao = {
         .name = a->cfg.admission.warnings_configmap, .namespace_ = ns,
-        .transport = writer_transport_kube(a->kube), .engine = a->engine,
+        .transport = kube_transport_get(&a->writers_tr), .engine = a->engine,
         .classes = res_store(a, &model_storageclass_type),
     };
     int rc = event_writer_new(&a->events, &a->loop, &eo);
@@ -284,7 +286,7 @@ static void writers_close(struct app *a)
     }
 }
 
-/* Only the leader writes Events and the admission ConfigMap (SPEC §9, §13). */
+/* Only the leader writes Events and the admission ConfigMap (cluster-level state has one writer). */
 static void ha_on_leading(void *data, bool leading)
 {
     app_writers_set_leader(data, leading);
@@ -300,7 +302,7 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
     }
     /* With replicas, "aks-backup-companion/<version> (<pod>)": the API
      * server's audit log (and kubesim's partition fault) tell the replicas
-     * apart by it. One replica sends SPEC §5's plain User-Agent. */
+     * apart by it. One replica sends the plain User-Agent. */
     char ident[256], ua[272];
     if (a->cfg.leader_election.enabled && ha_identity(ident, sizeof(ident)) == 0) {
         snprintf(ua, sizeof(ua), "(%s)", ident);
@@ -606,7 +608,7 @@ int app_check_load_shared(struct app *a)
     a->check_kctx->timeout_ms = 10000;
     /* can_write NULL means "always": never asked, check only loads */
     struct cm_store_opts co = {.name = a->cfg.accounting.state_configmap, .namespace_ = ns,
-                               .transport = lease_transport_kube(a->check_kctx),
+                               .transport = kube_transport_get(a->check_kctx),
                                .ledger = quota_ledger(a->quota), .timeout_ms = 10000};
     int rc = cm_store_init(&a->check_cm, &a->loop, &co);
     if (!rc)
@@ -630,7 +632,7 @@ static void close_rest(struct app *a)
 {
     if (a->check_cm) {
         if (a->check_kctx)
-            lease_kube_ctx_cancel_all(a->check_kctx);
+            kube_transport_cancel_all(a->check_kctx);
         a->closing++;
         cm_store_close(a->check_cm, check_cm_closed, a);
         a->check_cm = NULL;

@@ -1,4 +1,4 @@
-/* Readiness checks (SPEC §8: synced, apiserver, extension, prerequisites)
+/* Readiness checks (synced, apiserver, extension, prerequisites)
  * and the JSON routes of the running daemon (/api/v1/report and, for the
  * convergence tests, /debug/store when ABC_DEBUG_ENDPOINTS=1). */
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "app_int.h"
+#include "http/routes_quota.h"
 #include "rules/report.h"
 #include "util/clock.h"
 #include "util/log.h"

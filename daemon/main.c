@@ -1,4 +1,4 @@
-/* Command line of SPEC §3: subcommand dispatch and flag parsing. Nothing is
+/* Command line: subcommand dispatch and flag parsing. Nothing is
  * started here; app.c does the work and returns the exit code. */
 #include <stdio.h>
 #include <string.h>

@@ -37,6 +37,9 @@ run_suite() { # name, builddir, meson test args...
 
 echo "=== checksrc"
 if scripts/checksrc.sh; then total_ok=$((total_ok + 1)); else total_fail=$((total_fail + 1)); failed_suites+=(checksrc); fi
+echo "=== layers"
+# Includes point only downhill (docs/design.md); fails on any upward include.
+if scripts/check-layers.sh; then total_ok=$((total_ok + 1)); else total_fail=$((total_fail + 1)); failed_suites+=(layers); fi
 run_suite unit "$build" --suite unit
 run_suite unit-asan-ubsan "$asan" --suite unit
 run_suite integration "$build" --suite integration

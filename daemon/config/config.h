@@ -1,4 +1,4 @@
-/* The daemon's configuration (SPEC §4): a plain struct with every key,
+/* The daemon's configuration: a plain struct with every key,
  * filled in the order defaults -> YAML file -> ABC_* environment -> flags,
  * then validated as a whole. Every error carries file, line and column
  * (1-based, from libyaml marks) or the variable/flag that caused it.
@@ -154,7 +154,7 @@ struct config {
     struct config_origin origin[CONFIG_NKEYS];
 };
 
-/* Fills c with the SPEC §4 defaults (including the two Velero accounting
+/* Fills c with the documented defaults (including the two Velero accounting
  * sources). c need not be initialised; call config_free when done.
  * Returns 0 or -ENOMEM. */
 CONFIG_WUR int config_defaults(struct config *c);

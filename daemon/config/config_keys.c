@@ -1,4 +1,4 @@
-/* The scalar keys of SPEC §4 with their defaults, types, ranges and value
+/* The scalar configuration keys with their defaults, types, ranges and value
  * checks, plus the small parsers (listen, day boundary, matchers) that the
  * YAML walker, the environment and the flags share (config.c). */
 #include "config/config_int.h"

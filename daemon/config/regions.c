@@ -1,4 +1,4 @@
-/* regions.txt loading and region/subscription comparison (SPEC §6).
+/* regions.txt loading and region/subscription comparison.
  * Pure apart from regions_load reading one file. */
 #include "config/regions.h"
 

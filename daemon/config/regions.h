@@ -1,4 +1,4 @@
-/* The supported-regions list (config/regions.txt, SPEC §6) and the
+/* The supported-regions list (config/regions.txt) and the
  * comparisons the rules need: regions ignore case and spaces, subscription
  * ids ignore case. Loaded by app.c at start and on reload. */
 #ifndef ABC_CONFIG_REGIONS_H

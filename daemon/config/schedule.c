@@ -1,4 +1,4 @@
-/* ISO 8601 repeating intervals for vault.backup_schedule (SPEC §4, §7).
+/* ISO 8601 repeating intervals for vault.backup_schedule.
  * Pure functions: config/ parses, quota/ asks which slot a backup fell in. */
 #include "config/schedule.h"
 

@@ -1,7 +1,7 @@
 /* The vault's backup schedule: an ISO 8601 repeating interval as
  * `az dataprotection backup-policy show` prints repeatingTimeIntervals
  * ("R/2026-01-01T02:00:00+00:00/PT4H"). Parsed by config/, used by quota/
- * to tell a slot's scheduled backup from on-demand ones (SPEC §7). */
+ * to tell a slot's scheduled backup from on-demand ones. */
 #ifndef ABC_CONFIG_SCHEDULE_H
 #define ABC_CONFIG_SCHEDULE_H
 

@@ -1,4 +1,4 @@
-/* A validating scanner for label selectors (SPEC §4 extension.pod_selector),
+/* A validating scanner for label selectors (extension.pod_selector),
  * following the grammar of apimachinery's labels.Parse: qualified-name keys,
  * label values, the set operators and exists / !exists. Nothing is built. */
 #include "config/selector.h"

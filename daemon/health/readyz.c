@@ -1,6 +1,6 @@
 /* Readiness checks behind /readyz in kube-apiserver's format
  * (k8s.io/apiserver/pkg/server/healthz: handleRootHealth), except that a
- * failing check prints its reason instead of "reason withheld" (SPEC §8). */
+ * failing check prints its reason instead of "reason withheld". */
 #include "health/readyz.h"
 
 #include <errno.h>

@@ -9,7 +9,7 @@
 
 #include "health/readyz.h"
 #include "health/watchdog.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "http/server.h"
 
 /* All pointers are borrowed and must outlive the server (and, for the

@@ -1,7 +1,7 @@
 /* The daemon's HTTP listener: libmicrohttpd in external-epoll mode driven
  * from libuv, our own accept() for max_connections, a per-connection record
  * (MHD socket context) so a sweep can enforce the whole-request deadline,
- * the SPEC §8 checks before routing, and suspending requests whose answer
+ * the request limits (size, time, connections) before routing, and suspending requests whose answer
  * is deferred (responses and deferred answers: server_resp.c). See
  * server.h for the guarantees. */
 #include "http/server_int.h"
@@ -193,7 +193,7 @@ static void run_mhd(struct http_server *s)
 
 /* We accept ourselves (MHD has no listen socket) because MHD, once at its
  * connection limit, stops polling the listen socket and lets the kernel
- * queue connections; SPEC §8 wants them closed at once instead. */
+ * queue connections; an over-limit connection is closed at once instead. */
 static void on_accept(uv_poll_t *p, int status, int events)
 {
     (void)status;

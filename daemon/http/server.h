@@ -3,7 +3,7 @@
  * no MHD threads). Handlers run on the loop and answer at once, or defer
  * the answer (http_request_defer: the connection is suspended until
  * http_deferred_finish). Limits of
- * SPEC §8: header <= 8 KiB (431), body <= 64 KiB (413), whole request within
+ * Limits: header <= 8 KiB (431), body <= 64 KiB (413), whole request within
  * read_timeout, at most max_connections (the rest closed at once).
  *
  * How the limits are enforced:

@@ -1,4 +1,4 @@
-/* Bearer tokens for API requests (SPEC §5): a static token, a token file
+/* Bearer tokens for API requests: a static token, a token file
  * re-read at least every 60 s and after a 401, or an exec credential
  * plugin run with uv_spawn whose token is cached until shortly before its
  * expirationTimestamp. client.c asks for a token before each request. */

@@ -15,12 +15,12 @@
 #include <json-c/json.h>
 
 #include "abc_version.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "kube/kubeconfig.h"
 #include "util/clock.h"
+#include "util/container.h"
 #include "util/log.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define ERR_BODY_MAX (64u << 10)
 
 struct sock_ctx {

@@ -1,5 +1,5 @@
 /* Where the daemon finds the Kubernetes API and how it authenticates
- * (SPEC §3, §5): a kubeconfig file (libyaml) or the in-cluster service
+ * (command-line flag, in-cluster, $KUBECONFIG): a kubeconfig file (libyaml) or the in-cluster service
  * account. Pure loading into struct kube_config; client.c uses it. */
 #ifndef ABC_KUBE_KUBECONFIG_H
 #define ABC_KUBE_KUBECONFIG_H
@@ -62,7 +62,7 @@ int kube_config_load_file(const char *path, const char *context, struct kube_con
  * token, ca.crt, namespace. -ENOENT when not running in a cluster. */
 int kube_config_load_incluster(struct kube_config *out, struct kube_config_err *err);
 
-/* SPEC §3 order: flag_path, else in-cluster, else $KUBECONFIG (its first
+/* Lookup order: flag_path, else in-cluster, else $KUBECONFIG (its first
  * file), else ~/.kube/config. -ENOENT when none exists (err->msg names the
  * places looked at; the CLI exits 3); -EINVAL for a malformed file (exit 4). */
 int kube_config_resolve(const char *flag_path, const char *context, struct kube_config *out,

@@ -1,7 +1,7 @@
 /* Leader election on the loop: one timer drives kube/leader_sm.c; requests
- * go through struct lease_transport. A request in flight is owned by a
+ * go through struct write_transport. A request in flight is owned by a
  * small heap record so that an abandoned (timed out) or closed request can
- * still complete safely later. Called by app.c; see lease.h. */
+ * still complete safely later. Called by ha/ha.c; see lease.h. */
 #include "kube/lease.h"
 
 #include <errno.h>
@@ -10,14 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/metrics.h"
-#include "http/server.h"
+#include "metrics/metrics.h"
 #include "kube/client.h"
 #include "kube/leader_sm.h"
 #include "util/clock.h"
+#include "util/container.h"
 #include "util/log.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 struct lease_req {
     struct lease *owner; /* NULL once abandoned: the answer is dropped */
@@ -31,7 +29,7 @@ struct lease {
     struct leader_sm sm;
     char name[LEASE_ID_MAX];
     char ns[LEASE_ID_MAX];
-    struct lease_transport tr;
+    struct write_transport tr;
     int64_t req_timeout;
     struct metric_family *fam;
     lease_event_cb on_started, on_stopped;
@@ -176,7 +174,7 @@ static void run(struct lease *l, enum leader_sm_action act)
             l->cur = r;
             l->cur_deadline = now + l->req_timeout;
             rc = l->tr.request(l->tr.ctx, method, path, body ? "application/json" : NULL, body,
-                               blen, on_done, r);
+                               blen, on_done, r, NULL);
             if (rc) {
                 l->cur = NULL;
                 free(r);
@@ -353,101 +351,4 @@ void lease_release_and_close(struct lease *l, lease_close_cb cb, void *data)
 void lease_close(struct lease *l, lease_close_cb cb, void *data)
 {
     begin_close(l, cb, data, false);
-}
-
-/* ---- adapters ------------------------------------------------------ */
-
-struct kube_tr_call {
-    lease_done_cb done;
-    void *data;
-    struct lease_kube_ctx *ctx;
-    struct kube_ccall *cc;
-    struct kube_tr_call *next, **pprev; /* in ctx->calls */
-};
-
-static void tr_unlink(struct kube_tr_call *c)
-{
-    if (c->pprev) {
-        *c->pprev = c->next;
-        if (c->next)
-            c->next->pprev = c->pprev;
-        c->pprev = NULL;
-    }
-}
-
-static void kube_tr_done(void *data, const struct kube_status *st, const char *body, size_t len)
-{
-    struct kube_tr_call *c = data;
-    tr_unlink(c);
-    int status = st->err ? st->err : (int)st->http;
-    if (status == 0)
-        status = -EIO;
-    c->done(c->data, status, body, body ? len : 0);
-    free(c);
-}
-
-void lease_kube_ctx_cancel_all(struct lease_kube_ctx *ctx)
-{
-    while (ctx->calls) {
-        struct kube_tr_call *c = ctx->calls;
-        tr_unlink(c);
-        if (c->cc)
-            kube_client_cancel(c->cc);
-        c->done(c->data, -ECANCELED, NULL, 0);
-        free(c);
-    }
-}
-
-static int kube_tr_request(void *ctx, const char *method, const char *path,
-                           const char *content_type, const char *body, size_t len,
-                           lease_done_cb done, void *data)
-{
-    struct lease_kube_ctx *k = ctx;
-    struct kube_tr_call *c = calloc(1, sizeof(*c));
-    if (!c)
-        return -ENOMEM;
-    c->done = done;
-    c->data = data;
-    struct kube_req req = {.method = method, .path = path, .verb = kube_verb_of(method),
-                           .content_type = content_type, .body = body, .body_len = len,
-                           .timeout_ms = k->timeout_ms > 0 ? k->timeout_ms : 5000};
-    int rc = kube_request_ex(k->client, &req, kube_tr_done, c, &c->cc);
-    if (rc) {
-        free(c);
-        return rc;
-    }
-    c->ctx = k;
-    c->next = k->calls;
-    if (k->calls)
-        k->calls->pprev = &c->next;
-    c->pprev = &k->calls;
-    k->calls = c;
-    return 0;
-}
-
-struct lease_transport lease_transport_kube(struct lease_kube_ctx *ctx)
-{
-    struct lease_transport t = {.request = kube_tr_request, .ctx = ctx};
-    return t;
-}
-
-void lease_answer_not_leader(const struct lease *l, struct http_response *resp)
-{
-    const char *holder = l ? lease_holder(l) : "";
-    resp->status = 503;
-    resp->content_type = "application/json";
-    (void)http_response_header(resp, "Retry-After", "1");
-    if (holder[0])
-        (void)http_response_header(resp, "X-Leader", holder);
-    buf_reset(&resp->body);
-    int rc = buf_adds(&resp->body, "{\"error\":\"not_leader\",\"message\":");
-    rc |= buf_add_json_str(&resp->body,
-                           holder[0] ? "this replica is not the leader; send the request to "
-                                       "the leader (field leader)"
-                                     : "no leader elected yet; retry shortly");
-    rc |= buf_adds(&resp->body, ",\"leader\":");
-    rc |= buf_add_json_str(&resp->body, holder);
-    rc |= buf_adds(&resp->body, "}\n");
-    if (rc)
-        buf_reset(&resp->body);
 }

@@ -1,7 +1,7 @@
 /* Leader election on a coordination.k8s.io/v1 Lease, on the loop: a timer
  * drives kube/leader_sm.c, this file does the GET/POST/PUT through a small
- * request interface (struct lease_transport, which app.c adapts to the kube
- * client) and tells the app when leadership starts and stops. Also exports
+ * request interface (struct write_transport, util/write_transport.h; ha.c
+ * passes kube/transport.c's adapter) and tells the app when leadership starts and stops. Also exports
  * aks_backup_leader (PROCESS scope: every replica shows it). */
 #ifndef ABC_KUBE_LEASE_H
 #define ABC_KUBE_LEASE_H
@@ -12,24 +12,10 @@
 
 #include <uv.h>
 
+#include "util/write_transport.h"
+
 struct metrics;
 struct metric_family;
-
-/* Completion of one request. status: the HTTP status, or a negative errno
- * when no answer came (connection failure, timeout, cancelled). body is
- * borrowed for the duration of the call (may be NULL when len is 0). */
-typedef void (*lease_done_cb)(void *data, int status, const char *body, size_t len);
-
-/* One asynchronous HTTP request against the API server. path is relative
- * to the server ("/apis/..."), body/content_type may be NULL. Returns 0
- * and calls done exactly once later (never before returning), or returns a
- * negative errno and never calls done. All strings are copied or used only
- * before return. Shared by kube/lease.c and quota/cm_store.c. */
-struct lease_transport {
-    int (*request)(void *ctx, const char *method, const char *path, const char *content_type,
-                   const char *body, size_t len, lease_done_cb done, void *data);
-    void *ctx;
-};
 
 typedef void (*lease_event_cb)(void *data);
 typedef void (*lease_close_cb)(void *data);
@@ -45,7 +31,7 @@ struct lease_opts {
     /* A request not answered within this is abandoned (its answer, if it
      * ever comes, is ignored). 0 = retry_period_ms. */
     int64_t request_timeout_ms;
-    struct lease_transport transport; /* borrowed; must outlive the lease */
+    struct write_transport transport; /* borrowed; must outlive the lease */
     struct metrics *metrics;   /* optional; aks_backup_leader is declared in it */
     lease_event_cb on_started_leading; /* optional */
     lease_event_cb on_stopped_leading; /* optional; also on release */
@@ -81,32 +67,6 @@ void lease_close(struct lease *l, lease_close_cb cb, void *data);
 /* Declares (or finds) aks_backup_leader in m. For a single replica without
  * leader election, app.c sets it to 1 itself. NULL on ENOMEM. */
 struct metric_family *lease_leader_family(struct metrics *m);
-
-/* The transport over the kube client (kube/client.h kube_request_ex):
- * status is st->err when no answer came, else the HTTP status; body is
- * the response body (the Status object on errors). ctx is the caller's and
- * must outlive every user of the transport. timeout_ms: total per request
- * (0 = 5000); a partitioned server then fails a request rather than
- * holding it. */
-struct kube_client;
-struct kube_tr_call;
-struct lease_kube_ctx {
-    struct kube_client *client;
-    long timeout_ms;
-    struct kube_tr_call *calls; /* in flight (private) */
-};
-struct lease_transport lease_transport_kube(struct lease_kube_ctx *ctx);
-/* Cancels every request of ctx still in flight: each done callback runs
- * once with -ECANCELED. Call before kube_client_close, which cancels
- * without callbacks (the lease_transport contract promises exactly one). */
-void lease_kube_ctx_cancel_all(struct lease_kube_ctx *ctx);
-
-/* Answer of a follower to a request only the leader serves (quota
- * reservations, SPEC §7 with HA): 503, `Retry-After: 1`, header
- * `X-Leader: <holder>` and JSON {"error":"not_leader","message":...,
- * "leader":"<holder>"} ("" when no leader is known). resp is filled. */
-struct http_response;
-void lease_answer_not_leader(const struct lease *l, struct http_response *resp);
 
 /* "/apis/coordination.k8s.io/v1/namespaces/<ns>/leases[/<name>]" into out.
  * 0 or -ENAMETOOLONG. */

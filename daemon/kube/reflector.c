@@ -3,7 +3,7 @@
  * are extracted, before the next page is asked for. Watch events go
  * through watchparse.c chunk by chunk. One retry timer schedules the next
  * list or watch; an idle timer enforces the 90 s silence rule. */
-#include "kube/reflector.h"
+#include "kube/reflector_int.h"
 #include "kube/listparse.h"
 
 #include <errno.h>
@@ -13,58 +13,14 @@
 
 #include <json-c/json.h>
 
-#include "http/metrics.h"
-#include "kube/backoff.h"
+#include "metrics/metrics.h"
+#include "util/backoff.h"
+#include "util/container.h"
 #include "kube/client.h"
 #include "kube/watchparse.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#define PAGE_LIMIT 500
-
-enum phase { PH_IDLE, PH_LISTING, PH_WATCHING, PH_WAITING };
-enum next { NEXT_LIST, NEXT_WATCH };
-enum abort_reason { AB_NONE, AB_EXPIRED, AB_TOO_LARGE, AB_ERROR_EVENT, AB_PARSE, AB_LIST_ONLY_DONE };
-
-struct reflector {
-    uv_loop_t *loop;
-    struct kube_client *client;
-    struct store *store;
-    const struct model_type *type;
-    enum reflector_mode mode;
-    struct reflector_hooks hooks;
-    uv_timer_t retry; /* next list/watch after a delay */
-    uv_timer_t idle;  /* watch silence */
-    int closes;
-    reflector_close_cb close_cb;
-    void *close_data;
-    bool started, closing;
-
-    enum phase phase;
-    enum next next;
-    struct kube_ccall *call;
-    struct store_replace *staging;
-    char *cont;      /* continue token of the list in progress */
-    char *list_rv;   /* resourceVersion of the list in progress */
-    char *rv;        /* last resourceVersion seen */
-    unsigned lists;  /* lists started */
-    bool synced, absent;
-    struct backoff backoff;
-    struct watchparse *wp;
-    enum abort_reason abort_reason;
-    char abort_msg[200];
-    unsigned watch_timeout_s;
-    uint64_t watch_start_ms;
-    unsigned watch_events;
-    unsigned idle_s, absent_s;
-    bool stream_list;   /* try WATCH with sendInitialEvents first */
-    bool initial;       /* the watch in flight is a streaming list */
-    unsigned initial_s; /* silence during initial events = server ignored it */
-
-    struct metric_family *m_events, *m_restarts, *m_relists, *m_synced, *m_objects, *m_last;
-};
 
 static void schedule(struct reflector *r, enum next what, uint64_t delay_ms);
 static void start_list(struct reflector *r);
@@ -89,127 +45,6 @@ static void set_str(char **dst, const char *src)
         return; /* keep the old value on ENOMEM */
     free(*dst);
     *dst = n;
-}
-
-/* ---- metrics ---- */
-
-static void m_add(struct metric_family *f, const char *a, const char *b)
-{
-    if (!f)
-        return;
-    const char *lv[] = {a, b};
-    metric_add(f, lv, 1);
-}
-
-static void m_set(struct metric_family *f, const char *res, double v)
-{
-    if (!f)
-        return;
-    const char *lv[] = {res};
-    metric_set(f, lv, v);
-}
-
-static void restarts(struct reflector *r, const char *reason)
-{
-    m_add(r->m_restarts, r->type->resource, reason);
-}
-
-static void declare_metrics(struct reflector *r, struct metrics *m)
-{
-    static const char *const rt[] = {"resource", "type"};
-    static const char *const rr[] = {"resource", "reason"};
-    static const char *const res[] = {"resource"};
-    r->m_events = metrics_family(m, "aks_backup_watch_events_total", METRIC_COUNTER, METRIC_SCOPE_PROCESS,
-                                 "Watch events received, by resource and event type.", 2, rt, NULL, 0);
-    r->m_restarts = metrics_family(m, "aks_backup_watch_restarts_total", METRIC_COUNTER, METRIC_SCOPE_PROCESS,
-                                   "Watches restarted, by resource and reason (timeout, expired, error, eof).",
-                                   2, rr, NULL, 0);
-    r->m_relists = metrics_family(m, "aks_backup_relists_total", METRIC_COUNTER, METRIC_SCOPE_PROCESS,
-                                  "Lists of a resource after its first one.", 1, res, NULL, 0);
-    r->m_synced = metrics_family(m, "aks_backup_informer_synced", METRIC_GAUGE, METRIC_SCOPE_PROCESS,
-                                 "1 when the resource's store is in step with the API server (its list has been "
-                                 "applied, or its API is not served: known absent, empty), else 0.",
-                                 1, res, NULL, 0);
-    r->m_objects = metrics_family(m, "aks_backup_informer_objects", METRIC_GAUGE, METRIC_SCOPE_PROCESS,
-                                  "Objects held in the resource's store.", 1, res, NULL, 0);
-    r->m_last = metrics_family(m, "aks_backup_last_event_timestamp_seconds", METRIC_GAUGE,
-                               METRIC_SCOPE_PROCESS,
-                               "Unix time in seconds of the last watch event or list of the resource.", 1,
-                               res, NULL, 0);
-    m_set(r->m_synced, r->type->resource, 0);
-    m_set(r->m_objects, r->type->resource, 0);
-    /* Counters start at 0 for every resource and reason, so every family of
-     * SPEC §9 is present from the first scrape and rate() sees the first
-     * increment. */
-    if (r->m_relists) {
-        const char *lv[] = {r->type->resource};
-        metric_add(r->m_relists, lv, 0);
-    }
-    static const char *const types[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
-    for (size_t i = 0; r->m_events && i < sizeof(types) / sizeof(types[0]); i++) {
-        const char *lv[] = {r->type->resource, types[i]};
-        metric_add(r->m_events, lv, 0);
-    }
-    static const char *const reasons[] = {"timeout", "expired", "error", "eof"};
-    for (size_t i = 0; r->m_restarts && i < sizeof(reasons) / sizeof(reasons[0]); i++) {
-        const char *lv[] = {r->type->resource, reasons[i]};
-        metric_add(r->m_restarts, lv, 0);
-    }
-}
-
-/* ---- paths ---- */
-
-static int build_path(struct reflector *r, bool watch, char *out, size_t n)
-{
-    bool initial = watch && r->initial;
-    const struct model_type *t = r->type;
-    int w;
-    if (t->group && *t->group)
-        w = snprintf(out, n, "/apis/%s/%s", t->group, t->version);
-    else
-        w = snprintf(out, n, "/api/%s", t->version);
-    if (w < 0 || (size_t)w >= n)
-        return -E2BIG;
-    size_t l = (size_t)w;
-    if (t->namespaced && t->namespace_ && *t->namespace_)
-        l += (size_t)snprintf(out + l, n - l, "/namespaces/%s", t->namespace_);
-    if (l >= n)
-        return -E2BIG;
-    if (initial) {
-        l += (size_t)snprintf(out + l, n - l,
-                              "/%s?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
-                              "&allowWatchBookmarks=true&timeoutSeconds=%u",
-                              t->resource, r->watch_timeout_s);
-        if (l >= n)
-            return -E2BIG;
-    } else if (watch) {
-        l += (size_t)snprintf(out + l, n - l,
-                              "/%s?watch=true&allowWatchBookmarks=true&timeoutSeconds=%u&resourceVersion=",
-                              t->resource, r->watch_timeout_s);
-        if (l >= n || kube_query_escape(out, n, r->rv ? r->rv : ""))
-            return -E2BIG;
-    } else {
-        l += (size_t)snprintf(out + l, n - l, "/%s?limit=%d", t->resource, PAGE_LIMIT);
-        if (l >= n)
-            return -E2BIG;
-        if (r->cont) {
-            l = strlen(out);
-            if (l + 12 >= n)
-                return -E2BIG;
-            memcpy(out + l, "&continue=", 11);
-            if (kube_query_escape(out, n, r->cont))
-                return -E2BIG;
-        }
-    }
-    if (t->label_selector && *t->label_selector) {
-        l = strlen(out);
-        if (l + 16 >= n)
-            return -E2BIG;
-        memcpy(out + l, "&labelSelector=", 16);
-        if (kube_query_escape(out, n, t->label_selector))
-            return -E2BIG;
-    }
-    return 0;
 }
 
 /* ---- failures ---- */
@@ -398,7 +233,7 @@ static void start_list(struct reflector *r)
     }
     char path[4096];
     struct kube_status st = {.err = -E2BIG, .retry_after = -1};
-    if (build_path(r, false, path, sizeof(path)) == 0) {
+    if (reflector__path(r, false, path, sizeof(path)) == 0) {
         struct kube_req req = {.method = "GET", .path = path, .verb = "list"};
         st.err = kube_request_ex(r->client, &req, on_page, r, &r->call);
     }
@@ -689,7 +524,7 @@ static void start_stream_list(struct reflector *r)
     watchparse_reset(r->wp);
     char path[4096];
     struct kube_status st = {.err = -E2BIG, .retry_after = -1};
-    if (build_path(r, true, path, sizeof(path)) == 0) {
+    if (reflector__path(r, true, path, sizeof(path)) == 0) {
         struct kube_req req = {.method = "GET", .path = path, .verb = "watch", .watch = true};
         st.err = kube_client_start(r->client, &req, on_watch_chunk, on_watch_done, r, &r->call);
     }
@@ -712,7 +547,7 @@ static void start_watch(struct reflector *r)
     r->watch_start_ms = (uint64_t)clock_mono_ms();
     watchparse_reset(r->wp);
     char path[4096];
-    int rc = build_path(r, true, path, sizeof(path));
+    int rc = reflector__path(r, true, path, sizeof(path));
     if (rc == 0) {
         struct kube_req req = {.method = "GET", .path = path, .verb = "watch", .watch = true};
         rc = kube_client_start(r->client, &req, on_watch_chunk, on_watch_done, r, &r->call);
@@ -767,7 +602,7 @@ int reflector_init(struct reflector **out, uv_loop_t *loop, struct kube_client *
     r->idle_s = env_seconds("ABC_WATCH_IDLE_SECONDS", 90);
     r->absent_s = env_seconds("ABC_ABSENT_RETRY_SECONDS", 60);
     r->initial_s = env_seconds("ABC_INITIAL_EVENTS_SECONDS", 10);
-    /* SPEC §5: paginated LIST (limit=500) then WATCH. The streaming list
+    /* Paginated LIST (limit=500) then WATCH. The streaming list
      * (sendInitialEvents) is opt-in: a server that ignores the parameter
      * would cost a 10 s wait before the fallback. */
     const char *sl = getenv("ABC_STREAMING_LIST");
@@ -776,7 +611,7 @@ int reflector_init(struct reflector **out, uv_loop_t *loop, struct kube_client *
     uv_timer_init(loop, &r->retry);
     uv_timer_init(loop, &r->idle);
     if (m)
-        declare_metrics(r, m);
+        reflector__declare_metrics(r, m);
     *out = r;
     return 0;
 }

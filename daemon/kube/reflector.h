@@ -1,5 +1,5 @@
 /* A reflector keeps one resource's store in step with the API server
- * (SPEC §5, client-go tools/cache/reflector.go): paginated LIST into
+ * (client-go tools/cache/reflector.go): paginated LIST into
  * store_replace, then WATCH from the list's resourceVersion with bookmarks;
  * 410 or "Too large resource version" → relist, other errors → backoff
  * (Retry-After honoured), 90 s of silence → re-watch, 404 on the
@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "kube/http.h"
-#include "kube/store.h"
+#include "store/store.h"
 
 struct kube_client;
 struct metrics;

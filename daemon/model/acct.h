@@ -1,4 +1,4 @@
-/* Accounting sources (SPEC §4 accounting.sources, §7): a struct model_type
+/* Accounting sources (accounting.sources, the quota ledger): a struct model_type
  * built at run time per configured source, whose records say which backup
  * instance an object belongs to and whether it is an on-demand operation.
  * Built by app.c from the config; records feed quota/ through a store. */

@@ -19,31 +19,44 @@ static const char *get_str(struct json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
-int model_meta_extract(struct json_object *obj, struct obj_meta *m)
+int model_meta_read(struct json_object *obj, struct model_meta_src *out)
 {
-    memset(m, 0, sizeof(*m));
+    memset(out, 0, sizeof(*out));
     struct json_object *md;
     if (!obj || !json_object_object_get_ex(obj, "metadata", &md) ||
         !json_object_is_type(md, json_type_object))
         return -EINVAL;
-    const char *name = get_str(md, "name");
-    const char *uid = get_str(md, "uid");
-    const char *rv = get_str(md, "resourceVersion");
-    const char *ns = get_str(md, "namespace");
+    out->name = get_str(md, "name");
+    out->uid = get_str(md, "uid");
+    out->rv = get_str(md, "resourceVersion");
+    out->ns = get_str(md, "namespace");
     const char *ts = get_str(md, "creationTimestamp");
-    if (!name || !*name || !uid || !rv || !*rv)
+    if (!out->name || !*out->name || !out->uid || !out->rv || !*out->rv)
         return -EINVAL;
-    m->name = strdup(name);
-    m->uid = strdup(uid);
-    m->rv = strdup(rv);
-    m->ns = (ns && *ns) ? strdup(ns) : NULL;
-    if (!m->name || !m->uid || !m->rv || ((ns && *ns) && !m->ns)) {
+    if (out->ns && !*out->ns)
+        out->ns = NULL;
+    int64_t secs;
+    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
+        out->created = secs;
+    return 0;
+}
+
+int model_meta_extract(struct json_object *obj, struct obj_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    struct model_meta_src src;
+    int rc = model_meta_read(obj, &src);
+    if (rc)
+        return rc;
+    m->name = strdup(src.name);
+    m->uid = strdup(src.uid);
+    m->rv = strdup(src.rv);
+    m->ns = src.ns ? strdup(src.ns) : NULL;
+    if (!m->name || !m->uid || !m->rv || (src.ns && !m->ns)) {
         model_meta_clear(m);
         return -ENOMEM;
     }
-    int64_t secs;
-    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
-        m->created = secs;
+    m->created = src.created;
     return 0;
 }
 

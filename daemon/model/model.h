@@ -42,6 +42,17 @@ static inline const struct obj_meta *model_meta(const void *rec)
     return (const struct obj_meta *)rec;
 }
 
+/* The one metadata parser: obj["metadata"]'s name, uid, resourceVersion,
+ * namespace (NULL when absent or empty) and creationTimestamp (0 when
+ * absent or unparsable). Strings are borrowed from obj. 0 or -EINVAL
+ * (missing name/uid/resourceVersion). model_meta_extract and
+ * model_pack_meta build on it. */
+struct model_meta_src {
+    const char *name, *uid, *rv, *ns;
+    int64_t created;
+};
+int model_meta_read(struct json_object *obj, struct model_meta_src *out);
+
 /* Fills m from obj["metadata"]; strings are new copies (m owns them).
  * 0 or -EINVAL (missing name/uid/resourceVersion) / -ENOMEM. */
 int model_meta_extract(struct json_object *obj, struct obj_meta *m);

@@ -11,7 +11,6 @@
 #include <json-c/json.h>
 
 #include "model/model.h"
-#include "util/clock.h"
 
 /* ---- intern table: chained, power-of-two buckets, FNV-1a ---- */
 
@@ -222,34 +221,17 @@ void model_pack_intern(struct model_pack *p, size_t off, const char *s, bool emp
     add(p, off, s, empty_null, true);
 }
 
-static const char *get_str(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 int model_pack_meta(struct model_pack *p, struct json_object *obj, int64_t *created)
 {
-    *created = 0;
-    struct json_object *md;
-    if (!obj || !json_object_object_get_ex(obj, "metadata", &md) ||
-        !json_object_is_type(md, json_type_object))
-        return -EINVAL;
-    const char *name = get_str(md, "name");
-    const char *uid = get_str(md, "uid");
-    const char *rv = get_str(md, "resourceVersion");
-    const char *ts = get_str(md, "creationTimestamp");
-    if (!name || !*name || !uid || !rv || !*rv)
-        return -EINVAL;
-    model_pack_str(p, offsetof(struct obj_meta, name), name, false);
-    model_pack_str(p, offsetof(struct obj_meta, uid), uid, false);
-    model_pack_str(p, offsetof(struct obj_meta, rv), rv, false);
-    model_pack_intern(p, offsetof(struct obj_meta, ns), get_str(md, "namespace"), true);
-    int64_t secs;
-    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
-        *created = secs;
+    struct model_meta_src src;
+    int rc = model_meta_read(obj, &src);
+    *created = src.created;
+    if (rc)
+        return rc;
+    model_pack_str(p, offsetof(struct obj_meta, name), src.name, false);
+    model_pack_str(p, offsetof(struct obj_meta, uid), src.uid, false);
+    model_pack_str(p, offsetof(struct obj_meta, rv), src.rv, false);
+    model_pack_intern(p, offsetof(struct obj_meta, ns), src.ns, true);
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /* Pod records of the backup extension: phase, readiness, scheduling and
  * per-container restarts, waiting/termination reasons and memory limits
- * (extension health, SPEC §6 warnings). Also the quantity parser. */
+ * (extension health warnings). Also the quantity parser. */
 #include "model/records.h"
 #include "model/mjson.h"
 

@@ -1,5 +1,5 @@
 /* PersistentVolumeClaim records: storage class (absent vs "" kept apart,
- * SPEC §6 counts both as "no storage class"), bound volume and phase. */
+ * the support matrix counts both as "no storage class"), bound volume and phase. */
 #include "model/records.h"
 #include "model/mjson.h"
 #include "model/pack.h"

@@ -1,4 +1,4 @@
-/* Typed, compact records of the watched resources (SPEC §5) and their
+/* Typed, compact records of the watched resources and their
  * model_type descriptors. The reflector builds them with ->extract, the
  * store owns them, the rules engine reads them in its consumer callbacks.
  * Each record keeps only what rules/ needs; sizes below are sizeof() on
@@ -136,7 +136,7 @@ struct pod_rec {
     struct pod_container *containers;
 };
 
-/* Descriptors (group/version/kind/scope per SPEC §5). */
+/* Descriptors (group/version/kind/scope of each watched resource). */
 extern const struct model_type model_pv_type;
 extern const struct model_type model_pvc_type;
 extern const struct model_type model_storageclass_type;

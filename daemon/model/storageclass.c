@@ -1,6 +1,6 @@
 /* StorageClass records: provisioner and whether it is the default class
  * (GA or beta annotation), for the class-level verdicts of the admission
- * ConfigMap (SPEC §13). */
+ * ConfigMap. */
 #include "model/records.h"
 #include "model/mjson.h"
 

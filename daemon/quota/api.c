@@ -1,7 +1,8 @@
-/* The quota endpoints and documents (SPEC §7, §8): GET /api/v1/quota,
- * POST /api/v1/quota/{instance}/{backup|restore} with bearer token
- * (api.token_file, re-read when the file changes, constant-time compare)
- * and Idempotency-Key, plus the report's quota section and check's text. */
+/* The quota write API's logic without HTTP (quota.h): the bearer token
+ * (api.token_file, re-read when the file changes, constant-time compare),
+ * reservations answered as plain structs, the quota document (report
+ * section and GET /api/v1/quota) and check's text. http/routes_quota.c
+ * serves them. */
 #include "quota/quota_int.h"
 
 #include <ctype.h>
@@ -10,15 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "util/clock.h"
 #include "util/log.h"
-
-#define API_PREFIX "/api/v1/quota/"
-#define MAX_KEY_LEN 128
-#define MAX_INSTANCE_LEN 253
 
 /* ---- token ---- */
 
@@ -337,73 +333,18 @@ int quota_text(struct quota *q, struct buf *out)
     return rc;
 }
 
-/* ---- handlers ---- */
+/* ---- reservations ---- */
 
-static void json_reply(struct http_response *resp, int status, struct json_object *doc)
-{
-    resp->status = status;
-    resp->content_type = "application/json";
-    buf_reset(&resp->body);
-    if (!doc || buf_adds(&resp->body, json_object_to_json_string_ext(
-                                          doc, JSON_C_TO_STRING_PLAIN |
-                                                   JSON_C_TO_STRING_NOSLASHESCAPE)) ||
-        buf_addc(&resp->body, '\n')) {
-        resp->status = 500;
-        buf_reset(&resp->body);
-    }
-    json_object_put(doc);
-}
+bool quota_write_enabled(const struct quota *q) { return q->token.path != NULL; }
 
-static void error_reply(struct http_response *resp, int status, const char *code,
-                        const char *msg)
+bool quota_authorized(struct quota *q, const char *authorization)
 {
-    struct json_object *o = json_object_new_object();
-    if (o) {
-        json_object_object_add(o, "error", json_object_new_string(code));
-        json_object_object_add(o, "message", json_object_new_string(msg));
-    }
-    json_reply(resp, status, o);
-}
-
-static void not_ready(struct http_response *resp)
-{
-    (void)http_response_header(resp, "Retry-After", "1");
-    error_reply(resp, 503, "not_ready",
-                "this replica has just started leading and is reading the shared quota ledger; "
-                "retry");
-}
-
-static void on_get(void *data, const struct http_request *req, struct http_response *resp)
-{
-    (void)req;
-    struct quota *q = data;
-    if (q->stale) {
-        not_ready(resp);
-        return;
-    }
-    struct json_object *doc = quota_json(q);
-    if (!doc) {
-        error_reply(resp, 503, "out_of_memory", "cannot build the quota document");
-        return;
-    }
-    json_reply(resp, 200, doc);
-    resp->allow_gzip = true;
-}
-
-static bool valid_text(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] == 0x7f || s[i] == '/')
-            return false;
-    return true;
+    return authorized(q, authorization);
 }
 
 #define MAX_INSTANCES 5000 /* backup instances per vault (support matrix) */
 
-static bool instance_room(struct quota *q, const char *inst)
+bool quota_instance_room(struct quota *q, const char *inst)
 {
     const char **v;
     long n = ledger_instances(q->ledger, &v);
@@ -416,197 +357,93 @@ static bool instance_room(struct quota *q, const char *inst)
     return ok;
 }
 
-static int random_id(char *out, size_t n)
+void quota_set_current(struct quota *q, bool current) { q->stale = !current; }
+
+bool quota_current(const struct quota *q, struct quota_answer *a)
 {
-    unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof(b)) {
-        ssize_t r = getrandom(b + got, sizeof(b) - got, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        got += (size_t)r;
-    }
-    for (size_t i = 0; i < sizeof(b) && 2 * i + 2 < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-    return 0;
+    if (!q->stale)
+        return true;
+    memset(a, 0, sizeof(*a));
+    a->status = 503;
+    a->error = "not_ready";
+    a->message = "this replica has just started leading and is reading the shared quota ledger; "
+                 "retry";
+    a->retry_after = 1;
+    return false;
 }
 
-static struct json_object *answer_json(const char *id, const char *inst, enum acct_op op,
-                                       const struct ledger_answer *a)
+void quota_answer_not_saved(struct quota_answer *a)
 {
-    struct json_object *o = json_object_new_object();
-    if (!o)
+    memset(a, 0, sizeof(*a));
+    a->status = 503;
+    a->error = "state_not_saved";
+    a->message = "the reservation could not be persisted; nothing was counted, retry";
+    a->retry_after = 5;
+}
+
+void quota__answer_reserved(struct quota_answer *out, const char *id, const char *inst,
+                            enum acct_op op, const struct ledger_answer *a, bool replayed)
+{
+    memset(out, 0, sizeof(*out));
+    out->status = 200;
+    out->replayed = replayed;
+    out->reservation = id;
+    out->instance = inst;
+    out->op = op;
+    out->used = a->used;
+    out->limit = a->limit;
+    out->remaining = a->remaining;
+    out->resets_at = a->resets_at;
+}
+
+struct quota_wait *quota_reserve(struct quota *q, const char *inst, enum acct_op op,
+                                 const char *id, bool may_wait, quota_answer_cb cb, void *data,
+                                 struct quota_answer *ans)
+{
+    if (!quota_current(q, ans))
         return NULL;
-    json_object_object_add(o, "reservation", id ? json_object_new_string(id) : NULL);
-    json_object_object_add(o, "instance", json_object_new_string(inst));
-    json_object_object_add(o, "operation", json_object_new_string(acct_op_name(op)));
-    json_object_object_add(o, "used", json_object_new_int64(a->used));
-    json_object_object_add(o, "limit", json_object_new_int64(a->limit));
-    json_object_object_add(o, "remaining", json_object_new_int64(a->remaining));
-    json_object_object_add(o, "resets_at", ts_json(a->resets_at));
-    return o;
-}
-
-void quota__reply_reserved(struct http_response *resp, const char *id, const char *inst,
-                           enum acct_op op, const struct ledger_answer *a, bool replayed)
-{
-    if (replayed)
-        http_response_header(resp, "Idempotent-Replayed", "true");
-    json_reply(resp, 200, answer_json(id, inst, op, a));
-}
-
-void quota__reply_not_saved(struct http_response *resp)
-{
-    http_response_header(resp, "Retry-After", "5");
-    error_reply(resp, 503, "state_not_saved",
-                "the reservation could not be persisted; nothing was counted, retry");
-}
-
-/* req NULL (tests): the answer is never deferred. */
-static void post(struct quota *q, const struct http_request *req, const char *path,
-                 const char *authorization, const char *idempotency_key,
-                 struct http_response *resp)
-{
-    if (!q->token.path) {
-        error_reply(resp, 404, "not_found", "the write API is disabled (api.token_file is empty)");
-        return;
-    }
-    /* /api/v1/quota/{instance}/{op} */
-    const char *rest = strncmp(path, API_PREFIX, strlen(API_PREFIX)) == 0
-                           ? path + strlen(API_PREFIX) : NULL;
-    const char *slash = rest ? strrchr(rest, '/') : NULL;
-    if (!authorized(q, authorization)) {
-        resp->status = 401;
-        http_response_header(resp, "WWW-Authenticate", "Bearer");
-        error_reply(resp, 401, "unauthorized",
-                    "an Authorization: Bearer header matching api.token_file is required");
-        return;
-    }
-    /* SPEC §7 keeps 404 for a disabled write API: a malformed path is a
-     * bad request (an empty instance or no operation). */
-    if (!rest || !slash || slash == rest) {
-        error_reply(resp, 400, "bad_request",
-                    "expected POST /api/v1/quota/{instance}/{backup|restore} with a non-empty "
-                    "instance");
-        return;
-    }
-    char inst[MAX_INSTANCE_LEN + 2];
-    size_t ilen = (size_t)(slash - rest);
-    if (ilen > MAX_INSTANCE_LEN) {
-        error_reply(resp, 400, "bad_instance", "the backup instance name is too long");
-        return;
-    }
-    memcpy(inst, rest, ilen);
-    inst[ilen] = '\0';
-    enum acct_op op;
-    if (acct_op_parse(slash + 1, &op)) {
-        error_reply(resp, 400, "bad_operation", "the operation must be backup or restore");
-        return;
-    }
-    if (!valid_text(inst, MAX_INSTANCE_LEN)) {
-        error_reply(resp, 400, "bad_instance",
-                    "the backup instance must be printable text without spaces or '/'");
-        return;
-    }
-    /* Any well-formed instance may be reserved (SPEC §7 keeps 404 for a
-     * disabled write API): the pipeline may reserve before the first CR of
-     * a new backup instance exists. New names are bounded by the vault's
-     * own limit of backup instances, so a caller cannot grow the ledger
-     * and the metric series without bound. */
-    if (!instance_room(q, inst)) {
-        error_reply(resp, 400, "too_many_instances",
-                    "the ledger already tracks as many backup instances as a vault can hold");
-        return;
-    }
-    char id[MAX_KEY_LEN + 1];
-    if (idempotency_key) {
-        if (!valid_text(idempotency_key, MAX_KEY_LEN)) {
-            error_reply(resp, 400, "bad_idempotency_key",
-                        "Idempotency-Key must be 1-128 printable characters without spaces or '/'");
-            return;
-        }
-        snprintf(id, sizeof(id), "%s", idempotency_key);
-    } else if (random_id(id, sizeof(id))) {
-        error_reply(resp, 503, "no_randomness", "cannot generate a reservation id");
-        return;
-    }
-    if (q->stale) {
-        not_ready(resp);
-        return;
-    }
     int64_t now = quota__now(q);
     struct ledger_answer a;
     int rc = ledger_reserve(q->ledger, inst, op, id, now, &a);
     if (rc == 1) {
         /* A retry while the first request still waits for its write
          * waits for the same outcome. */
-        if (req && quota__join_pending(q, req, inst, op, id, &a, resp))
-            return;
-        quota__reply_reserved(resp, id, inst, op, &a, true);
-        return;
+        struct quota_wait *w = NULL;
+        if (may_wait && quota__join_pending(q, inst, op, id, &a, cb, data, &w, ans))
+            return w;
+        quota__answer_reserved(ans, id, inst, op, &a, true);
+        return NULL;
     }
     if (rc == -EDQUOT) {
-        char ra[24];
+        quota__answer_reserved(ans, NULL, inst, op, &a, false);
         int64_t secs = a.resets_at - now;
-        snprintf(ra, sizeof(ra), "%lld", (long long)(secs > 0 ? secs : 1));
-        http_response_header(resp, "Retry-After", ra);
-        struct json_object *o = answer_json(NULL, inst, op, &a);
-        if (o)
-            json_object_object_add(o, "error", json_object_new_string("quota_exhausted"));
-        json_reply(resp, 429, o);
-        return;
+        ans->status = 429;
+        ans->error = "quota_exhausted";
+        ans->retry_after = secs > 0 ? secs : 1;
+        return NULL;
     }
     if (rc < 0) {
-        error_reply(resp, rc == -ENOMEM ? 503 : 400, "reserve_failed", strerror(-rc));
-        return;
+        memset(ans, 0, sizeof(*ans));
+        ans->status = rc == -ENOMEM ? 503 : 400;
+        ans->error = "reserve_failed";
+        ans->message = strerror(-rc);
+        return NULL;
     }
     /* Persist before answering: a reservation the caller was told about
      * must survive a crash right after. An asynchronous store (the HA
      * ConfigMap) answers once the write carrying it has landed. */
-    if (req && !q->o.read_only && q->store.ops && q->store.ops->save_wait) {
-        quota__wait_for_write(q, req, inst, op, id, &a, resp);
-        return;
-    }
+    if (may_wait && !q->o.read_only && q->store.ops && q->store.ops->save_wait)
+        return quota__wait_for_write(q, inst, op, id, &a, cb, data, ans);
     q->dirty = true;
     if (!q->o.read_only && quota__save(q)) {
         ledger_unreserve(q->ledger, inst, op, id);
         q->dirty = true;
-        quota__reply_not_saved(resp);
-        return;
+        quota_answer_not_saved(ans);
+        return NULL;
     }
     quota__changed(q);
     log_kv(LOG_INFO, "quota reservation", "backup_instance", inst, "operation",
            acct_op_name(op), "reservation", id, NULL);
-    json_reply(resp, 200, answer_json(id, inst, op, &a));
-}
-
-void quota_handle_post(struct quota *q, const char *path, const char *authorization,
-                       const char *idempotency_key, struct http_response *resp)
-{
-    post(q, NULL, path, authorization, idempotency_key, resp);
-}
-
-void quota_handle_post_req(struct quota *q, const struct http_request *req,
-                           struct http_response *resp)
-{
-    post(q, req, req->path, http_request_header(req, "Authorization"),
-         http_request_header(req, "Idempotency-Key"), resp);
-}
-
-void quota_set_current(struct quota *q, bool current) { q->stale = !current; }
-
-static void on_post(void *data, const struct http_request *req, struct http_response *resp)
-{
-    quota_handle_post_req(data, req, resp);
-}
-
-int quota_register_routes(struct quota *q, struct http_server *s)
-{
-    int rc = http_server_route(s, "GET", "/api/v1/quota", on_get, q);
-    if (!rc)
-        rc = http_server_route(s, "POST", API_PREFIX, on_post, q);
-    return rc;
+    quota__answer_reserved(ans, id, inst, op, &a, false);
+    return NULL;
 }

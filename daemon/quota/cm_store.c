@@ -1,7 +1,7 @@
 /* The quota ledger in a ConfigMap with optimistic concurrency: a queue of
  * load/save operations served one at a time, consecutive saves coalesced
  * into one write, 409 answered by re-read + merge by UID + write again.
- * Requests go through struct lease_transport; see cm_store.h. */
+ * Requests go through struct write_transport; see cm_store.h. */
 #include "quota/cm_store.h"
 
 #include <errno.h>
@@ -14,10 +14,10 @@
 
 #include "quota/ledger.h"
 #include "quota/state.h"
+#include "util/container.h"
 #include "util/log.h"
 #include "util/clock.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define CM_RV_MAX 64
 #define CM_CORRUPT_KEY "ledger.json.corrupt"
 
@@ -40,7 +40,7 @@ struct cm_store {
     uv_loop_t *loop;
     uv_timer_t timer;       /* request timeout or backoff */
     char name[256], ns[256], identity[256];
-    struct lease_transport tr;
+    struct write_transport tr;
     struct ledger *ledger;
     int max_attempts;
     int64_t timeout_ms;
@@ -269,7 +269,7 @@ static void send_req(struct cm_store *s, const char *method, bool collection, co
         r->owner = s;
         s->cur = r;
         rc = s->tr.request(s->tr.ctx, method, path, body ? "application/json" : NULL, body, blen,
-                           on_done, r);
+                           on_done, r, NULL);
         if (rc) {
             s->cur = NULL;
             free(r);

@@ -1,5 +1,5 @@
-/* The quota ledger kept in a ConfigMap (accounting.state_configmap, SPEC §7)
- * for HA: asynchronous load and save over struct lease_transport with
+/* The quota ledger kept in a ConfigMap (accounting.state_configmap)
+ * for HA: asynchronous load and save over struct write_transport with
  * optimistic concurrency. A save PUTs with the resourceVersion last read
  * or written; on 409 it re-reads, merges the stored document into the
  * ledger by UID (ledger_merge_json: a union, so nothing is lost and
@@ -20,7 +20,7 @@
 
 #include <uv.h>
 
-#include "kube/lease.h"
+#include "util/write_transport.h"
 
 struct ledger;
 
@@ -30,7 +30,7 @@ struct cm_store_opts {
     const char *name;       /* ConfigMap name; copied */
     const char *namespace_; /* copied */
     const char *identity;   /* written-by annotation (pod name); copied; may be NULL */
-    struct lease_transport transport; /* borrowed; must outlive the store */
+    struct write_transport transport; /* borrowed; must outlive the store */
     struct ledger *ledger;  /* borrowed; must outlive the store */
     int max_attempts;       /* writes per save before giving up; 0 = 8 */
     int64_t timeout_ms;     /* per request; 0 = 10000 */

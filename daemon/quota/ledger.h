@@ -1,4 +1,4 @@
-/* The quota ledger (SPEC §7): on-demand operations per backup instance,
+/* The quota ledger: on-demand operations per backup instance,
  * calendar day (at the configured boundary offset) and operation, deduped
  * by object UID, plus reservations made through the write API. Pure: no
  * I/O, no loop; every call that depends on time takes `now` (Unix seconds).

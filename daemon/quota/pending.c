@@ -1,7 +1,7 @@
 /* Reservations waiting for the write that carries them (HA ConfigMap
- * store): the HTTP answer is deferred (http_request_defer) until the
- * store's save_wait reports that write; 200 when it landed, otherwise 503
- * state_not_saved and the reservation dropped. Runs on the loop. */
+ * store): each waiter's callback runs once the store's save_wait reports
+ * that write; reserved when it landed, otherwise state_not_saved and the
+ * reservation dropped. Runs on the loop; called from api.c. */
 #include "quota/quota_int.h"
 
 #include <errno.h>
@@ -14,12 +14,13 @@
 
 #define PEND_TICK_MS 100
 
-struct quota_waiter {
+struct quota_wait {
     struct quota_pending *p;
-    struct http_deferred *d;
+    quota_answer_cb cb;
+    void *data;
     struct ledger_answer a;
     bool replayed;
-    struct quota_waiter *next;
+    struct quota_wait *next;
 };
 
 /* Owned by the store's callback (on_saved frees it), listed in q->pending
@@ -32,7 +33,7 @@ struct quota_pending {
     enum acct_op op;
     int64_t deadline_ms;        /* monotonic */
     bool settled;               /* answered: landed, failed or given up */
-    struct quota_waiter *waiters;
+    struct quota_wait *waiters;
 };
 
 static void unlink_pending(struct quota_pending *p)
@@ -57,16 +58,14 @@ size_t quota_pending_count(const struct quota *q)
     return n;
 }
 
-static void answer(struct quota_pending *p, struct quota_waiter *w, bool ok)
+static void answer(struct quota_pending *p, struct quota_wait *w, bool ok)
 {
-    struct http_response resp;
-    http_response_init(&resp);
+    struct quota_answer a;
     if (ok)
-        quota__reply_reserved(&resp, p->id, p->inst, p->op, &w->a, w->replayed);
+        quota__answer_reserved(&a, p->id, p->inst, p->op, &w->a, w->replayed);
     else
-        quota__reply_not_saved(&resp);
-    http_deferred_finish(w->d, &resp);
-    buf_free(&resp.body);
+        quota_answer_not_saved(&a);
+    w->cb(w->data, &a);
 }
 
 /* The outcome for every waiter; a failure drops the reservation first. */
@@ -86,10 +85,10 @@ static void settle(struct quota_pending *p, bool ok, const char *why)
         log_kv(LOG_INFO, "quota reservation", "backup_instance", p->inst, "operation",
                acct_op_name(p->op), "reservation", p->id, NULL);
     }
-    struct quota_waiter *w = p->waiters;
+    struct quota_wait *w = p->waiters;
     p->waiters = NULL;
     while (w) {
-        struct quota_waiter *n = w->next;
+        struct quota_wait *n = w->next;
         answer(p, w, ok);
         free(w);
         w = n;
@@ -105,22 +104,18 @@ static void on_saved(void *data, int err, int http)
     free(p);
 }
 
-/* The server closes before the answer: the client is told nothing was
- * counted, so nothing is (the other waiters get the same answer). */
-static void on_cancel(void *data, struct http_response *resp)
+void quota_wait_cancel(struct quota_wait *w, bool drop)
 {
-    struct quota_waiter *w = data;
     struct quota_pending *p = w->p;
-    for (struct quota_waiter **pp = &p->waiters; *pp; pp = &(*pp)->next) {
+    for (struct quota_wait **pp = &p->waiters; *pp; pp = &(*pp)->next) {
         if (*pp == w) {
             *pp = w->next;
             break;
         }
     }
     free(w);
-    settle(p, false, "shutting down");
-    resp->extra_headers[0] = '\0';
-    quota__reply_not_saved(resp);
+    if (drop)
+        settle(p, false, "shutting down");
 }
 
 static void on_tick(uv_timer_t *t)
@@ -145,37 +140,36 @@ static void arm(struct quota *q)
     }
 }
 
-static struct quota_waiter *add_waiter(struct quota_pending *p, const struct http_request *req,
-                                       const struct ledger_answer *a, bool replayed)
+static struct quota_wait *add_waiter(struct quota_pending *p, quota_answer_cb cb, void *data,
+                                     const struct ledger_answer *a, bool replayed)
 {
-    struct quota_waiter *w = calloc(1, sizeof(*w));
+    struct quota_wait *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
     w->p = p;
     w->a = *a;
     w->replayed = replayed;
-    w->d = http_request_defer(req, on_cancel, w);
-    if (!w->d) {
-        free(w);
-        return NULL;
-    }
+    w->cb = cb;
+    w->data = data;
     w->next = p->waiters;
     p->waiters = w;
     return w;
 }
 
-void quota__wait_for_write(struct quota *q, const struct http_request *req, const char *inst,
-                           enum acct_op op, const char *id, const struct ledger_answer *a,
-                           struct http_response *resp)
+struct quota_wait *quota__wait_for_write(struct quota *q, const char *inst, enum acct_op op,
+                                         const char *id, const struct ledger_answer *a,
+                                         quota_answer_cb cb, void *data,
+                                         struct quota_answer *ans)
 {
     quota__warnings(q);
     struct quota_pending *p = calloc(1, sizeof(*p));
+    struct quota_wait *w = NULL;
     if (!p || strlen(inst) >= sizeof(p->inst) || strlen(id) >= sizeof(p->id) ||
-        !add_waiter(p, req, a, false)) {
+        !(w = add_waiter(p, cb, data, a, false))) {
         free(p);
         (void)ledger_unreserve(q->ledger, inst, op, id);
-        quota__reply_not_saved(resp);
-        return;
+        quota_answer_not_saved(ans);
+        return NULL;
     }
     p->q = q;
     p->op = op;
@@ -185,27 +179,35 @@ void quota__wait_for_write(struct quota *q, const struct http_request *req, cons
     int rc = q->store.ops->save_wait(q->store.ctx, on_saved, p);
     if (rc) {
         /* Not even queued (not the leader, store closing): answered now,
-         * from inside the handler. */
+         * from inside the caller. */
+        p->waiters = NULL;
+        free(w);
         settle(p, false, strerror(-rc));
         free(p);
-        return;
+        quota_answer_not_saved(ans);
+        return NULL;
     }
     p->next = q->pending;
     if (p->next)
         p->next->prev = p;
     q->pending = p;
     arm(q);
+    quota__answer_reserved(ans, p->id, p->inst, op, a, false);
+    return w;
 }
 
-bool quota__join_pending(struct quota *q, const struct http_request *req, const char *inst,
-                         enum acct_op op, const char *id, const struct ledger_answer *a,
-                         struct http_response *resp)
+bool quota__join_pending(struct quota *q, const char *inst, enum acct_op op, const char *id,
+                         const struct ledger_answer *a, quota_answer_cb cb, void *data,
+                         struct quota_wait **out, struct quota_answer *ans)
 {
     for (struct quota_pending *p = q->pending; p; p = p->next) {
         if (p->settled || p->op != op || strcmp(p->inst, inst) || strcmp(p->id, id))
             continue;
-        if (!add_waiter(p, req, a, true))
-            quota__reply_not_saved(resp);
+        *out = add_waiter(p, cb, data, a, true);
+        if (*out)
+            quota__answer_reserved(ans, p->id, p->inst, op, a, true);
+        else
+            quota_answer_not_saved(ans);
         return true;
     }
     return false;

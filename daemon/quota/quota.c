@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "util/clock.h"
+#include "util/container.h"
 #include "util/log.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define SAVE_RETRY_MS 5000
 
 int64_t quota__now(const struct quota *q)

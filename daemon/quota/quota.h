@@ -1,4 +1,4 @@
-/* The quota subsystem as the app sees it (SPEC §7, §8, §9): the ledger fed
+/* The quota subsystem as the app sees it: the ledger fed
  * by the accounting sources' stores, persisted after every change, a day
  * rollover timer, the /api/v1/quota endpoints, the quota metrics, and the
  * report/check sections. Runs on the loop; app.c owns it. */
@@ -10,9 +10,8 @@
 #include <uv.h>
 
 #include "config/schedule.h"
-#include "http/metrics.h"
-#include "http/server.h"
-#include "kube/store.h"
+#include "metrics/metrics.h"
+#include "store/store.h"
 #include "model/acct.h"
 #include "quota/state.h"
 #include "util/buf.h"
@@ -71,25 +70,61 @@ int quota_flush(struct quota *q);
  * handle is closed (at once without a loop). */
 void quota_close(struct quota *q, void (*cb)(void *data), void *data);
 
-/* GET /api/v1/quota and POST /api/v1/quota/{instance}/{op}. q must
- * outlive s. 0 / -ENOMEM. */
-int quota_register_routes(struct quota *q, struct http_server *s);
-/* The POST handler's logic without the server (tests): path as routed,
- * authorization and idempotency_key header values (NULL when absent).
- * Answers at once (a store with save_wait is then used synchronously,
- * like quota's own saves). */
-void quota_handle_post(struct quota *q, const char *path, const char *authorization,
-                       const char *idempotency_key, struct http_response *resp);
-/* The route's handler. With an asynchronous store (the HA ConfigMap,
- * struct quota_store_ops save_wait) a new reservation is answered only
- * once the write carrying it has landed: 200, or 503 state_not_saved with
- * Retry-After (the reservation dropped: nothing counted) when the write
- * fails, this replica stops leading (quota_abort_pending) or
- * QUOTA_WRITE_DEADLINE_MS pass. An Idempotency-Key retry meanwhile waits
- * for the same outcome. Otherwise as quota_handle_post. */
+/* ---- reservations: the write API's logic as plain calls; the HTTP side
+ * is http/routes_quota.c ---- */
+
+/* True when api.token_file is set (the write API is on). */
+bool quota_write_enabled(const struct quota *q);
+/* authorization: an Authorization header value (NULL when absent). True
+ * when it is "Bearer <the token in api.token_file>"; the file is re-read
+ * when it changed, the compare takes constant time. */
+bool quota_authorized(struct quota *q, const char *authorization);
+/* False when inst is new and the ledger already tracks as many backup
+ * instances as a vault can hold (5000). */
+bool quota_instance_room(struct quota *q, const char *inst);
+
+/* The answer to a reservation. Strings are borrowed: valid during the
+ * callback, or until the caller's own strings go for quota_reserve. */
+struct quota_answer {
+    int status;             /* 200 reserved, 429 quota exhausted, 400 or 503 error */
+    const char *error;      /* NULL on 200: "quota_exhausted", "not_ready",
+                               "state_not_saved", "reserve_failed" */
+    const char *message;    /* for errors (NULL for quota_exhausted) */
+    bool replayed;          /* an Idempotency-Key retry of a known reservation */
+    const char *reservation;/* the id (200) */
+    const char *instance;
+    enum acct_op op;
+    long used, limit, remaining;
+    int64_t resets_at;      /* unix seconds */
+    int64_t retry_after;    /* seconds; 0 = none */
+};
+typedef void (*quota_answer_cb)(void *data, const struct quota_answer *a);
+struct quota_wait;
+
 #define QUOTA_WRITE_DEADLINE_MS 5000
-void quota_handle_post_req(struct quota *q, const struct http_request *req,
-                           struct http_response *resp);
+/* Reserves one op for instance inst today under id (the Idempotency-Key
+ * or a random id; a known id is answered again, replayed). Returns NULL
+ * with *ans filled when answered at once. With may_wait and an
+ * asynchronous store (the HA ConfigMap, struct quota_store_ops save_wait)
+ * a new reservation is answered only once the write carrying it has
+ * landed: then it returns a wait handle and cb fires exactly once later
+ * (never before returning) with 200, or 503 state_not_saved (the
+ * reservation dropped: nothing counted) when the write fails, this replica
+ * stops leading (quota_abort_pending) or QUOTA_WRITE_DEADLINE_MS pass; an
+ * Idempotency-Key retry meanwhile waits for the same outcome. *ans then
+ * holds the figures (replayed for a retry). */
+struct quota_wait *quota_reserve(struct quota *q, const char *inst, enum acct_op op,
+                                 const char *id, bool may_wait, quota_answer_cb cb, void *data,
+                                 struct quota_answer *ans);
+/* The caller cannot wait any more: cb will not fire for w (freed). With
+ * drop the reservation is given up as not saved (its other waiters are
+ * answered so). */
+void quota_wait_cancel(struct quota_wait *w, bool drop);
+/* Fills *a with the 503 state_not_saved answer (Retry-After 5). */
+void quota_answer_not_saved(struct quota_answer *a);
+/* False (and *a the 503 not_ready answer, Retry-After 1) while the ledger
+ * is not current (quota_set_current). */
+bool quota_current(const struct quota *q, struct quota_answer *a);
 /* HA, leadership lost: reservations still waiting for their write are
  * answered 503 state_not_saved and dropped from the ledger. */
 void quota_abort_pending(struct quota *q);
@@ -103,11 +138,11 @@ size_t quota_pending_count(const struct quota *q);
  * out of /metrics, rather than publish counts that are too low. Default true. */
 void quota_set_current(struct quota *q, bool current);
 
-/* Registers the METRIC_SCOPE_CLUSTER collector (SPEC §9 quota families).
+/* Registers the METRIC_SCOPE_CLUSTER collector (the quota families).
  * q must outlive m or call metrics_remove_collector first. */
 int quota_register_metrics(struct quota *q, struct metrics *m);
 
-/* The quota document of SPEC §8 (report "quota" and GET /api/v1/quota).
+/* The quota document (report "quota" and GET /api/v1/quota).
  * Caller puts. NULL on ENOMEM. */
 struct json_object *quota_json(struct quota *q);
 /* Appends the same document as text JSON. 0 / -ENOMEM. */

@@ -1,5 +1,6 @@
 /* Private to quota/: the fields of struct quota shared by quota.c (loop,
- * consumers, persistence), api.c (HTTP, JSON, text) and quota_metrics.c. */
+ * consumers, persistence), api.c (token, reservations, JSON, text),
+ * pending.c (reservations waiting for their write) and quota_metrics.c. */
 #ifndef ABC_QUOTA_QUOTA_INT_H
 #define ABC_QUOTA_QUOTA_INT_H
 
@@ -57,22 +58,24 @@ void quota__changed(struct quota *q);
 /* Saves synchronously; 0 or the error (logged). */
 int quota__save(struct quota *q);
 void quota__token_free(struct quota_token *t);
-/* The answers to a reservation (api.c). */
-void quota__reply_reserved(struct http_response *resp, const char *id, const char *inst,
-                           enum acct_op op, const struct ledger_answer *a, bool replayed);
-void quota__reply_not_saved(struct http_response *resp);
+/* A reserved answer for id (borrowed strings: valid while the caller's). */
+void quota__answer_reserved(struct quota_answer *out, const char *id, const char *inst,
+                            enum acct_op op, const struct ledger_answer *a, bool replayed);
 /* pending.c: the reservation just made (ledger_reserve 0) is answered
- * once the store's save_wait reports its write (200), or 503 and dropped
- * when it fails, leadership is lost or QUOTA_WRITE_DEADLINE_MS pass. */
-void quota__wait_for_write(struct quota *q, const struct http_request *req, const char *inst,
-                           enum acct_op op, const char *id, const struct ledger_answer *a,
-                           struct http_response *resp);
-/* An idempotent retry of a reservation still waiting: true when it now
- * waits for the same outcome (answered later, replayed), false when no
- * such reservation waits (answer at once). */
-bool quota__join_pending(struct quota *q, const struct http_request *req, const char *inst,
-                         enum acct_op op, const char *id, const struct ledger_answer *a,
-                         struct http_response *resp);
+ * through cb once the store's save_wait reports its write (reserved), or
+ * not saved and dropped when it fails, leadership is lost or
+ * QUOTA_WRITE_DEADLINE_MS pass. Returns the wait, or NULL with *ans filled
+ * (not saved) when it cannot wait. */
+struct quota_wait *quota__wait_for_write(struct quota *q, const char *inst, enum acct_op op,
+                                         const char *id, const struct ledger_answer *a,
+                                         quota_answer_cb cb, void *data,
+                                         struct quota_answer *ans);
+/* An idempotent retry of a reservation still waiting: true when such a
+ * reservation waits; *out is then the new waiter (same outcome, replayed),
+ * or NULL with *ans not saved (ENOMEM). False: answer at once. */
+bool quota__join_pending(struct quota *q, const char *inst, enum acct_op op, const char *id,
+                         const struct ledger_answer *a, quota_answer_cb cb, void *data,
+                         struct quota_wait **out, struct quota_answer *ans);
 /* quota_close: every waiting reservation is answered 503 and dropped; the
  * records left for the store's callbacks no longer refer to q. */
 void quota__pending_close(struct quota *q);

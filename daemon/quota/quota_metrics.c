@@ -1,4 +1,4 @@
-/* Quota metric families of SPEC §9, rendered at scrape time from the
+/* Quota metric families, rendered at scrape time from the
  * ledger (a handful of series: one per backup instance and operation).
  * Cluster scope: only the leader exports them. */
 #include "quota/quota_int.h"

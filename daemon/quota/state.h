@@ -1,4 +1,4 @@
-/* Persistence of the quota ledger (SPEC §7 "Counts survive restarts").
+/* Persistence of the quota ledger (counts survive restarts).
  * A small store interface so the state can live in a file (here) or, for
  * HA, in a ConfigMap (the HA helper's backend plugs in the same way); the
  * document is ledger_to_json's. Called by quota/quota.c on the loop:

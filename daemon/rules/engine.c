@@ -403,36 +403,6 @@ void engine_mark_synced(struct engine *e, const char *resource)
     e->synced |= res_bit(resource);
 }
 
-static void c_add(void *data, const struct model_type *t, const void *rec)
-{
-    engine_apply(data, t, NULL, rec);
-}
-
-static void c_update(void *data, const struct model_type *t, const void *old_rec,
-                     const void *new_rec)
-{
-    engine_apply(data, t, old_rec, new_rec);
-}
-
-static void c_delete(void *data, const struct model_type *t, const void *rec)
-{
-    engine_apply(data, t, rec, NULL);
-}
-
-static void c_synced(void *data, const struct model_type *t)
-{
-    engine_mark_synced(data, t->resource);
-}
-
-struct store_consumer engine_consumer(struct engine *e)
-{
-    struct store_consumer c = {
-        .on_add = c_add, .on_update = c_update, .on_delete = c_delete,
-        .on_synced = c_synced, .data = e,
-    };
-    return c;
-}
-
 /* engine_attach_store: the same, indexing the store's PV records (data is
  * the struct engine_attach). */
 static void b_add(void *data, const struct model_type *t, const void *rec)

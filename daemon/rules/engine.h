@@ -1,5 +1,5 @@
 /* The rules engine: keeps the current evaluation of the cluster
- * incrementally from store events (SPEC §6). A PV event re-judges that PV;
+ * incrementally from store events. A PV event re-judges that PV;
  * class, driver, node, version and pod events update what depends on them.
  * Derived totals (PVs per reason, pending claims, snapshot counts) are kept
  * as counters on change, so /metrics, /readyz and the report only read.
@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "rules/matrix.h"
 #include "rules/classify.h"
 #include "rules/prereq.h"
@@ -65,7 +65,7 @@ struct engine_opts {
     const struct kversions *kversions;      /* NULL = not loaded (borrowed like regions) */
 };
 
-/* Fills o with the SPEC §4 defaults (strings "", counts -1, limits 5000,
+/* Fills o with the documented defaults (strings "", counts -1, limits 5000,
  * 500, 0.8, the extension namespace and selector). */
 void engine_opts_default(struct engine_opts *o);
 
@@ -79,22 +79,18 @@ int engine_set_opts(struct engine *e, const struct engine_opts *o);
  * from it must be re-read after each engine_set_opts). */
 const struct engine_opts *engine_get_opts(const struct engine *e);
 
-/* One consumer for every watched resource; dispatches on t->resource
- * (persistentvolumes, persistentvolumeclaims, storageclasses, csidrivers,
+/* Registers the engine as a consumer of s, for every watched resource;
+ * it dispatches on the store's type (persistentvolumes,
+ * persistentvolumeclaims, storageclasses, csidrivers,
  * volumesnapshotclasses, volumesnapshots, nodes, pods; others ignored).
- * Register it on each store with store_add_consumer. */
-struct store_consumer engine_consumer(struct engine *e);
-
-/* The same consumer registered on s, except that the engine keeps
- * pointers to s's PV records instead of copies (store.h Lifetime; a
- * release hook drops them when s is freed): ~200 bytes less per PV.
- * Use it instead of engine_consumer + store_add_consumer. Either may be
+ * The engine keeps pointers to s's PV records instead of copies (store.h
+ * Lifetime; a release hook drops them when s is freed). Either may be
  * freed first: engine_free unregisters the hook from stores still alive
  * (their consumer must then not fire again: free the store or stop its
  * reflector). 0 / -ENOMEM (-ENOSPC after 65535 attachments). */
 int engine_attach_store(struct engine *e, struct store *s);
 
-/* Direct feeding (what engine_consumer calls; tests use them too). rec is
+/* Direct feeding (tests, and what a consumer of the engine calls). rec is
  * borrowed for the call (a PV is copied); old may be NULL (add) and rec
  * NULL (delete). */
 void engine_apply(struct engine *e, const struct model_type *t, const void *old_rec,
@@ -156,13 +152,11 @@ bool engine_pv_get(const struct engine *e, const char *name, struct engine_pv *o
 /* All PVs sorted by name; cb returns false to stop. */
 int engine_foreach_pv_sorted(const struct engine *e,
                              bool (*cb)(void *data, const struct engine_pv *pv), void *data);
-/* aks_backup_persistent_volume_supported sample lines (each ending in
- * '\n' and NUL-terminated, rendered during the call: line is valid for the
- * callback only), in
- * the engine's order: as the store applied them (list order after a relist),
- * later additions last (for the metric collector). */
-void engine_foreach_pv_line(const struct engine *e,
-                            void (*cb)(void *data, const char *line, size_t len), void *data);
+/* Every PV's verdict (pv borrowed for the callback only) in the engine's
+ * order: as the store applied them (list order after a relist), later
+ * additions last. The metric collector renders its lines from these. */
+void engine_foreach_pv(const struct engine *e,
+                       void (*cb)(void *data, const struct engine_pv *pv), void *data);
 
 /* StorageClasses whose verdict is not supported (admission ConfigMap).
  * message: classify_class_message. */
@@ -203,7 +197,7 @@ void engine_prerequisites(const struct engine *e, struct prereq_result *out);
  * reason names the failing checks. */
 bool engine_prerequisites_ok(const struct engine *e, char *reason, size_t n);
 
-/* Extension health (SPEC §6, issue 6). */
+/* Extension health (issue 6). */
 struct engine_ext_container {
     const char *name;
     int restarts;
@@ -255,7 +249,7 @@ void engine_warnings_free(struct engine_warning *w, size_t n);
 /* Static list of the informational items of the edition in force. */
 const struct engine_info *engine_informational(const struct engine *e, size_t *n);
 
-/* Parameters for SPEC's large-cluster memory warning. */
+/* Parameters for the large-cluster memory warning. */
 #define ENGINE_NAMESPACED_OBJECTS_WARN 1000
 #define ENGINE_EXTENSION_DEFAULT_MEMORY (1280LL * 1024 * 1024)
 #define ENGINE_SNAPSHOT_STUCK_SECONDS 600

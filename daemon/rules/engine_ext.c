@@ -1,6 +1,6 @@
 /* Rules engine, workload side: extension pod health (reason strings,
  * /readyz check), VolumeSnapshot counts and per-claim maxima, and the
- * warnings and informational items of SPEC §6, computed on request. */
+ * warnings and informational items of the support matrix, computed on request. */
 #include "rules/engine_int.h"
 
 #include <errno.h>

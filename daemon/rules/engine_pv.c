@@ -1,7 +1,7 @@
 /* Rules engine, PersistentVolumes: one verdict per PV in a dense array
  * indexed by an open-addressing hash of the name. An entry points at the
  * PV record itself, the store's (engine_attach_store: store.h Lifetime)
- * or the engine's own copy (engine_apply, engine_consumer), so a PV costs
+ * or the engine's own copy (engine_apply), so a PV costs
  * ~30 bytes here. aks_backup_persistent_volume_supported lines are rendered
  * at scrape time straight from the records, walking the array in order. */
 #include "rules/engine_int.h"
@@ -341,99 +341,14 @@ int engine_foreach_pv_sorted(const struct engine *e,
     return 0;
 }
 
-/* ---- the per-PV metric lines ---- */
-
-struct lit {
-    const char *s;
-    size_t n;
-};
-#define LIT(s) {s, sizeof(s) - 1}
-static const struct lit pv_line_parts[] = {
-    LIT("aks_backup_persistent_volume_supported{persistentvolume=\""), LIT("\",storageclass=\""),
-    LIT("\",driver=\""), LIT("\",reason=\""), LIT("\",namespace=\""),
-    LIT("\",persistentvolumeclaim=\""),
-};
-#undef LIT
-
-static bool put_bytes(char **q, const char *end, const char *s, size_t n)
-{
-    if ((size_t)(end - *q) < n)
-        return false;
-    memcpy(*q, s, n);
-    *q += n;
-    return true;
-}
-
-/* Bytes that end a plain run in a label value: NUL and the three that the
- * exposition format escapes. */
-static const unsigned char stop_byte[256] = {[0] = 1, ['\\'] = 1, ['"'] = 1, ['\n'] = 1};
-
-/* Label value with exposition escaping (backslash, double quote, newline):
- * plain runs found with a table lookup per byte and copied with memcpy
- * (a strcspn per value cost more than the copy; values are short). */
-static inline bool put_label(char **q, const char *end, const char *v)
-{
-    for (;;) {
-        size_t run = 0;
-        while (!stop_byte[(unsigned char)v[run]])
-            run++;
-        if (!put_bytes(q, end, v, run))
-            return false;
-        v += run;
-        if (!*v)
-            return true;
-        const char esc[2] = {'\\', *v == '\n' ? 'n' : *v};
-        if (!put_bytes(q, end, esc, 2))
-            return false;
-        v++;
-    }
-}
-
-static void line_vals(const struct pv_slot *s, const char **vals)
-{
-    const struct pv_rec *r = s->rec;
-    vals[0] = r->meta.name;
-    vals[1] = r->storage_class ? r->storage_class : "";
-    vals[2] = classify_pv_driver(r);
-    vals[3] = pv_reason_code((enum pv_reason)s->reason);
-    vals[4] = r->claim_name && r->claim_ns ? r->claim_ns : "";
-    vals[5] = r->claim_name ? r->claim_name : "";
-}
-
-/* The sample line of s into out, NUL-terminated; its length (without the
- * NUL), or 0 when size is too small. */
-static size_t render_pv_line(const struct pv_slot *s, char *out, size_t size)
-{
-    const char *vals[6];
-    line_vals(s, vals);
-    char *q = out;
-    const char *end = out + size;
-    for (size_t i = 0; i < 6; i++)
-        if (!put_bytes(&q, end, pv_line_parts[i].s, pv_line_parts[i].n) || !put_label(&q, end, vals[i]))
-            return 0;
-    if (!put_bytes(&q, end, s->reason == PV_REASON_SUPPORTED ? "\"} 1\n" : "\"} 0\n", 6))
-        return 0;
-    return (size_t)(q - out) - 1;
-}
-
-/* Upper bound of render_pv_line's size (every byte escaped). */
-static size_t pv_line_bound(const struct pv_slot *s)
-{
-    const char *vals[6];
-    line_vals(s, vals);
-    size_t n = 6;
-    for (size_t i = 0; i < 6; i++)
-        n += pv_line_parts[i].n + 2 * strlen(vals[i]);
-    return n;
-}
+/* ---- iteration in the engine's order (the metric collector) ---- */
 
 #define PREFETCH_AHEAD 16
 
-void engine_foreach_pv_line(const struct engine *e,
-                            void (*cb)(void *data, const char *line, size_t len), void *data)
+void engine_foreach_pv(const struct engine *e,
+                       void (*cb)(void *data, const struct engine_pv *pv), void *data)
 {
     const struct pv_table *t = &e->pvs;
-    char tmp[2048];
     for (size_t k = 0; k < t->n; k++) {
         if (k + PREFETCH_AHEAD < t->n) { /* the record and the strings behind it */
             const char *r = (const char *)t->v[k + PREFETCH_AHEAD].rec;
@@ -441,16 +356,8 @@ void engine_foreach_pv_line(const struct engine *e,
             __builtin_prefetch(r + 64);
             __builtin_prefetch(r + 128);
         }
-        const struct pv_slot *s = &t->v[k];
-        size_t n = render_pv_line(s, tmp, sizeof(tmp));
-        if (n) {
-            cb(data, tmp, n);
-            continue;
-        }
-        size_t cap = pv_line_bound(s); /* label values longer than Kubernetes allows */
-        char *big = malloc(cap);
-        if (big && (n = render_pv_line(s, big, cap)) > 0)
-            cb(data, big, n);
-        free(big);
+        struct engine_pv pv;
+        fill_pub(&t->v[k], &pv);
+        cb(data, &pv);
     }
 }

@@ -1,15 +1,58 @@
-/* Collector for the engine's cluster families (SPEC §9): cluster info,
+/* Collector for the engine's cluster families: cluster info,
  * prerequisite status (enum style), per-PV support (pre-rendered lines),
  * derived counts per reason, pending claims, snapshots, extension pods
  * and the vault counts when configured. */
 #include "rules/metrics_cluster.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void raw_cb(void *data, const char *line, size_t len)
 {
     metrics_write_raw(data, line, len);
+}
+
+/* ---- the per-PV lines: the engine's verdicts rendered by metrics/ ---- */
+
+static const struct metrics_lit pv_line_parts[] = {
+    METRICS_LIT("aks_backup_persistent_volume_supported{persistentvolume=\""),
+    METRICS_LIT("\",storageclass=\""), METRICS_LIT("\",driver=\""), METRICS_LIT("\",reason=\""),
+    METRICS_LIT("\",namespace=\""), METRICS_LIT("\",persistentvolumeclaim=\""),
+};
+static const struct metrics_lit pv_line_one = METRICS_LIT("\"} 1\n");
+static const struct metrics_lit pv_line_zero = METRICS_LIT("\"} 0\n");
+
+struct pv_lines {
+    void (*cb)(void *data, const char *line, size_t len);
+    void *data;
+};
+
+static void pv_line(void *data, const struct engine_pv *pv)
+{
+    struct pv_lines *l = data;
+    const char *vals[6] = {pv->name, pv->storage_class, pv->driver, pv_reason_code(pv->reason),
+                           pv->claim_ns ? pv->claim_ns : "",
+                           pv->claim_name ? pv->claim_name : ""};
+    const struct metrics_lit *tail = pv->reason == PV_REASON_SUPPORTED ? &pv_line_one : &pv_line_zero;
+    char tmp[2048];
+    size_t n = metrics_format_line(tmp, sizeof(tmp), pv_line_parts, vals, 6, tail);
+    if (n) {
+        l->cb(l->data, tmp, n);
+        return;
+    }
+    size_t cap = metrics_line_bound(pv_line_parts, vals, 6, tail); /* longer than Kubernetes allows */
+    char *big = malloc(cap);
+    if (big && (n = metrics_format_line(big, cap, pv_line_parts, vals, 6, tail)) > 0)
+        l->cb(l->data, big, n);
+    free(big);
+}
+
+void engine_foreach_pv_line(const struct engine *e,
+                            void (*cb)(void *data, const char *line, size_t len), void *data)
+{
+    struct pv_lines l = {.cb = cb, .data = data};
+    engine_foreach_pv(e, pv_line, &l);
 }
 
 static void pending_cb(void *data, const char *ns, size_t n)

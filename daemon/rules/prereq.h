@@ -1,4 +1,4 @@
-/* Cluster prerequisites of AKS backup (SPEC §6), evaluated from plain
+/* Cluster prerequisites of AKS backup, evaluated from plain
  * inputs the engine gathers: each check is pass, fail or unknown (unknown
  * when the input is not configured or not observed yet). Pure. */
 #ifndef ABC_RULES_PREREQ_H
@@ -12,7 +12,7 @@ struct regions;
 struct kversions;
 struct matrix_edition;
 
-/* In SPEC §6 order; the order of the report and the metric series. */
+/* In the documented order; the order of the report and the metric series. */
 enum prereq_check {
     PREREQ_KUBERNETES_VERSION = 0,
     PREREQ_CSI_DISK_DRIVER,

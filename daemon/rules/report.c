@@ -1,4 +1,4 @@
-/* JSON report of SPEC §8 (field names are the contract) and the exit code
+/* JSON report (field names are the contract) and the exit code
  * of `check`. Built with json-c from the engine's current state; PVs are
  * listed sorted by name. */
 #include "rules/report.h"
@@ -110,7 +110,7 @@ static void pod_cb(void *data, const struct engine_ext_pod *p)
 
 /* The embedded quota document's warnings (schedule_unknown,
  * source_unavailable, quota_near_limit, quota_exhausted) are listed with the
- * cluster's own, so the report and check say every reason (SPEC §7). */
+ * cluster's own, so the report and check say every reason. */
 size_t report_quota_warnings(const struct report_opts *o, size_t i, const char **code,
                              const char **object, const char **message)
 {

@@ -1,6 +1,6 @@
-/* The evaluation as a document: the JSON report of SPEC §8 (GET
+/* The evaluation as a document: the JSON report (GET
  * /api/v1/report and `check --output json`), the text report of `check`
- * and its exit code (SPEC §3). Reads the engine; no I/O. The quota part
+ * and its exit code. Reads the engine; no I/O. The quota part
  * comes from the caller (quota/ renders it). */
 #ifndef ABC_RULES_REPORT_H
 #define ABC_RULES_REPORT_H
@@ -32,7 +32,7 @@ int report_json_render(const struct engine *e, const struct report_opts *o, bool
  * 0 / -ENOMEM. */
 int report_text(const struct engine *e, const struct report_opts *o, struct buf *out);
 
-/* `check` exit code from the evaluation (SPEC §3): 2 when a prerequisite
+/* `check` exit code from the evaluation: 2 when a prerequisite
  * fails or the extension is not running; 1 when some PV is skipped, the
  * quota is at warn level, a prerequisite is unknown or a warning is listed
  * (the always-present informational items do not count); else 0. Exit codes

@@ -1,4 +1,4 @@
-/* The readable report of `check` (SPEC §3): cluster, prerequisites,
+/* The readable report of `check`: cluster, prerequisites,
  * persistent volumes as an aligned table, snapshots, extension, quota
  * (pre-rendered by the caller), informational items and warnings. */
 #include "rules/report.h"

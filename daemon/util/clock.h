@@ -1,5 +1,5 @@
 /* Wall clock and day boundaries. The wall clock can be started at a fixed
- * instant for tests (ABC_TEST_NOW, SPEC §3); it then advances in real time.
+ * instant for tests (ABC_TEST_NOW); it then advances in real time.
  * Monotonic time always comes from libuv / CLOCK_MONOTONIC. */
 #ifndef ABC_UTIL_CLOCK_H
 #define ABC_UTIL_CLOCK_H

@@ -10,8 +10,8 @@
 
 #include <json-c/json.h>
 
-#include "kube/backoff.h"
-#include "kube/store.h"
+#include "util/backoff.h"
+#include "store/store.h"
 #include "rules/engine.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -31,7 +31,7 @@ struct admission_writer {
     uv_timer_t timer;   /* debounce, not-synced poll, backoff */
     uv_timer_t resync;  /* periodic re-check */
     char name[NAME_MAX_LEN], ns[NAME_MAX_LEN];
-    struct writer_transport tr;
+    struct write_transport tr;
     const struct engine *engine;
     const struct store *classes;
     int64_t debounce_ms, resync_ms;
@@ -53,11 +53,6 @@ static const char static_message[] =
     "a claim with storageClassName \"\" can only bind a pre-created volume, which AKS backup "
     "skips (static); use a StorageClass with provisioner disk.csi.azure.com so the volume is "
     "provisioned dynamically";
-
-const char *admission_static_message(void)
-{
-    return static_message;
-}
 
 /* ---- desired content ------------------------------------------------ */
 

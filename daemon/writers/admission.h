@@ -1,10 +1,10 @@
-/* The admission warnings ConfigMap (SPEC §13, docs/admission.md): the
+/* The admission warnings ConfigMap (docs/admission.md): the
  * leader keeps admission.warnings_configmap in the pod's namespace in step
  * with the StorageClasses the rules engine holds. A class change is
  * coalesced for debounce_ms, then GET -> compare -> POST (404) or PUT with
  * the resourceVersion read (only when the content differs); 409 re-reads
  * and retries (bounded), other failures retry with backoff. Runs on the
- * loop; requests go through struct writer_transport (writers/transport.h).
+ * loop; requests go through struct write_transport (util/write_transport.h).
  *
  * Layout (the contract with the ValidatingAdmissionPolicy):
  *   data["class.<name>"]   = reason code (azure-files, azure-blob, in-tree,
@@ -23,7 +23,7 @@
 
 #include <uv.h>
 
-#include "writers/transport.h"
+#include "util/write_transport.h"
 
 struct engine;
 struct store;
@@ -37,7 +37,7 @@ struct admission_writer;
 struct admission_opts {
     const char *name;        /* ConfigMap name; copied; "" or NULL = off */
     const char *namespace_;  /* copied; "" = "default" */
-    struct writer_transport transport; /* copied; its ctx must outlive the writer */
+    struct write_transport transport; /* copied; its ctx must outlive the writer */
     const struct engine *engine;      /* borrowed; must outlive the writer */
     /* The StorageClass store (borrowed, may be NULL): nothing is written
      * before it has synced, so a partial first list never shrinks the map. */
@@ -80,7 +80,5 @@ void admission_writer_close(struct admission_writer *w, void (*cb)(void *data), 
 /* The desired data object for the engine's current classes (new
  * reference, caller puts), NULL on ENOMEM. */
 struct json_object *admission_desired_data(const struct engine *e);
-/* The static-message text. */
-const char *admission_static_message(void);
 
 #endif

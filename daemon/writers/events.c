@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "kube/backoff.h"
-#include "kube/store.h"
+#include "util/backoff.h"
+#include "store/store.h"
 #include "model/records.h"
 #include "rules/engine.h"
 #include "rules/strmap.h"
@@ -46,7 +46,7 @@ struct event_writer {
     uv_timer_t scan_timer;  /* coalesced scans, not-synced poll */
     uv_timer_t day_timer;   /* periodic: a new UTC day rescans */
     uv_timer_t retry_timer; /* queue paused after a failure */
-    struct writer_transport tr;
+    struct write_transport tr;
     const struct engine *engine;
     const struct store *pvs;
     char ns[NS_MAX], instance[NS_MAX];

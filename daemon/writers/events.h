@@ -14,7 +14,7 @@
 
 #include <uv.h>
 
-#include "writers/transport.h"
+#include "util/write_transport.h"
 #include "rules/classify.h"
 
 struct engine;
@@ -32,7 +32,7 @@ struct event_writer;
 #define EVENT_NAME_MAX 253 /* DNS subdomain */
 
 struct event_writer_opts {
-    struct writer_transport transport; /* copied; its ctx must outlive the writer */
+    struct write_transport transport; /* copied; its ctx must outlive the writer */
     const struct engine *engine;      /* borrowed; must outlive the writer */
     /* The PersistentVolume store (borrowed, may be NULL): the involved
      * object's uid, and nothing is posted before it has synced. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints, as a JSON request log for rbac_check.py, the API requests SPEC.md
+"""Prints, as a JSON request log for rbac_check.py, the API requests the documentation
 section 5, 7 and 13 say aks-backup-companion makes with the default config:
 LIST+WATCH of every watched resource, Events, the warnings ConfigMap, and with
 --ha the Lease and the quota ConfigMap. --extra VERB PATH adds a request,

@@ -1,6 +1,6 @@
 // Structural checks of the rendered manifests (tests/deploy/run.sh writes them
 // to --out): alert rules equal the canonical file everywhere, the pod is locked
-// down and probed as SPEC.md §8/§11 say, the chart's switches (replicas,
+// down and probed as the HTTP API and deployment docs say, the chart's switches (replicas,
 // DaemonSet, admission, write API) do what values.yaml says, config copies
 // match config/, RBAC stays narrow, and the docs name every alert and metric.
 // Usage: node render_checks.mjs --root SRC --out DIR
@@ -23,7 +23,7 @@ const read = (p) => readFileSync(p, "utf8");
 const docs = (f) => YAML.parseAllDocuments(read(join(out, f))).map((d) => d.toJS()).filter(Boolean);
 const byKind = (ds, kind) => ds.filter((d) => d.kind === kind);
 
-// SPEC.md §10 and §9: the names, exactly.
+// The alert and metric names, exactly.
 const ALERTS = ["AKSBackupExtensionDown", "AKSBackupPrerequisiteFailed", "AKSBackupVolumesSkipped",
   "AKSBackupOnDemandQuotaNearlyExhausted", "AKSBackupOnDemandQuotaExhausted",
   "AKSBackupRestoreQuotaNearlyExhausted", "AKSBackupRestoreQuotaExhausted", "AKSBackupSnapshotFailed",
@@ -47,7 +47,7 @@ const DEFAULT_RUNBOOK = "https://github.com/example/aks-backup-companion/blob/ma
 // ---- alert rules ----
 const canonical = YAML.parse(read(join(chart, "files/alerts.yaml")));
 const rules = canonical.groups.flatMap((g) => g.rules);
-check(isDeepStrictEqual(rules.map((r) => r.alert).sort(), [...ALERTS].sort()), "alerts are exactly SPEC §10's twelve");
+check(isDeepStrictEqual(rules.map((r) => r.alert).sort(), [...ALERTS].sort()), "alerts are exactly the twelve documented ones");
 const runbook = existsSync(join(root, "docs/runbook.md")) ? read(join(root, "docs/runbook.md")) : "";
 const anchors = new Set([...runbook.matchAll(/^#+\s+(.+)$/gm)].map((m) =>
   m[1].trim().toLowerCase().replace(/[^\w\- ]/g, "").replace(/ /g, "-")));
@@ -60,7 +60,7 @@ for (const r of rules) {
   check(a.runbook_url === `${DEFAULT_RUNBOOK}#${r.alert.toLowerCase()}`, `${r.alert}: runbook_url points to its anchor`);
   check(anchors.has(r.alert.toLowerCase()), `${r.alert}: docs/runbook.md has a section with anchor #${r.alert.toLowerCase()}`);
   for (const m of r.expr.matchAll(/\b(aks_backup_[a-z_]+)/g)) {
-    check(METRICS.includes(m[1]), `${r.alert}: expression uses SPEC §9 metric ${m[1]}`);
+    check(METRICS.includes(m[1]), `${r.alert}: expression uses documented metric ${m[1]}`);
   }
 }
 const k8s = docs("k8s.yaml");
@@ -220,7 +220,7 @@ if (dashCm) {
     check(exprs.includes(m), `dashboard shows ${m}`);
   }
   for (const m of exprs.matchAll(/\b(aks_backup_[a-z_]+?)(_bucket)?\b/g)) {
-    check(METRICS.includes(m[1]), `dashboard uses SPEC §9 metric ${m[1]}`);
+    check(METRICS.includes(m[1]), `dashboard uses documented metric ${m[1]}`);
   }
 }
 check(byKind(docs("chart-default.yaml"), "ServiceMonitor").length === 0 && byKind(all, "ServiceMonitor").length === 1,
@@ -231,7 +231,7 @@ check(sm && svc && sm.spec.endpoints[0].port === svc.spec.ports[0].name && svc.s
       Object.entries(sm.spec.selector.matchLabels).every(([k, x]) => svc.metadata.labels[k] === x),
       "ServiceMonitor selects the Service's http-metrics port");
 
-// ---- docs/metrics.md: one row per SPEC §9 family ----
+// ---- docs/metrics.md: one row per documented family ----
 const metricsDoc = existsSync(join(root, "docs/metrics.md")) ? read(join(root, "docs/metrics.md")) : "";
 for (const m of METRICS) check(new RegExp("^\\|\\s*`" + m + "`", "m").test(metricsDoc), `docs/metrics.md has a row for ${m}`);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploy checks (SPEC.md §9-§11, §13): generated copies in sync, helm lint and
+# Deploy checks (metrics, chart, alerts, admission): generated copies in sync, helm lint and
 # template variants, kustomize, schema validation of every rendered object,
 # promtool check/test rules, the admission policy's CEL, RBAC, render checks,
 # Dockerfile lint. Prints one line per step and `deploy: N passed, N failed`.
@@ -118,7 +118,7 @@ step cel node "$npmdir/cel_test.mjs" --storage "$root/tests/fixtures/storage.jso
   --configmap "${ABC_STORAGE_CLASSES_CM:-$here/storage-classes-configmap.json}" \
   "$out/k8s.yaml" "$out/chart-vap.yaml" "$out/chart-vap-audit.yaml:audit"
 
-# 10. RBAC against the requests SPEC.md §5/§7/§13 says the daemon makes
+# 10. RBAC against the requests the daemon makes (watches, quota, admission)
 rbac() { # rbac RENDER HA
   node "$npmdir/yaml2json.mjs" --rbac "$out/$1" >"$out/rbac-${1%.yaml}.json" || return 1
   python3 "$here/expected_requests.py" ${2:+--ha} >"$out/requests-${1%.yaml}.json" || return 1

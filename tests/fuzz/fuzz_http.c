@@ -14,7 +14,7 @@
 
 #include "health/readyz.h"
 #include "http/http_util.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "http/server.h"
 #include "model/acct.h"
 #include "quota/quota.h"

@@ -1,4 +1,4 @@
-"""The admission warnings ConfigMap (SPEC §13, docs/admission.md) against kubesim:
+"""The admission warnings ConfigMap (docs/admission.md) against kubesim:
 the daemon's leader writes exactly the skipped StorageClasses of the fixtures,
 follows class changes (added, default annotation moved, deleted) within 2 s,
 writes nothing when the content is unchanged, re-reads and retries on 409, stays

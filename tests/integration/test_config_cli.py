@@ -1,4 +1,4 @@
-"""CLI contract of SPEC §3 for configuration and usage errors: the real
+"""CLI contract for configuration and usage errors: the real
 binary, exit codes and FILE:LINE:COL messages."""
 import os
 import subprocess

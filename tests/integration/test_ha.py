@@ -1,5 +1,5 @@
-"""High availability against kubesim (SPEC §4 leader_election and
-accounting.state_configmap, §7, §9): two daemons share one Lease and one
+"""High availability against kubesim (leader_election and
+accounting.state_configmap, quota, leader-only families): two daemons share one Lease and one
 quota ConfigMap. Exactly one leads (aks_backup_leader, cluster families);
 SIGKILL of the leader hands over within lease duration + retry period with
 the counts intact; SIGTERM hands over at once (Lease released); a leader cut

@@ -1,4 +1,4 @@
-"""The daemon's HTTP listener under abuse (SPEC section 8): slowloris,
+"""The daemon's HTTP listener under abuse: slowloris,
 a flood of connections, oversized header and body, unknown methods, path
 traversal, HTTP/1.0 and pipelining -- over raw sockets against the real
 binary. The API server is unreachable on purpose: /livez must not care."""

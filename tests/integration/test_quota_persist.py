@@ -1,4 +1,4 @@
-"""Quota counts across restarts (SPEC §7): restart and SIGKILL keep counts
+"""Quota counts across restarts: restart and SIGKILL keep counts
 identical (reservations included), a corrupt state file is moved aside and
 the counts rebuilt, and a +05:30 day boundary resets at the right instant."""
 import glob

@@ -12,7 +12,7 @@
 
 #include <uv.h>
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "kube/client.h"
 #include "kube/kubeconfig.h"
 #include "kube/reflector.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "rules_support.h"
 #include "writers/admission.h"
 #include "writers_fake.h"

@@ -2,7 +2,7 @@
  * delay within +-20 % of its base, reset starts over. */
 #include <check.h>
 
-#include "kube/backoff.h"
+#include "util/backoff.h"
 
 START_TEST(sequence_bounds)
 {

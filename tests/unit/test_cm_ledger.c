@@ -38,7 +38,7 @@ struct sreq {
     int status;
     char *body;
     size_t len;
-    lease_done_cb done;
+    write_done_cb done;
     void *data;
     struct sreq *next;
 };
@@ -59,7 +59,7 @@ static void fire(uv_timer_t *t)
 }
 
 static int srv_request(void *ctx, const char *method, const char *path, const char *ct,
-                       const char *body, size_t len, lease_done_cb done, void *data)
+                       const char *body, size_t len, write_done_cb done, void *data, void **call)
 {
     struct srv *s = ctx;
     struct sreq *r = calloc(1, sizeof(*r));
@@ -155,7 +155,7 @@ static struct ledger *mk_ledger(void)
 }
 
 static struct cm_store *mk_store(uv_loop_t *loop, struct srv *s, struct ledger *l,
-                                 const char *id, struct lease_transport *tr)
+                                 const char *id, struct write_transport *tr)
 {
     tr->request = srv_request;
     tr->ctx = s;
@@ -225,7 +225,7 @@ START_TEST(load_absent_then_create)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct srv s = {.loop = &loop};
-    struct lease_transport tr;
+    struct write_transport tr;
     struct ledger *l = mk_ledger();
     struct cm_store *cs = mk_store(&loop, &s, l, "pod-a", &tr);
     struct res lr = {0}, sr = {0};
@@ -277,7 +277,7 @@ START_TEST(load_merges_stored_state)
     s.exists = true;
     s.rv = 42;
 
-    struct lease_transport tr;
+    struct write_transport tr;
     struct ledger *l = mk_ledger();
     reserve(l, "c"); /* one already known here: not counted twice */
     struct cm_store *cs = mk_store(&loop, &s, l, "pod-b", &tr);
@@ -306,7 +306,7 @@ START_TEST(concurrent_writers_lose_nothing)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct srv s = {.loop = &loop, .latency_ms = 1};
-    struct lease_transport tra, trb;
+    struct write_transport tra, trb;
     struct ledger *la = mk_ledger(), *lb = mk_ledger();
     struct cm_store *st[2] = {mk_store(&loop, &s, la, "pod-a", &tra),
                               mk_store(&loop, &s, lb, "pod-b", &trb)};
@@ -340,7 +340,7 @@ START_TEST(saves_coalesce)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct srv s = {.loop = &loop, .latency_ms = 5};
-    struct lease_transport tr;
+    struct write_transport tr;
     struct ledger *l = mk_ledger();
     struct cm_store *cs = mk_store(&loop, &s, l, "pod-a", &tr);
     struct res r = {0};
@@ -370,7 +370,7 @@ START_TEST(corrupt_document_is_set_aside)
     s.exists = true;
     s.rv = 7;
     s.doc = strdup("{\"not\":\"a ledger\"}");
-    struct lease_transport tr;
+    struct write_transport tr;
     struct ledger *l = mk_ledger();
     struct cm_store *cs = mk_store(&loop, &s, l, "pod-a", &tr);
     struct res lr = {0}, sr = {0};
@@ -394,7 +394,7 @@ START_TEST(hung_request_times_out)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct srv s = {.loop = &loop, .hang = true};
-    struct lease_transport tr;
+    struct write_transport tr;
     struct ledger *l = mk_ledger();
     struct cm_store *cs = mk_store(&loop, &s, l, "pod-a", &tr);
     struct res r = {0};
@@ -420,7 +420,7 @@ START_TEST(close_cancels_queued)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct srv s = {.loop = &loop, .hang = true};
-    struct lease_transport tr;
+    struct write_transport tr;
     struct ledger *l = mk_ledger();
     struct cm_store *cs = mk_store(&loop, &s, l, "pod-a", &tr);
     struct res r = {0};
@@ -476,7 +476,7 @@ START_TEST(quota_store_adapter_and_retry)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct srv s = {.loop = &loop};
-    struct lease_transport tr = {.request = srv_request, .ctx = &s};
+    struct write_transport tr = {.request = srv_request, .ctx = &s};
     struct ledger *l = mk_ledger();
     struct cm_store_opts o = {.name = "q", .namespace_ = "ns", .identity = "pod-a",
                               .transport = tr, .ledger = l, .timeout_ms = 200,
@@ -552,7 +552,7 @@ START_TEST(save_wait_reports_the_write)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct srv s = {.loop = &loop, .latency_ms = 5};
-    struct lease_transport tr = {.request = srv_request, .ctx = &s};
+    struct write_transport tr = {.request = srv_request, .ctx = &s};
     struct ledger *l = mk_ledger();
     struct cm_store_opts o = {.name = "q", .namespace_ = "ns", .identity = "pod-a",
                               .transport = tr, .ledger = l, .timeout_ms = 200,

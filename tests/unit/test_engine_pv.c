@@ -6,8 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "rules/engine.h"
+#include "rules/metrics_cluster.h"
 #include "rules_support.h"
 
 /* An engine judging by the 2023-08 page (these tests predate 2026-01). */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "rules_support.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -193,8 +193,7 @@ static void fx_init_ex(struct fx *x, bool leader, bool no_cancel)
     ck_assert_ptr_nonnull(x->e);
     engine_set_on_change(x->e, on_change, x);
     x->pvs = store_new(&model_pv_type);
-    struct store_consumer ec = engine_consumer(x->e);
-    ck_assert_int_eq(store_add_consumer(x->pvs, &ec), 0);
+    ck_assert_int_eq(engine_attach_store(x->e, x->pvs), 0);
     fake_init(&x->f);
     fx_writer(x, leader);
     /* the PV list, as the reflector applies it */

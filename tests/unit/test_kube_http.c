@@ -11,7 +11,7 @@
 
 #include <uv.h>
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "kube/client.h"
 #include "kube/kubeconfig.h"
 #include "kubesim_proc.h"

@@ -13,7 +13,8 @@
 
 #include <uv.h>
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
+#include "ha/ha.h"
 #include "http/server.h"
 #include "kube/leader_sm.h"
 #include "kube/lease.h"
@@ -511,7 +512,7 @@ struct fake_req {
     int status;
     char *body;
     size_t len;
-    lease_done_cb done;
+    write_done_cb done;
     void *data;
     bool hung;
     struct fake_req *next_hung;
@@ -544,7 +545,7 @@ static void fake_fire(uv_timer_t *t)
 }
 
 static int fake_request(void *ctx, const char *method, const char *path, const char *ct,
-                        const char *body, size_t len, lease_done_cb done, void *data)
+                        const char *body, size_t len, write_done_cb done, void *data, void **call)
 {
     struct fake_client *c = ctx;
     struct fake_srv *s = c->srv;
@@ -628,7 +629,7 @@ static void on_lease_closed(void *d) { ((struct ha_world *)d)->closed++; }
 static struct lease *mk_lease(struct ha_world *w, struct fake_client *c, const char *id,
                               struct metrics *m)
 {
-    static struct lease_transport tr[2];
+    static struct write_transport tr[2];
     int i = c == &w->ca ? 0 : 1;
     tr[i].request = fake_request;
     tr[i].ctx = c;
@@ -761,7 +762,7 @@ START_TEST(not_leader_answer)
     struct fake_srv srv = {.loop = &loop, .exists = true};
     srv.rec = rec_of("pod-a", 15, clock_now_ms(), 0, "1");
     struct fake_client c = {.srv = &srv};
-    struct lease_transport tr = {.request = fake_request, .ctx = &c};
+    struct write_transport tr = {.request = fake_request, .ctx = &c};
     struct lease_opts o = {.name = "l", .namespace_ = "ns", .identity = "pod-b",
                            .lease_duration_ms = L_DUR, .renew_deadline_ms = L_DEADLINE,
                            .retry_period_ms = L_RETRY, .transport = tr};
@@ -770,7 +771,7 @@ START_TEST(not_leader_answer)
     struct http_response resp;
     memset(&resp, 0, sizeof(resp));
     buf_init(&resp.body, 0);
-    lease_answer_not_leader(l, &resp);
+    ha_answer_not_leader(lease_holder(l), &resp);
     ck_assert_int_eq(resp.status, 503);
     ck_assert_str_eq(resp.body.data,
                      "{\"error\":\"not_leader\",\"message\":\"no leader elected yet; retry "
@@ -783,7 +784,7 @@ START_TEST(not_leader_answer)
     ck_assert(!lease_is_leader(l));
     buf_reset(&resp.body);
     resp.extra_headers[0] = '\0';
-    lease_answer_not_leader(l, &resp);
+    ha_answer_not_leader(lease_holder(l), &resp);
     ck_assert_ptr_nonnull(strstr(resp.body.data, "\"leader\":\"pod-a\""));
     ck_assert_ptr_nonnull(strstr(resp.extra_headers, "X-Leader: pod-a\r\n"));
     buf_free(&resp.body);

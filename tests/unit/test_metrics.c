@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 
 static char *render(struct metrics *m, bool om)
 {

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "http/server.h"
+#include "http/routes_quota.h"
 #include "quota/quota.h"
 #include "quota/state.h"
 

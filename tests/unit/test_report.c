@@ -1,11 +1,11 @@
 /* The report (rules/report.c, report_text.c), the `check` exit codes and
  * the cluster metric collector (rules/metrics_cluster.c) on the fixture
- * cluster: JSON field names and values per SPEC §8, the text table, and
- * the exposition of the SPEC §9 families. */
+ * cluster: JSON field names and values as documented, the text table, and
+ * the exposition of the cluster families. */
 #include <check.h>
 #include <stdlib.h>
 
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "rules/metrics_cluster.h"
 #include "rules/report.h"
 #include "rules_support.h"

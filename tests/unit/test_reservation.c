@@ -11,9 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 #include "model/acct.h"
 #include "quota/ledger.h"
+#include "http/routes_quota.h"
 #include "quota/quota.h"
 #include "util/clock.h"
 

@@ -7,6 +7,7 @@
 
 #include "rules/classify.h"
 #include "rules/engine.h"
+#include "rules/metrics_cluster.h"
 #include "rules_support.h"
 
 static const struct {
@@ -408,8 +409,7 @@ START_TEST(through_store)
     o.edition = matrix_edition_find("2023-08"); /* static by annotation */
     struct engine *g = engine_new(&o);
     struct store *s = store_new(&model_pv_type);
-    struct store_consumer c = engine_consumer(g);
-    ck_assert_int_eq(store_add_consumer(s, &c), 0);
+    ck_assert_int_eq(engine_attach_store(g, s), 0);
     struct pv_rec *a = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-orders-legacy-disk");
     struct pv_rec *b = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive");
     ck_assert_int_eq(store_upsert(s, a), 0);

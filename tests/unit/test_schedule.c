@@ -1,5 +1,5 @@
 /* schedule.c: ISO 8601 repeating intervals as az prints them, durations,
- * and which slot a time falls in (SPEC §7). */
+ * and which slot a time falls in. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>

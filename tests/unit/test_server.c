@@ -20,7 +20,7 @@
 #include "health/readyz.h"
 #include "health/watchdog.h"
 #include "http/http_util.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 #include "http/routes_basic.h"
 #include "http/server.h"
 #include "util/clock.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube/store.h"
+#include "store/store.h"
 
 struct rec {
     struct obj_meta meta;

@@ -1,4 +1,4 @@
-/* A tiny in-memory API server behind struct writer_transport for the
+/* A tiny in-memory API server behind struct write_transport for the
  * writers' unit tests (test_admission.c, test_events.c): one ConfigMap
  * with resourceVersion semantics (GET/POST/PUT, 404/409) and core/v1
  * Events keyed by name (POST, 409 AlreadyExists). Calls are answered from
@@ -16,7 +16,7 @@
 #include <json-c/json.h>
 #include <uv.h>
 
-#include "writers/transport.h"
+#include "util/write_transport.h"
 #include "model/records.h"
 #include "rules/engine.h"
 
@@ -26,7 +26,7 @@ struct fake_call {
     char method[8];
     char path[512];
     char *body;
-    lease_done_cb done;
+    write_done_cb done;
     void *data;
     struct fake_call *next;
 };
@@ -58,7 +58,7 @@ struct fake_api {
 
 static inline int fake_request(void *ctx, const char *method, const char *path,
                                const char *content_type, const char *body, size_t len,
-                               lease_done_cb done, void *data, void **call)
+                               write_done_cb done, void *data, void **call)
 {
     struct fake_api *f = ctx;
     (void)content_type;
@@ -104,14 +104,14 @@ static inline void fake_cancel(void *ctx, void *call)
 }
 
 /* with_cancel false: a transport without cancel (answers are dropped). */
-static inline struct writer_transport fake_transport_ex(struct fake_api *f, bool with_cancel)
+static inline struct write_transport fake_transport_ex(struct fake_api *f, bool with_cancel)
 {
-    struct writer_transport t = {.request = fake_request, .cancel = with_cancel ? fake_cancel : NULL,
+    struct write_transport t = {.request = fake_request, .cancel = with_cancel ? fake_cancel : NULL,
                                  .ctx = f};
     return t;
 }
 
-static inline struct writer_transport fake_transport(struct fake_api *f)
+static inline struct write_transport fake_transport(struct fake_api *f)
 {
     return fake_transport_ex(f, true);
 }

@@ -1,11 +1,11 @@
-/* High availability glue (SPEC §4 leader_election, accounting.state_configmap,
- * §9 "only the leader exports cluster-level families"): owns the Lease
+/* High availability glue (leader_election, accounting.state_configmap; only
+ * the leader exports cluster-level families): owns the Lease
  * (kube/lease.c) and the ConfigMap ledger store (quota/cm_store.c) and ties
  * them to the metrics registry, the quota subsystem and the reservation
  * route. app.c creates one; it is a no-op leader when neither feature is
  * configured. */
-#ifndef ABC_KUBE_HA_H
-#define ABC_KUBE_HA_H
+#ifndef ABC_HA_HA_H
+#define ABC_HA_HA_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,7 +42,7 @@ struct ha_opts {
 int ha_init(struct ha **out, uv_loop_t *loop, const struct ha_opts *o);
 
 /* POST /api/v1/quota/{instance}/{op} in front of quota's own route: a
- * follower answers 503 naming the leader (lease_answer_not_leader: header
+ * follower answers 503 naming the leader (ha_answer_not_leader: header
  * X-Leader, JSON field "leader", Retry-After: 1); a leader that has not
  * loaded the shared ledger yet answers 503 `not_ready`; otherwise
  * quota_handle_post_req (with the ConfigMap the answer waits for the write
@@ -50,6 +50,14 @@ int ha_init(struct ha **out, uv_loop_t *loop, const struct ha_opts *o);
  * 503, quota_abort_pending). Register BEFORE quota_register_routes (the first
  * matching route wins). No-op without a quota. 0 / -ENOMEM. */
 int ha_register_routes(struct ha *h, struct http_server *s);
+
+/* Answer of a follower to a request only the leader serves (quota
+ * reservations with HA): 503, `Retry-After: 1`, header
+ * `X-Leader: <holder>` and JSON {"error":"not_leader","message":...,
+ * "leader":"<holder>"} (holder "" or NULL when no leader is known).
+ * resp is filled. */
+struct http_response;
+void ha_answer_not_leader(const char *holder, struct http_response *resp);
 
 /* Starts the election and/or the first load of the shared ledger. */
 int ha_start(struct ha *h);

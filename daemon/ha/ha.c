@@ -2,7 +2,7 @@
  * families, answers reservations and writes the shared ledger (loaded
  * from the ConfigMap first); followers refresh their view of the ledger
  * every few seconds. Created by app.c; see ha.h. */
-#include "kube/ha.h"
+#include "ha/ha.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "http/metrics.h"
+#include "metrics/metrics.h"
+#include "http/routes_quota.h"
 #include "http/server.h"
 #include "kube/lease.h"
+#include "kube/transport.h"
 #include "quota/cm_store.h"
 #include "quota/quota.h"
 #include "quota/state.h"
@@ -29,8 +31,8 @@ struct ha {
     struct metrics *metrics;
     struct metric_family *leader_fam;
     struct quota *quota;
-    struct lease_kube_ctx kctx;
-    struct lease_transport tr;
+    struct kube_transport kctx;
+    struct write_transport tr;
     struct lease *lease;         /* NULL: leader election off */
     struct cm_store *cm;         /* NULL: no state_configmap */
     bool token_set;              /* api.token_file set: write API on */
@@ -223,7 +225,7 @@ int ha_init(struct ha **out, uv_loop_t *loop, const struct ha_opts *o)
     long timeout = c->leader_election.retry_period_seconds * 1000;
     h->kctx.client = o->client;
     h->kctx.timeout_ms = timeout < 1000 ? 1000 : timeout;
-    h->tr = lease_transport_kube(&h->kctx);
+    h->tr = kube_transport_get(&h->kctx);
     uv_timer_init(loop, &h->timer);
     h->timer.data = h;
     int rc = 0;
@@ -280,11 +282,33 @@ fail:
     return rc;
 }
 
+void ha_answer_not_leader(const char *holder, struct http_response *resp)
+{
+    if (!holder)
+        holder = "";
+    resp->status = 503;
+    resp->content_type = "application/json";
+    (void)http_response_header(resp, "Retry-After", "1");
+    if (holder[0])
+        (void)http_response_header(resp, "X-Leader", holder);
+    buf_reset(&resp->body);
+    int rc = buf_adds(&resp->body, "{\"error\":\"not_leader\",\"message\":");
+    rc |= buf_add_json_str(&resp->body,
+                           holder[0] ? "this replica is not the leader; send the request to "
+                                       "the leader (field leader)"
+                                     : "no leader elected yet; retry shortly");
+    rc |= buf_adds(&resp->body, ",\"leader\":");
+    rc |= buf_add_json_str(&resp->body, holder);
+    rc |= buf_adds(&resp->body, "}\n");
+    if (rc)
+        buf_reset(&resp->body);
+}
+
 static void on_post(void *data, const struct http_request *req, struct http_response *resp)
 {
     struct ha *h = data;
     if (h->token_set && h->lease && !h->leading) {
-        lease_answer_not_leader(h->lease, resp);
+        ha_answer_not_leader(lease_holder(h->lease), resp);
         return;
     }
     if (h->token_set && h->leading && !h->loaded) {
@@ -363,7 +387,7 @@ static void on_lease_closed(void *data)
     /* A last ConfigMap write that outlived its budget is still in flight:
      * end it now, while cm_store can take its -ECANCELED answer, because
      * closing the kube client later cancels without any callback. */
-    lease_kube_ctx_cancel_all(&h->kctx);
+    kube_transport_cancel_all(&h->kctx);
     if (h->cm)
         cm_store_close(h->cm, on_cm_closed, h);
     else

@@ -1,7 +1,7 @@
 /* The standard process_* families read from /proc/self at scrape time, with
  * the names and help texts of client_golang's process collector so
  * dashboards built for Go services work unchanged. */
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 
 #include <dirent.h>
 #include <errno.h>

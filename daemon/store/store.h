@@ -5,10 +5,12 @@
  * valid and unchanged until it is passed as old_rec to on_update or to
  * on_delete (and that call returns), or until the store's release hooks
  * run (store_free): a consumer that also registers a release hook may index
- * such records instead of copying them (the rules engine's PVs). No I/O: store_replace diffs a relist into adds/updates/deletes so a
- * delete missed while disconnected is still delivered. */
-#ifndef ABC_KUBE_STORE_H
-#define ABC_KUBE_STORE_H
+ * such records instead of copying them (the rules engine's PVs). No I/O:
+ * store_replace diffs a relist into adds/updates/deletes so a delete missed
+ * while disconnected is still delivered. Pure: store/ includes only model/
+ * and util/; the reflector (kube/) writes it, rules/ and quota/ read it. */
+#ifndef ABC_STORE_STORE_H
+#define ABC_STORE_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
-/* Exponential backoff with jitter for the reflector's retries (SPEC §5:
- * 0.8 s doubling to 30 s). Pure: no clock, no loop; the caller arms a
+/* Exponential backoff with jitter for the reflector's retries
+ * (0.8 s doubling to 30 s). Pure: no clock, no loop; the caller arms a
  * timer with the returned delay. */
-#ifndef ABC_KUBE_BACKOFF_H
-#define ABC_KUBE_BACKOFF_H
+#ifndef ABC_UTIL_BACKOFF_H
+#define ABC_UTIL_BACKOFF_H
 
 #include <stdint.h>
 

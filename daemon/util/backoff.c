@@ -1,6 +1,6 @@
 /* Exponential backoff with jitter (backoff.h); used by the reflector
  * between failed lists and watches. */
-#include "kube/backoff.h"
+#include "util/backoff.h"
 
 void backoff_init(struct backoff *b, uint32_t initial_ms, uint32_t max_ms, uint64_t seed)
 {

@@ -1,7 +1,7 @@
-/* Per-resource record store (store.h): a chained hash map keyed
+/* Per-resource record store (store.h): an open-addressing hash map keyed
  * "namespace/name", consumers notified on every change. The reflector is
  * its only writer; rules, quota and health read it through consumers. */
-#include "kube/store.h"
+#include "store/store.h"
 
 #include <errno.h>
 #ifdef __GLIBC__

@@ -7,10 +7,12 @@
  *    straight into the output (per-PV series, 100k of them, live in the
  *    rules engine and must not be copied here).
  * Families and collectors carry a scope: METRIC_SCOPE_CLUSTER ones are only
- * rendered while metrics_set_cluster_enabled(m, true) (the leader, SPEC §9).
- * Not thread-safe: everything runs on the one loop. */
-#ifndef ABC_HTTP_METRICS_H
-#define ABC_HTTP_METRICS_H
+ * rendered while metrics_set_cluster_enabled(m, true) (the leader).
+ * Every module declares its own families here (metrics/ includes none of
+ * them); http/ only serves the rendered bytes. Not thread-safe: everything
+ * runs on the one loop. */
+#ifndef ABC_METRICS_METRICS_H
+#define ABC_METRICS_METRICS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,6 +70,23 @@ void metrics_write_sample(struct metrics_writer *w, const char *name, size_t nla
 /* Pre-rendered sample lines (each ending in '\n'), appended verbatim; for
  * per-object series rendered when the object changed. */
 void metrics_write_raw(struct metrics_writer *w, const char *text, size_t len);
+/* A literal piece of a sample line and its length. */
+struct metrics_lit {
+    const char *s;
+    size_t n;
+};
+#define METRICS_LIT(str) {str, sizeof(str) - 1}
+/* Renders parts[0] vals[0] parts[1] vals[1] ... parts[n-1] vals[n-1] tail
+ * into out, NUL-terminated, the values escaped as label values (backslash,
+ * double quote, newline). For per-object series rendered at scrape time:
+ * the caller owns the layout (family and label names in parts, the value
+ * in tail, ending in '\n'). Returns the length without the NUL, or 0 when
+ * size is too small. */
+size_t metrics_format_line(char *out, size_t size, const struct metrics_lit *parts,
+                           const char *const *vals, size_t n, const struct metrics_lit *tail);
+/* A size always large enough for metrics_format_line (every byte escaped). */
+size_t metrics_line_bound(const struct metrics_lit *parts, const char *const *vals, size_t n,
+                          const struct metrics_lit *tail);
 /* Appends a label value with exposition escaping (for pre-rendering). */
 int metrics_escape_label(struct buf *out, const char *value);
 

@@ -2,7 +2,7 @@
  * 1.0.0); see metrics.h. Series of a registry family live in a chained hash
  * table keyed by their label values and in an insertion-ordered list, so an
  * update is O(1) and a scrape prints series in the order they appeared. */
-#include "http/metrics.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <math.h>
@@ -573,4 +573,62 @@ int metrics_render(struct metrics *m, bool openmetrics, struct buf *out)
     if (openmetrics)
         w_adds(&w, "# EOF\n");
     return w.err ? -ENOMEM : 0;
+}
+
+/* ---- fast sample lines (metrics_format_line) ---- */
+
+static bool put_bytes(char **q, const char *end, const char *s, size_t n)
+{
+    if ((size_t)(end - *q) < n)
+        return false;
+    memcpy(*q, s, n);
+    *q += n;
+    return true;
+}
+
+/* Bytes that end a plain run in a label value: NUL and the three that the
+ * exposition format escapes. */
+static const unsigned char stop_byte[256] = {[0] = 1, ['\\'] = 1, ['"'] = 1, ['\n'] = 1};
+
+/* Label value with exposition escaping (backslash, double quote, newline):
+ * plain runs found with a table lookup per byte and copied with memcpy
+ * (a strcspn per value cost more than the copy; values are short). */
+static inline bool put_label(char **q, const char *end, const char *v)
+{
+    for (;;) {
+        size_t run = 0;
+        while (!stop_byte[(unsigned char)v[run]])
+            run++;
+        if (!put_bytes(q, end, v, run))
+            return false;
+        v += run;
+        if (!*v)
+            return true;
+        const char esc[2] = {'\\', *v == '\n' ? 'n' : *v};
+        if (!put_bytes(q, end, esc, 2))
+            return false;
+        v++;
+    }
+}
+
+size_t metrics_format_line(char *out, size_t size, const struct metrics_lit *parts,
+                           const char *const *vals, size_t n, const struct metrics_lit *tail)
+{
+    char *q = out;
+    const char *end = out + size;
+    for (size_t i = 0; i < n; i++)
+        if (!put_bytes(&q, end, parts[i].s, parts[i].n) || !put_label(&q, end, vals[i]))
+            return 0;
+    if (!put_bytes(&q, end, tail->s, tail->n) || !put_bytes(&q, end, "", 1))
+        return 0;
+    return (size_t)(q - out) - 1;
+}
+
+size_t metrics_line_bound(const struct metrics_lit *parts, const char *const *vals, size_t n,
+                          const struct metrics_lit *tail)
+{
+    size_t len = tail->n + 1;
+    for (size_t i = 0; i < n; i++)
+        len += parts[i].n + 2 * strlen(vals[i]);
+    return len;
 }

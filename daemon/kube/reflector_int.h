@@ -1,0 +1,82 @@
+/* Private to the reflector (reflector.c, reflector_setup.c): the struct
+ * and the helpers shared by its files. Not a public interface. */
+#ifndef ABC_KUBE_REFLECTOR_INT_H
+#define ABC_KUBE_REFLECTOR_INT_H
+
+#include "kube/reflector.h"
+#include "kube/watchparse.h"
+#include "metrics/metrics.h"
+#include "util/backoff.h"
+
+#define PAGE_LIMIT 500
+
+enum phase { PH_IDLE, PH_LISTING, PH_WATCHING, PH_WAITING };
+enum next { NEXT_LIST, NEXT_WATCH };
+enum abort_reason { AB_NONE, AB_EXPIRED, AB_TOO_LARGE, AB_ERROR_EVENT, AB_PARSE, AB_LIST_ONLY_DONE };
+
+struct reflector {
+    uv_loop_t *loop;
+    struct kube_client *client;
+    struct store *store;
+    const struct model_type *type;
+    enum reflector_mode mode;
+    struct reflector_hooks hooks;
+    uv_timer_t retry; /* next list/watch after a delay */
+    uv_timer_t idle;  /* watch silence */
+    int closes;
+    reflector_close_cb close_cb;
+    void *close_data;
+    bool started, closing;
+
+    enum phase phase;
+    enum next next;
+    struct kube_ccall *call;
+    struct store_replace *staging;
+    char *cont;      /* continue token of the list in progress */
+    char *list_rv;   /* resourceVersion of the list in progress */
+    char *rv;        /* last resourceVersion seen */
+    unsigned lists;  /* lists started */
+    bool synced, absent;
+    struct backoff backoff;
+    struct watchparse *wp;
+    enum abort_reason abort_reason;
+    char abort_msg[200];
+    unsigned watch_timeout_s;
+    uint64_t watch_start_ms;
+    unsigned watch_events;
+    unsigned idle_s, absent_s;
+    bool stream_list;   /* try WATCH with sendInitialEvents first */
+    bool initial;       /* the watch in flight is a streaming list */
+    unsigned initial_s; /* silence during initial events = server ignored it */
+
+    struct metric_family *m_events, *m_restarts, *m_relists, *m_synced, *m_objects, *m_last;
+};
+
+/* Declares the reflector's metric families in m and starts its series at 0. */
+void reflector__declare_metrics(struct reflector *r, struct metrics *m);
+/* The request path: a list page (watch false), the watch from r->rv, or
+ * the streaming list (r->initial). 0 or -E2BIG. */
+int reflector__path(struct reflector *r, bool watch, char *out, size_t n);
+
+static inline void m_add(struct metric_family *f, const char *a, const char *b)
+{
+    if (!f)
+        return;
+    const char *lv[] = {a, b};
+    metric_add(f, lv, 1);
+}
+
+static inline void m_set(struct metric_family *f, const char *res, double v)
+{
+    if (!f)
+        return;
+    const char *lv[] = {res};
+    metric_set(f, lv, v);
+}
+
+static inline void restarts(struct reflector *r, const char *reason)
+{
+    m_add(r->m_restarts, r->type->resource, reason);
+}
+
+#endif
