@@ -41,7 +41,12 @@ static int load_config(const struct app_opts *o, struct config *cfg, bool quiet_
     };
     struct config_err err;
     char unknown[512] = "";
-    if (config_load(cfg, o->config_path, environ, flags, 3, &err, unknown, sizeof(unknown))) {
+    int rc = config_load(cfg, o->config_path, environ, flags, 3, &err, unknown, sizeof(unknown));
+    if (rc == 0 && app_check_edition(cfg, &err)) {
+        config_free(cfg); /* config_load frees on its own errors */
+        rc = -EINVAL;
+    }
+    if (rc) {
         char msg[1600];
         config_err_format(&err, msg, sizeof(msg));
         fprintf(stderr, "aks-backup-companion: %s\n", msg);
@@ -312,8 +317,13 @@ static void reload(struct app *a)
     struct config next;
     struct config_err err;
     char unknown[512] = "";
-    if (config_load(&next, a->opts.config_path, environ, flags, 3, &err, unknown,
-                    sizeof(unknown))) {
+    int lrc = config_load(&next, a->opts.config_path, environ, flags, 3, &err, unknown,
+                          sizeof(unknown));
+    if (lrc == 0 && app_check_edition(&next, &err)) {
+        config_free(&next);
+        lrc = -EINVAL;
+    }
+    if (lrc) {
         char msg[1600];
         config_err_format(&err, msg, sizeof(msg));
         log_kv(LOG_ERROR, "config reload failed; keeping the running configuration", "error",

@@ -119,6 +119,11 @@ void app_kube_close(struct app *a);
 /* Maps the config onto the engine and quota options (start and reload). */
 void app_engine_opts(const struct app *a, struct engine_opts *o);
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
+/* matrix.edition names a known support-matrix edition; else -EINVAL with
+ * err at the key's position and the valid editions listed. */
+int app_check_edition(const struct config *c, struct config_err *err);
+/* vault.schedule_tolerance_minutes, or the edition's default when -1. */
+long app_schedule_tolerance(const struct config *c);
 /* The Azure Files CSI driver's version from a DaemonSet's JSON (the image
  * tag of its azurefile container) into out. 0, -ENOENT, -EINVAL. */
 int app_files_version_from_daemonset(const char *body, char *out, size_t n);

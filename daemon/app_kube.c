@@ -38,6 +38,25 @@ int app_kube_config(struct app *a)
     return rc == -ENOENT && !a->opts.kubeconfig ? APP_EXIT_NO_API : APP_EXIT_USAGE;
 }
 
+int app_check_edition(const struct config *c, struct config_err *err)
+{
+    if (matrix_edition_find(c->matrix.edition))
+        return 0;
+    char list[128];
+    matrix_edition_list(list, sizeof(list));
+    return config_key_error(c, err, "matrix.edition",
+                            "unknown support-matrix edition '%s' (expected one of: %s)",
+                            c->matrix.edition, list);
+}
+
+long app_schedule_tolerance(const struct config *c)
+{
+    if (c->vault.schedule_tolerance_minutes >= 0)
+        return c->vault.schedule_tolerance_minutes;
+    const struct matrix_edition *e = matrix_edition_find(c->matrix.edition);
+    return (e ? e : matrix_edition_default())->schedule_tolerance_minutes;
+}
+
 void app_engine_opts(const struct app *a, struct engine_opts *o)
 {
     const struct config *c = &a->cfg;
@@ -82,7 +101,7 @@ void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only)
     o->day_boundary = c->limits.day_boundary;
     o->has_schedule = c->vault.has_schedule;
     o->schedule = c->vault.schedule;
-    o->tolerance_minutes = config_schedule_tolerance(c);
+    o->tolerance_minutes = app_schedule_tolerance(c);
     o->state_file = c->accounting.state_configmap[0] && !read_only ? NULL : c->accounting.state_file;
     o->read_only = read_only;
     o->token_file = c->api.token_file;

@@ -613,6 +613,17 @@ fail_key(const struct config *c, struct config_err *err, const char *key, const 
     return -EINVAL;
 }
 
+int config_key_error(const struct config *c, struct config_err *err, const char *dotted_key,
+                     const char *fmt, ...)
+{
+    char msg[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail_key(c, err, dotted_key, "%s", msg);
+}
+
 int config_validate(const struct config *c, struct config_err *err)
 {
     long lease = c->leader_election.lease_duration_seconds;

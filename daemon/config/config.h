@@ -16,6 +16,8 @@
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_DEFAULT_REGIONS_FILE "/etc/aks-backup-companion/regions.txt"
 #define CONFIG_DEFAULT_KVERSIONS_PATH "/etc/aks-backup-companion/kubernetes-versions.txt"
+/* matrix.edition's default; the editions themselves are rules/' data (rules/matrix.h). */
+#define CONFIG_DEFAULT_EDITION "2026-01"
 #define CONFIG_NAME_MAX 254 /* Kubernetes object names, label keys */
 #define CONFIG_NKEYS 56     /* capacity of the scalar-key table */
 #define CONFIG_MAX_BACKUP_NAMESPACES 256
@@ -78,7 +80,8 @@ struct config {
         char identity[32]; /* system | user | service-principal | "" */
     } cluster;
     struct {
-        char edition[16]; /* support-matrix edition: 2026-01 | 2023-08 */
+        char edition[16]; /* support-matrix edition (2026-01, 2023-08); checked by the app
+                           * against rules/matrix.h's editions */
     } matrix;
     struct {
         char region[64];
@@ -88,7 +91,7 @@ struct config {
         char backup_schedule[128]; /* "" = unknown */
         bool has_schedule;
         struct schedule schedule; /* valid when has_schedule */
-        long schedule_tolerance_minutes; /* -1 = the edition's (config_schedule_tolerance) */
+        long schedule_tolerance_minutes; /* -1 = the edition's default */
         bool tier_vault;           /* tiers contains vault */
         bool tier_operational;     /* tiers contains operational */
         char backup_namespaces[CONFIG_MAX_BACKUP_NAMESPACES][64]; /* [] = all */
@@ -217,8 +220,13 @@ CONFIG_WUR int config_load(struct config *c, const char *path, char *const *envp
  * disabled, backup schedule unknown". */
 void config_summary(const struct config *c, char *out, size_t n);
 
-/* vault.schedule_tolerance_minutes, or the edition's default when -1. */
-long config_schedule_tolerance(const struct config *c);
+/* An error about one key in the shape config_validate gives: at the key's
+ * file position when the file set it, else naming the variable or flag.
+ * For checks made above config/ (the support-matrix edition). -EINVAL. */
+__attribute__((format(printf, 4, 5))) int config_key_error(const struct config *c,
+                                                           struct config_err *err,
+                                                           const char *dotted_key,
+                                                           const char *fmt, ...);
 
 /* Seconds east of UTC of limits.day_boundary (UTC = 0, +05:30 = 19800). */
 int config_day_offset(const struct config *c);

@@ -3,7 +3,6 @@
  * YAML walker, the environment and the flags share (config.c). */
 #include "config/config_int.h"
 #include "config/selector.h"
-#include "rules/matrix.h" /* the edition names (data only) */
 
 #include <ctype.h>
 #include <errno.h>
@@ -52,24 +51,6 @@ static int ck_identity(struct config *c, const char *v, char *w, size_t n)
     if (!*v || !strcmp(v, "system") || !strcmp(v, "user") || !strcmp(v, "service-principal"))
         return 0;
     return why(w, n, "unknown identity");
-}
-
-static int ck_edition(struct config *c, const char *v, char *w, size_t n)
-{
-    char list[128];
-    if (matrix_edition_find(v))
-        return 0;
-    matrix_edition_list(list, sizeof list);
-    snprintf(w, n, "unknown support-matrix edition (valid editions: %s)", list);
-    return -EINVAL;
-}
-
-long config_schedule_tolerance(const struct config *c)
-{
-    if (c->vault.schedule_tolerance_minutes >= 0)
-        return c->vault.schedule_tolerance_minutes;
-    const struct matrix_edition *e = matrix_edition_find(c->matrix.edition);
-    return (e ? e : matrix_edition_default())->schedule_tolerance_minutes;
 }
 
 static int ck_version_opt(struct config *c, const char *v, char *w, size_t n)
@@ -221,8 +202,10 @@ const struct config__key config__keys[] = {
      "a subscription GUID or \"\""},
     {"cluster", "identity", CK_STR, F(cluster.identity), 0, 0, ck_identity,
      "system, user, service-principal or \"\""},
-    {"matrix", "edition", CK_STR, F(matrix.edition), 0, 0, ck_edition,
-     "a support-matrix edition: 2026-01 or 2023-08"},
+    /* Which editions exist is the rules' data: the app checks the value
+     * (app_check_edition) and reports it at this key's position. */
+    {"matrix", "edition", CK_STR, F(matrix.edition), 0, 0, NULL,
+     "a support-matrix edition such as 2026-01"},
     {"vault", "region", CK_STR, F(vault.region), 0, 0, ck_region,
      "an Azure region such as westeurope, or \"\""},
     {"vault", "subscription_id", CK_STR, F(vault.subscription_id), 0, 0, ck_guid,
@@ -662,7 +645,7 @@ int config_defaults(struct config *c)
     c->vault.backup_instances = -1;
     c->vault.schedule_tolerance_minutes = -1;
     c->vault.tier_operational = true;
-    snprintf(c->matrix.edition, sizeof c->matrix.edition, "%s", MATRIX_DEFAULT_EDITION);
+    snprintf(c->matrix.edition, sizeof c->matrix.edition, "%s", CONFIG_DEFAULT_EDITION);
     snprintf(c->extension.namespace_, sizeof c->extension.namespace_, "dataprotection-microsoft");
     snprintf(c->extension.pod_selector, sizeof c->extension.pod_selector,
              "app.kubernetes.io/name=dataprotection-microsoft-kubernetes");

@@ -357,7 +357,7 @@ void engine_foreach_pv(const struct engine *e,
             __builtin_prefetch(r + 128);
         }
         struct engine_pv pv;
-        fill_pub(&t->v[k], &pv);
+        fill_pub(e, &t->v[k], &pv);
         cb(data, &pv);
     }
 }

@@ -215,6 +215,11 @@ def one_cluster_under_both_editions():
         wait_for(lambda: prereqs(report(d))["csi_file_driver_version"]["status"] == "fail", 5, 0.05,
                  "driver override")
         check_pvs(report(d), 1, too_old=True)
+
+        # ---- a reload naming an unknown edition keeps the running one ----
+        reload(d, config(tmp, "2099-01"))
+        wait_for(lambda: "unknown support-matrix edition '2099-01'" in d.log_text(), 5, 0.05, "reload refused")
+        assert report(d)["support_matrix"]["edition"] == "2026-01"
         d.stop()
 
 
