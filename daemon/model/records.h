@@ -12,7 +12,7 @@
 
 #include "model/model.h"
 
-/* ---- PersistentVolume (104 bytes; name, uid, resourceVersion and claim
+/* ---- PersistentVolume (112 bytes; name, uid, resourceVersion and claim
  * name packed behind it in the same allocation, the other strings interned
  * and shared: do not free or replace members, extract or clone anew) ---- */
 enum pv_source {
@@ -52,10 +52,10 @@ struct pv_rec *model_pv_clone(const struct pv_rec *r);
 struct pvc_rec {
     struct obj_meta meta;
     bool has_storage_class; /* spec.storageClassName present (possibly "") */
+    bool velero_meta;       /* a label or annotation key under velero.io/ */
     char *storage_class;    /* its value when present ("" kept as ""); NULL when absent */
     char *volume_name;      /* spec.volumeName; NULL when absent or "" */
     char *phase;            /* status.phase; NULL when absent */
-    bool velero_meta;       /* a label or annotation key under velero.io/ */
 };
 
 /* ---- StorageClass (56 bytes) ---- */
@@ -93,7 +93,7 @@ struct snapshot_rec {
     char *error_message;       /* status.error.message; NULL when absent */
 };
 
-/* ---- Node (64 bytes) ---- */
+/* ---- Node (72 bytes) ---- */
 struct node_rec {
     struct obj_meta meta;
     char *region;          /* topology.kubernetes.io/region, else the failure-domain beta label; NULL */

@@ -14,8 +14,8 @@ struct pv_slot {
     const struct pv_rec *rec; /* the store's (borrowed) or the engine's copy (owned) */
     uint32_t hash;
     uint8_t reason;           /* enum pv_reason */
+    uint8_t notes;            /* 1 << enum pv_note (in what was padding: 16 bytes a slot) */
     uint16_t src;             /* 0: the engine's copy (owned), else the engine_attach id */
-    uint8_t notes;            /* 1 << enum pv_note */
 };
 
 struct pv_table {
