@@ -2,7 +2,8 @@
 HTTP with generated clusters and measures the daemon side by side with the
 peers a user would otherwise pick (kubectl, the Python client) and with the
 floor (json-c alone, memchr) on the very same bytes. Phases: sync, scrape,
-idle (one large cluster), memory (RSS vs PV count), events (mutator load).
+idle (one large cluster), memory (RSS vs PV count), events (mutator load),
+http2 (the large cluster's sync over TLS: HTTP/2 vs HTTP/1.1).
 
 Usage: /usr/bin/python3 bench/bench.py --build BUILD --floor FLOOR_BIN
 Environment: BENCH_QUICK=1, BENCH_REPEAT, BENCH_PEER_REPEAT, BENCH_IDLE_SECONDS,
@@ -23,7 +24,7 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 REPEAT = int(os.environ.get("BENCH_REPEAT") or (1 if QUICK else 3))
 PEER_REPEAT = int(os.environ.get("BENCH_PEER_REPEAT") or REPEAT)
 IDLE_S = float(os.environ.get("BENCH_IDLE_SECONDS") or (10 if QUICK else 60))
-PHASES = (os.environ.get("BENCH_PHASES") or "sync,scrape,idle,memory,events").split(",")
+PHASES = (os.environ.get("BENCH_PHASES") or "sync,scrape,idle,memory,events,http2").split(",")
 CLUSTER = ({"pvs": 20000, "pvcs": 20000, "snapshots": 20000, "nodes": 1000} if QUICK else
            {"pvs": 100000, "pvcs": 100000, "snapshots": 100000, "nodes": 5000})
 MEM_POINTS = [5000, 10000, 20000] if QUICK else [10000, 50000, 100000, 200000]
@@ -139,6 +140,49 @@ def phase_sync(res, tmp, floor_bin, keep):
         floor["memchr"].append(bl.run_floor(floor_bin, "memchr", 1, pfiles))
     res["floor"] = floor
     shutil.rmtree(cap, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- http2
+def phase_http2(res, tmp):
+    """The same cluster over TLS: the daemon's sync over HTTP/2 (the nghttpx
+    front, h2 by ALPN: every list a stream of one connection), over HTTP/1.1
+    through the same front (kubernetes.http2=false: the protocol alone
+    differs), and over HTTP/1.1 on kubesim's own TLS listener (no proxy hop)."""
+    expect = sum(CLUSTER.values())
+    bl.log(f"http2: generating {CLUSTER} in kubesim behind the HTTP/2 front")
+    ks = bl.TlsKubesim(CLUSTER, extra_args=["--history", "2000000"])
+    direct = os.path.join(tmp, "kubeconfig-direct")
+    with open(ks.kubeconfig_path) as f, open(direct, "w") as g:
+        g.write(f.read().replace(f"server: {ks.api}\n", f"server: {ks.direct_api}\n"))
+    ks.daemon_may_use_http1 = True
+    runs = {"h2": [], "http1_front": [], "http1_direct": []}
+    variants = (("h2", None, None, "HTTP/2 via the front"),
+                ("http1_front", {"ABC_KUBERNETES_HTTP2": "false"}, None, "HTTP/1.1 via the front"),
+                ("http1_direct", None, direct, "HTTP/1.1 on kubesim's TLS listener"))
+    try:
+        for rep in range(REPEAT):
+            for key, env, kc, label in variants:
+                seen = len(ks.front_log())
+                d = bl.Daemon(ks, env=env, kubeconfig=kc)
+                d.start()
+                try:
+                    wall = d.wait_synced()
+                    r = {"seconds": wall, "cpu_seconds": bl.proc_cpu_seconds(d.pid),
+                         "peak_rss_kb": bl.proc_status_kb(d.pid, "VmHWM")}
+                    n = informer_objects(d)
+                    if n < expect:
+                        raise RuntimeError(f"daemon synced {n} objects, expected {expect}")
+                finally:
+                    d.kill()
+                mine = [e for e in ks.front_log()[seen:] if e["user_agent"].startswith("aks-backup-companion/")]
+                r["connections"] = len({e["port"] for e in mine})
+                r["alpn"] = sorted({e["alpn"] for e in mine})
+                runs[key].append(r)
+                bl.log(f"http2: {label} rep {rep + 1}: {r['seconds']:.2f} s, cpu {r['cpu_seconds']:.2f} s, "
+                       f"peak {r['peak_rss_kb'] / 1024:.0f} MiB, {r['connections']} connections {r['alpn']}")
+    finally:
+        ks.__exit__(None)
+    res["http2"] = dict(runs, objects=expect)
 
 
 # ---------------------------------------------------------------- scrape
@@ -426,6 +470,8 @@ def main():
             phase_memory(res)
         if "events" in PHASES:
             phase_events(res)
+        if "http2" in PHASES:
+            phase_http2(res, tmp)
     finally:
         if keep.get("d"):
             keep["d"].kill()

@@ -168,11 +168,25 @@ class Kubesim(harness.Kubesim):
 
 
 # ---------------------------------------------------------------- daemon
+class TlsKubesim(harness.Kubesim):
+    """harness.Kubesim over TLS with generated objects and no fixtures: its own
+    TLS listener (HTTP/1.1) and, with http=2, the harness's HTTP/2 front
+    (nghttpx, h2 and http/1.1 by ALPN) before its plain backend listener."""
+
+    def __init__(self, generate, extra_args=(), http=2, start_timeout=600):
+        self.start_timeout = start_timeout
+        args = []
+        for kind, n in generate.items():
+            if n:
+                args += ["--generate", f"{kind}={n}"]
+        super().__init__(seed_dirs=[], tls=True, extra_args=args + list(extra_args), http=http)
+
+
 class Daemon(harness.Daemon):
     """harness.Daemon plus the start time and /proc readings."""
 
-    def __init__(self, kubesim, env=None):
-        super().__init__(kubesim=kubesim, env=env, start=False)
+    def __init__(self, kubesim, env=None, kubeconfig=None):
+        super().__init__(kubesim=kubesim, env=env, start=False, kubeconfig=kubeconfig)
         self.conn = None
 
     def start(self):

@@ -225,6 +225,22 @@ def render(res):
         L.append("")
         L.append(f"Linear fit: {mem['bytes_per_pv']:.0f} bytes per PV, intercept "
                  f"{mem['intercept_bytes'] / 1048576:.1f} MiB")
+    h2 = res.get("http2")
+    if h2:
+        L.append("")
+        L.append(f"## Initial sync over TLS: HTTP/2 vs HTTP/1.1 (the same {h2['objects']} objects)")
+        L.append("")
+        L.append("| protocol | path | wall s | CPU s | peak RSS MiB | connections |")
+        L.append("|---|---|---|---|---|---|")
+        for key, proto, path in (("h2", "HTTP/2 (h2 by ALPN)", "nghttpx front -> kubesim"),
+                                 ("http1_front", "HTTP/1.1 (kubernetes.http2=false)", "nghttpx front -> kubesim"),
+                                 ("http1_direct", "HTTP/1.1", "kubesim's TLS listener (no proxy)")):
+            r = h2.get(key) or []
+            if not r:
+                continue
+            conns = "-" if key == "http1_direct" else str(max(x["connections"] for x in r))
+            L.append(f"| {proto} | {path} | {_rng(r, 'seconds')} | {_rng(r, 'cpu_seconds')} | "
+                     f"{_rng(r, 'peak_rss_kb', MIB, '{:.0f}')} | {conns} |")
     L.append("")
     L.append("## Budgets")
     L.append("")
@@ -262,6 +278,10 @@ Compare ratios within one run: the machine is shared and absolute figures move.
 - **scrape**: `/metrics` by curl on the large cluster while PV events flow.
 - **idle**: CPU and context switches (all threads) over `BENCH_IDLE_SECONDS`.
 - **memory**: steady RSS after sync at several PV counts, linear fit.
+- **http2**: the large cluster's sync over TLS, HTTP/2 against HTTP/1.1: kubesim
+  behind the tests' HTTP/2 front (`nghttpx`, h2 and http/1.1 by ALPN), the daemon
+  once as it runs (h2) and once with `kubernetes.http2=false` through the same
+  front, and once on kubesim's own TLS listener (HTTP/1.1, no proxy hop).
 
 `bench/heap.c` (not run by `make bench`) measures the PV path in-process,
 without kubesim or sockets: N synthetic PVs through extract, store and engine,
@@ -272,7 +292,7 @@ and run it as its header says (`heap 100000 30 100`: 100k PVs, 30 renders,
 
 Knobs: `BENCH_QUICK=1` (20k PVs, idle 10 s, one repeat, < 3 min, no README
 update), `BENCH_REPEAT` (3), `BENCH_PEER_REPEAT` (= repeat), `BENCH_IDLE_SECONDS`
-(60), `BENCH_PHASES` (sync,scrape,idle,memory,events), `BENCH_README` (`-` = do
+(60), `BENCH_PHASES` (sync,scrape,idle,memory,events,http2), `BENCH_README` (`-` = do
 not write), `BENCH_JSON` (raw results; default `<build>/bench-results.json`).
 
 ## Latest figures

@@ -287,6 +287,7 @@ static void restart_keys(const struct config *o, const struct config *n, char *o
         {"accounting.state_configmap",
          strcmp(o->accounting.state_configmap, n->accounting.state_configmap) != 0},
         {"http.listen", strcmp(o->http.listen, n->http.listen) != 0},
+        {"kubernetes.http2", o->kubernetes.http2 != n->kubernetes.http2},
         {"http.max_connections", o->http.max_connections != n->http.max_connections},
         {"http.read_timeout_seconds", o->http.read_timeout_seconds != n->http.read_timeout_seconds},
         {"leader_election",

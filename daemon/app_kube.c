@@ -2,14 +2,17 @@
  * and reflector per resource, the rules engine and the quota ledger as
  * consumers, the readiness checks and the JSON routes that read them. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
 #include "app_int.h"
 #include "ha/ha.h" /* writers */
+#include "kube/clientcert.h"
 #include "model/acct.h"
 #include "model/records.h"
 #include "rules/matrix.h"
@@ -30,8 +33,15 @@ int app_kube_config(struct app *a)
 {
     struct kube_config_err err;
     int rc = kube_config_resolve(a->opts.kubeconfig, a->opts.context, &a->kcfg, &err);
-    if (rc == 0)
+    if (rc == 0) {
+        /* The server would answer an expired certificate with a bare 401. */
+        char why[1400];
+        if (kube_client_cert_check(&a->kcfg, (int64_t)time(NULL), why, sizeof(why)) != 0) {
+            fprintf(stderr, "aks-backup-companion: cannot authenticate to the API: %s\n", why);
+            return APP_EXIT_NO_API;
+        }
         return 0;
+    }
     char msg[1200];
     kube_config_err_format(&err, msg, sizeof(msg));
     fprintf(stderr, "aks-backup-companion: %s\n", msg);
@@ -164,11 +174,39 @@ static void on_absent(void *data, const struct model_type *t, bool absent)
         quota_set_source_available(a->quota, acct_type_source(r->acct_type)->name, !absent);
 }
 
+/* Only a client certificate authenticates: a 401 cannot get better by
+ * retrying (the certificate is read once, at start). */
+static bool cert_only(const struct app *a)
+{
+    return a->kcfg.cert_pem && !a->kcfg.token && !a->kcfg.token_file && !a->kcfg.exec;
+}
+
 static void on_list_error(void *data, const struct model_type *t, const struct kube_status *st)
 {
     struct app_res *r = data;
     struct app *a = r->app;
-    if (!a->check_mode || a->api_error)
+    if (a->api_error)
+        return;
+    if (st->err == 0 && st->http == 401 && cert_only(a)) {
+        a->api_error = 401;
+        snprintf(a->api_error_msg, sizeof(a->api_error_msg),
+                 "listing %s: unauthorized (401): the API server does not accept client certificate %s "
+                 "(not signed by a CA it trusts for clients, or revoked)",
+                 t->resource, a->kcfg.cert_source ? a->kcfg.cert_source : "");
+        if (a->check_mode) {
+            uv_stop(&a->loop);
+        } else {
+            log_kv(LOG_ERROR, "cannot authenticate to the API; exiting", "error", a->api_error_msg, NULL);
+            fprintf(stderr, "aks-backup-companion: cannot use the API at %s: %s\n", a->kcfg.server,
+                    a->api_error_msg);
+            a->exit_code = APP_EXIT_NO_API;
+            /* the usual SIGTERM stop, from the loop rather than from inside
+             * this reflector's callback */
+            raise(SIGTERM);
+        }
+        return;
+    }
+    if (!a->check_mode)
         return;
     if (st->http == 0 || st->http == 401 || st->http == 403) {
         a->api_error = (int)(st->http ? st->http : -1);
@@ -314,6 +352,7 @@ static void ha_on_leading(void *data, bool leading)
 int app_kube_setup(struct app *a, enum reflector_mode mode)
 {
     char err[512] = "";
+    a->kcfg.http1_only = !a->cfg.kubernetes.http2;
     int rc = kube_client_new(&a->loop, &a->kcfg, a->metrics, &a->kube, err, sizeof(err));
     if (rc) {
         log_kv(LOG_ERROR, "cannot create the API client", "error", err, NULL);

@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config
       libuv1-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev libmicrohttpd-dev
-      zlib1g-dev check
+      zlib1g-dev check libgnutls28-dev nghttp2-proxy
       clang libclang-rt-14-dev valgrind
       prometheus python3 python3-kubernetes python3-yaml
       curl openssl unzip ca-certificates nodejs npm time)

@@ -148,6 +148,9 @@ struct config {
         char warnings_configmap[CONFIG_NAME_MAX]; /* "" = off */
     } admission;
     struct {
+        bool http2; /* false: HTTP/1.1 only towards the API server (read at start) */
+    } kubernetes;
+    struct {
         char level[8];  /* debug|info|warn|error */
         char format[8]; /* json|text */
         enum log_level level_v;

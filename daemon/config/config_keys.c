@@ -268,6 +268,7 @@ const struct config__key config__keys[] = {
      "a file path"},
     {"admission", "warnings_configmap", CK_STR, F(admission.warnings_configmap), 0, 0, ck_name_opt,
      "a ConfigMap name or \"\""},
+    {"kubernetes", "http2", CK_BOOL, F(kubernetes.http2), 0, 0, NULL, "true or false"},
     {"log", "level", CK_STR, F(log.level), 0, 0, ck_level, "debug, info, warn or error"},
     {"log", "format", CK_STR, F(log.format), 0, 0, ck_format, "json or text"},
 };
@@ -277,7 +278,7 @@ _Static_assert(sizeof config__keys / sizeof config__keys[0] <= CONFIG_NKEYS, "ra
 const char *const config__top[] = {
     "cluster", "matrix",          "vault",        "storage",   "driver", "extension",
     "limits",  "accounting",      "api",          "http",      "leader_election", "regions_file",
-    "kubernetes_versions_file",   "admission",    "log",       NULL,
+    "kubernetes_versions_file",   "admission",    "log",       "kubernetes", NULL,
 };
 
 const char *const config__source_keys[] = {
@@ -678,6 +679,7 @@ int config_defaults(struct config *c)
              CONFIG_DEFAULT_KVERSIONS_PATH);
     snprintf(c->admission.warnings_configmap, sizeof c->admission.warnings_configmap,
              "aks-backup-companion-storage-classes");
+    c->kubernetes.http2 = true;
     snprintf(c->log.level, sizeof c->log.level, "info");
     snprintf(c->log.format, sizeof c->log.format, "json");
     c->log.level_v = LOG_INFO;

@@ -28,6 +28,8 @@ struct exec_run;
 
 struct kube_auth {
     uv_loop_t *loop;
+    int64_t token_ttl_ms;   /* token file re-read interval (60 s) */
+    uint64_t exec_timeout_ms; /* plugin deadline (30 s) */
     const struct kube_config *cfg;
     char *token;          /* current token (file or plugin); static token is cfg's */
     int64_t read_ms;      /* token file read time */
@@ -52,6 +54,7 @@ struct exec_run {
     int64_t exit_status;
     int term_signal;
     int pending; /* exit + 2 EOFs */
+    bool out_eof, err_eof;
     int closes;  /* handles still to close */
     bool timed_out;
 };
@@ -64,6 +67,27 @@ static void wipe_free(char *s)
     }
 }
 
+/* Testing aids: ABC_TEST_TOKEN_REREAD_SECONDS and ABC_TEST_EXEC_TIMEOUT_SECONDS
+ * (1..3600) shorten the 60 s token re-read and the 30 s plugin deadline so
+ * that tests need not wait for them; a warning says they are set. */
+static int64_t test_seconds(const char *name, int64_t dflt_ms)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return dflt_ms;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < 1 || n > 3600) {
+        log_kv(LOG_WARN, "ignoring a testing variable that is not a number of seconds from 1 to 3600",
+               "variable", name, NULL);
+        return dflt_ms;
+    }
+    log_kv(LOG_WARN, "testing aid set: an authentication interval is shortened", "variable", name,
+           "seconds", v, NULL);
+    return (int64_t)n * 1000;
+}
+
 int kube_auth_new(uv_loop_t *loop, const struct kube_config *cfg, struct kube_auth **out)
 {
     struct kube_auth *a = calloc(1, sizeof(*a));
@@ -71,6 +95,10 @@ int kube_auth_new(uv_loop_t *loop, const struct kube_config *cfg, struct kube_au
         return -ENOMEM;
     a->loop = loop;
     a->cfg = cfg;
+    a->token_ttl_ms = cfg->token_file ? test_seconds("ABC_TEST_TOKEN_REREAD_SECONDS", TOKEN_FILE_TTL_MS)
+                                      : TOKEN_FILE_TTL_MS;
+    a->exec_timeout_ms = (uint64_t)(cfg->exec ? test_seconds("ABC_TEST_EXEC_TIMEOUT_SECONDS", EXEC_TIMEOUT_MS)
+                                              : EXEC_TIMEOUT_MS);
     *out = a;
     return 0;
 }
@@ -192,7 +220,8 @@ static void run_finish(struct exec_run *r)
     char why[256] = "";
     int rc = -EIO;
     if (r->timed_out) {
-        snprintf(why, sizeof(why), "timed out after %d s", EXEC_TIMEOUT_MS / 1000);
+        snprintf(why, sizeof(why), "timed out after %llu s; killed",
+                 (unsigned long long)(a->exec_timeout_ms / 1000));
     } else if (r->exit_status != 0 || r->term_signal != 0) {
         snprintf(why, sizeof(why), "exited with status %lld (signal %d)", (long long)r->exit_status,
                  r->term_signal);
@@ -251,17 +280,36 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (n < 0) {
+        bool *eof = is_out ? &r->out_eof : &r->err_eof;
         uv_read_stop(s);
+        *eof = true;
         if (--r->pending == 0)
             run_finish(r);
     }
 }
 
+/* The plugin overran its deadline: kill its whole process group (a shell
+ * script's children hold the pipes open too) and stop waiting for the
+ * pipes; the run ends with the exit of the plugin itself. */
 static void on_exec_timeout(uv_timer_t *t)
 {
     struct exec_run *r = t->data;
     r->timed_out = true;
+    if (r->proc.pid > 0)
+        kill(-r->proc.pid, SIGKILL);
     uv_process_kill(&r->proc, SIGKILL);
+    uv_pipe_t *pipes[] = {&r->out, &r->err};
+    bool *eofs[] = {&r->out_eof, &r->err_eof};
+    for (int i = 0; i < 2; i++) {
+        if (*eofs[i])
+            continue;
+        uv_read_stop((uv_stream_t *)pipes[i]);
+        *eofs[i] = true;
+        if (--r->pending == 0) {
+            run_finish(r);
+            return;
+        }
+    }
 }
 
 /* Environment: the daemon's, with the plugin's entries replacing same-name
@@ -330,6 +378,7 @@ static int start_run(struct kube_auth *a)
     uv_process_options_t opt = {
         .exit_cb = on_exit_cb, .file = e->command, .args = args, .env = env,
         .stdio_count = 3, .stdio = stdio,
+        .flags = UV_PROCESS_DETACHED, /* its own process group, killed as one on timeout */
     };
     int rc = uv_spawn(a->loop, &r->proc, &opt);
     free(env);
@@ -344,7 +393,7 @@ static int start_run(struct kube_auth *a)
     r->pending = 3;
     uv_read_start((uv_stream_t *)&r->out, on_alloc, on_read);
     uv_read_start((uv_stream_t *)&r->err, on_alloc, on_read);
-    uv_timer_start(&r->timer, on_exec_timeout, EXEC_TIMEOUT_MS, 0);
+    uv_timer_start(&r->timer, on_exec_timeout, a->exec_timeout_ms, 0);
     a->run = r;
     return 0;
 }
@@ -372,7 +421,7 @@ int kube_auth_get(struct kube_auth *a, struct kube_auth_wait *w, kube_auth_cb cb
         return -EINPROGRESS;
     }
     if (cfg->token_file) {
-        if (!a->token || clock_mono_ms() - a->read_ms >= TOKEN_FILE_TTL_MS) {
+        if (!a->token || clock_mono_ms() - a->read_ms >= a->token_ttl_ms) {
             int rc = read_token_file(a);
             if (rc != 0 && !a->token)
                 return rc;
@@ -423,6 +472,8 @@ void kube_auth_free(struct kube_auth *a)
         *a->freed = true; /* inside notify(): it stops calling back */
     if (a->run) {
         a->run->a = NULL;
+        if (a->run->proc.pid > 0)
+            kill(-a->run->proc.pid, SIGKILL); /* its group: children holding the pipes too */
         uv_process_kill(&a->run->proc, SIGKILL);
     }
     wipe_free(a->token);

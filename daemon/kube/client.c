@@ -40,6 +40,7 @@ struct kube_ccall {
     /* buffered mode */
     kube_response_cb on_response;
     struct buf buf;
+    bool own_data; /* data is this file's malloc'd context: freed when dropped uncalled */
 };
 
 int kube_client_new(uv_loop_t *loop, const struct kube_config *cfg, struct metrics *m,
@@ -260,6 +261,8 @@ void kube_client_cancel(struct kube_ccall *cc)
         kube_auth_cancel(cc->c->auth, &cc->wait);
     if (cc->call)
         kube_http_cancel(cc->call);
+    if (cc->own_data)
+        free(cc->data); /* a discovery context whose callback will not run */
     ccall_free(cc);
 }
 
@@ -355,9 +358,13 @@ int kube_get_version(struct kube_client *c, kube_version_cb cb, void *data)
         return -ENOMEM;
     v->cb = cb;
     v->data = data;
-    int rc = kube_request(c, "GET", "/version", NULL, NULL, 0, on_version, v);
+    struct kube_req r = {.method = "GET", .path = "/version", .verb = "get"};
+    struct kube_ccall *cc;
+    int rc = kube_request_ex(c, &r, on_version, v, &cc);
     if (rc != 0)
         free(v);
+    else
+        cc->own_data = true;
     return rc;
 }
 
@@ -386,9 +393,13 @@ int kube_group_served(struct kube_client *c, const char *group, const char *vers
         return -ENOMEM;
     v->cb = cb;
     v->data = data;
-    int rc = kube_request(c, "GET", path, NULL, NULL, 0, on_served, v);
+    struct kube_req r = {.method = "GET", .path = path, .verb = "get"};
+    struct kube_ccall *cc;
+    int rc = kube_request_ex(c, &r, on_served, v, &cc);
     if (rc != 0)
         free(v);
+    else
+        cc->own_data = true;
     return rc;
 }
 

@@ -525,7 +525,16 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_USERAGENT, h->ua);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* HTTP/2 over TLS when the server offers it by ALPN (every request a
+     * stream of one multiplexed connection), unless forced to HTTP/1.1 */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     cfg->http1_only ? (long)CURL_HTTP_VERSION_1_1 : (long)CURL_HTTP_VERSION_2TLS);
+    /* Requests started together (every list at start, the watches after a
+     * GOAWAY) wait for the connection being set up rather than each
+     * opening its own: one connection while the server's stream cap
+     * allows, another only when it is full. */
+    if (!cfg->http1_only)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -452,6 +452,21 @@ static int load_doc(struct kc *k, const char *context, struct kube_config *c)
                   &c->cert_len) ||
         load_blob(k, user, "user", "client-key", "client-key-data", &c->key_pem, &c->key_len))
         return -EINVAL;
+    if (c->cert_pem) {
+        const char *cf;
+        char src[1200];
+        if (get_str(k, user, "client-certificate", "user", &cf))
+            return -EINVAL;
+        const char *cd = NULL;
+        if (get_str(k, user, "client-certificate-data", "user", &cd))
+            return -EINVAL;
+        if (cd && *cd)
+            snprintf(src, sizeof(src), "%s (user %s, client-certificate-data)", k->path, uname);
+        else if (resolve_path(k, cf, src, sizeof(src)))
+            return -ENOMEM;
+        if (dup_str(src, &c->cert_source))
+            return -ENOMEM;
+    }
     if ((c->cert_pem != NULL) != (c->key_pem != NULL)) {
         NODE_ERR(k, user, "user \"%s\": client-certificate and client-key go together", uname);
         return -EINVAL;
@@ -617,6 +632,7 @@ void kube_config_clear(struct kube_config *c)
     free(c->token);
     free(c->token_file);
     free(c->cert_pem);
+    free(c->cert_source);
     if (c->key_pem)
         memset(c->key_pem, 0, c->key_len);
     free(c->key_pem);

@@ -30,12 +30,15 @@ struct kube_config {
     char *tls_server_name; /* verify the server's certificate against this name */
     char *token;           /* static bearer token (never log it) */
     char *token_file;      /* bearer token file, re-read (tokenFile, in-cluster) */
+    char *cert_source;     /* where it came from, for messages: the client-certificate file, or
+                            * "<kubeconfig> (user U, client-certificate-data)" */
     char *cert_pem;        /* client certificate */
     size_t cert_len;
     char *key_pem;         /* client key (never log it) */
     size_t key_len;
     struct kube_exec *exec;
     char *namespace_;      /* context namespace or the service account's */
+    bool http1_only;       /* not from the file: the daemon's kubernetes.http2 = false */
 };
 
 /* Where an error is. file/line/col are 0 when not known; line and col are

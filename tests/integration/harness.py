@@ -29,6 +29,11 @@ FIXTURES = os.path.join(SRCROOT, "tests", "fixtures")
 KUBESIM_BIN = os.environ.get("KUBESIM_BIN", os.path.join(BUILDROOT, "tests", "kubesim", "kubesim"))
 ABC_BIN = os.environ.get("ABC_BIN", os.path.join(BUILDROOT, "daemon", "aks-backup-companion"))
 KUBECTL = os.environ.get("KUBECTL", os.path.join(BUILDROOT, "tools", "kubectl"))
+NGHTTPX = os.environ.get("NGHTTPX") or shutil.which("nghttpx") or "/usr/sbin/nghttpx"
+# KUBESIM_HTTP=2 (tests/integration/meson.build sets it for the *_h2 runs of
+# a suite): every TLS Kubesim is reached through an HTTP/2 front, as AKS
+# serves its API server (ALPN h2 beside http/1.1). Otherwise HTTP/1.1 only.
+KUBESIM_HTTP = os.environ.get("KUBESIM_HTTP", "1.1")
 
 
 # ---------------------------------------------------------------- runner
@@ -139,11 +144,23 @@ class Kubesim:
     token: the valid token written into the kubeconfig.
     """
 
-    def __init__(self, seed_dirs=None, tls=True, token="t0", extra_args=(), start=True):
+    def __init__(self, seed_dirs=None, tls=True, token="t0", extra_args=(), start=True, http=None,
+                 max_streams=100, goaway_grace=2.0):
         self.seed_dirs = [FIXTURES] if seed_dirs is None else list(seed_dirs)
         self.tls = tls
         self.token = token
         self.extra_args = list(extra_args)
+        # HTTP/2: nghttpx terminates TLS in front of kubesim's plain backend
+        # listener (same authentication), offering h2 and http/1.1 by ALPN,
+        # capping concurrent streams per connection at max_streams (kube-
+        # apiserver's default is 100); goaway() reloads it: its old worker
+        # sends GOAWAY on every connection and closes them goaway_grace s later.
+        self.http2 = tls and str(http or KUBESIM_HTTP) == "2"
+        self.max_streams = max_streams
+        self.goaway_grace = goaway_grace
+        self.front = None
+        self.front_port = self.backend_port = 0
+        self.daemon_may_use_http1 = False  # checked at exit over HTTP/2 (see check_front_protocols)
         self.tmp = tempfile.mkdtemp(prefix="kubesim-")
         self.kubeconfig_path = os.path.join(self.tmp, "kubeconfig")
         self.tls_dir = os.path.join(self.tmp, "tls")
@@ -159,9 +176,14 @@ class Kubesim:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+    def __exit__(self, etype=None, *exc):
+        try:
+            self.stop()
+            if self.front and etype is None:
+                self.check_front_protocols()
+        finally:
+            self.stop_front()
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def args(self):
         a = [KUBESIM_BIN, "--listen", f"127.0.0.1:{self.api_port}",
@@ -173,13 +195,15 @@ class Kubesim:
             a += ["--tls-dir", self.tls_dir, "--token", self.token]
         else:
             a += ["--http"]
+        if self.http2:
+            a += ["--backend-listen", f"127.0.0.1:{self.backend_port}"]
         return a + self.extra_args
 
     def start(self):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=subprocess.PIPE, stderr=log)
         log.close()
-        r, _, _ = select.select([self.proc.stdout], [], [], 30)
+        r, _, _ = select.select([self.proc.stdout], [], [], getattr(self, "start_timeout", 30))
         line = self.proc.stdout.readline() if r else b""
         if not line:
             self.proc.kill()
@@ -190,11 +214,124 @@ class Kubesim:
         self.api, self.control = info["api"], info["control"]
         self.api_port = urllib.parse.urlsplit(self.api).port
         self.control_port = urllib.parse.urlsplit(self.control).port
+        self.direct_api = self.api  # kubesim's own TLS listener (HTTP/1.1, client certificates)
+        if self.http2:
+            self.backend_port = urllib.parse.urlsplit(info["backend"]).port
+            if not self.front or self.front.poll() is not None:
+                self.start_front()
+            self.api = f"https://127.0.0.1:{self.front_port}"
+            with open(self.kubeconfig_path) as f:
+                kc = f.read()
+            with open(self.kubeconfig_path, "w") as f:
+                f.write(kc.replace(f"server: {self.direct_api}\n", f"server: {self.api}\n"))
         if self.tls:
             self.ssl_ctx = ssl.create_default_context(cafile=self.ca_path)
         else:
             self.ssl_ctx = None
         return self
+
+    # -- the HTTP/2 front (nghttpx)
+    def start_front(self):
+        d = os.path.join(self.tmp, "front")
+        os.makedirs(d, exist_ok=True)
+        self.front_conf = os.path.join(d, "nghttpx.conf")
+        self.front_pid = os.path.join(d, "nghttpx.pid")
+        self.front_access = os.path.join(d, "access.log")
+        self.front_error = os.path.join(d, "error.log")
+        for attempt in range(5):
+            self.front_port = free_port()
+            with open(self.front_conf, "w") as f:
+                f.write("\n".join([
+                    f"frontend=127.0.0.1,{self.front_port}",
+                    f"backend=127.0.0.1,{self.backend_port}",
+                    f"private-key-file={os.path.join(self.tls_dir, 'server.key')}",
+                    f"certificate-file={os.path.join(self.tls_dir, 'server.crt')}",
+                    "workers=1", "no-ocsp=yes", "no-via=yes", "no-server-rewrite=yes",
+                    f"frontend-http2-max-concurrent-streams={self.max_streams}",
+                    # watches are quiet for up to a bookmark interval
+                    "backend-read-timeout=15m", "frontend-read-timeout=15m",
+                    "frontend-http2-read-timeout=15m", "backend-keep-alive-timeout=10s",
+                    f"worker-process-grace-shutdown-period={self.goaway_grace:g}s",
+                    f"pid-file={self.front_pid}",
+                    f"accesslog-file={self.front_access}", "accesslog-write-early=yes",
+                    # tab-separated; the User-Agent last (it has spaces)
+                    "accesslog-format=$alpn\t$remote_port\t$status\t$method\t$path\t$http_user_agent",
+                    f"errorlog-file={self.front_error}", ""]))
+            self.front = subprocess.Popen([NGHTTPX, f"--conf={self.front_conf}"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            def listening():
+                if self.front.poll() is not None:
+                    return "exited"
+                try:
+                    socket.create_connection(("127.0.0.1", self.front_port), timeout=1).close()
+                    return "up"
+                except OSError:
+                    return None
+            state = wait_for(listening, 15, 0.05, "nghttpx to listen")
+            if state == "up" and os.path.exists(self.front_pid):
+                return
+            self.stop_front()
+        raise RuntimeError("nghttpx did not start: " + self.front_error_text()[-2000:])
+
+    def front_error_text(self):
+        try:
+            with open(self.front_error, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop_front(self):
+        if not self.front:
+            return
+        if self.front.poll() is None:
+            self.front.send_signal(signal.SIGQUIT)  # graceful; the workers follow
+            try:
+                self.front.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.front.kill()
+                self.front.wait()
+        # the worker processes end with the main one (IPC socket closed)
+        self.front = None
+
+    def goaway(self, wait=True):
+        """HTTP/2 GOAWAY on every open connection (kube-apiserver's
+        --goaway-chance does it to rebalance clients): nghttpx reloads, its
+        old worker sends GOAWAY (first the graceful one, then with the last
+        stream id), finishes nothing new and is ended goaway_grace s later,
+        which cuts the streams still open on those connections."""
+        assert self.front, "goaway() needs the HTTP/2 front"
+        before = self.front_error_text().count("Graceful shutdown commencing")
+        with open(self.front_pid) as f:
+            os.kill(int(f.read().strip()), signal.SIGHUP)
+        if wait:
+            wait_for(lambda: self.front_error_text().count("Graceful shutdown commencing") > before,
+                     10, 0.05, "nghttpx to start its graceful shutdown (GOAWAY)")
+
+    def front_log(self):
+        """The front's requests: [{"alpn","port","status","method","path","user_agent"}]
+        (port: the client's; one per connection)."""
+        out = []
+        try:
+            with open(self.front_access, errors="replace") as f:
+                for line in f:
+                    p = line.rstrip("\n").split("\t")
+                    if len(p) >= 6:
+                        out.append({"alpn": p[0], "port": int(p[1]) if p[1].isdigit() else 0,
+                                    "status": p[2], "method": p[3], "path": p[4], "user_agent": p[5]})
+        except OSError:
+            pass
+        return out
+
+    def check_front_protocols(self):
+        """Over HTTP/2 the daemon and kubectl must have spoken h2 (both
+        negotiate it by ALPN); a test that forces HTTP/1.1 says so."""
+        for e in self.front_log():
+            ua = e["user_agent"]
+            if ua.startswith("aks-backup-companion/") and self.daemon_may_use_http1:
+                continue
+            if ua.startswith(("aks-backup-companion/", "kubectl/")) and e["alpn"] != "h2":
+                raise AssertionError(f"over the HTTP/2 front, {ua} used {e['alpn']}: {e}")
 
     def _note_rv(self):
         try:

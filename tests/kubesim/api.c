@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <zlib.h>
 
 const char *const ks_verbs[10] = {"get", "list", "watch", "create", "update",
@@ -29,6 +31,7 @@ struct cur {
 };
 static __thread struct cur *cur_req;
 static __thread const char *cur_ctype; /* Content-Type of the request being answered */
+static __thread char cur_user[64];      /* client certificate CN of that request, "" if none */
 
 void log_request(const char *verb, const char *method, const char *uri, const char *ua, int code)
 {
@@ -55,6 +58,7 @@ void log_request(const char *verb, const char *method, const char *uri, const ch
         l->path = q ? strndup(uri, (size_t)(q - uri)) : xstrdup(uri);
         l->query = xstrdup(q ? q + 1 : "");
         l->ua = xstrdup(ua ? ua : "");
+        snprintf(l->user, sizeof l->user, "%s", cur_user);
         l->code = code;
         sim.log_n++;
     }
@@ -540,10 +544,76 @@ static int fault_check(struct MHD_Connection *c, const char *verb, const char *p
     return code;
 }
 
+/* A client certificate on the TLS listener, as kube-apiserver's x509
+ * authenticator reads it: verified against ca.crt, CN is the user and each
+ * O a group. Returns 0 (no certificate), 1 (user set) or 401 (an unknown
+ * issuer or an expired certificate: like kube-apiserver's union of
+ * authenticators, a valid bearer token may still authenticate). */
+static int cert_user(struct MHD_Connection *c, char *user, size_t ulen, char *groups, size_t glen)
+{
+    if (!sim.client_ca)
+        return 0;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return 0; /* the plain backend listener */
+    gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+    unsigned n = 0;
+    const gnutls_datum_t *peers = gnutls_certificate_get_peers(s, &n);
+    if (!peers || n == 0)
+        return 0;
+    unsigned status = 0;
+    if (gnutls_certificate_verify_peers2(s, &status) != GNUTLS_E_SUCCESS || status != 0) {
+        ks_log("client certificate rejected (verify status 0x%x%s%s)", status,
+               status & GNUTLS_CERT_EXPIRED ? ", expired" : "",
+               status & GNUTLS_CERT_SIGNER_NOT_FOUND ? ", unknown issuer" : "");
+        return 401;
+    }
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
+        return 401;
+    int rc = 401;
+    size_t l = ulen;
+    if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
+        gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, user, &l) == GNUTLS_E_SUCCESS &&
+        user[0]) {
+        rc = 1;
+        groups[0] = '\0';
+        size_t used = 0;
+        for (unsigned i = 0; i < 16; i++) {
+            char o[128];
+            size_t ol = sizeof o;
+            if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, i, 0, o, &ol) !=
+                GNUTLS_E_SUCCESS)
+                break;
+            int w = snprintf(groups + used, glen - used, "%s%s", used ? "," : "", o);
+            if (w < 0 || (size_t)w >= glen - used)
+                break;
+            used += (size_t)w;
+        }
+    }
+    gnutls_x509_crt_deinit(crt);
+    return rc;
+}
+
 static int auth_check(struct MHD_Connection *c, const char *url)
 {
     if (!sim.tls)
         return 0;
+    char user[64] = "", groups[256] = "";
+    int cu = cert_user(c, user, sizeof user, groups, sizeof groups);
+    if (cu == 1) {
+        snprintf(cur_user, sizeof cur_user, "%s", user);
+        int rc = 0;
+        pthread_mutex_lock(&sim.mu);
+        for (size_t i = 0; i < sim.nforbidden_users; i++)
+            if (!strcmp(sim.forbidden_users[i], user))
+                rc = 403;
+        pthread_mutex_unlock(&sim.mu);
+        /* system:masters may do anything, whatever the user list says */
+        if (rc == 403 && strstr(groups, "system:masters"))
+            rc = 0;
+        return rc;
+    }
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     /* anonymous requests may read what system:public-info-viewer allows */
     if (!h && (!strcmp(url, "/version") || !strcmp(url, "/healthz") || !strcmp(url, "/livez") ||
@@ -650,6 +720,7 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
     if (base < 0 || res < 0)
         cr.verb = strcmp(method, "GET") ? cr.verb : "get";
     cur_req = &cr;
+    cur_user[0] = '\0';
     cur_ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     enum MHD_Result ret;
     char berr[512] = "";
@@ -668,8 +739,8 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
     }
     if (auth == 403) {
         char m[512];
-        snprintf(m, sizeof m, "%s is forbidden: User \"system:serviceaccount:test:forbidden\" cannot %s resource",
-                 url, cr.verb);
+        snprintf(m, sizeof m, "%s is forbidden: User \"%s\" cannot %s resource", url,
+                 cur_user[0] ? cur_user : "system:serviceaccount:test:forbidden", cr.verb);
         ret = send_status(c, 403, "Forbidden", m, NULL, NULL);
         goto out;
     }

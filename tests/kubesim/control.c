@@ -253,6 +253,8 @@ static enum MHD_Result get_requests(struct MHD_Connection *c)
         sbuf_add_json_str(&b, l->ua);
         sbuf_adds(&b, ",\"content_type\":");
         sbuf_add_json_str(&b, l->ctype);
+        sbuf_adds(&b, ",\"user\":");
+        sbuf_add_json_str(&b, l->user);
         sbuf_printf(&b, ",\"code\":%d}", l->code);
         first = false;
     }
@@ -328,12 +330,23 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *url, const 
     } else if (!strcmp(url, "/delete")) {
         ret = do_delete(c, body);
     } else if (!strcmp(url, "/drop-watches")) {
-        pthread_mutex_lock(&sim.mu);
-        long n = sim.watches_open;
-        sim.drop_gen++;
-        pthread_cond_broadcast(&sim.cond);
-        pthread_mutex_unlock(&sim.mu);
-        ret = reply_rv(c, "dropped", n);
+        /* {"resource": R} cuts only the watches of R (over the HTTP/2 front:
+         * an RST_STREAM of those streams, the connection stays up) */
+        const char *rname = jstr(body, "resource");
+        int res = rname ? rdef_find_resource(rname) : -1;
+        if (rname && res < 0) {
+            ret = reply_err(c, 404, "unknown resource");
+        } else {
+            pthread_mutex_lock(&sim.mu);
+            long n = sim.watches_open;
+            if (res >= 0)
+                sim.drop_res_gen[res]++;
+            else
+                sim.drop_gen++;
+            pthread_cond_broadcast(&sim.cond);
+            pthread_mutex_unlock(&sim.mu);
+            ret = reply_rv(c, "dropped", n);
+        }
     } else if (!strcmp(url, "/fail")) {
         long code = jint(body, "code", 500), count = jint(body, "count", 1);
         pthread_mutex_lock(&sim.mu);

@@ -84,6 +84,7 @@ struct req_log {
     char verb[16], method[8];
     char ctype[64]; /* request Content-Type ("" without a body type), truncated */
     char *path, *query, *ua;
+    char user[64]; /* client certificate CN ("" for tokens and anonymous) */
     int code;
 };
 
@@ -105,11 +106,14 @@ struct sim {
     bool tls;
     char **tokens; size_t ntokens;
     char **forbidden; size_t nforbidden;
+    char **forbidden_users; size_t nforbidden_users; /* client certificate CNs answered 403 */
+    bool client_ca; /* the TLS listener asks for client certificates (verified against ca.crt) */
     /* faults */
     struct fail_rule fails[32]; size_t nfails;
     int latency_ms;
     uint64_t stall_until_ms;
     uint64_t drop_gen;
+    uint64_t *drop_res_gen; /* per rdef: /drop-watches {"resource"} */
     char garbage_mode[16], garbage_res[64];
     char partition_ua[128]; uint64_t partition_until_ms;
     bool partition_hang; /* hang (no answer until the end) rather than close at once */

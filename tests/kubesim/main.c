@@ -34,6 +34,9 @@ static const char usage[] =
     "  --http                    plain HTTP, no authentication (kubectl sends no token over HTTP)\n"
     "  --token TOKEN             a valid bearer token (repeatable; default t0)\n"
     "  --forbidden-token TOKEN   a token answered with 403 (repeatable)\n"
+    "  --forbidden-user NAME     a client certificate CN answered with 403 (repeatable)\n"
+    "  --backend-listen HOST:PORT  also serve the API in plain HTTP, with the same authentication,\n"
+    "                            for a TLS-terminating front on loopback (port 0 = free port)\n"
     "  --history N               events kept for watches and list pages (default 10000)\n"
     "  --bookmark-interval S     seconds between BOOKMARK events (default 60)\n"
     "  --kubeconfig-out FILE     write a kubeconfig (server, CA data, first token)\n"
@@ -46,7 +49,7 @@ static const char usage[] =
     "/api-disable /version; GET /state /objects /dump /stats /requests /healthz.\n";
 
 struct opts {
-    const char *listen, *control, *tls_dir, *kubeconfig_out;
+    const char *listen, *control, *tls_dir, *kubeconfig_out, *backend;
     const char *seeds[32];
     size_t nseeds;
     char *gens[16];
@@ -287,6 +290,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
         else if (!strcmp(a, "--disable-api") && o->ndisable < 32) o->disable[o->ndisable++] = v;
         else if (!strcmp(a, "--token")) add_token(&sim.tokens, &sim.ntokens, v);
         else if (!strcmp(a, "--forbidden-token")) add_token(&sim.forbidden, &sim.nforbidden, v);
+        else if (!strcmp(a, "--forbidden-user")) add_token(&sim.forbidden_users, &sim.nforbidden_users, v);
+        else if (!strcmp(a, "--backend-listen")) o->backend = v;
         else if (!strcmp(a, "--history")) o->history = num_arg(v, a);
         else if (!strcmp(a, "--bookmark-interval")) o->bookmark = num_arg(v, a);
         else if (!strcmp(a, "--rv-start")) o->rv_start = num_arg(v, a);
@@ -388,8 +393,12 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    int api_port = 0, ctl_port = 0;
+    int api_port = 0, ctl_port = 0, be_port = 0, be_fd = -1;
     int api_fd = listen_on(o.listen, &api_port), ctl_fd = listen_on(o.control, &ctl_port);
+    if (o.backend && (be_fd = listen_on(o.backend, &be_port)) < 0) {
+        fprintf(stderr, "kubesim: cannot listen on %s: %s\n", o.backend, strerror(-be_fd));
+        return 1;
+    }
     if (api_fd < 0 || ctl_fd < 0) {
         fprintf(stderr, "kubesim: cannot listen on %s / %s: %s\n", o.listen, o.control,
                 strerror(-(api_fd < 0 ? api_fd : ctl_fd)));
@@ -404,28 +413,41 @@ int main(int argc, char **argv)
     }
     uint64_t start_rv = sim.rv; /* read before any request thread runs */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    struct MHD_Daemon *api;
-    if (o.http)
+    struct MHD_Daemon *api, *be = NULL;
+    if (o.http) {
         api = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, api_fd,
                                MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed,
                                NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
-    else
+    } else {
+        /* The trust list makes GnuTLS ask for a client certificate (optional,
+         * as kube-apiserver asks); auth_check verifies it per request. */
+        sim.client_ca = true;
         api = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
                                api_fd, MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL, MHD_OPTION_NOTIFY_COMPLETED,
                                completed, NULL, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
+                               MHD_OPTION_HTTPS_MEM_TRUST, ca,
                                MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
+    }
+    if (be_fd >= 0)
+        be = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, be_fd,
+                              MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed,
+                              NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
     static int ctl_tag = 1;
     struct MHD_Daemon *ctl = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &ctl_tag, MHD_OPTION_LISTEN_SOCKET,
                                               ctl_fd, MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
                                               MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
-    if (!api || !ctl) {
+    if (!api || !ctl || (be_fd >= 0 && !be)) {
         fprintf(stderr, "kubesim: cannot start HTTP daemons\n");
         return 1;
     }
     char chost[128];
     snprintf(chost, sizeof chost, "%.*s", (int)(strrchr(o.control, ':') - o.control), o.control);
     ks_log("api %s control http://%s:%d rv %llu", sim.api_url, chost, ctl_port, (unsigned long long)start_rv);
-    printf("{\"api\":\"%s\",\"control\":\"http://%s:%d\"}\n", sim.api_url, chost, ctl_port);
+    if (be)
+        printf("{\"api\":\"%s\",\"control\":\"http://%s:%d\",\"backend\":\"http://%.*s:%d\"}\n", sim.api_url,
+               chost, ctl_port, (int)(strrchr(o.backend, ':') - o.backend), o.backend, be_port);
+    else
+        printf("{\"api\":\"%s\",\"control\":\"http://%s:%d\"}\n", sim.api_url, chost, ctl_port);
     fflush(stdout);
 
     int sig = 0;

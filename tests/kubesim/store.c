@@ -93,6 +93,7 @@ void store_init(size_t history)
 {
     sim.stores = xcalloc(ks_nrdefs, sizeof *sim.stores);
     sim.disabled = xcalloc(ks_nrdefs, sizeof *sim.disabled);
+    sim.drop_res_gen = xcalloc(ks_nrdefs, sizeof *sim.drop_res_gen);
     sim.hist_cap = history ? history : 1;
     sim.hist = xcalloc(sim.hist_cap, sizeof *sim.hist);
 }

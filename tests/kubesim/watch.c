@@ -19,7 +19,7 @@ struct watch {
     struct obj **initial; /* references held */
     size_t ninitial, next_initial;
     bool initial_bookmark, close_clean, close_err, truncated, partitioned;
-    uint64_t drop_gen, next_bookmark, deadline;
+    uint64_t drop_gen, drop_res_gen, next_bookmark, deadline;
     struct sbuf out;
     size_t out_off;
 };
@@ -208,7 +208,7 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
         bool cut_off = sim.partition_ua[0] && now < sim.partition_until_ms && strstr(w->p.ua, sim.partition_ua);
         if (cut_off)
             w->partitioned = true;
-        if (w->drop_gen != sim.drop_gen || (cut_off && !sim.partition_hang) || (w->partitioned && !cut_off)) {
+        if (w->drop_gen != sim.drop_gen || w->drop_res_gen != sim.drop_res_gen[w->p.res] || (cut_off && !sim.partition_hang) || (w->partitioned && !cut_off)) {
             /* close mode: cut now; hang mode: silent until the end, then cut */
             pthread_mutex_unlock(&sim.mu);
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -280,6 +280,7 @@ enum MHD_Result watch_start(struct MHD_Connection *c, struct watch_params *p)
     pthread_mutex_lock(&sim.mu);
     sim.watches_open++;
     w->drop_gen = sim.drop_gen;
+    w->drop_res_gen = sim.drop_res_gen[w->p.res];
     w->next_bookmark = now + (uint64_t)sim.bookmark_interval_s * 1000u;
     if (p->timeout_s > 0)
         w->deadline = now + (uint64_t)p->timeout_s * 1000u;

@@ -92,6 +92,7 @@ START_TEST(defaults)
     ck_assert_str_eq(s, "config OK: (defaults): listen 0.0.0.0:8080, 2 accounting sources, "
                         "day boundary UTC, leader election off, write API disabled, "
                         "backup schedule unknown");
+    ck_assert(c.kubernetes.http2); /* HTTP/2 when the server offers it */
     config_free(&c);
     config_free(&c); /* twice is safe */
 }
@@ -233,7 +234,7 @@ START_TEST(shipped_file_documents_every_key)
         snprintf(want, sizeof want, "Env: %s\n", env);
         ck_assert_msg(strstr(text, want), "variable %s (%s) not documented", env, dotted);
     }
-    ck_assert_uint_eq(n, 41);
+    ck_assert_uint_eq(n, 42);
     ck_assert_int_eq(config_key_at(0, dotted, sizeof dotted, env, sizeof env), 0);
     ck_assert_str_eq(dotted, "cluster.region");
     ck_assert_str_eq(env, "ABC_CLUSTER_REGION");
@@ -347,6 +348,8 @@ static const struct bad_text bad_texts[] = {
     {"limits:\n  snapshots_per_disk: -5\n", 2, 23, "out of range (expected an integer from 1 to"},
     {"limits:\n  day_boundary: \"+15:00\"\n", 2, 17, "invalid value '+15:00'"},
     {"log:\n  level: verbose\n", 2, 10, "(expected debug, info, warn or error)"},
+    {"kubernetes:\n  http2: h1\n", 2, 10, "kubernetes.http2: 'h1' is not a boolean (expected true or false)"},
+    {"kubernetes:\n  http_2: false\n", 2, 3, "did you mean 'http2'?"},
     {"log:\n  format: xml\n", 2, 11, "(expected json or text)"},
     {"extension:\n  namespace: Bad_NS\n", 2, 14, "not a namespace name"},
     {"accounting:\n  sources:\n    - name: a\n      operation: delete\n      version: v1\n      "
@@ -421,6 +424,7 @@ START_TEST(good_texts)
         "http:\n  listen: \"[::]:0\"\n",
         "accounting:\n  sources: []\n  state_file: \"\"\n  state_configmap: abc-quota\n",
         "leader_election:\n  enabled: True\n",
+        "kubernetes:\n  http2: false\n",
         "regions_file: /tmp/r.txt # comment\n",
         "a: &x info\nlog:\n  level: *x\n",
     };
@@ -440,6 +444,8 @@ START_TEST(good_texts)
         } else {
             ck_assert_msg(rc == 0, "good case %zu rejected: %s", i, buf);
         }
+        if (strstr(good[i], "http2"))
+            ck_assert(!c.kubernetes.http2);
         if (i == 4)
             ck_assert_int_eq(config_day_offset(&c), -28800);
         if (i == 6)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kube/auth.h"
+#include "kube/clientcert.h"
 #include "kube/kubeconfig.h"
 
 static char dir[256];
@@ -125,7 +126,62 @@ START_TEST(token_file_certs_paths_and_context)
     ck_assert_str_eq(c.key_pem, "KEY\n");
     ck_assert_uint_eq(c.key_len, 4);
     ck_assert_str_eq(c.context, "two");
+    snprintf(want, sizeof(want), "%s/client.crt", dir);
+    ck_assert_str_eq(c.cert_source, want);
     kube_config_clear(&c);
+}
+END_TEST
+
+/* Self-signed, valid from 2026-12-07T16:20:02Z (1796660402) for 30 days. */
+static const char CERT_30D[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBjDCCATOgAwIBAgIUdo8cNmQfSYiF/npg2vdtqxAs/R0wCgYIKoZIzj0EAwIw\n"
+    "HDELMAkGA1UECgwCZzExDTALBgNVBAMMBHVuaXQwHhcNMjYxMjA3MTYyMDAyWhcN\n"
+    "MjcwMTA2MTYyMDAyWjAcMQswCQYDVQQKDAJnMTENMAsGA1UEAwwEdW5pdDBZMBMG\n"
+    "ByqGSM49AgEGCCqGSM49AwEHA0IABHnwG7walFe7FeR+8HVVnXhBm3MBiP4JvifN\n"
+    "U2gTLYWvI+uRxqkMxizt/eH0O2YEACeJp0RNFLbs7dTrV3Xx5/GjUzBRMB0GA1Ud\n"
+    "DgQWBBQOndHZF4upwnM6SeXn05TMKujqSjAfBgNVHSMEGDAWgBQOndHZF4upwnM6\n"
+    "SeXn05TMKujqSjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIE0U\n"
+    "82gaIKpbYUlsc/lI53PvjVx5iUDjZjt5ROx/vSY2AiAR789mOEjDoQ/kisIs6p0N\n"
+    "R71SYoksHfkqJB9Kn51BAA==\n"
+    "-----END CERTIFICATE-----\n";
+
+/* clientcert.c: the certificate's validity window, checked before use, the
+ * message naming where it came from. */
+START_TEST(client_cert_validity)
+{
+    write_file("client.crt", CERT_30D);
+    write_file("client.key", "KEY\n");
+    const char *p = write_file("config",
+        "clusters:\n- name: c1\n  cluster:\n    server: https://a:1\n"
+        "users:\n- name: u1\n  user:\n    client-certificate: client.crt\n    client-key: client.key\n"
+        "contexts:\n- name: one\n  context: {cluster: c1, user: u1}\ncurrent-context: one\n");
+    struct kube_config c;
+    struct kube_config_err e;
+    char msg[1024] = "", want[512];
+    ck_assert_int_eq(kube_config_load_file(p, NULL, &c, &e), 0);
+    snprintf(want, sizeof(want), "%s/client.crt", dir);
+    const int64_t nb = 1796660402, na = nb + 30 * 86400;
+    ck_assert_int_eq(kube_client_cert_check(&c, nb + 10, msg, sizeof(msg)), 0);
+    ck_assert_int_eq(kube_client_cert_check(&c, na, msg, sizeof(msg)), 0);
+    ck_assert_int_eq(kube_client_cert_check(&c, na + 1, msg, sizeof(msg)), -EKEYEXPIRED);
+    ck_assert_msg(strstr(msg, want) && strstr(msg, "expired at 2027-01-06T16:20:02Z"), "%s", msg);
+    ck_assert_int_eq(kube_client_cert_check(&c, nb - 1, msg, sizeof(msg)), -EAGAIN);
+    ck_assert_msg(strstr(msg, want) && strstr(msg, "not valid before 2026-12-07T16:20:02Z"), "%s", msg);
+    kube_config_clear(&c);
+    /* inline data: named by the kubeconfig and the user */
+    p = write_file("config2",
+        "clusters:\n- name: c1\n  cluster:\n    server: https://a:1\n"
+        "users:\n- name: u1\n  user:\n    client-certificate-data: Tk9QRQo=\n    client-key-data: S0VZCg==\n"
+        "contexts:\n- name: one\n  context: {cluster: c1, user: u1}\ncurrent-context: one\n");
+    ck_assert_int_eq(kube_config_load_file(p, NULL, &c, &e), 0);
+    ck_assert_int_eq(kube_client_cert_check(&c, nb, msg, sizeof(msg)), -EINVAL);
+    ck_assert_msg(strstr(msg, "config2 (user u1, client-certificate-data): not a PEM X.509 certificate"), "%s",
+                  msg);
+    kube_config_clear(&c);
+    /* no certificate: nothing to check */
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(kube_client_cert_check(&c, nb, msg, sizeof(msg)), 0);
 }
 END_TEST
 
@@ -443,6 +499,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, token_and_ca_data);
     tcase_add_test(tc, token_file_certs_paths_and_context);
+    tcase_add_test(tc, client_cert_validity);
     tcase_add_test(tc, token_file_reread);
     tcase_add_test(tc, exec_waiters_cancel_during_notify);
     tcase_add_test(tc, exec_plugin);
