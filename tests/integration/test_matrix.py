@@ -208,6 +208,10 @@ def one_cluster_under_both_editions():
             p = prereqs(report(d))
             return p["no_other_velero"]["status"] == "pass" and p["backup_storage_location"]["status"] == "fail"
         wait_for(locations, 5, 0.05, "BackupStorageLocation changes")
+        # a new namespace is counted (the Namespace watch); excluded ones never are
+        ks.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})
+        wait_for(lambda: prereqs(report(d))["namespaces_within_limit"]["observed"].startswith("8 "), 5, 0.05,
+                 "namespace count")
         assert "403 AuthorizationFailure" in prereqs(report(d))["backup_storage_location"]["observed"]
 
         # ---- an Azure Files CSI driver older than 1.32 ----
