@@ -274,20 +274,6 @@ struct prereq_facts engine_facts(const struct engine *e)
     return f;
 }
 
-struct smb_count {
-    const struct engine *e;
-    size_t n;
-};
-
-static void smb_cb(void *data, const struct pv_rec *pv, enum pv_reason r)
-{
-    (void)r;
-    struct smb_count *c = data;
-    struct classify_ctx ctx = engine__classify_ctx(c->e, pv);
-    if (classify_pv_is_smb_files(&ctx, pv))
-        c->n++;
-}
-
 struct bsl_scan {
     const char *ext_ns;
     long other;
@@ -340,9 +326,7 @@ static bool ns_scope_cb(void *data, const char *key, void *val)
 static void cluster_inputs(const struct engine *e, struct prereq_input *in, char *bsl_detail,
                            size_t bn, char *other, size_t on)
 {
-    struct smb_count sc = {e, 0};
-    engine__pv_scan(e, smb_cb, &sc);
-    in->files_pvs = sc.n;
+    in->files_pvs = e->smb_files;
     in->files_driver_version = engine_files_driver_version(e);
     if (!(e->synced & ENGINE_RES_NODE) && e->nodes.n == 0) {
         in->nodes = -1;

@@ -77,6 +77,7 @@ struct engine {
     uint16_t next_attach_id;
     size_t by_reason[PV_REASON_COUNT];
     size_t by_note[PV_NOTE_COUNT];
+    size_t smb_files;          /* SMB Azure Files PVs (engine_pv.c) */
     const struct matrix_edition *ed; /* o.edition or the default */
     char *files_version;       /* read from the DaemonSet; NULL unknown */
     int64_t now_override;

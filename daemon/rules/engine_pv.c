@@ -102,8 +102,26 @@ static void pv_remove_at(struct pv_table *t, size_t pos, size_t k)
     t->n--;
 }
 
+/* Bit 7 of a slot's notes (no note uses it): the PV is an SMB Azure Files
+ * volume (the csi_file_driver_version check exists only while there are
+ * some); counted in e->smb_files, never shown as a note. */
+#define SLOT_SMB_FILES 0x80u
+_Static_assert(PV_NOTE_COUNT <= 7, "bit 7 of the notes is the SMB Files flag");
+
+/* The verdict, notes and SMB flag of rec under the engine's state. */
+static enum pv_reason judge(const struct engine *e, const struct pv_rec *rec, uint8_t *notes)
+{
+    struct classify_ctx ctx = engine__classify_ctx(e, rec);
+    enum pv_reason r = classify_pv_ctx(&ctx, rec, notes);
+    if (classify_pv_is_smb_files(&ctx, rec))
+        *notes |= SLOT_SMB_FILES;
+    return r;
+}
+
 static void notes_count(struct engine *e, uint8_t notes, int d)
 {
+    if (notes & SLOT_SMB_FILES)
+        e->smb_files += (size_t)d;
     for (int i = 0; i < PV_NOTE_COUNT; i++)
         if (notes & (1u << i))
             e->by_note[i] += (size_t)d;
@@ -190,9 +208,8 @@ void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct p
         }
         return;
     }
-    struct classify_ctx ctx = engine__classify_ctx(e, keep);
     uint8_t notes = 0;
-    enum pv_reason reason = classify_pv_ctx(&ctx, keep, &notes);
+    enum pv_reason reason = judge(e, keep, &notes);
     if (k == NO_SLOT) {
         pv_find(t, rec->meta.name, h, &pos); /* the index may have grown */
         t->v[t->n] = (struct pv_slot){.rec = keep, .hash = h, .reason = (uint8_t)reason, .src = src,
@@ -226,9 +243,8 @@ void engine__pv_rejudge(struct engine *e)
     bool changed = false;
     for (size_t k = 0; k < t->n; k++) {
         struct pv_slot *s = &t->v[k];
-        struct classify_ctx ctx = engine__classify_ctx(e, s->rec);
         uint8_t notes = 0;
-        enum pv_reason r = classify_pv_ctx(&ctx, s->rec, &notes);
+        enum pv_reason r = judge(e, s->rec, &notes);
         if (r == s->reason && notes == s->notes)
             continue;
         e->by_reason[s->reason]--;
@@ -275,7 +291,7 @@ static void fill_pub(const struct engine *e, const struct pv_slot *s, struct eng
     out->claim_name = r->claim_name;
     out->phase = r->phase ? r->phase : "";
     out->reason = (enum pv_reason)s->reason;
-    out->notes = s->notes;
+    out->notes = s->notes & (uint8_t)~SLOT_SMB_FILES;
     out->capacity = r->capacity;
     out->remedy = pv_reason_remedy_ed(e->ed, (enum pv_reason)s->reason);
 }

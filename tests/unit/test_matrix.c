@@ -484,6 +484,9 @@ START_TEST(fixture_counts_per_edition)
     struct regions regs;
     load_regions(&regs);
     struct engine *e = cluster_engine_ed(&regs, false, "2023-08");
+    struct prereq_result pr[PREREQ_COUNT];
+    engine_prerequisites(e, pr);
+    ck_assert(!pr[PREREQ_CSI_FILE_DRIVER_VERSION].applies); /* not a check of 2023-08 */
     ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_AZURE_FILES), 2);
     ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_SUPPORTED), 5);
     ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_STATIC), 1);
@@ -495,6 +498,10 @@ START_TEST(fixture_counts_per_edition)
     ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_SUPPORTED), 6);
     ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_STATIC), 2);
     ck_assert_uint_eq(engine_pv_note_count(e, PV_NOTE_OPERATIONAL_TIER_ONLY), 1);
+    /* two SMB Azure Files PVs (one static): the driver check exists, version unknown */
+    engine_prerequisites(e, pr);
+    ck_assert(pr[PREREQ_CSI_FILE_DRIVER_VERSION].applies);
+    ck_assert_int_eq(pr[PREREQ_CSI_FILE_DRIVER_VERSION].status, PREREQ_UNKNOWN);
     struct engine_pv pv;
     ck_assert(engine_pv_get(e, "pvc-6071e9a0-3d4d-5cad-9c9f-c866f2585f8b", &pv));
     ck_assert_int_eq(pv.reason, PV_REASON_SUPPORTED);
@@ -503,8 +510,21 @@ START_TEST(fixture_counts_per_edition)
     ck_assert(engine_pv_get(e, "pvc-6071e9a0-3d4d-5cad-9c9f-c866f2585f8b", &pv));
     ck_assert_int_eq(pv.reason, PV_REASON_AZURE_FILES_DRIVER_TOO_OLD);
     ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_AZURE_FILES_DRIVER_TOO_OLD), 2);
+    engine_prerequisites(e, pr);
+    ck_assert_int_eq(pr[PREREQ_CSI_FILE_DRIVER_VERSION].status, PREREQ_FAIL);
     engine_set_files_driver_version(e, "v1.32.0");
     ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_AZURE_FILES_DRIVER_TOO_OLD), 0);
+    engine_prerequisites(e, pr);
+    ck_assert_int_eq(pr[PREREQ_CSI_FILE_DRIVER_VERSION].status, PREREQ_PASS);
+    /* the SMB Files PVs go away: the check is absent again */
+    struct pv_rec *a = fixture_record(&model_pv_type, "persistentvolumes.json", "pvc-6071e9a0-3d4d-5cad-9c9f-c866f2585f8b");
+    struct pv_rec *b = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-shared-config");
+    engine_apply(e, &model_pv_type, a, NULL);
+    engine_apply(e, &model_pv_type, b, NULL);
+    model_pv_type.free(a);
+    model_pv_type.free(b);
+    engine_prerequisites(e, pr);
+    ck_assert(!pr[PREREQ_CSI_FILE_DRIVER_VERSION].applies);
     engine_free(e);
     regions_free(&regs);
 }
