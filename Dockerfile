@@ -1,4 +1,4 @@
-# aks-backup-companion container image (SPEC.md §11): a Debian build stage, and a
+# aks-backup-companion container image: a Debian build stage, and a
 # runtime image FROM scratch holding only the binary, the shared libraries it
 # loads, CA certificates and the default config; no shell. Runs as UID 65532.
 #   docker build -t aks-backup-companion:0.1.0 .

@@ -511,8 +511,24 @@ static void check_deadline(uv_timer_t *t)
     uv_stop(&a->loop);
 }
 
-int app_check(const struct app_opts *o)
+int app_check(const struct app_opts *o_in)
 {
+    /* A one-shot command: only warnings and errors on stderr unless
+     * --log-level asks for more (the deployed config says info for the
+     * daemon, which would bury the report under progress lines). */
+    struct app_opts oc = *o_in;
+    const struct app_opts *o = &oc;
+    if (!oc.log_level)
+        oc.log_level = "warn";
+    if (!o->output_json) {
+        /* First line: which configuration this report was made with. */
+        if (o->config_path)
+            printf("config: %s\n", o->config_path);
+        else
+            printf("config: built-in defaults (no --config, and %s does not exist)\n",
+                   APP_DEFAULT_CONFIG);
+        fflush(stdout);
+    }
     struct app *a = calloc(1, sizeof(*a));
     if (!a)
         return APP_EXIT_FAIL;

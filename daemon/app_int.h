@@ -90,6 +90,7 @@ struct app {
         bool files_inflight;
         const char *backup_ns[CONFIG_MAX_BACKUP_NAMESPACES]; /* into cfg.vault.backup_namespaces */
         int64_t started_ms;
+        bool standby;                   /* leader election on: watch only while leading */
     };
 
     struct { /* check mode (app.c's app_check and app_kube.c's shared-ledger read) */
@@ -127,6 +128,10 @@ long app_schedule_tolerance(const struct config *c);
 /* The Azure Files CSI driver's version from a DaemonSet's JSON (the image
  * tag of its azurefile container) into out. 0, -ENOENT, -EINVAL. */
 int app_files_version_from_daemonset(const char *body, char *out, size_t n);
+/* A follower on standby: leader election is on and this replica does not
+ * lead, so it holds the Lease watch only, no reflectors (its readiness
+ * checks pass, /api/v1/report names the leader). */
+bool app_on_standby(const struct app *a);
 /* check: with accounting.state_configmap set, reads the shared ledger once
  * (the reservations a leader holds) into the quota; a->check_cm_done is set
  * when the read ended (merged, absent or failed, logged). 0 / -errno. */

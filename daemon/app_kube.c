@@ -98,6 +98,9 @@ void app_engine_opts(const struct app *a, struct engine_opts *o)
         ma->backup_ns[i] = c->vault.backup_namespaces[i];
     o->backup_namespaces = ma->backup_ns;
     o->n_backup_namespaces = c->vault.n_backup_namespaces;
+    o->per_pv = c->metrics.per_pv_v == CONFIG_PER_PV_NONE      ? ENGINE_PER_PV_NONE
+                : c->metrics.per_pv_v == CONFIG_PER_PV_SKIPPED ? ENGINE_PER_PV_SKIPPED
+                                                               : ENGINE_PER_PV_ALL;
 }
 
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only)
@@ -343,10 +346,47 @@ static void writers_close(struct app *a)
     }
 }
 
-/* Only the leader writes Events and the admission ConfigMap (cluster-level state has one writer). */
+bool app_on_standby(const struct app *a)
+{
+    return a->standby && !(a->ha && ha_is_leader(a->ha));
+}
+
+/* With leader election only the leader watches the cluster: a follower
+ * holds no reflectors (N replicas of a DaemonSet would multiply the lists
+ * and watches on the API server by N). Started when this replica starts
+ * leading, stopped when it stops; the stores keep their records, which the
+ * next term's first list replaces. */
+static void reflectors_set_active(struct app *a, bool on)
+{
+    if (a->stopping)
+        return;
+    for (size_t i = 0; i < a->nres; i++) {
+        struct app_res *r = &a->res[i];
+        if (!r->refl)
+            continue;
+        if (on) {
+            int rc = reflector_start(r->refl);
+            if (rc)
+                log_kv(LOG_ERROR, "cannot start watching", "resource", r->type->resource, "error",
+                       strerror(-rc), NULL);
+        } else {
+            reflector_stop(r->refl);
+            reflector_standby(r->refl);
+            r->synced = false;
+        }
+    }
+    log_kv(LOG_INFO, on ? "leading: watching the cluster" : "standby: not watching the cluster",
+           "resources", on ? "started" : "stopped", NULL);
+}
+
+/* Only the leader writes Events and the admission ConfigMap, and (with
+ * leader election) only the leader watches. */
 static void ha_on_leading(void *data, bool leading)
 {
-    app_writers_set_leader(data, leading);
+    struct app *a = data;
+    app_writers_set_leader(a, leading);
+    if (a->standby)
+        reflectors_set_active(a, leading);
 }
 
 int app_kube_setup(struct app *a, enum reflector_mode mode)
@@ -542,7 +582,12 @@ static void files_probe(uv_timer_t *t)
 int app_kube_start(struct app *a)
 {
     a->started_ms = clock_mono_ms();
+    a->standby = !a->check_mode && a->ha && a->cfg.leader_election.enabled;
     for (size_t i = 0; i < a->nres; i++) {
+        if (a->standby) { /* until ha says this replica leads */
+            reflector_standby(a->res[i].refl);
+            continue;
+        }
         int rc = reflector_start(a->res[i].refl);
         if (rc)
             return rc;

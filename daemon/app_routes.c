@@ -36,9 +36,11 @@ bool app_all_synced(const struct app *a, char *waiting, size_t n)
     return all;
 }
 
+/* A follower on standby watches nothing: nothing to be in step with, no
+ * cluster to judge; its checks pass (the leader's say how the cluster is). */
 static bool check_synced(void *data, char *reason, size_t n)
 {
-    return app_all_synced(data, reason, n);
+    return app_on_standby(data) || app_all_synced(data, reason, n);
 }
 
 static bool check_apiserver(void *data, char *reason, size_t n)
@@ -59,13 +61,13 @@ static bool check_apiserver(void *data, char *reason, size_t n)
 static bool check_extension(void *data, char *reason, size_t n)
 {
     struct app *a = data;
-    return engine_extension_ok(a->engine, reason, n);
+    return app_on_standby(a) || engine_extension_ok(a->engine, reason, n);
 }
 
 static bool check_prerequisites(void *data, char *reason, size_t n)
 {
     struct app *a = data;
-    return engine_prerequisites_ok(a->engine, reason, n);
+    return app_on_standby(a) || engine_prerequisites_ok(a->engine, reason, n);
 }
 
 int app_register_checks(struct app *a)
@@ -84,6 +86,10 @@ static void report_route(void *data, const struct http_request *req, struct http
 {
     struct app *a = data;
     (void)req;
+    if (app_on_standby(a)) { /* no watches here: the leader has the report */
+        ha_answer_not_leader(ha_leader(a->ha), resp);
+        return;
+    }
     struct json_object *q = quota_json(a->quota);
     struct report_opts ro = {
         .now = clock_now_ms() / 1000,

@@ -148,6 +148,10 @@ struct config {
         char warnings_configmap[CONFIG_NAME_MAX]; /* "" = off */
     } admission;
     struct {
+        char per_pv[16];         /* all|skipped|none */
+        enum config_per_pv { CONFIG_PER_PV_ALL = 0, CONFIG_PER_PV_SKIPPED, CONFIG_PER_PV_NONE } per_pv_v;
+    } metrics;
+    struct {
         bool http2; /* false: HTTP/1.1 only towards the API server (read at start) */
     } kubernetes;
     struct {

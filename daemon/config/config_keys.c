@@ -177,6 +177,19 @@ static int ck_day(struct config *c, const char *v, char *w, size_t n)
     return 0;
 }
 
+static int ck_per_pv(struct config *c, const char *v, char *w, size_t n)
+{
+    if (!strcmp(v, "all"))
+        c->metrics.per_pv_v = CONFIG_PER_PV_ALL;
+    else if (!strcmp(v, "skipped"))
+        c->metrics.per_pv_v = CONFIG_PER_PV_SKIPPED;
+    else if (!strcmp(v, "none"))
+        c->metrics.per_pv_v = CONFIG_PER_PV_NONE;
+    else
+        return why(w, n, "metrics.per_pv is all, skipped or none");
+    return 0;
+}
+
 static int ck_level(struct config *c, const char *v, char *w, size_t n)
 {
     enum log_level l;
@@ -268,6 +281,7 @@ const struct config__key config__keys[] = {
      "a file path"},
     {"admission", "warnings_configmap", CK_STR, F(admission.warnings_configmap), 0, 0, ck_name_opt,
      "a ConfigMap name or \"\""},
+    {"metrics", "per_pv", CK_STR, F(metrics.per_pv), 0, 0, ck_per_pv, "all, skipped or none"},
     {"kubernetes", "http2", CK_BOOL, F(kubernetes.http2), 0, 0, NULL, "true or false"},
     {"log", "level", CK_STR, F(log.level), 0, 0, ck_level, "debug, info, warn or error"},
     {"log", "format", CK_STR, F(log.format), 0, 0, ck_format, "json or text"},
@@ -278,7 +292,7 @@ _Static_assert(sizeof config__keys / sizeof config__keys[0] <= CONFIG_NKEYS, "ra
 const char *const config__top[] = {
     "cluster", "matrix",          "vault",        "storage",   "driver", "extension",
     "limits",  "accounting",      "api",          "http",      "leader_election", "regions_file",
-    "kubernetes_versions_file",   "admission",    "log",       "kubernetes", NULL,
+    "kubernetes_versions_file",   "admission",    "metrics",   "log",    "kubernetes", NULL,
 };
 
 const char *const config__source_keys[] = {
@@ -679,6 +693,8 @@ int config_defaults(struct config *c)
              CONFIG_DEFAULT_KVERSIONS_PATH);
     snprintf(c->admission.warnings_configmap, sizeof c->admission.warnings_configmap,
              "aks-backup-companion-storage-classes");
+    snprintf(c->metrics.per_pv, sizeof c->metrics.per_pv, "all");
+    c->metrics.per_pv_v = CONFIG_PER_PV_ALL;
     c->kubernetes.http2 = true;
     snprintf(c->log.level, sizeof c->log.level, "info");
     snprintf(c->log.format, sizeof c->log.format, "json");

@@ -623,8 +623,25 @@ int reflector_start(struct reflector *r)
     if (r->started)
         return 0;
     r->started = true;
+    if (r->standby) { /* the series removed by reflector_standby, as at init */
+        r->standby = false;
+        m_set(r->m_synced, r->type->resource, 0);
+        m_set(r->m_objects, r->type->resource, (double)store_count(r->store));
+    }
     start_list(r);
     return 0;
+}
+
+void reflector_standby(struct reflector *r)
+{
+    const char *lv[] = {r->type->resource};
+    r->standby = true;
+    if (r->m_synced)
+        metric_remove(r->m_synced, lv);
+    if (r->m_objects)
+        metric_remove(r->m_objects, lv);
+    if (r->m_last)
+        metric_remove(r->m_last, lv);
 }
 
 void reflector_stop(struct reflector *r)

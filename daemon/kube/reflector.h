@@ -46,6 +46,10 @@ int reflector_init(struct reflector **out, uv_loop_t *loop, struct kube_client *
 int reflector_start(struct reflector *r);
 /* Cancels requests and timers; the store keeps its records. Idempotent. */
 void reflector_stop(struct reflector *r);
+/* Standby (a follower that does not watch): removes r's per-resource
+ * informer series (synced, objects, last event) so that nothing reads as a
+ * stale watch; reflector_start brings them back. Call on a stopped r. */
+void reflector_standby(struct reflector *r);
 /* Stops and frees r after its handles closed, then cb (may be NULL). */
 void reflector_close(struct reflector *r, reflector_close_cb cb, void *data);
 

@@ -50,6 +50,7 @@ struct reflector {
     unsigned initial_s; /* silence during initial events = server ignored it */
 
     struct metric_family *m_events, *m_restarts, *m_relists, *m_synced, *m_objects, *m_last;
+    bool standby; /* informer series removed (reflector_standby) */
 };
 
 /* Declares the reflector's metric families in m and starts its series at 0. */

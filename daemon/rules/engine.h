@@ -42,6 +42,11 @@ struct regions;
 /* Configuration the engine needs (the lead maps struct config onto it).
  * Strings are copied by engine_new / engine_set_opts; NULL = "". regions is
  * borrowed and must stay valid until replaced or engine_free. */
+/* Which PersistentVolumes get an aks_backup_persistent_volume_supported
+ * series (metrics.per_pv): every one, only the skipped ones, or none (the
+ * per-reason counts remain). */
+enum engine_per_pv { ENGINE_PER_PV_ALL = 0, ENGINE_PER_PV_SKIPPED, ENGINE_PER_PV_NONE };
+
 struct engine_opts {
     const char *cluster_region;        /* override; "" = from Nodes */
     const char *cluster_subscription;  /* override; "" = from Nodes' providerID */
@@ -63,6 +68,7 @@ struct engine_opts {
     size_t n_backup_namespaces;
     const char *azure_files_version;        /* driver.azure_files_version override; "" */
     const struct kversions *kversions;      /* NULL = not loaded (borrowed like regions) */
+    enum engine_per_pv per_pv;              /* which PVs get a per-PV series */
 };
 
 /* Fills o with the documented defaults (strings "", counts -1, limits 5000,

@@ -18,7 +18,7 @@ static void raw_cb(void *data, const char *line, size_t len)
 static const struct metrics_lit pv_line_parts[] = {
     METRICS_LIT("aks_backup_persistent_volume_supported{persistentvolume=\""),
     METRICS_LIT("\",storageclass=\""), METRICS_LIT("\",driver=\""), METRICS_LIT("\",reason=\""),
-    METRICS_LIT("\",namespace=\""), METRICS_LIT("\",persistentvolumeclaim=\""),
+    METRICS_LIT("\",claim_namespace=\""), METRICS_LIT("\",persistentvolumeclaim=\""),
 };
 static const struct metrics_lit pv_line_one = METRICS_LIT("\"} 1\n");
 static const struct metrics_lit pv_line_zero = METRICS_LIT("\"} 0\n");
@@ -26,11 +26,14 @@ static const struct metrics_lit pv_line_zero = METRICS_LIT("\"} 0\n");
 struct pv_lines {
     void (*cb)(void *data, const char *line, size_t len);
     void *data;
+    bool skipped_only; /* metrics.per_pv: skipped */
 };
 
 static void pv_line(void *data, const struct engine_pv *pv)
 {
     struct pv_lines *l = data;
+    if (l->skipped_only && pv->reason == PV_REASON_SUPPORTED)
+        return;
     const char *vals[6] = {pv->name, pv->storage_class, pv->driver, pv_reason_code(pv->reason),
                            pv->claim_ns ? pv->claim_ns : "",
                            pv->claim_name ? pv->claim_name : ""};
@@ -51,13 +54,16 @@ static void pv_line(void *data, const struct engine_pv *pv)
 void engine_foreach_pv_line(const struct engine *e,
                             void (*cb)(void *data, const char *line, size_t len), void *data)
 {
-    struct pv_lines l = {.cb = cb, .data = data};
+    enum engine_per_pv mode = engine_get_opts(e)->per_pv;
+    if (mode == ENGINE_PER_PV_NONE)
+        return;
+    struct pv_lines l = {.cb = cb, .data = data, .skipped_only = mode == ENGINE_PER_PV_SKIPPED};
     engine_foreach_pv(e, pv_line, &l);
 }
 
 static void pending_cb(void *data, const char *ns, size_t n)
 {
-    const char *names[] = {"namespace"};
+    const char *names[] = {"claim_namespace"};
     const char *vals[] = {ns};
     metrics_write_sample(data, "aks_backup_persistent_volume_claims_pending", 1, names, vals,
                          (double)n);
@@ -81,24 +87,24 @@ static void phase_cb(void *data, const struct engine_ext_pod *p)
 
 static void ready_cb(void *data, const struct engine_ext_pod *p)
 {
-    const char *names[] = {"pod"};
+    const char *names[] = {"extension_pod"};
     const char *vals[] = {p->name};
     metrics_write_sample(data, "aks_backup_extension_pod_ready", 1, names, vals, p->ready ? 1 : 0);
 }
 
 static void restarts_cb(void *data, const struct engine_ext_pod *p)
 {
-    const char *names[] = {"pod", "container"};
+    const char *names[] = {"extension_pod", "extension_container"};
     for (size_t i = 0; i < p->ncontainers; i++) {
         const char *vals[] = {p->name, p->containers[i].name};
-        metrics_write_sample(data, "aks_backup_extension_container_restarts", 2, names, vals,
+        metrics_write_sample(data, "aks_backup_extension_container_restarts_total", 2, names, vals,
                              p->containers[i].restarts);
     }
 }
 
 static void oom_cb(void *data, const struct engine_ext_pod *p)
 {
-    const char *names[] = {"pod", "container"};
+    const char *names[] = {"extension_pod", "extension_container"};
     for (size_t i = 0; i < p->ncontainers; i++) {
         const char *vals[] = {p->name, p->containers[i].name};
         metrics_write_sample(data, "aks_backup_extension_container_oomkilled", 2, names, vals,
@@ -200,8 +206,8 @@ void metrics_cluster_collect(struct metrics_writer *w, void *data)
     metrics_write_family(w, "aks_backup_extension_pod_ready", METRIC_GAUGE,
                          "Whether the backup extension pod is Ready (1) or not (0).");
     engine_foreach_extension_pod(e, ready_cb, w);
-    metrics_write_family(w, "aks_backup_extension_container_restarts", METRIC_GAUGE,
-                         "Restart count of a backup extension container as the kubelet reports it (count).");
+    metrics_write_family(w, "aks_backup_extension_container_restarts_total", METRIC_COUNTER,
+                         "Restarts of a backup extension container, the restartCount the kubelet reports.");
     engine_foreach_extension_pod(e, restarts_cb, w);
     metrics_write_family(w, "aks_backup_extension_container_oomkilled", METRIC_GAUGE,
                          "Whether the backup extension container's last termination was OOMKilled (1) or not (0).");

@@ -140,6 +140,9 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
         return NULL;
     char ts[32];
     clock_format_rfc3339(o->now, ts, sizeof(ts));
+    put_str(root, "apiVersion", REPORT_API_VERSION, &err);
+    put_str(root, "kind", REPORT_KIND, &err);
+    put_str(root, "status", report_status_name(report_exit_code(e, o)), &err);
     put_str(root, "generated_at", ts, &err);
     const struct matrix_edition *ed = engine_edition(e);
     struct json_object *sm = json_object_new_object();
@@ -406,7 +409,10 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
     char ts[32];
     clock_format_rfc3339(o->now, ts, sizeof(ts));
     sw_raw(&w, "{");
-    sw_kv(&w, true, "generated_at", ts);
+    sw_kv(&w, true, "apiVersion", REPORT_API_VERSION);
+    sw_kv(&w, false, "kind", REPORT_KIND);
+    sw_kv(&w, false, "status", report_status_name(report_exit_code(e, o)));
+    sw_kv(&w, false, "generated_at", ts);
     const struct matrix_edition *ed = engine_edition(e);
     sw_raw(&w, ",\"support_matrix\":{");
     sw_kv(&w, true, "edition", ed->name);
@@ -525,6 +531,11 @@ int report_json_render(const struct engine *e, const struct report_opts *o, bool
         rc = buf_addc(out, '\n');
     json_object_put(doc);
     return rc;
+}
+
+const char *report_status_name(int exit_code)
+{
+    return exit_code == 0 ? "ok" : exit_code == 1 ? "warning" : "failed";
 }
 
 int report_exit_code(const struct engine *e, const struct report_opts *o)

@@ -39,6 +39,12 @@ int report_text(const struct engine *e, const struct report_opts *o, struct buf 
  * 3 (API) and 4 (config) are the caller's. */
 int report_exit_code(const struct engine *e, const struct report_opts *o);
 
+/* The report's "apiVersion" and "kind", and its overall "status" for an
+ * exit code of report_exit_code: "ok" (0), "warning" (1), "failed" (2). */
+#define REPORT_API_VERSION "aks-backup-companion/v1"
+#define REPORT_KIND "Report"
+const char *report_status_name(int exit_code);
+
 /* Number of warnings in the quota document (o->quota "warnings"); with
  * code non-NULL also fills entry i (strings borrowed from o->quota; object
  * names what to fix: vault.backup_schedule, accounting.sources, quota). */

@@ -1,4 +1,4 @@
-// Evaluates the RENDERED ValidatingAdmissionPolicy with a plain CEL
+// Evaluates the RENDERED ValidatingAdmissionPolicy (docs/admission.md) with a plain CEL
 // evaluator (@bufbuild/cel, standard library + strings extension only) against a
 // claim on every StorageClass of the fixtures, storageClassName "", no class and
 // an unknown class, and checks its binding. A claim must be warned exactly when

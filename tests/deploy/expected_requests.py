@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Prints, as a JSON request log for rbac_check.py, the API requests the documentation
-section 5, 7 and 13 say aks-backup-companion makes with the default config:
+"""Prints, as a JSON request log for rbac_check.py, the API requests
+aks-backup-companion makes with the default config (README: Permissions):
 LIST+WATCH of every watched resource, Events, the warnings ConfigMap, and with
 --ha the Lease and the quota ConfigMap. --extra VERB PATH adds a request,
 --drop WORD removes those whose path contains WORD (for checking the checker).

@@ -1,6 +1,7 @@
 // Structural checks of the rendered manifests (tests/deploy/run.sh writes them
 // to --out): alert rules equal the canonical file everywhere, the pod is locked
-// down and probed as the HTTP API and deployment docs say, the chart's switches (replicas,
+// down (non-root, read-only root FS, no privilege escalation, no capabilities,
+// seccomp RuntimeDefault) and probed on /livez and /readyz/synced, the chart's switches (replicas,
 // DaemonSet, admission, write API) do what values.yaml says, config copies
 // match config/, RBAC stays narrow, and the docs name every alert and metric.
 // Usage: node render_checks.mjs --root SRC --out DIR
@@ -23,7 +24,7 @@ const read = (p) => readFileSync(p, "utf8");
 const docs = (f) => YAML.parseAllDocuments(read(join(out, f))).map((d) => d.toJS()).filter(Boolean);
 const byKind = (ds, kind) => ds.filter((d) => d.kind === kind);
 
-// The alert and metric names, exactly.
+// The alert and metric names, exactly (black-box checks and dashboards use them).
 const ALERTS = ["AKSBackupExtensionDown", "AKSBackupPrerequisiteFailed", "AKSBackupVolumesSkipped",
   "AKSBackupOnDemandQuotaNearlyExhausted", "AKSBackupOnDemandQuotaExhausted",
   "AKSBackupRestoreQuotaNearlyExhausted", "AKSBackupRestoreQuotaExhausted", "AKSBackupSnapshotFailed",
@@ -33,7 +34,7 @@ const METRICS = ["aks_backup_build_info", "aks_backup_cluster_info", "aks_backup
   "aks_backup_persistent_volume_supported", "aks_backup_persistent_volumes",
   "aks_backup_persistent_volume_claims_pending", "aks_backup_volume_snapshots",
   "aks_backup_volume_snapshots_per_claim_max", "aks_backup_extension_pods", "aks_backup_extension_pod_ready",
-  "aks_backup_extension_container_restarts", "aks_backup_extension_container_oomkilled",
+  "aks_backup_extension_container_restarts_total", "aks_backup_extension_container_oomkilled",
   "aks_backup_on_demand_backups_used", "aks_backup_restores_used", "aks_backup_on_demand_backups_limit",
   "aks_backup_restores_limit", "aks_backup_quota_reset_timestamp_seconds", "aks_backup_vault_backup_policies",
   "aks_backup_vault_backup_instances", "aks_backup_vault_backup_policies_limit",
@@ -60,7 +61,7 @@ for (const r of rules) {
   check(a.runbook_url === `${DEFAULT_RUNBOOK}#${r.alert.toLowerCase()}`, `${r.alert}: runbook_url points to its anchor`);
   check(anchors.has(r.alert.toLowerCase()), `${r.alert}: docs/runbook.md has a section with anchor #${r.alert.toLowerCase()}`);
   for (const m of r.expr.matchAll(/\b(aks_backup_[a-z_]+)/g)) {
-    check(METRICS.includes(m[1]), `${r.alert}: expression uses documented metric ${m[1]}`);
+    check(METRICS.includes(m[1]), `${r.alert}: expression uses the documented metric ${m[1]}`);
   }
 }
 const k8s = docs("k8s.yaml");
@@ -220,7 +221,7 @@ if (dashCm) {
     check(exprs.includes(m), `dashboard shows ${m}`);
   }
   for (const m of exprs.matchAll(/\b(aks_backup_[a-z_]+?)(_bucket)?\b/g)) {
-    check(METRICS.includes(m[1]), `dashboard uses documented metric ${m[1]}`);
+    check(METRICS.includes(m[1]), `dashboard uses the documented metric ${m[1]}`);
   }
 }
 check(byKind(docs("chart-default.yaml"), "ServiceMonitor").length === 0 && byKind(all, "ServiceMonitor").length === 1,
@@ -231,7 +232,7 @@ check(sm && svc && sm.spec.endpoints[0].port === svc.spec.ports[0].name && svc.s
       Object.entries(sm.spec.selector.matchLabels).every(([k, x]) => svc.metadata.labels[k] === x),
       "ServiceMonitor selects the Service's http-metrics port");
 
-// ---- docs/metrics.md: one row per documented family ----
+// ---- docs/metrics.md: one row per family ----
 const metricsDoc = existsSync(join(root, "docs/metrics.md")) ? read(join(root, "docs/metrics.md")) : "";
 for (const m of METRICS) check(new RegExp("^\\|\\s*`" + m + "`", "m").test(metricsDoc), `docs/metrics.md has a row for ${m}`);
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Deploy checks (metrics, chart, alerts, admission): generated copies in sync, helm lint and
-# template variants, kustomize, schema validation of every rendered object,
-# promtool check/test rules, the admission policy's CEL, RBAC, render checks,
-# Dockerfile lint. Prints one line per step and `deploy: N passed, N failed`.
+# Deploy checks (metrics, alerts, chart, k8s/, admission policy): generated
+# copies in sync, helm lint --strict and template variants, each chart value
+# rendered, kustomize, schema validation of every rendered object, promtool
+# check/test rules (default and a renamed release), the admission policy's CEL,
+# RBAC, render checks, Dockerfile lint. Prints one line per step and `deploy: N passed, N failed`.
 # Usage: tests/deploy/run.sh [BUILD_DIR]   (tools: $HELM, $KUBECTL, promtool, node, npm)
 set -e
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,13 +37,15 @@ step sync-check "$here/sync.sh" --check
 # 2. helm lint: no warnings or errors, for each variant
 lint() {
   local o
-  o=$("$HELM" lint "$chart" "$@" 2>&1) || { echo "$o"; return 1; }
+  o=$("$HELM" lint --strict "$chart" "$@" 2>&1) || { echo "$o"; return 1; }
   echo "$o"
   echo "$o" | grep -q '0 chart(s) failed' && ! echo "$o" | grep -qE '\[(WARNING|ERROR)\]'
 }
 step helm-lint lint
 step helm-lint-ha lint --set replicas=2 --set serviceMonitor.enabled=true --set prometheusRule.enabled=true --set dashboard.enabled=true
 step helm-lint-daemonset lint --set workload.kind=DaemonSet
+step helm-lint-extras lint --set networkPolicy.enabled=true --set replicas=2 --set namespaceOverride=ops \
+  --set serviceMonitor.enabled=true --set prometheusRule.enabled=true
 
 # 3. helm template variants (files read by the later steps)
 vap=admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy
@@ -59,6 +62,21 @@ step helm-template-all tmpl chart-all.yaml --api-versions $vap --set replicas=3 
   --set prometheusRule.runbookBaseUrl=https://runbooks.example.org/aks-backup.md
 step helm-template-pinned-sources tmpl chart-pinned.yaml --set-json \
   'config={"accounting":{"sources":[{"name":"b","operation":"backup","group":"velero.io","version":"v1","resource":"backups","namespace":"dataprotection-microsoft","on_demand":"always","instance":"constant:default"}]}}'
+# Every object a non-default value adds, for the schema validation below.
+step helm-template-extras tmpl chart-extras.yaml --set networkPolicy.enabled=true --set replicas=2 \
+  --set serviceMonitor.enabled=true --set prometheusRule.enabled=true --set revisionHistoryLimit=3 \
+  --set podDisruptionBudget.maxUnavailable=1 --set service.annotations.team=storage \
+  --set-json 'updateStrategy={"type":"RollingUpdate","rollingUpdate":{"maxSurge":0,"maxUnavailable":1}}' \
+  --set-json 'extraArgs=["--log-level","debug"]' --set-json 'extraEnv=[{"name":"ABC_LOG_FORMAT","value":"text"}]' \
+  --set-json 'extraVolumes=[{"name":"ca","configMap":{"name":"corp-ca"}}]' \
+  --set-json 'extraVolumeMounts=[{"name":"ca","mountPath":"/etc/ssl/corp","readOnly":true}]' \
+  --set-json 'topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"topology.kubernetes.io/zone","whenUnsatisfiable":"ScheduleAnyway","labelSelector":{"matchLabels":{"app.kubernetes.io/instance":"abc"}}}]' \
+  --set-json 'serviceMonitor.relabelings=[{"targetLabel":"cluster","replacement":"prod-1"}]' \
+  --set-json 'serviceMonitor.metricRelabelings=[{"action":"drop","sourceLabels":["__name__"],"regex":"aks_backup_persistent_volume_supported"}]' \
+  --set-json 'networkPolicy.apiServer.cidrs=["10.0.0.1/32"]' --set livenessProbe.periodSeconds=30 \
+  --set-string config.http.listen=0.0.0.0:9090
+# Each chart value renders what values.yaml says (one helm template per case).
+step chart-values python3 "$here/chart_values.py" "$HELM" "$chart"
 bad_values() { # values.schema.json and _helpers.tpl reject what the chart cannot do
   ! "$HELM" template abc "$chart" --set workload.kind=StatefulSet || return 1
   ! "$HELM" template abc "$chart" --set replica=2 || return 1       # typo of replicas
@@ -108,6 +126,18 @@ rules_check() {
 }
 step promtool-check-rules rules_check
 step promtool-test-rules promtool test rules "$here/alerts.test.yaml"
+# The rules as rendered for a release named otherwise, with other thresholds.
+release_rules() {
+  "$HELM" template prod "$chart" --namespace backup --set prometheusRule.enabled=true \
+    --set nameOverride=backup-companion --set-json config.limits.warn_ratio=0.9 \
+    --set config.limits.snapshots_per_disk=1000 --set prometheusRule.additionalLabels.team=storage \
+    --set prometheusRule.alerts.AKSBackupVolumesSkipped.enabled=false >"$out/chart-release.yaml" || return 1
+  extract_rules "$out/chart-release.yaml" "$out/rules-release.json" || return 1
+  promtool check rules "$out/rules-release.json" || return 1
+  cp "$here/alerts-release.test.yaml" "$out/alerts-release.test.yaml"
+  promtool test rules "$out/alerts-release.test.yaml"
+}
+step promtool-test-rules-release release_rules
 
 # 8. structural checks of the renders (rules equal the canonical file, security
 #    context, probes, HA switches, admission on/off, config copies, docs)
@@ -123,7 +153,8 @@ step cel-2026 node "$npmdir/cel_test.mjs" --storage "$root/tests/fixtures/storag
   --configmap "$here/storage-classes-configmap-2026.json" \
   "$out/k8s.yaml" "$out/chart-vap.yaml" "$out/chart-vap-audit.yaml:audit"
 
-# 10. RBAC against the requests the daemon makes (watches, quota, admission)
+# 10. RBAC against the requests the daemon makes (watches, quota ConfigMap,
+#     Lease, admission warnings ConfigMap, Events)
 rbac() { # rbac RENDER HA
   node "$npmdir/yaml2json.mjs" --rbac "$out/$1" >"$out/rbac-${1%.yaml}.json" || return 1
   python3 "$here/expected_requests.py" ${2:+--ha} >"$out/requests-${1%.yaml}.json" || return 1
@@ -155,7 +186,15 @@ runtime_tree() {
   [ ! -e "$tree/bin/sh" ] && [ ! -e "$tree/usr/bin/sh" ] || { echo "a shell in the runtime tree"; return 1; }
   echo "runtime tree: $(find "$tree" -type f | wc -l) files, $(du -sh "$tree" | cut -f1)"
   "${run[@]}" /usr/bin/aks-backup-companion version || return 1
-  "${run[@]}" /usr/bin/aks-backup-companion config validate --config /etc/aks-backup-companion/aks-backup-companion.yaml
+  "${run[@]}" /usr/bin/aks-backup-companion config validate --config /etc/aks-backup-companion/aks-backup-companion.yaml || return 1
+  # Without --config, as `kubectl exec … -- aks-backup-companion check` runs it:
+  # the image's (the ConfigMap's, once mounted) config, named on the first line.
+  # No API here, so exit 3 after that line.
+  local first rc
+  first=$("${run[@]}" /usr/bin/aks-backup-companion check 2>/dev/null | head -1)
+  "${run[@]}" /usr/bin/aks-backup-companion check >/dev/null 2>&1; rc=$?
+  echo "check without --config: '$first', exit $rc"
+  [ "$first" = "config: /etc/aks-backup-companion/aks-backup-companion.yaml" ] && [ "$rc" -eq 3 ]
 }
 step runtime-tree runtime_tree
 

@@ -1,4 +1,4 @@
-"""CLI contract for configuration and usage errors: the real
+"""The command line's contract for configuration and usage errors: the real
 binary, exit codes and FILE:LINE:COL messages."""
 import os
 import subprocess

@@ -55,12 +55,12 @@ def healthy_extension_is_ready():
         d.wait_ready()
         wait_for(lambda: d.get("/readyz")[0] == 200, 10, what="/readyz 200")
         assert metric(d, "aks_backup_extension_pods", phase="Running") == 2
-        assert metric(d, "aks_backup_extension_pod_ready", pod=AGENT) == 1
-        assert metric(d, "aks_backup_extension_container_restarts", pod=AGENT, container="velero") == 0
-        assert metric(d, "aks_backup_extension_container_oomkilled", pod=AGENT, container="velero") == 0
+        assert metric(d, "aks_backup_extension_pod_ready", extension_pod=AGENT) == 1
+        assert metric(d, "aks_backup_extension_container_restarts_total", extension_pod=AGENT, extension_container="velero") == 0
+        assert metric(d, "aks_backup_extension_container_oomkilled", extension_pod=AGENT, extension_container="velero") == 0
         assert metric(d, "aks_backup_ready", check="extension") == 1
         # geneva-service pods do not match the selector (one of them crash-loops)
-        names = {dict(l).get("pod") for (n, l) in d.metrics() if n == "aks_backup_extension_pod_ready"}
+        names = {dict(l).get("extension_pod") for (n, l) in d.metrics() if n == "aks_backup_extension_pod_ready"}
         assert names == {AGENT, CONTROLLER}, names
         d.stop()
 
@@ -82,9 +82,9 @@ def crashloop_oomkilled_fails_extension_within_1s():
         assert AGENT in line[0] and "CrashLoopBackOff" in line[0] and "OOMKilled" in line[0] \
             and "7 restarts" in line[0], line[0]
         assert d.get("/readyz/synced")[0] == 200
-        assert metric(d, "aks_backup_extension_container_oomkilled", pod=AGENT, container="velero") == 1
-        assert metric(d, "aks_backup_extension_container_restarts", pod=AGENT, container="velero") == 7
-        assert metric(d, "aks_backup_extension_pod_ready", pod=AGENT) == 0
+        assert metric(d, "aks_backup_extension_container_oomkilled", extension_pod=AGENT, extension_container="velero") == 1
+        assert metric(d, "aks_backup_extension_container_restarts_total", extension_pod=AGENT, extension_container="velero") == 7
+        assert metric(d, "aks_backup_extension_pod_ready", extension_pod=AGENT) == 0
         assert metric(d, "aks_backup_ready", check="extension") == 0
         rep = json.loads(d.get("/api/v1/report")[2])
         assert rep["extension"]["running"] is False

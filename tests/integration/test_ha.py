@@ -234,6 +234,46 @@ def test_exactly_one_leader():
         assert obj["spec"]["renewTime"].endswith("Z") and "." in obj["spec"]["renewTime"]
 
 
+def resource_requests(ks, pod, since_ms=0):
+    """LISTs and WATCHes of pod (by its User-Agent) other than the Lease and
+    the quota ConfigMap, from kubesim's request log."""
+    return [r for r in ks.requests(since_ms) if "(%s)" % pod in r["user_agent"]
+            and r["verb"] in ("list", "watch") and "/leases" not in r["path"]
+            and "/configmaps" not in r["path"]]
+
+
+@R.test
+def test_followers_hold_only_the_lease():
+    # A follower does not watch the cluster (a DaemonSet on N nodes would
+    # multiply lists and watches by N); it starts when it leads.
+    with Pair((15, 10, 2)) as pr:
+        leader = one_leader(pr.ds, 10)
+        other = next(d for d in pr.ds if d is not leader)
+        time.sleep(1.0)
+        assert resource_requests(pr.ks, leader.pod), "the leader lists and watches"
+        assert resource_requests(pr.ks, other.pod) == [], resource_requests(pr.ks, other.pod)[:3]
+        # Ready on standby, and nothing that reads as a stale watch
+        assert other.get("/readyz")[0] == 200, other.get("/readyz?verbose")
+        m = other.metrics()
+        assert not [k for k in m if k[0] in ("aks_backup_informer_synced", "aks_backup_informer_objects")], \
+            [k for k in m if k[0].startswith("aks_backup_informer")][:3]
+        assert any(k[0] == "aks_backup_informer_synced" for k in leader.metrics())
+        code, hdrs, body = other.get("/api/v1/report")
+        assert code == 503 and json.loads(body)["leader"] == leader.pod, (code, body)
+        # the leader leaves: the other one starts watching and becomes whole
+        t0_ms = int(time.time() * 1000)
+        leader.signal(signal.SIGTERM)
+        wait_for(lambda: leader_gauge(other) == 1, 5, 0.02, "the other to lead")
+        assert leader.wait_exit(10) == 0
+        wait_for(lambda: resource_requests(pr.ks, other.pod, t0_ms), 5, 0.05, "the new leader's lists")
+        wait_for(lambda: has_cluster_families(other), 10, 0.1, "cluster families on the new leader")
+        wait_for(lambda: other.get("/readyz/synced")[0] == 200, 10, 0.1, "the new leader synced")
+        code, _, body = other.get("/api/v1/report")
+        assert code == 200 and json.loads(body)["summary"]["total"] == 16, (code, body[:200])
+        m = other.metrics()
+        assert m[("aks_backup_informer_synced", frozenset({("resource", "persistentvolumes")}))] == 1
+
+
 @R.test
 def test_reservations_on_both_replicas_counted_once():
     with Pair() as pr:
@@ -396,6 +436,12 @@ def test_partitioned_leader_steps_down_first():
         assert down - t0 <= DEADLINE + 0.5, f"stepped down after {down - t0:.2f} s"
         assert leader_gauge(leader) == 0 and leader_gauge(other) == 1
         assert any("stopped leading" in (l.get("msg") or "") for l in leader.log_lines())
+        # stepped down, it stopped watching: no list or watch once the
+        # partition is over, and no informer series
+        healed_ms = int(time.time() * 1000) - (2 * RETRY + 1) * 1000 + 500
+        assert resource_requests(pr.ks, leader.pod, healed_ms) == [], resource_requests(pr.ks, leader.pod, healed_ms)[:3]
+        assert not [k for k in leader.metrics() if k[0] == "aks_backup_informer_synced"]
+        assert any("standby: not watching" in (l.get("msg") or "") for l in leader.log_lines())
         # kubesim's view: successful lease writes never interleave, and the
         # new holder's first write came >= lease duration after the old
         # holder's last renewal (it had to wait for expiry)

@@ -69,6 +69,11 @@ def every_family_and_label_is_documented():
         assert labels <= dlabels, (name, labels - dlabels, "labels exported but not documented")
     missing = [n for n in docs if n.startswith("aks_backup_") and n not in fams]
     assert missing == [], missing
+    # No label may clash with a target label Prometheus adds to every series
+    # of a scrape: it would arrive renamed exported_<label>.
+    target = {"namespace", "pod", "container", "service", "job", "instance", "endpoint"}
+    clash = {(n, l) for n, (_, labels) in fams.items() for l in labels & target}
+    assert clash == set(), f"labels that clash with scrape target labels: {sorted(clash)}"
 
 
 sys.exit(R.finish())

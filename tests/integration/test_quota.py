@@ -1,4 +1,4 @@
-"""Quota accounting against kubesim: the fixture's
+"""Quota accounting against kubesim (accounting, HTTP API, metrics): the fixture's
 figures with and without the vault schedule, the write API (token, 429 with
 Retry-After, idempotency, reservation annotation), relists and deletes that
 must not change counts. Also holds the helpers test_quota_persist.py

@@ -65,7 +65,7 @@ def pv_series(m):
     for (name, labels), v in m.items():
         if name == "aks_backup_persistent_volume_supported":
             l = dict(labels)
-            out[l["persistentvolume"]] = (l["storageclass"], l["namespace"], l["persistentvolumeclaim"],
+            out[l["persistentvolume"]] = (l["storageclass"], l["claim_namespace"], l["persistentvolumeclaim"],
                                           l["driver"], l["reason"], v)
     return out
 
@@ -106,8 +106,8 @@ def metrics_carry_every_verdict():
         assert n == 13 * 3, n
         info = [dict(l) for (name, l) in m if name == "aks_backup_cluster_info"]
         assert info == [{"kubernetes_version": "v1.30.6", "region": "westeurope", "subscription_id": SUB}], info
-        assert m[("aks_backup_persistent_volume_claims_pending", frozenset({("namespace", "monitoring")}))] == 1
-        assert m[("aks_backup_persistent_volume_claims_pending", frozenset({("namespace", "shop")}))] == 1
+        assert m[("aks_backup_persistent_volume_claims_pending", frozenset({("claim_namespace", "monitoring")}))] == 1
+        assert m[("aks_backup_persistent_volume_claims_pending", frozenset({("claim_namespace", "shop")}))] == 1
         for status, n in (("ready", 3), ("failed", 1), ("pending", 1)):
             assert m[("aks_backup_volume_snapshots", frozenset({("status", status)}))] == n, status
         assert m[("aks_backup_volume_snapshots_per_claim_max", frozenset())] == 3
@@ -208,7 +208,9 @@ def default_configuration_uses_the_builtin_regions():
         e = {k: v for k, v in os.environ.items() if not k.startswith("ABC_")}
         e["HOME"] = ks.tmp
         e.update(OLD)
-        p = subprocess.run([ABC_BIN, "check", "--kubeconfig", ks.kubeconfig_path, "--output", "json"],
+        # --log-level info: check logs only warnings and errors by default.
+        p = subprocess.run([ABC_BIN, "check", "--kubeconfig", ks.kubeconfig_path, "--output", "json",
+                            "--log-level", "info"],
                            capture_output=True, text=True, timeout=60, env=e)
         assert p.returncode in (1, 2), (p.returncode, p.stderr)
         st = {x["check"]: x for x in json.loads(p.stdout)["prerequisites"]}

@@ -234,7 +234,7 @@ START_TEST(shipped_file_documents_every_key)
         snprintf(want, sizeof want, "Env: %s\n", env);
         ck_assert_msg(strstr(text, want), "variable %s (%s) not documented", env, dotted);
     }
-    ck_assert_uint_eq(n, 42);
+    ck_assert_uint_eq(n, 43);
     ck_assert_int_eq(config_key_at(0, dotted, sizeof dotted, env, sizeof env), 0);
     ck_assert_str_eq(dotted, "cluster.region");
     ck_assert_str_eq(env, "ABC_CLUSTER_REGION");

@@ -203,7 +203,7 @@ START_TEST(line_escapes_and_long_values)
     char line[512];
     engine_foreach_pv_line(e, grab_line, line);
     ck_assert_str_eq(line, "aks_backup_persistent_volume_supported{persistentvolume=\"pv-nfs-archive\","
-                           "storageclass=\"\",driver=\"nfs\",reason=\"not-csi\",namespace=\"analytics\","
+                           "storageclass=\"\",driver=\"nfs\",reason=\"not-csi\",claim_namespace=\"analytics\","
                            "persistentvolumeclaim=\"we\\\"ird\\\\name\\n\"} 0\n");
     engine_apply(e, &model_pv_type, pv = fixture_record_edited(&model_pv_type, "persistentvolumes.json",
                                                                "pv-nfs-archive", 1, &ed), NULL);
@@ -243,7 +243,7 @@ START_TEST(long_line_length)
     size_t len = 0;
     engine_foreach_pv_line(e, len_line, &len);
     const char *rest = "aks_backup_persistent_volume_supported{persistentvolume=\"pv-nfs-archive\","
-                       "storageclass=\"\",driver=\"nfs\",reason=\"not-csi\",namespace=\"analytics\","
+                       "storageclass=\"\",driver=\"nfs\",reason=\"not-csi\",claim_namespace=\"analytics\","
                        "persistentvolumeclaim=\"\"} 0\n";
     ck_assert_uint_eq(len, strlen(rest) + (sizeof(big) - 1) + 1); /* one escaped quote */
     engine_free(e);
@@ -302,6 +302,40 @@ START_TEST(sorted_by_whole_name)
 }
 END_TEST
 
+/* metrics.per_pv: all renders every PV, skipped only the 0 lines, none no
+ * line at all; the per-reason counts stay whole in every mode. */
+START_TEST(per_pv_modes)
+{
+    struct engine_opts o;
+    engine_opts_default(&o);
+    struct engine *e = engine_new(&o);
+    for (long i = 0; i < 30; i++) { /* i % 3: disk (supported), files, hostPath */
+        struct pv_rec *r = mkpv(i, 1);
+        engine_apply(e, &model_pv_type, NULL, r);
+        model_pv_type.free(r);
+    }
+    size_t all = 0, skipped = 0, none = 0;
+    engine_foreach_pv_line(e, count_line, &all);
+    ck_assert_uint_eq(all, 30);
+    size_t supported = engine_pv_reason_count(e, PV_REASON_SUPPORTED);
+    ck_assert_uint_gt(supported, 0);
+    ck_assert_uint_lt(supported, 30);
+    o.per_pv = ENGINE_PER_PV_SKIPPED;
+    ck_assert_int_eq(engine_set_opts(e, &o), 0);
+    engine_foreach_pv_line(e, count_line, &skipped);
+    ck_assert_uint_eq(skipped, 30 - supported);
+    char line[512];
+    engine_foreach_pv_line(e, grab_line, line);
+    ck_assert_ptr_nonnull(strstr(line, "} 0\n"));
+    o.per_pv = ENGINE_PER_PV_NONE;
+    ck_assert_int_eq(engine_set_opts(e, &o), 0);
+    engine_foreach_pv_line(e, count_line, &none);
+    ck_assert_uint_eq(none, 0);
+    ck_assert_uint_eq(engine_pv_reason_count(e, PV_REASON_SUPPORTED), supported);
+    engine_free(e);
+}
+END_TEST
+
 START_TEST(engine_freed_before_store)
 {
     struct engine *e = engine_2023();
@@ -330,6 +364,7 @@ static Suite *suite(void)
     tcase_add_test(tc, long_line_length);
     tcase_add_test(tc, sorted_by_whole_name);
     tcase_add_test(tc, engine_freed_before_store);
+    tcase_add_test(tc, per_pv_modes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -30,7 +30,7 @@ static struct ledger_opts opts(const char *sched)
     return o;
 }
 
-/* The two default Velero accounting sources. */
+/* The two default Velero sources of the shipped config. */
 static struct model_type *velero_type(enum acct_op op)
 {
     struct acct_source_opts so = {

@@ -266,7 +266,7 @@ static bool two_adds(struct env *e) { return e->adds == 1201; }
 START_TEST(streaming_list_then_watch)
 {
     struct env e;
-    setenv("ABC_STREAMING_LIST", "1", 1); /* opt-in: by default lists go page by page */
+    setenv("ABC_STREAMING_LIST", "1", 1); /* opt-in: the default lists page by page */
     env_open(&e, &pv_type, REFLECTOR_WATCH, gen1200);
     ck_assert(run_until(&e, is_synced, 20000));
     ck_assert_uint_eq(store_count(e.s), 1200);

@@ -1,7 +1,7 @@
 /* The report (rules/report.c, report_text.c), the `check` exit codes and
  * the cluster metric collector (rules/metrics_cluster.c) on the fixture
- * cluster: JSON field names and values as documented, the text table, and
- * the exposition of the cluster families. */
+ * cluster: the report's JSON field names and values, the text table, and
+ * the exposition of the cluster metric families. */
 #include <check.h>
 #include <stdlib.h>
 
@@ -53,10 +53,19 @@ START_TEST(json_document)
     struct json_object *doc = report_json(e, &o);
     json_object_put(quota); /* the report holds its own reference */
     ck_assert_ptr_nonnull(doc);
-    static const char *const top[] = {"generated_at", "cluster", "prerequisites",
-                                      "persistent_volumes", "summary", "snapshots", "extension",
-                                      "quota", "warnings", "informational", "support_matrix"};
-    keys_exactly(doc, top, 11);
+    static const char *const top[] = {"apiVersion", "kind", "status", "generated_at", "cluster",
+                                      "prerequisites", "persistent_volumes", "summary", "snapshots",
+                                      "extension", "quota", "warnings", "informational",
+                                      "support_matrix"};
+    keys_exactly(doc, top, 14);
+    ck_assert_str_eq(json_object_get_string(get(doc, "apiVersion")), "aks-backup-companion/v1");
+    ck_assert_str_eq(json_object_get_string(get(doc, "kind")), "Report");
+    /* The overall status says what check's exit code says. */
+    ck_assert_str_eq(json_object_get_string(get(doc, "status")),
+                     report_status_name(report_exit_code(e, &o)));
+    ck_assert_str_eq(report_status_name(0), "ok");
+    ck_assert_str_eq(report_status_name(1), "warning");
+    ck_assert_str_eq(report_status_name(2), "failed");
     ck_assert_str_eq(json_object_get_string(get(doc, "generated_at")), "2026-03-14T15:00:00Z");
 
     struct json_object *cl = get(doc, "cluster");
@@ -341,19 +350,27 @@ START_TEST(metrics_collector)
     ck_assert_int_eq(count_lines(t, "aks_backup_persistent_volume_supported{"), 16);
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_supported{persistentvolume=\"pvc-376cbd50-4f18-5d33-b0a1-4a849714f434\","
                                     "storageclass=\"managed-csi\",driver=\"disk.csi.azure.com\",reason=\"supported\","
-                                    "namespace=\"shop\",persistentvolumeclaim=\"data-postgres-0\"} 1\n"));
+                                    "claim_namespace=\"shop\",persistentvolumeclaim=\"data-postgres-0\"} 1\n"));
     ck_assert_int_eq(count_lines(t, "aks_backup_persistent_volumes{"), 7);
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volumes{reason=\"in-tree\"} 3\n"));
-    ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_claims_pending{namespace=\"monitoring\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_claims_pending{namespace=\"shop\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_claims_pending{claim_namespace=\"monitoring\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_claims_pending{claim_namespace=\"shop\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_volume_snapshots{status=\"ready\"} 3\n"));
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_volume_snapshots{status=\"failed\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_volume_snapshots_per_claim_max 3\n"));
     ck_assert_int_eq(count_lines(t, "aks_backup_extension_pods{"), 5);
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_extension_pods{phase=\"Running\"} 2\n"));
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_extension_pods{phase=\"Failed\"} 0\n"));
-    ck_assert_ptr_nonnull(strstr(t, "aks_backup_extension_pod_ready{pod=\"dataprotection-microsoft-controller-5bb4f6d877-9b4g9\"} 1\n"));
-    ck_assert_int_eq(count_lines(t, "aks_backup_extension_container_restarts{"), 4);
+    ck_assert_ptr_nonnull(strstr(t, "aks_backup_extension_pod_ready{extension_pod=\"dataprotection-microsoft-controller-5bb4f6d877-9b4g9\"} 1\n"));
+    ck_assert_int_eq(count_lines(t, "aks_backup_extension_container_restarts_total{"), 4);
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE aks_backup_extension_container_restarts_total counter\n"));
+    /* No label of a target Prometheus adds to every scraped series. */
+    ck_assert_ptr_null(strstr(t, "{namespace="));
+    ck_assert_ptr_null(strstr(t, ",namespace="));
+    ck_assert_ptr_null(strstr(t, "{pod="));
+    ck_assert_ptr_null(strstr(t, ",pod="));
+    ck_assert_ptr_null(strstr(t, "{container="));
+    ck_assert_ptr_null(strstr(t, ",container="));
     ck_assert_int_eq(count_lines(t, "aks_backup_extension_container_oomkilled{"), 4);
     ck_assert_ptr_null(strstr(t, "aks_backup_vault_backup_policies"));
     ck_assert_ptr_nonnull(strstr(t, "# HELP aks_backup_persistent_volumes "));

@@ -360,7 +360,7 @@ static void line_cb(void *data, const char *line, size_t len)
     ck_assert(line[len - 1] == '\n');
     if (strstr(line, "pv-hostpath-scratch")) {
         ck_assert_str_eq(line, "aks_backup_persistent_volume_supported{persistentvolume=\"pv-hostpath-scratch\","
-                               "storageclass=\"manual\",driver=\"hostPath\",reason=\"not-csi\",namespace=\"\","
+                               "storageclass=\"manual\",driver=\"hostPath\",reason=\"not-csi\",claim_namespace=\"\","
                                "persistentvolumeclaim=\"\"} 0\n");
     }
     (*n)++;

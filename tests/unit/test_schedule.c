@@ -1,5 +1,5 @@
 /* schedule.c: ISO 8601 repeating intervals as az prints them, durations,
- * and which slot a time falls in. */
+ * and which slot a time falls in (quota accounting). */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>

@@ -76,3 +76,77 @@ Other templates read it back with `include "abc.config" . | fromYaml`.
 {{- fail "writeApi.enabled needs writeApi.existingSecret or writeApi.token" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The namespace every namespaced object goes to. */}}
+{{- define "abc.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* registry/repository:tag, or @digest when image.digest is set. */}}
+{{- define "abc.image" -}}
+{{- $repo := .Values.image.repository -}}
+{{- if .Values.image.registry -}}{{- $repo = printf "%s/%s" .Values.image.registry $repo -}}{{- end -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The port of a HOST:PORT or [v6]:PORT listen address. */}}
+{{- define "abc.portOf" -}}
+{{- $parts := splitList ":" . -}}
+{{- $port := last $parts -}}
+{{- if not (regexMatch "^[0-9]+$" $port) -}}
+{{- fail (printf "http listen address %q has no port" .) -}}
+{{- end -}}
+{{- if or (lt (int $port) 1) (gt (int $port) 65535) -}}
+{{- fail (printf "http listen address %q: the chart needs a fixed port from 1 to 65535" .) -}}
+{{- end -}}
+{{- $port -}}
+{{- end -}}
+
+{{/* The container port of http.listen (the metrics port), as configured. */}}
+{{- define "abc.metricsPort" -}}
+{{- $cfg := include "abc.config" . | fromYaml -}}
+{{- include "abc.portOf" (default "0.0.0.0:8080" $cfg.http.listen) -}}
+{{- end -}}
+
+{{/* The container port the probes use: http.health_listen's when set, else http.listen's. */}}
+{{- define "abc.healthPort" -}}
+{{- $cfg := include "abc.config" . | fromYaml -}}
+{{- if $cfg.http.health_listen -}}
+{{- include "abc.portOf" $cfg.http.health_listen -}}
+{{- else -}}
+{{- include "abc.metricsPort" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels of the Service (the ServiceMonitor's jobLabel is read from them). */}}
+{{- define "abc.serviceLabels" -}}
+{{ include "abc.labels" . }}
+{{- with .Values.service.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The job label Prometheus gives the scraped series, which AKSBackupCompanionDown
+selects: prometheusRule.job when set; else what the chart's ServiceMonitor
+produces, the value of the Service label named by serviceMonitor.jobLabel, or
+the Service's name when jobLabel is "".
+*/}}
+{{- define "abc.job" -}}
+{{- if .Values.prometheusRule.job -}}
+{{- .Values.prometheusRule.job -}}
+{{- else if .Values.serviceMonitor.jobLabel -}}
+{{- $labels := include "abc.serviceLabels" . | fromYaml -}}
+{{- $v := index $labels .Values.serviceMonitor.jobLabel -}}
+{{- if not $v -}}
+{{- fail (printf "serviceMonitor.jobLabel %q is not a label of the Service: add it with service.labels or set prometheusRule.job" .Values.serviceMonitor.jobLabel) -}}
+{{- end -}}
+{{- $v -}}
+{{- else -}}
+{{- include "abc.fullname" . -}}
+{{- end -}}
+{{- end -}}
