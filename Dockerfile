@@ -9,7 +9,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential meson ninja-build pkg-config git ca-certificates \
-      libuv1-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev libmicrohttpd-dev libgnutls28-dev zlib1g-dev \
+      libuv1-dev libcurl4-openssl-dev libjson-c-dev libyajl-dev libyaml-dev libmicrohttpd-dev libgnutls28-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

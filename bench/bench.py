@@ -132,11 +132,19 @@ def phase_sync(res, tmp, floor_bin, keep):
             runs["python"].append(r)
             bl.log(f"sync: python rep {rep + 1}: {r['seconds']:.2f} s, peak {r['peak_rss_kb'] / 1024:.0f} MiB")
     res["sync"] = runs
-    bl.log("sync: floor (json-c per page, json-c per event line, memchr)")
-    floor = {"pages": [], "lines": [], "memchr": []}
+    bl.log("sync: bare fetch of the same pages from kubesim (no parsing)")
+    runs["fetch"] = []
+    for rep in range(REPEAT):
+        w, c, n = bl.bare_fetch(ks, [p for _, p in WATCHED])
+        runs["fetch"].append({"seconds": w, "cpu_seconds": c, "bytes": n})
+        bl.log(f"sync: bare fetch rep {rep + 1}: {w:.2f} s, {n / 1e6:.1f} MB")
+    bl.log("sync: floor (json-c per page, json-c per event line, yajl, memchr)")
+    floor = {"pages": [], "lines": [], "yajl_pages": [], "yajl_lines": [], "memchr": []}
     for _ in range(REPEAT):
         floor["pages"].append(bl.run_floor(floor_bin, "pages", 0, pfiles))
         floor["lines"].append(bl.run_floor(floor_bin, "lines", 0, wfiles))
+        floor["yajl_pages"].append(bl.run_floor(floor_bin, "yajl-pages", 0, pfiles))
+        floor["yajl_lines"].append(bl.run_floor(floor_bin, "yajl-lines", 0, wfiles))
         floor["memchr"].append(bl.run_floor(floor_bin, "memchr", 1, pfiles))
     res["floor"] = floor
     shutil.rmtree(cap, ignore_errors=True)

@@ -335,6 +335,51 @@ def capture_pages(ks, path, out_dir, prefix):
             return total, wire, files
 
 
+def bare_fetch(ks, paths):
+    """Fetches every page of every path (limit=500, gzip accepted and
+    inflated, as the daemon does), one thread per resource as the daemon's
+    reflectors run side by side, without parsing: the continue token is
+    found by a byte search. The floor a client of kubesim cannot beat.
+    Returns (wall seconds, CPU seconds of this process, JSON bytes)."""
+    import threading
+    u = urllib.parse.urlsplit(ks.api)
+    key = b'"continue":"'
+    totals = []
+
+    def one(path):
+        token, total = "", 0
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+        while True:
+            q = "limit=500" + ("&continue=" + urllib.parse.quote(token) if token else "")
+            conn.request("GET", f"{path}?{q}", headers={"Accept": "application/json", "Accept-Encoding": "gzip"})
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"list {path} answered {resp.status}")
+            if (resp.getheader("Content-Encoding") or "").lower() == "gzip":
+                body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            total += len(body)
+            i = body.find(key, 0, 4096)
+            if i < 0:
+                i = body.rfind(key)
+            token = ""
+            if i >= 0:
+                j = body.index(b'"', i + len(key))
+                token = body[i + len(key):j].decode()
+            if not token:
+                conn.close()
+                totals.append(total)
+                return
+
+    t0, c0 = time.monotonic(), time.process_time()
+    threads = [threading.Thread(target=one, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - t0, time.process_time() - c0, sum(totals)
+
+
 def run_floor(floor_bin, mode, min_seconds, files):
     p = subprocess.run([floor_bin, mode, str(min_seconds)] + list(files), capture_output=True, text=True)
     if p.returncode != 0:

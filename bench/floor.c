@@ -1,12 +1,19 @@
 /* The benchmark's floor: what json-c alone costs on the very bytes the daemon
- * received, and what a memchr pass over them costs (memory bandwidth).
- * Built ad hoc by bench/run.sh (cc -O2 ... -ljson-c); not part of the daemon.
+ * received, what yajl (the streaming parser the daemon uses) costs walking
+ * them, and what a memchr pass over them costs (memory bandwidth).
+ * Built ad hoc by bench/run.sh (cc -O2 ... -ljson-c -lyajl); not part of the
+ * daemon.
  *
- *   floor lines|pages|memchr MIN_SECONDS FILE...
+ *   floor lines|pages|yajl-pages|yajl-lines|memchr MIN_SECONDS FILE...
  *
  * lines:  every '\n'-terminated line of every file is one JSON document (a
  *         watch event), parsed with json_tokener_parse and freed at once.
  * pages:  every file is one JSON document (a list page), parsed and freed.
+ * yajl-pages: every file through yajl_parse in 64 KiB chunks (as libcurl
+ *         hands them over) with callbacks that only count objects: the
+ *         streaming parser's own cost, no tree built.
+ * yajl-lines: the same over the watch streams (one handle per file, many
+ *         values).
  * memchr: counts '\n' over all the bytes with memchr.
  * Repeats the pass until MIN_SECONDS have gone by (at least once) and prints
  * one JSON line: {"mode","bytes","passes","seconds","mb_per_s","docs","peak_rss_kb"}. */
@@ -19,6 +26,7 @@
 #include <time.h>
 
 #include <json-c/json.h>
+#include <yajl/yajl_parse.h>
 
 struct blob {
     char *data;
@@ -64,6 +72,65 @@ static int read_file(const char *path, struct blob *b)
     return 0;
 }
 
+static int y_map(void *ctx)
+{
+    (*(long *)ctx)++;
+    return 1;
+}
+
+static int y_any(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
+static int y_str(void *ctx, const unsigned char *p, size_t n)
+{
+    (void)ctx;
+    (void)p;
+    (void)n;
+    return 1;
+}
+
+static int y_num(void *ctx, const char *p, size_t n)
+{
+    (void)ctx;
+    (void)p;
+    (void)n;
+    return 1;
+}
+
+static int y_bool(void *ctx, int b)
+{
+    (void)ctx;
+    (void)b;
+    return 1;
+}
+
+static const yajl_callbacks ycb = {y_any, y_bool, NULL, NULL, y_num, y_str, y_map, y_str, y_any, y_any, y_any};
+
+/* yajl over one buffer in 64 KiB chunks; objects seen, -1 on error. */
+static long yajl_walk(const char *p, size_t len, int multi)
+{
+    long maps = 0;
+    yajl_handle h = yajl_alloc(&ycb, NULL, &maps);
+    if (!h)
+        return -1;
+    yajl_config(h, yajl_dont_validate_strings, 1);
+    if (multi)
+        yajl_config(h, yajl_allow_multiple_values, 1);
+    for (size_t off = 0; off < len; off += 65536) {
+        size_t n = len - off < 65536 ? len - off : 65536;
+        if (yajl_parse(h, (const unsigned char *)p + off, n) != yajl_status_ok) {
+            yajl_free(h);
+            return -1;
+        }
+    }
+    int ok = yajl_complete_parse(h) == yajl_status_ok;
+    yajl_free(h);
+    return ok ? maps : -1;
+}
+
 /* One pass; returns the number of documents parsed (or '\n' found), -1 on a parse error. */
 static long pass(const char *mode, struct blob *v, size_t n)
 {
@@ -75,6 +142,11 @@ static long pass(const char *mode, struct blob *v, size_t n)
                 docs++;
                 p++;
             }
+        } else if (strncmp(mode, "yajl-", 5) == 0) {
+            long m = yajl_walk(p, v[i].len, strcmp(mode, "yajl-lines") == 0);
+            if (m < 0)
+                return -1;
+            docs++;
         } else if (strcmp(mode, "pages") == 0) {
             json_object *o = json_tokener_parse(p);
             if (!o)
@@ -105,8 +177,9 @@ static long pass(const char *mode, struct blob *v, size_t n)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4 || (strcmp(argv[1], "lines") && strcmp(argv[1], "pages") && strcmp(argv[1], "memchr"))) {
-        fprintf(stderr, "usage: floor lines|pages|memchr MIN_SECONDS FILE...\n");
+    if (argc < 4 || (strcmp(argv[1], "lines") && strcmp(argv[1], "pages") && strcmp(argv[1], "memchr") &&
+                     strcmp(argv[1], "yajl-pages") && strcmp(argv[1], "yajl-lines"))) {
+        fprintf(stderr, "usage: floor lines|pages|yajl-pages|yajl-lines|memchr MIN_SECONDS FILE...\n");
         return 2;
     }
     char *endp;

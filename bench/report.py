@@ -46,6 +46,22 @@ def budgets(res):
             add(">= 5x faster than kubectl", k_wall / d_wall >= 5, f"{k_wall / d_wall:.1f}x")
             add("<= 1/10 the peak RSS of kubectl", d_rss * 10 <= k_rss,
                 f"{d_rss / k_rss * 100:.1f}% (1/{k_rss / d_rss:.0f})")
+        d_cpu = _med(sync["daemon"], "cpu_seconds")
+        if d_cpu:
+            per_cpu = res["bytes"]["pages"] / d_cpu / 1e6
+            add("sync >= 300 MB/s of JSON per CPU-second", per_cpu >= 300, f"{per_cpu:.0f} MB/s per CPU-second")
+        fe = sync.get("fetch") or []
+        if fe:
+            f_wall = _med(fe, "seconds")
+            add("sync <= 1.5x a bare fetch of the same pages", d_wall <= 1.5 * f_wall,
+                f"{d_wall:.2f} s = {d_wall / f_wall:.2f}x of {f_wall:.2f} s")
+        d_steady = _med(sync["daemon"], "steady_rss_kb")
+        add("peak RSS during sync <= steady RSS + 8 MiB", d_rss <= d_steady + 8 * 1024,
+            f"peak {d_rss / 1024:.0f} MiB, steady {d_steady / 1024:.0f} MiB")
+        base = mem["intercept_bytes"] if mem else 0
+        per_obj = (d_steady * 1024 - base) / res["cluster"]["objects"]
+        add("<= 120 B retained per object (PV/PVC/snapshot/node mix)", per_obj <= 120,
+            f"{per_obj:.0f} B/object" + (" (steady RSS minus the PV fit's intercept)" if mem else " (steady RSS)"))
     else:
         add("sync >= 50% of json-c parse throughput (same bytes)", None, "not run")
     ev = res.get("events")
@@ -58,6 +74,10 @@ def budgets(res):
         else:
             text = "no rate sustained"
         add(">= 50k watch events/s sustained, p99 lag < 50 ms", bool(good), text)
+        at1k = [s for s in ev["steps"] if s["target"] == 1000 and s.get("lag_p99_ms") is not None]
+        if at1k:
+            add("PV change lag p99 <= 20 ms (at 1000 events/s)", at1k[0]["lag_p99_ms"] <= 20,
+                f"{at1k[0]['lag_p99_ms']:.1f} ms")
     sc = res.get("scrape")
     if sc:
         p99 = bl.pct(sc["latency_s"], 99) * 1000
@@ -114,6 +134,18 @@ def render(res):
             L.append(f"| floor | json-c per event line, the streaming-list bytes | {_rng(floor['lines'], 'seconds')} | | "
                      f"{floor['lines'][0]['peak_rss_kb'] / MIB:.0f} (input held) | | "
                      f"{_rng(floor['lines'], 'mb_per_s', 1, '{:.0f}')} |")
+            if floor.get("yajl_pages"):
+                L.append(f"| floor | yajl walk (no tree), the daemon's page bytes in 64 KiB chunks | "
+                         f"{_rng(floor['yajl_pages'], 'seconds')} | | | | "
+                         f"{_rng(floor['yajl_pages'], 'mb_per_s', 1, '{:.0f}')} |")
+                L.append(f"| floor | yajl walk (no tree), the streaming-list bytes | "
+                         f"{_rng(floor['yajl_lines'], 'seconds')} | | | | "
+                         f"{_rng(floor['yajl_lines'], 'mb_per_s', 1, '{:.0f}')} |")
+            fe = sync.get("fetch") or []
+            if fe:
+                L.append(f"| fetch | bare fetch of the same pages from kubesim (gzip inflated, not parsed) | "
+                         f"{_rng(fe, 'seconds')} | {_rng(fe, 'cpu_seconds')} | | | "
+                         f"{b['pages'] / _med(fe, 'seconds') / 1e6:.0f} |")
             L.append(f"| floor | memchr '\\n' over the page bytes | | | | | "
                      f"{_rng(floor['memchr'], 'mb_per_s', 1, '{:.0f}')} |")
             L.append("")
@@ -258,7 +290,9 @@ README_HEAD = """# Benchmarks
 `make bench` (= `bench/run.sh build`) runs kubesim over plain HTTP with generated
 clusters and measures the daemon side by side, in the same run, with the tools a
 user would otherwise pick (real `kubectl`, the official Python client) and with
-the floor: json-c parsing the very same bytes alone, and `memchr` over them.
+the floor: json-c and yajl parsing the very same bytes alone, `memchr` over
+them, and a bare fetch of the same pages from kubesim (gzip inflated, nothing
+parsed: what any client of that kubesim must spend).
 Compare ratios within one run: the machine is shared and absolute figures move.
 
 - **sync**: time from the daemon's start to `/readyz/synced` (every reflector's
@@ -283,6 +317,10 @@ Compare ratios within one run: the machine is shared and absolute figures move.
   once as it runs (h2) and once with `kubernetes.http2=false` through the same
   front, and once on kubesim's own TLS listener (HTTP/1.1, no proxy hop).
 
+`bench/parse.c` (not run by `make bench`) times list pages through the
+daemon's streaming parser, records included, against a json-c tree per page
+with the same extractor; build and run it as its header says, under
+`valgrind --tool=callgrind` for instruction counts on a busy machine.
 `bench/heap.c` (not run by `make bench`) measures the PV path in-process,
 without kubesim or sockets: N synthetic PVs through extract, store and engine,
 then heap bytes per PV (`mallinfo2`, exact where RSS also holds fragmentation

@@ -20,7 +20,7 @@ kubectl=${KUBECTL:-$build/tools/kubectl}
 
 mkdir -p "$build/bench"
 floor=$build/bench/floor
-jsonc=$(pkg-config --cflags --libs json-c)
+jsonc=$(pkg-config --cflags --libs json-c yajl)
 # shellcheck disable=SC2086  # flags are words
 cc -O2 -std=c11 -Wall -Wextra -Werror -o "$floor" "$here/floor.c" $jsonc
 

@@ -4,7 +4,7 @@
 # when nothing is missing.
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config
-      libuv1-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev libmicrohttpd-dev
+      libuv1-dev libcurl4-openssl-dev libjson-c-dev libyajl-dev libyaml-dev libmicrohttpd-dev
       zlib1g-dev check libgnutls28-dev nghttp2-proxy
       clang libclang-rt-14-dev valgrind
       prometheus python3 python3-kubernetes python3-yaml

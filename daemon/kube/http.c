@@ -533,9 +533,15 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
      * GOAWAY) wait for the connection being set up rather than each
      * opening its own: one connection while the server's stream cap
      * allows, another only when it is full. */
-    if (!cfg->http1_only)
+    /* Only over TLS, where HTTP/2 can be offered: over plain http:// the
+     * connection is HTTP/1.1, and requests started together (the streaming
+     * lists at start) all waited on the first one, a watch that never ends,
+     * until the 10 s initial-events fallback. */
+    if (!cfg->http1_only && strncmp(h->base, "https://", 8) == 0)
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    if (req->raw_gzip)
+        curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);

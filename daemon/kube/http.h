@@ -50,6 +50,8 @@ struct kube_req {
                                * response headers arrive (or at the end if none did) */
     long timeout_ms;          /* total timeout for non-watch requests; 0 = 60 s */
     bool error_bodies;        /* also pass non-2xx bodies to on_chunk */
+    bool raw_gzip;            /* gzip still accepted, but 2xx bodies reach on_chunk as sent
+                               * (the caller inflates them, kube/reflector.c) */
 };
 
 /* Body bytes of a 2xx response as they arrive (error bodies are kept here

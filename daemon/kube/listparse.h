@@ -1,8 +1,9 @@
 /* Walks a list answer ({"kind":…,"metadata":{…},"items":[…]}) one value at
  * a time: each item is parsed, handed to the callback and freed before the
  * next, so a 500-item page never exists as one json-c tree (a 2.8 KB PV is
- * ~53 KB of json-c DOM, mostly managedFields). Used by the reflector for
- * every LIST page. Pure, no I/O. */
+ * ~53 KB of json-c DOM, mostly managedFields). For callers that hold a
+ * whole page; the reflector streams pages through kube/sax.h instead.
+ * Pure, no I/O. */
 #ifndef ABC_KUBE_LISTPARSE_H
 #define ABC_KUBE_LISTPARSE_H
 

@@ -1,10 +1,12 @@
 /* List+watch for one resource (reflector.h). One request at a time: a
- * list page, or the watch. A page's JSON DOM is freed as soon as its items
- * are extracted, before the next page is asked for. Watch events go
- * through watchparse.c chunk by chunk. One retry timer schedules the next
+ * list page, or the watch. List pages and watch events both stream through
+ * kube/sax.c chunk by chunk as libcurl delivers them: each object's record
+ * is built from the fields its type lists (model/fields.h) and no page or
+ * object tree is held. One retry timer schedules the next
  * list or watch; an idle timer enforces the 90 s silence rule. */
 #include "kube/reflector_int.h"
-#include "kube/listparse.h"
+#include "kube/gunzip.h"
+#include "kube/sax.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include "util/container.h"
 #include "kube/client.h"
 #include "kube/watchparse.h"
+#include "model/fields.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -145,22 +148,44 @@ static void list_done(struct reflector *r)
     start_watch(r);
 }
 
-struct page_ctx {
-    struct reflector *r;
-    unsigned skipped;
-};
-
-static int page_item(void *data, struct json_object *item)
+/* The record of a list item or event object. */
+static int item_extract(const struct reflector *r, const struct sax_item *it, void **rec)
 {
-    struct page_ctx *pc = data;
+    if (it->view)
+        return model_view_extract(r->type, it->view, rec);
+    return r->type->extract(r->type, it->json, rec);
+}
+
+static int page_item(void *data, const char *type, const struct sax_item *it)
+{
+    (void)type;
+    struct reflector *r = data;
     void *rec = NULL;
-    if (pc->r->type->extract(pc->r->type, item, &rec) != 0 ||
-        store_replace_add(pc->r->staging, rec) != 0)
-        pc->skipped++;
+    if (item_extract(r, it, &rec) != 0 || store_replace_add(r->staging, rec) != 0)
+        r->page_skipped++;
     return 0;
 }
 
-static void on_page(void *data, const struct kube_status *st, const char *body, size_t len)
+static int page_bytes(void *data, const char *p, size_t n)
+{
+    struct reflector *r = data;
+    return sax_feed(r->sax, p, n, page_item, r);
+}
+
+/* gzip pages reach us as sent (kube_req.raw_gzip): gunzip.c inflates them
+ * without the CRC-32 libcurl would spend a tenth of a sync's CPU on. */
+static int on_page_chunk(void *data, const char *p, size_t n)
+{
+    struct reflector *r = data;
+    int rc = gunzip_feed(&r->gz, p, n, page_bytes, r);
+    if (rc) {
+        r->page_err = rc;
+        return 1; /* stop the transfer */
+    }
+    return 0;
+}
+
+static void on_page(void *data, const struct kube_status *st)
 {
     struct reflector *r = data;
     r->call = NULL;
@@ -173,16 +198,16 @@ static void on_page(void *data, const struct kube_status *st, const char *body, 
         start_list(r);
         return;
     }
-    if (st->err != 0 || st->http != 200 || !body) {
+    int prc = r->page_err;
+    int zrc = gunzip_end(&r->gz); /* a gzip stream cut short is a bad page */
+    if (prc == 0)
+        prc = zrc;
+    if (prc == 0 && (st->err != 0 || st->http != 200)) {
         list_failed(r, st);
         return;
     }
-    if (r->absent) /* served again: informer_synced 0 until the list is applied */
-        m_set(r->m_synced, r->type->resource, 0);
-    /* Item by item: the page never exists as one json-c tree. */
-    struct page_ctx pc = {.r = r};
-    struct json_object *md = NULL, *v;
-    int prc = listparse_page(body, len, page_item, &pc, &md);
+    if (prc == 0)
+        prc = sax_finish(r->sax);
     if (prc) {
         struct kube_status bad = {.err = prc == -ENOMEM ? -ENOMEM : -EBADMSG, .http = st->http,
                                   .retry_after = -1};
@@ -190,6 +215,9 @@ static void on_page(void *data, const struct kube_status *st, const char *body, 
         list_failed(r, &bad);
         return;
     }
+    if (r->absent) /* served again: informer_synced 0 until the list is applied */
+        m_set(r->m_synced, r->type->resource, 0);
+    struct json_object *md = sax_list_metadata(r->sax), *v;
     const char *rv = NULL, *cont = NULL;
     if (md) {
         if (json_object_object_get_ex(md, "resourceVersion", &v) && json_object_is_type(v, json_type_string))
@@ -199,11 +227,10 @@ static void on_page(void *data, const struct kube_status *st, const char *body, 
     }
     if (!r->cont || !r->list_rv) /* the first page's RV is the list's */
         set_str(&r->list_rv, rv);
-    if (pc.skipped)
+    if (r->page_skipped)
         log_kv(LOG_WARN, "list items skipped (missing metadata or out of memory)", "resource",
                r->type->resource, NULL);
     set_str(&r->cont, cont && *cont ? cont : NULL);
-    json_object_put(md);
     if (r->cont) {
         start_list(r);
         return;
@@ -234,8 +261,14 @@ static void start_list(struct reflector *r)
     char path[4096];
     struct kube_status st = {.err = -E2BIG, .retry_after = -1};
     if (reflector__path(r, false, path, sizeof(path)) == 0) {
-        struct kube_req req = {.method = "GET", .path = path, .verb = "list"};
-        st.err = kube_request_ex(r->client, &req, on_page, r, &r->call);
+        struct kube_req req = {.method = "GET", .path = path, .verb = "list", .raw_gzip = true};
+        gunzip_end(&r->gz);
+        gunzip_begin(&r->gz);
+        r->page_err = 0;
+        r->page_skipped = 0;
+        st.err = sax_reset(r->sax, SAX_LIST);
+        if (st.err == 0)
+            st.err = kube_client_start(r->client, &req, on_page_chunk, on_page, r, &r->call);
     }
     r->phase = PH_LISTING;
     if (st.err != 0) {
@@ -246,32 +279,49 @@ static void start_list(struct reflector *r)
 
 /* ---- watch ---- */
 
-static int rec_rv_update(struct reflector *r, struct json_object *obj)
+/* metadata.resourceVersion of an event's object, or NULL. */
+static const char *item_rv(const struct sax_item *it)
 {
+    if (it->view)
+        return model_view_str(it->view, MV_RV);
     struct json_object *md, *v;
-    if (json_object_object_get_ex(obj, "metadata", &md) &&
-        json_object_object_get_ex(md, "resourceVersion", &v) && json_object_is_type(v, json_type_string) &&
-        *json_object_get_string(v))
-        set_str(&r->rv, json_object_get_string(v));
+    if (it->json && json_object_object_get_ex(it->json, "metadata", &md) &&
+        json_object_object_get_ex(md, "resourceVersion", &v) && json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
+static int rec_rv_update(struct reflector *r, const struct sax_item *it)
+{
+    const char *rv = item_rv(it);
+    if (rv && *rv)
+        set_str(&r->rv, rv);
     return 0;
 }
 
-static bool initial_end(struct json_object *obj)
+static bool initial_end(const struct sax_item *it)
 {
-    struct json_object *md, *ann, *v;
-    return json_object_object_get_ex(obj, "metadata", &md) &&
-           json_object_object_get_ex(md, "annotations", &ann) &&
-           json_object_object_get_ex(ann, "k8s.io/initial-events-end", &v) &&
-           json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), "true") == 0;
+    const char *v = NULL;
+    if (it->view) {
+        v = model_view_str(it->view, MV_INITIAL_END);
+    } else {
+        struct json_object *md, *ann, *o;
+        if (it->json && json_object_object_get_ex(it->json, "metadata", &md) &&
+            json_object_object_get_ex(md, "annotations", &ann) &&
+            json_object_object_get_ex(ann, "k8s.io/initial-events-end", &o) &&
+            json_object_is_type(o, json_type_string))
+            v = json_object_get_string(o);
+    }
+    return v && strcmp(v, "true") == 0;
 }
 
 /* An event of a streaming list's initial part: ADDED events fill the
  * staging list; the bookmark annotated initial-events-end completes it. */
-static int on_initial_event(struct reflector *r, const char *type, struct json_object *obj)
+static int on_initial_event(struct reflector *r, const char *type, const struct sax_item *obj)
 {
     if (strcmp(type, "ADDED") == 0) {
         void *rec = NULL;
-        if (r->type->extract(r->type, obj, &rec) == 0)
+        if (item_extract(r, obj, &rec) == 0)
             store_replace_add(r->staging, rec);
         else
             log_kv(LOG_WARN, "list item skipped (missing metadata)", "resource", r->type->resource, NULL);
@@ -293,30 +343,32 @@ static int on_initial_event(struct reflector *r, const char *type, struct json_o
     return -1; /* anything else is for the caller */
 }
 
-static int on_event(void *data, const char *type, struct json_object *obj)
+static int on_event(void *data, const char *type, const struct sax_item *it)
 {
     struct reflector *r = data;
+    struct json_object *obj = it->json; /* ERROR events come as a tree */
     /* Count only the documented types (docs/metrics.md): the label set
      * must stay closed whatever the server sends. */
     const char *label = watchparse_type_label(type);
     if (label)
         m_add(r->m_events, r->type->resource, label);
     if (r->initial) {
-        int rc = on_initial_event(r, type, obj);
+        int rc = on_initial_event(r, type, it);
         if (rc >= 0)
             return rc;
     }
     if (strcmp(type, "BOOKMARK") == 0)
-        return rec_rv_update(r, obj);
+        return rec_rv_update(r, it);
     if (strcmp(type, "ERROR") == 0) {
         struct json_object *code, *msg;
         long c = 0;
-        if (json_object_object_get_ex(obj, "code", &code))
+        if (obj && json_object_object_get_ex(obj, "code", &code))
             c = (long)json_object_get_int64(code);
-        const char *m = json_object_object_get_ex(obj, "message", &msg) ? json_object_get_string(msg) : "";
+        const char *m = obj && json_object_object_get_ex(obj, "message", &msg) ? json_object_get_string(msg) : "";
         snprintf(r->abort_msg, sizeof(r->abort_msg), "%ld %s", c, m ? m : "");
         struct json_object *rs;
-        const char *why = json_object_object_get_ex(obj, "reason", &rs) && json_object_is_type(rs, json_type_string)
+        const char *why = obj && json_object_object_get_ex(obj, "reason", &rs) &&
+                                  json_object_is_type(rs, json_type_string)
                               ? json_object_get_string(rs)
                               : "";
         if (c == 410 || strcmp(why, "Expired") == 0 || strcmp(why, "Gone") == 0)
@@ -330,9 +382,9 @@ static int on_event(void *data, const char *type, struct json_object *obj)
     bool del = strcmp(type, "DELETED") == 0;
     if (!del && strcmp(type, "ADDED") != 0 && strcmp(type, "MODIFIED") != 0)
         return 0; /* unknown event types are ignored, as client-go does */
-    rec_rv_update(r, obj);
+    rec_rv_update(r, it);
     void *rec = NULL;
-    if (r->type->extract(r->type, obj, &rec) != 0) {
+    if (item_extract(r, it, &rec) != 0) {
         log_kv(LOG_WARN, "watch event skipped (missing metadata)", "resource", r->type->resource, "type",
                type, NULL);
         return 0;
@@ -351,7 +403,7 @@ static int on_watch_chunk(void *data, const char *p, size_t n)
 {
     struct reflector *r = data;
     uv_timer_again(&r->idle);
-    int rc = watchparse_feed(r->wp, p, n, on_event, r);
+    int rc = sax_feed(r->sax, p, n, on_event, r);
     if (rc < 0) {
         r->abort_reason = AB_PARSE;
         snprintf(r->abort_msg, sizeof(r->abort_msg), "%s",
@@ -450,7 +502,7 @@ static void on_watch_done(void *data, const struct kube_status *st)
     }
     bool streamed = st->http >= 200 && st->http < 300;
     if (streamed && (st->err == 0 || st->err == -EIO)) {
-        if (watchparse_finish(r->wp) != 0) {
+        if (sax_finish(r->sax) != 0) {
             restarts(r, "error");
             uint64_t d = backoff_next(&r->backoff);
             log_kv(LOG_WARN, "watch stream ended inside an event (truncated); listing again", "resource", res,
@@ -521,10 +573,9 @@ static void start_stream_list(struct reflector *r)
     r->abort_reason = AB_NONE;
     r->watch_events = 0;
     r->watch_start_ms = (uint64_t)clock_mono_ms();
-    watchparse_reset(r->wp);
     char path[4096];
     struct kube_status st = {.err = -E2BIG, .retry_after = -1};
-    if (reflector__path(r, true, path, sizeof(path)) == 0) {
+    if (reflector__path(r, true, path, sizeof(path)) == 0 && (st.err = sax_reset(r->sax, SAX_WATCH)) == 0) {
         struct kube_req req = {.method = "GET", .path = path, .verb = "watch", .watch = true};
         st.err = kube_client_start(r->client, &req, on_watch_chunk, on_watch_done, r, &r->call);
     }
@@ -545,9 +596,10 @@ static void start_watch(struct reflector *r)
     r->abort_reason = AB_NONE;
     r->watch_events = 0;
     r->watch_start_ms = (uint64_t)clock_mono_ms();
-    watchparse_reset(r->wp);
     char path[4096];
     int rc = reflector__path(r, true, path, sizeof(path));
+    if (rc == 0)
+        rc = sax_reset(r->sax, SAX_WATCH);
     if (rc == 0) {
         struct kube_req req = {.method = "GET", .path = path, .verb = "watch", .watch = true};
         rc = kube_client_start(r->client, &req, on_watch_chunk, on_watch_done, r, &r->call);
@@ -587,8 +639,8 @@ int reflector_init(struct reflector **out, uv_loop_t *loop, struct kube_client *
     struct reflector *r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
-    r->wp = watchparse_new(0);
-    if (!r->wp) {
+    r->sax = sax_new(store_type(s), WATCHPARSE_MAX_EVENT);
+    if (!r->sax) {
         free(r);
         return -ENOMEM;
     }
@@ -658,6 +710,7 @@ void reflector_stop(struct reflector *r)
     r->staging = NULL;
     r->initial = false;
     set_str(&r->cont, NULL);
+    gunzip_end(&r->gz);
     r->phase = PH_IDLE;
 }
 
@@ -668,7 +721,7 @@ static void on_closed(uv_handle_t *h)
         return;
     reflector_close_cb cb = r->close_cb;
     void *d = r->close_data;
-    watchparse_free(r->wp);
+    sax_free(r->sax);
     free(r->cont);
     free(r->list_rv);
     free(r->rv);

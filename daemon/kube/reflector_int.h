@@ -3,6 +3,7 @@
 #ifndef ABC_KUBE_REFLECTOR_INT_H
 #define ABC_KUBE_REFLECTOR_INT_H
 
+#include "kube/gunzip.h"
 #include "kube/reflector.h"
 #include "kube/watchparse.h"
 #include "metrics/metrics.h"
@@ -38,7 +39,10 @@ struct reflector {
     unsigned lists;  /* lists started */
     bool synced, absent;
     struct backoff backoff;
-    struct watchparse *wp;
+    struct sax *sax;  /* the list page or the watch in flight (kube/sax.c) */
+    int page_err;     /* the page parser's error, 0 */
+    struct gunzip gz; /* the page's body (gzip or plain) */
+    unsigned page_skipped;
     enum abort_reason abort_reason;
     char abort_msg[200];
     unsigned watch_timeout_s;

@@ -1,19 +1,19 @@
-/* Watch stream parser (watchparse.h): a json_tokener kept across chunks.
- * Whitespace between events is skipped here and the tokener is fed one
- * line at a time, so it only ever sees one event. */
+/* Watch stream parser (watchparse.h): the streaming parser of kube/sax.c
+ * without a field table, so every event's object becomes a json-c tree.
+ * The reflector uses sax.c directly (matched fields only); this interface
+ * is for callers that want the tree. */
 #include "kube/watchparse.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
+#include "kube/sax.h"
 
 struct watchparse {
-    struct json_tokener *tok;
-    size_t max_event;
-    size_t pending; /* bytes of the current partial event fed so far */
+    struct sax *sax;
+    watchparse_event_cb cb;
+    void *data;
 };
 
 struct watchparse *watchparse_new(size_t max_event)
@@ -21,13 +21,11 @@ struct watchparse *watchparse_new(size_t max_event)
     struct watchparse *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->tok = json_tokener_new_ex(128);
-    if (!p->tok) {
+    p->sax = sax_new(NULL, max_event ? max_event : WATCHPARSE_MAX_EVENT);
+    if (!p->sax) {
         free(p);
         return NULL;
     }
-    json_tokener_set_flags(p->tok, JSON_TOKENER_STRICT);
-    p->max_event = max_event ? max_event : WATCHPARSE_MAX_EVENT;
     return p;
 }
 
@@ -35,81 +33,32 @@ void watchparse_free(struct watchparse *p)
 {
     if (!p)
         return;
-    json_tokener_free(p->tok);
+    sax_free(p->sax);
     free(p);
 }
 
 void watchparse_reset(struct watchparse *p)
 {
-    json_tokener_reset(p->tok);
-    p->pending = 0;
+    (void)sax_reset(p->sax, SAX_WATCH); /* on ENOMEM the next feed fails */
 }
 
-static bool is_ws(char c)
+static int on_item(void *data, const char *type, const struct sax_item *it)
 {
-    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
-static int deliver(struct json_object *ev, watchparse_event_cb cb, void *cbdata)
-{
-    struct json_object *type, *obj;
-    if (!json_object_is_type(ev, json_type_object) ||
-        !json_object_object_get_ex(ev, "type", &type) ||
-        !json_object_is_type(type, json_type_string) ||
-        !json_object_object_get_ex(ev, "object", &obj) ||
-        !json_object_is_type(obj, json_type_object))
-        return -EBADMSG;
-    return cb(cbdata, json_object_get_string(type), obj);
+    struct watchparse *p = data;
+    return p->cb(p->data, type, it->json);
 }
 
 int watchparse_feed(struct watchparse *p, const char *data, size_t len,
                     watchparse_event_cb cb, void *cbdata)
 {
-    size_t off = 0;
-    while (off < len) {
-        if (p->pending == 0) {
-            while (off < len && is_ws(data[off]))
-                off++;
-            if (off == len)
-                break;
-            if (data[off] != '{')
-                return -EBADMSG; /* an event is an object, nothing else */
-        }
-        /* Up to and including the next newline: in strict mode the tokener
-         * rejects anything but whitespace after a complete value, and a
-         * newline never occurs inside a JSON event (strings escape it). */
-        const char *nl = memchr(data + off, '\n', len - off);
-        size_t n = nl ? (size_t)(nl - (data + off)) + 1 : len - off;
-        if (n > p->max_event - p->pending + 1)
-            n = p->max_event - p->pending + 1; /* feed no more than the bound */
-        if (n > (size_t)INT32_MAX)
-            n = INT32_MAX;
-        struct json_object *ev = json_tokener_parse_ex(p->tok, data + off, (int)n);
-        enum json_tokener_error jerr = json_tokener_get_error(p->tok);
-        if (!ev) {
-            if (jerr != json_tokener_continue)
-                return -EBADMSG;
-            p->pending += n;
-            off += n;
-            if (p->pending > p->max_event)
-                return -E2BIG;
-            continue;
-        }
-        size_t used = json_tokener_get_parse_end(p->tok);
-        off += used;
-        p->pending = 0;
-        json_tokener_reset(p->tok);
-        int rc = deliver(ev, cb, cbdata);
-        json_object_put(ev);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    p->cb = cb;
+    p->data = cbdata;
+    return sax_feed(p->sax, data, len, on_item, p);
 }
 
 int watchparse_finish(const struct watchparse *p)
 {
-    return p->pending ? -EBADMSG : 0;
+    return sax_finish(p->sax);
 }
 
 const char *watchparse_type_label(const char *type)

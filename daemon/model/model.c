@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "model/fields.h"
 #include "util/clock.h"
 
 static const char *get_str(struct json_object *o, const char *key)
@@ -77,6 +78,59 @@ int model_rec_new(struct json_object *obj, size_t size, void **out)
     if (!m)
         return -ENOMEM;
     int rc = model_meta_extract(obj, m);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int model_meta_read_view(const struct model_view *v, struct model_meta_src *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!model_view_has_meta(v))
+        return -EINVAL;
+    out->name = model_view_str(v, MV_NAME);
+    out->uid = model_view_str(v, MV_UID);
+    out->rv = model_view_str(v, MV_RV);
+    out->ns = model_view_str(v, MV_NAMESPACE);
+    if (out->ns && !*out->ns)
+        out->ns = NULL;
+    const char *ts = model_view_str(v, MV_CREATED);
+    int64_t secs;
+    if (ts && clock_parse_rfc3339(ts, &secs, NULL) == 0)
+        out->created = secs;
+    return 0;
+}
+
+int model_meta_from_view(const struct model_view *v, struct obj_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    struct model_meta_src src;
+    int rc = model_meta_read_view(v, &src);
+    if (rc)
+        return rc;
+    m->name = strdup(src.name);
+    m->uid = strdup(src.uid);
+    m->rv = strdup(src.rv);
+    m->ns = src.ns ? strdup(src.ns) : NULL;
+    if (!m->name || !m->uid || !m->rv || (src.ns && !m->ns)) {
+        model_meta_clear(m);
+        return -ENOMEM;
+    }
+    m->created = src.created;
+    return 0;
+}
+
+int model_rec_new_view(const struct model_view *v, size_t size, void **out)
+{
+    if (size < sizeof(struct obj_meta))
+        return -EINVAL;
+    struct obj_meta *m = calloc(1, size);
+    if (!m)
+        return -ENOMEM;
+    int rc = model_meta_from_view(v, m);
     if (rc) {
         free(m);
         return rc;

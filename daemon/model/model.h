@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 struct json_object;
+struct model_fields;
+struct model_view;
 
 /* Common head of every record (first member). Strings owned by the record. */
 struct obj_meta {
@@ -35,6 +37,11 @@ struct model_type {
     int (*extract)(const struct model_type *t, struct json_object *obj, void **out);
     void (*free)(void *rec);
     void *ctx;             /* type-specific (accounting source config) */
+    /* The paths the record is built from and its builder (model/fields.h);
+     * NULL for types extracted from a json-c object only (pods, accounting
+     * sources): the streaming parser then builds a json-c tree of each
+     * object for ->extract. */
+    const struct model_fields *fields;
 };
 
 static inline const struct obj_meta *model_meta(const void *rec)
@@ -52,6 +59,9 @@ struct model_meta_src {
     int64_t created;
 };
 int model_meta_read(struct json_object *obj, struct model_meta_src *out);
+/* The same from a view of a table that starts with MODEL_META_FIELDS
+ * (model/fields.h); the strings are borrowed from the view. */
+int model_meta_read_view(const struct model_view *v, struct model_meta_src *out);
 
 /* Fills m from obj["metadata"]; strings are new copies (m owns them).
  * 0 or -EINVAL (missing name/uid/resourceVersion) / -ENOMEM. */
@@ -62,5 +72,8 @@ void model_meta_clear(struct obj_meta *m);
  * obj. 0 and *out (caller frees; model_meta_clear for the head), else
  * -ENOMEM or model_meta_extract's error, with nothing allocated. */
 int model_rec_new(struct json_object *obj, size_t size, void **out);
+/* The same from a view of a table that starts with MODEL_META_FIELDS. */
+int model_meta_from_view(const struct model_view *v, struct obj_meta *m);
+int model_rec_new_view(const struct model_view *v, size_t size, void **out);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "model/fields.h"
 #include "model/model.h"
 
 /* ---- intern table: chained, power-of-two buckets, FNV-1a ---- */
@@ -225,6 +226,20 @@ int model_pack_meta(struct model_pack *p, struct json_object *obj, int64_t *crea
 {
     struct model_meta_src src;
     int rc = model_meta_read(obj, &src);
+    *created = src.created;
+    if (rc)
+        return rc;
+    model_pack_str(p, offsetof(struct obj_meta, name), src.name, false);
+    model_pack_str(p, offsetof(struct obj_meta, uid), src.uid, false);
+    model_pack_str(p, offsetof(struct obj_meta, rv), src.rv, false);
+    model_pack_intern(p, offsetof(struct obj_meta, ns), src.ns, true);
+    return 0;
+}
+
+int model_pack_meta_view(struct model_pack *p, const struct model_view *v, int64_t *created)
+{
+    struct model_meta_src src;
+    int rc = model_meta_read_view(v, &src);
     *created = src.created;
     if (rc)
         return rc;

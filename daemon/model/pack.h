@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct json_object;
+struct model_view;
 
 #define MODEL_PACK_MAX 16
 
@@ -39,6 +40,8 @@ void model_pack_intern(struct model_pack *p, size_t off, const char *s, bool emp
  * creationTimestamp into *created. 0 or -EINVAL (missing name, uid or
  * resourceVersion). */
 int model_pack_meta(struct model_pack *p, struct json_object *obj, int64_t *created);
+/* The same from a view of a table that starts with MODEL_META_FIELDS. */
+int model_pack_meta_view(struct model_pack *p, const struct model_view *v, int64_t *created);
 /* The zeroed record with its string members set; NULL on ENOMEM (nothing
  * held). Free with model_pack_free. */
 void *model_pack_alloc(const struct model_pack *p);

@@ -2,6 +2,7 @@
  * or the source field name), class, claim, phase and the provisioning
  * annotations that rules/classify.c judges. */
 #include "model/records.h"
+#include "model/fields.h"
 #include "model/mjson.h"
 #include "model/pack.h"
 
@@ -29,18 +30,55 @@ static bool in_list(const char *k, const char *const *l, size_t n)
     return false;
 }
 
-static const char *find_source(struct json_object *spec)
+/* The fields a PV record is built from. To read a new field: add its path
+ * here (before PV_NFIELDS) with an index in the enum, then read it in
+ * pv_build with model_view_str(v, PV_...). */
+enum {
+    PV_SPEC = MV_FIRST, /* MF_KEYS: the names of spec's object members */
+    PV_CSI_DRIVER,
+    PV_STORAGE_CLASS,
+    PV_CLAIM_NS,
+    PV_CLAIM_NAME,
+    PV_PHASE,
+    PV_PROVISIONED_BY,
+    PV_MIGRATED_TO,
+    PV_ATTR_PROTOCOL,  /* Azure Files over NFS */
+    PV_ATTR_ENDPOINT,  /* Azure Files behind a private endpoint */
+    PV_CAPACITY,
+    PV_LABELS,         /* MF_PREFIX velero.io/ */
+    PV_ANNOTATIONS,    /* MF_PREFIX velero.io/ */
+    PV_NFIELDS
+};
+
+static const struct model_field pv_field_table[PV_NFIELDS] = {
+    MODEL_META_FIELDS,
+    [PV_SPEC] = {{"spec"}, MF_KEYS},
+    [PV_CSI_DRIVER] = {{"spec", "csi", "driver"}, MF_STR},
+    [PV_STORAGE_CLASS] = {{"spec", "storageClassName"}, MF_STR},
+    [PV_CLAIM_NS] = {{"spec", "claimRef", "namespace"}, MF_STR},
+    [PV_CLAIM_NAME] = {{"spec", "claimRef", "name"}, MF_STR},
+    [PV_PHASE] = {{"status", "phase"}, MF_STR},
+    [PV_PROVISIONED_BY] = {{"metadata", "annotations", "pv.kubernetes.io/provisioned-by"}, MF_STR},
+    [PV_MIGRATED_TO] = {{"metadata", "annotations", "pv.kubernetes.io/migrated-to"}, MF_STR},
+    [PV_ATTR_PROTOCOL] = {{"spec", "csi", "volumeAttributes", "protocol"}, MF_STR},
+    [PV_ATTR_ENDPOINT] = {{"spec", "csi", "volumeAttributes", "networkEndpointType"}, MF_STR},
+    [PV_CAPACITY] = {{"spec", "capacity", "storage"}, MF_STR},
+    [PV_LABELS] = {{"metadata", "labels", "velero.io/"}, MF_PREFIX},
+    [PV_ANNOTATIONS] = {{"metadata", "annotations", "velero.io/"}, MF_PREFIX},
+};
+
+/* The first known source among spec's object members, else the first
+ * object member that is not a known non-source field. */
+static const char *find_source(const struct model_view *v)
 {
-    if (!spec)
+    if (!v->v[PV_SPEC].set)
         return NULL;
     for (size_t i = 0; i < sizeof(source_fields) / sizeof(source_fields[0]); i++)
-        if (mj_obj(spec, source_fields[i]))
+        if (in_list(source_fields[i], v->keys, v->nkeys))
             return source_fields[i];
-    json_object_object_foreach(spec, key, val) {
-        if (json_object_is_type(val, json_type_object) &&
-            !in_list(key, non_source_fields, sizeof(non_source_fields) / sizeof(non_source_fields[0])))
-            return key;
-    }
+    for (size_t i = 0; i < v->nkeys; i++)
+        if (!in_list(v->keys[i], non_source_fields, sizeof(non_source_fields) / sizeof(non_source_fields[0])))
+            return v->keys[i];
     return NULL;
 }
 
@@ -58,17 +96,16 @@ static void pv_free(void *p)
     model_pack_free(p, pv_interned, sizeof(pv_interned) / sizeof(pv_interned[0]));
 }
 
-static int pv_extract(const struct model_type *t, struct json_object *obj, void **out)
+static int pv_build(const struct model_type *t, const struct model_view *v, void **out)
 {
     (void)t;
     struct model_pack pk;
     int64_t created;
     model_pack_init(&pk, sizeof(struct pv_rec));
-    int rc = model_pack_meta(&pk, obj, &created);
+    int rc = model_pack_meta_view(&pk, v, &created);
     if (rc)
         return rc;
-    struct json_object *spec = mj_obj(obj, "spec");
-    const char *src = find_source(spec);
+    const char *src = find_source(v);
     enum pv_source source;
     if (!src)
         source = PV_SOURCE_NONE;
@@ -80,39 +117,33 @@ static int pv_extract(const struct model_type *t, struct json_object *obj, void 
         source = PV_SOURCE_AZURE_FILE;
     else
         source = PV_SOURCE_OTHER;
-    struct json_object *claim = mj_obj(spec, "claimRef");
-    const char *claim_name = mj_str(claim, "name");
+    const char *claim_name = model_view_str(v, PV_CLAIM_NAME);
     model_pack_intern(&pk, offsetof(struct pv_rec, source_field), src, true);
     if (source == PV_SOURCE_CSI)
-        model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver), mj_str(mj_obj(spec, "csi"), "driver"),
-                          true);
-    model_pack_intern(&pk, offsetof(struct pv_rec, storage_class), mj_str(spec, "storageClassName"), true);
+        model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver), model_view_str(v, PV_CSI_DRIVER), true);
+    model_pack_intern(&pk, offsetof(struct pv_rec, storage_class), model_view_str(v, PV_STORAGE_CLASS), true);
     if (claim_name && *claim_name) /* a namespace without a claim name is dropped */
-        model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns), mj_str(claim, "namespace"), true);
+        model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns), model_view_str(v, PV_CLAIM_NS), true);
     model_pack_str(&pk, offsetof(struct pv_rec, claim_name), claim_name, true);
-    model_pack_intern(&pk, offsetof(struct pv_rec, phase), mj_str(mj_obj(obj, "status"), "phase"), true);
-    model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by),
-                      mj_annotation(obj, "pv.kubernetes.io/provisioned-by"), false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, phase), model_view_str(v, PV_PHASE), true);
+    model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by), model_view_str(v, PV_PROVISIONED_BY), false);
     struct pv_rec *r = model_pack_alloc(&pk);
     if (!r)
         return -ENOMEM;
     r->meta.created = created;
     r->source = source;
-    r->migrated = mj_annotation(obj, "pv.kubernetes.io/migrated-to") != NULL;
-    struct json_object *attrs = mj_obj(mj_obj(spec, "csi"), "volumeAttributes");
-    if (mj_ieq(mj_str(attrs, "protocol"), "nfs"))
+    r->migrated = model_view_str(v, PV_MIGRATED_TO) != NULL;
+    if (mj_ieq(model_view_str(v, PV_ATTR_PROTOCOL), "nfs"))
         r->flags |= PV_F_NFS;
-    if (mj_ieq(mj_str(attrs, "networkEndpointType"), "privateEndpoint"))
+    if (mj_ieq(model_view_str(v, PV_ATTR_ENDPOINT), "privateEndpoint"))
         r->flags |= PV_F_PRIVATE_EP;
-    if (mj_meta_key_prefix(obj, "velero.io/"))
+    if ((v->v[PV_LABELS].set && v->v[PV_LABELS].b) || (v->v[PV_ANNOTATIONS].set && v->v[PV_ANNOTATIONS].b))
         r->flags |= PV_F_VELERO_META;
     r->capacity = -1;
-    struct json_object *cap = mj_get(mj_obj(spec, "capacity"), "storage");
+    const char *cap = model_view_str(v, PV_CAPACITY);
     if (cap) {
         int64_t bytes;
-        const char *q = json_object_is_type(cap, json_type_string) ? json_object_get_string(cap)
-                                                                    : NULL;
-        if (q && model_parse_quantity(q, &bytes) == 0 && bytes >= 0)
+        if (model_parse_quantity(cap, &bytes) == 0 && bytes >= 0)
             r->capacity = bytes;
         else
             r->flags |= PV_F_CAPACITY_BAD;
@@ -120,6 +151,8 @@ static int pv_extract(const struct model_type *t, struct json_object *obj, void 
     *out = r;
     return 0;
 }
+
+static const struct model_fields pv_fields = {pv_field_table, PV_NFIELDS, pv_build};
 
 struct pv_rec *model_pv_clone(const struct pv_rec *r)
 {
@@ -153,6 +186,7 @@ const struct model_type model_pv_type = {
     .version = "v1",
     .kind = "PersistentVolume",
     .namespaced = false,
-    .extract = pv_extract,
+    .extract = model_fields_extract,
     .free = pv_free,
+    .fields = &pv_fields,
 };

@@ -1,6 +1,7 @@
 /* PersistentVolumeClaim records: storage class (absent vs "" kept apart,
  * the support matrix counts both as "no storage class"), bound volume and phase. */
 #include "model/records.h"
+#include "model/fields.h"
 #include "model/mjson.h"
 #include "model/pack.h"
 
@@ -17,29 +18,51 @@ static void pvc_free(void *p)
     model_pack_free(p, pvc_interned, sizeof(pvc_interned) / sizeof(pvc_interned[0]));
 }
 
-static int pvc_extract(const struct model_type *t, struct json_object *obj, void **out)
+/* The fields a claim record is built from (fields.h); a new one gets an
+ * index here and a path in the table, and is read in pvc_build. */
+enum {
+    PVC_STORAGE_CLASS = MV_FIRST,
+    PVC_VOLUME_NAME,
+    PVC_PHASE,
+    PVC_LABELS,      /* MF_PREFIX velero.io/ */
+    PVC_ANNOTATIONS, /* MF_PREFIX velero.io/ */
+    PVC_NFIELDS
+};
+
+static const struct model_field pvc_field_table[PVC_NFIELDS] = {
+    MODEL_META_FIELDS,
+    [PVC_STORAGE_CLASS] = {{"spec", "storageClassName"}, MF_STR},
+    [PVC_VOLUME_NAME] = {{"spec", "volumeName"}, MF_STR},
+    [PVC_PHASE] = {{"status", "phase"}, MF_STR},
+    [PVC_LABELS] = {{"metadata", "labels", "velero.io/"}, MF_PREFIX},
+    [PVC_ANNOTATIONS] = {{"metadata", "annotations", "velero.io/"}, MF_PREFIX},
+};
+
+static int pvc_build(const struct model_type *t, const struct model_view *v, void **out)
 {
     (void)t;
     struct model_pack pk;
     int64_t created;
     model_pack_init(&pk, sizeof(struct pvc_rec));
-    int rc = model_pack_meta(&pk, obj, &created);
+    int rc = model_pack_meta_view(&pk, v, &created);
     if (rc)
         return rc;
-    struct json_object *spec = mj_obj(obj, "spec");
-    const char *sc = mj_str(spec, "storageClassName");
+    const char *sc = model_view_str(v, PVC_STORAGE_CLASS);
     model_pack_intern(&pk, offsetof(struct pvc_rec, storage_class), sc, false); /* "" kept */
-    model_pack_str(&pk, offsetof(struct pvc_rec, volume_name), mj_str(spec, "volumeName"), true);
-    model_pack_intern(&pk, offsetof(struct pvc_rec, phase), mj_str(mj_obj(obj, "status"), "phase"), true);
+    model_pack_str(&pk, offsetof(struct pvc_rec, volume_name), model_view_str(v, PVC_VOLUME_NAME), true);
+    model_pack_intern(&pk, offsetof(struct pvc_rec, phase), model_view_str(v, PVC_PHASE), true);
     struct pvc_rec *r = model_pack_alloc(&pk);
     if (!r)
         return -ENOMEM;
     r->meta.created = created;
     r->has_storage_class = sc != NULL;
-    r->velero_meta = mj_meta_key_prefix(obj, "velero.io/");
+    r->velero_meta = (v->v[PVC_LABELS].set && v->v[PVC_LABELS].b) ||
+                     (v->v[PVC_ANNOTATIONS].set && v->v[PVC_ANNOTATIONS].b);
     *out = r;
     return 0;
 }
+
+static const struct model_fields pvc_fields = {pvc_field_table, PVC_NFIELDS, pvc_build};
 
 const struct model_type model_pvc_type = {
     .resource = "persistentvolumeclaims",
@@ -47,6 +70,7 @@ const struct model_type model_pvc_type = {
     .version = "v1",
     .kind = "PersistentVolumeClaim",
     .namespaced = true,
-    .extract = pvc_extract,
+    .extract = model_fields_extract,
     .free = pvc_free,
+    .fields = &pvc_fields,
 };

@@ -1,6 +1,7 @@
 /* VolumeSnapshot records: source claim, readiness and error, for the
  * snapshot counts, per-claim maxima and stuck/failed warnings. */
 #include "model/records.h"
+#include "model/fields.h"
 #include "model/mjson.h"
 #include "model/pack.h"
 
@@ -11,30 +12,41 @@ static void snap_free(void *p)
     model_pack_free(p, snap_interned, 1);
 }
 
-static int snap_extract(const struct model_type *t, struct json_object *obj, void **out)
+/* The fields a snapshot record is built from (fields.h); a new one gets an
+ * index here and a path in the table, and is read in snap_build. */
+enum { SNAP_SOURCE_PVC = MV_FIRST, SNAP_READY, SNAP_ERROR, SNAP_ERROR_MESSAGE, SNAP_NFIELDS };
+
+static const struct model_field snap_field_table[SNAP_NFIELDS] = {
+    MODEL_META_FIELDS,
+    [SNAP_SOURCE_PVC] = {{"spec", "source", "persistentVolumeClaimName"}, MF_STR},
+    [SNAP_READY] = {{"status", "readyToUse"}, MF_BOOL},
+    [SNAP_ERROR] = {{"status", "error"}, MF_OBJ},
+    [SNAP_ERROR_MESSAGE] = {{"status", "error", "message"}, MF_STR},
+};
+
+static int snap_build(const struct model_type *t, const struct model_view *v, void **out)
 {
     (void)t;
     struct model_pack pk;
     int64_t created;
     model_pack_init(&pk, sizeof(struct snapshot_rec));
-    int rc = model_pack_meta(&pk, obj, &created);
+    int rc = model_pack_meta_view(&pk, v, &created);
     if (rc)
         return rc;
-    struct json_object *status = mj_obj(obj, "status");
-    struct json_object *ready = mj_get(status, "readyToUse");
-    struct json_object *err = mj_obj(status, "error");
-    model_pack_str(&pk, offsetof(struct snapshot_rec, source_pvc),
-                   mj_str(mj_obj(mj_obj(obj, "spec"), "source"), "persistentVolumeClaimName"), true);
-    model_pack_str(&pk, offsetof(struct snapshot_rec, error_message), mj_str(err, "message"), true);
+    model_pack_str(&pk, offsetof(struct snapshot_rec, source_pvc), model_view_str(v, SNAP_SOURCE_PVC), true);
+    model_pack_str(&pk, offsetof(struct snapshot_rec, error_message), model_view_str(v, SNAP_ERROR_MESSAGE),
+                   true);
     struct snapshot_rec *r = model_pack_alloc(&pk);
     if (!r)
         return -ENOMEM;
     r->meta.created = created;
-    r->ready = ready && json_object_is_type(ready, json_type_boolean) && json_object_get_boolean(ready);
-    r->has_error = err != NULL;
+    r->ready = v->v[SNAP_READY].set && v->v[SNAP_READY].b;
+    r->has_error = v->v[SNAP_ERROR].set;
     *out = r;
     return 0;
 }
+
+static const struct model_fields snap_fields = {snap_field_table, SNAP_NFIELDS, snap_build};
 
 const struct model_type model_snapshot_type = {
     .resource = "volumesnapshots",
@@ -42,6 +54,7 @@ const struct model_type model_snapshot_type = {
     .version = "v1",
     .kind = "VolumeSnapshot",
     .namespaced = true,
-    .extract = snap_extract,
+    .extract = model_fields_extract,
     .free = snap_free,
+    .fields = &snap_fields,
 };

@@ -1,6 +1,7 @@
 /* VolumeSnapshotClass records: name and driver (snapshot_class
  * prerequisite: one for disk.csi.azure.com must exist). */
 #include "model/records.h"
+#include "model/fields.h"
 #include "model/mjson.h"
 
 static void vsc_free(void *p)
@@ -13,15 +14,22 @@ static void vsc_free(void *p)
     free(r);
 }
 
-static int vsc_extract(const struct model_type *t, struct json_object *obj, void **out)
+enum { VSC_DRIVER = MV_FIRST, VSC_NFIELDS };
+
+static const struct model_field vsc_field_table[VSC_NFIELDS] = {
+    MODEL_META_FIELDS,
+    [VSC_DRIVER] = {{"driver"}, MF_STR},
+};
+
+static int vsc_build(const struct model_type *t, const struct model_view *v, void **out)
 {
     (void)t;
     void *p;
-    int rc = model_rec_new(obj, sizeof(struct snapshotclass_rec), &p);
+    int rc = model_rec_new_view(v, sizeof(struct snapshotclass_rec), &p);
     if (rc)
         return rc;
     struct snapshotclass_rec *r = p;
-    const char *d = mj_str(obj, "driver");
+    const char *d = model_view_str(v, VSC_DRIVER);
     r->driver = strdup(d ? d : "");
     if (!r->driver) {
         vsc_free(r);
@@ -31,12 +39,15 @@ static int vsc_extract(const struct model_type *t, struct json_object *obj, void
     return 0;
 }
 
+static const struct model_fields vsc_fields = {vsc_field_table, VSC_NFIELDS, vsc_build};
+
 const struct model_type model_snapshotclass_type = {
     .resource = "volumesnapshotclasses",
     .group = "snapshot.storage.k8s.io",
     .version = "v1",
     .kind = "VolumeSnapshotClass",
     .namespaced = false,
-    .extract = vsc_extract,
+    .extract = model_fields_extract,
     .free = vsc_free,
+    .fields = &vsc_fields,
 };

@@ -67,7 +67,7 @@ def main():
     check(build["image"].startswith("debian:bookworm"), "build stage FROM debian:bookworm")
     check(build["name"] != "", "build stage is named")
     for pkg in ("meson", "ninja-build", "pkg-config", "libuv1-dev", "libcurl4-openssl-dev",
-                "libjson-c-dev", "libyaml-dev", "libmicrohttpd-dev", "zlib1g-dev"):
+                "libjson-c-dev", "libyajl-dev", "libyaml-dev", "libmicrohttpd-dev", "zlib1g-dev"):
         check(re.search(rf"\b{re.escape(pkg)}\b", build_text), f"build stage installs {pkg}")
     check("--no-install-recommends" in build_text and "rm -rf /var/lib/apt/lists" in build_text,
           "apt: --no-install-recommends and lists removed")

@@ -15,6 +15,7 @@
 #include "health/readyz.h"
 #include "http/http_util.h"
 #include "metrics/metrics.h"
+#include "http/routes_quota.h"
 #include "http/server.h"
 #include "model/acct.h"
 #include "quota/quota.h"

@@ -289,6 +289,34 @@ static bool list_synced(struct env *e)
            metric(e, "aks_backup_apiserver_requests_total{verb=\"list\",code=\"200\"}") == 3;
 }
 
+/* Streaming lists of several resources start together on one client: none
+ * may wait for another's connection (a watch that never ends) until the
+ * initial-events fallback. */
+static struct reflector *second_r;
+static bool both_synced(struct env *e) { return reflector_synced(e->r) && reflector_synced(second_r); }
+
+START_TEST(streaming_lists_start_together)
+{
+    struct env e;
+    setenv("ABC_STREAMING_LIST", "1", 1);
+    setenv("ABC_INITIAL_EVENTS_SECONDS", "60", 1); /* a fallback would come far too late */
+    /* plain HTTP, as the benchmark runs: HTTP/1.1 without ALPN */
+    static const char *const args[] = {"--generate-pvs", "50", "--http", NULL};
+    env_open(&e, &pv_type, REFLECTOR_WATCH, args);
+    struct store *s2 = store_new(&snap_type);
+    ck_assert_int_eq(reflector_init(&second_r, &e.loop, e.c, s2, NULL, REFLECTOR_WATCH, NULL), 0);
+    ck_assert_int_eq(reflector_start(second_r), 0);
+    ck_assert(run_until(&e, both_synced, 8000));
+    ck_assert_uint_eq(store_count(e.s), 50);
+    ck_assert(metric(&e, "aks_backup_apiserver_requests_total{verb=\"list\",code=\"200\"}") == 0);
+    reflector_close(second_r, on_closed, &e);
+    e.closed--; /* env_close counts its own two closes */
+    env_close(&e);
+    store_free(s2);
+    unsetenv("ABC_INITIAL_EVENTS_SECONDS");
+}
+END_TEST
+
 START_TEST(streaming_list_falls_back)
 {
     /* a server that sends nothing after the request (as one ignoring
@@ -597,6 +625,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, list_pages_then_watch);
     tcase_add_test(tc, streaming_list_then_watch);
+    tcase_add_test(tc, streaming_lists_start_together);
     tcase_add_test(tc, streaming_list_falls_back);
     tcase_add_test(tc, expired_watch_relists);
     tcase_add_test(tc, silent_watch_restarts);
