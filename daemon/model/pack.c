@@ -110,7 +110,7 @@ size_t model_intern_count(void)
 }
 
 /* ---- record pool ----
- * Records come from 64 KiB blocks, with a free list per 16-byte size class,
+ * Records come from 64 KiB blocks, with a free list per 8-byte size class,
  * not from malloc: a sync frees each list page's DOM (~100k small chunks)
  * between the records it keeps, and records of ~200 bytes taken from
  * glibc's bins in between made json-c's next DOM 3x more expensive to
@@ -128,7 +128,7 @@ struct pool_link {
 };
 
 static struct {
-    struct pool_link *free[POOL_MAX / 16 + 1];
+    struct pool_link *free[POOL_MAX / 8 + 1];
     struct pool_link *blocks; /* every block, first 16 bytes: the link */
     char *bump;
     size_t left;
@@ -144,7 +144,7 @@ static struct {
 
 static void *pool_alloc(size_t size)
 {
-    size_t total = (size + POOL_HDR + 15) & ~(size_t)15;
+    size_t total = (size + POOL_HDR + 7) & ~(size_t)7; /* 8-aligned: no record needs more */
 #ifdef POOL_OFF
     total = POOL_MAX + 16;
 #endif
@@ -156,7 +156,7 @@ static void *pool_alloc(size_t size)
         *(uint64_t *)(void *)p = 0;
         return p + POOL_HDR;
     }
-    size_t c = total / 16;
+    size_t c = total / 8;
     if (pool.free[c]) {
         p = (char *)pool.free[c];
         pool.free[c] = pool.free[c]->next;
