@@ -111,6 +111,32 @@ START_TEST(upsert_and_delete)
 }
 END_TEST
 
+/* The API calls resourceVersions opaque: a server whose versions are not
+ * integers gets the same answers (kept as strings, compared as strings). */
+START_TEST(opaque_resource_versions)
+{
+    struct counts c = {0};
+    struct store *s = mkstore(&c);
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "a/1")), 0);
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "a/1")), 0);
+    ck_assert_int_eq(c.upd, 0);
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "07")), 0);
+    ck_assert_int_eq(c.upd, 1);
+    ck_assert_str_eq(c.last, "upd x a/1->07");
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "7")), 0); /* "7" is not "07" */
+    ck_assert_int_eq(c.upd, 2);
+    ck_assert_str_eq(c.last, "upd x 07->7");
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "7")), 0);
+    ck_assert_int_eq(c.upd, 2);
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "b")), 0);
+    ck_assert_int_eq(c.upd, 3);
+    ck_assert_str_eq(RV(model_meta(store_get(s, NULL, "x"))), "b");
+    ck_assert_int_eq(store_delete(s, mk(NULL, "x", "c")), 0);
+    ck_assert_str_eq(c.last, "del x b");
+    store_free(s);
+}
+END_TEST
+
 START_TEST(replace_diff)
 {
     struct counts c = {0};
@@ -329,6 +355,7 @@ int main(void)
     Suite *su = suite_create("store");
     TCase *tc = tcase_create("events");
     tcase_add_test(tc, upsert_and_delete);
+    tcase_add_test(tc, opaque_resource_versions);
     tcase_add_test(tc, foreach_stops);
     tcase_add_test(tc, release_hook_before_free);
     suite_add_tcase(su, tc);
