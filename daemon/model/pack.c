@@ -1,7 +1,8 @@
 /* One-allocation records and the string intern table (pack.h). A PV
  * record used to be a dozen small mallocs (~450 bytes with malloc's
- * headers); packed, it is one block of its struct plus name, uid,
- * resourceVersion and claim name, the rest pointing at shared strings. */
+ * headers); packed, it is one block of its struct (uid and
+ * resourceVersion compact inside it) plus name and claim name, the rest
+ * pointing at shared strings. */
 #include "model/pack.h"
 
 #include <errno.h>
