@@ -185,6 +185,7 @@ static void app_stop(struct app *a, const char *why)
         a->closing++;
         http_server_close(a->http, http_closed, a);
     }
+    app_azure_close(a); /* before the client: its calls ride on the client's transport */
     app_kube_close(a);
     a->closing++;
     watchdog_close(&a->watchdog, watchdog_closed, a);
@@ -257,6 +258,15 @@ static void restart_keys(const struct config *o, const struct config *n, char *o
              o->leader_election.lease_duration_seconds != n->leader_election.lease_duration_seconds ||
              o->leader_election.renew_deadline_seconds != n->leader_election.renew_deadline_seconds ||
              o->leader_election.retry_period_seconds != n->leader_election.retry_period_seconds},
+        {"azure",
+         o->azure.enabled != n->azure.enabled || strcmp(o->azure.vault_id, n->azure.vault_id) ||
+             strcmp(o->azure.cluster_id, n->azure.cluster_id) ||
+             strcmp(o->azure.storage_account_id, n->azure.storage_account_id) ||
+             strcmp(o->azure.resource_manager_url, n->azure.resource_manager_url) ||
+             strcmp(o->azure.authority_host, n->azure.authority_host) ||
+             strcmp(o->azure.imds_url, n->azure.imds_url) || strcmp(o->azure.ca_file, n->azure.ca_file) ||
+             o->azure.poll_seconds != n->azure.poll_seconds ||
+             o->azure.jobs_poll_seconds != n->azure.jobs_poll_seconds},
     };
     size_t used = 0;
     out[0] = '\0';
@@ -421,7 +431,7 @@ int app_run(const struct app_opts *o)
         return APP_EXIT_FAIL;
     }
     warn_unwritable_state(a);
-    if ((rc = app_kube_start(a))) {
+    if ((rc = app_kube_start(a)) || (rc = app_azure_start(a))) {
         log_kv(LOG_ERROR, "cannot start watching", "error", strerror(-rc), NULL);
         app_free(a);
         return APP_EXIT_FAIL;
@@ -447,14 +457,17 @@ int app_run(const struct app_opts *o)
 static void check_poll(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (a->version_done && a->check_cm_done && app_all_synced(a, NULL, 0))
+    if (a->version_done && a->check_cm_done && app_all_synced(a, NULL, 0) && app_azure_settled(a))
         uv_stop(&a->loop);
 }
 
 static void check_deadline(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (!a->api_error) {
+    /* The cluster answered but an Azure read still waits (a long Retry-After):
+     * report what is known; that read stays unknown. */
+    bool kube_ok = a->version_done && a->check_cm_done && app_all_synced(a, NULL, 0);
+    if (!a->api_error && !kube_ok) {
         char waiting[512];
         app_all_synced(a, waiting, sizeof(waiting));
         a->api_error = -1;
@@ -494,7 +507,7 @@ int app_check(const struct app_opts *o_in)
     }
     a->loop.data = a;
     if ((rc = app_kube_setup(a, REFLECTOR_LIST_ONLY)) || (rc = app_kube_start(a)) ||
-        (rc = app_check_load_shared(a))) {
+        (rc = app_check_load_shared(a)) || (rc = app_azure_start(a))) {
         log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
         app_free(a);
         return APP_EXIT_FAIL;
@@ -517,12 +530,14 @@ int app_check(const struct app_opts *o_in)
         buf_init(&out, 0);
         buf_init(&qt, 0);
         struct json_object *q = quota_json(a->quota);
+        struct json_object *az = app_azure_json(a);
         (void)quota_text(a->quota, &qt);
         struct report_opts ro = {
             .now = clock_now_ms() / 1000,
             .quota = q,
             .quota_text = qt.data,
             .quota_warn = quota_any_warn(a->quota),
+            .azure = az,
         };
         /* quota_text starts with its own "quota" line; the report has a
          * section title already. */
@@ -539,6 +554,7 @@ int app_check(const struct app_opts *o_in)
             rc = APP_EXIT_FAIL;
         }
         json_object_put(q);
+        json_object_put(az);
         buf_free(&out);
         buf_free(&qt);
     }
@@ -546,6 +562,7 @@ int app_check(const struct app_opts *o_in)
     a->stopping = true;
     uv_close((uv_handle_t *)&a->check_timer, NULL);
     uv_close((uv_handle_t *)&deadline, NULL);
+    app_azure_close(a);
     app_kube_close(a);
     uv_run(&a->loop, UV_RUN_DEFAULT); /* let every close finish */
     app_free(a);

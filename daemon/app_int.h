@@ -97,6 +97,10 @@ struct app {
         struct kube_transport *check_kctx;
         bool check_cm_done;
     };
+
+    struct { /* app_azure.c: the Azure view (run, azure.enabled only) */
+        struct azure *azure;
+    };
 };
 
 /* app_kube.c */
@@ -130,6 +134,13 @@ int app_register_checks(struct app *a);
 void app_writers_set_leader(struct app *a, bool leader);
 void app_writers_reload(struct app *a);
 int app_register_routes(struct app *a);
+/* app_azure.c: the Azure view (no-op unless azure.enabled). */
+int app_azure_start(struct app *a);
+/* `check`: true when the view is off or every configured read answered once. */
+bool app_azure_settled(struct app *a);
+/* The report's "azure" section (caller puts); NULL when the view is off. */
+struct json_object *app_azure_json(struct app *a);
+void app_azure_close(struct app *a);
 void app_handle_closed(void *data);
 
 #endif

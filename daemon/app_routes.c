@@ -91,10 +91,12 @@ static void report_route(void *data, const struct http_request *req, struct http
         return;
     }
     struct json_object *q = quota_json(a->quota);
+    struct json_object *az = app_azure_json(a);
     struct report_opts ro = {
         .now = clock_now_ms() / 1000,
         .quota = q,
         .quota_warn = quota_any_warn(a->quota),
+        .azure = az,
     };
     const char *pretty = http_request_query(req, "pretty");
     if (report_json_render(a->engine, &ro, pretty != NULL, &resp->body)) {
@@ -105,6 +107,7 @@ static void report_route(void *data, const struct http_request *req, struct http
         resp->allow_gzip = true;
     }
     json_object_put(q);
+    json_object_put(az);
 }
 
 static void debug_store_route(void *data, const struct http_request *req, struct http_response *resp)

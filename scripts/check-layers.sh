@@ -7,9 +7,11 @@
 # Usage: scripts/check-layers.sh [DAEMON_DIR]   (default: daemon/ of this tree)
 #
 # Rules (a folder may always include its own headers):
-#   kube/    nothing from http/ rules/ quota/ ha/ writers/ health/
-#   rules/   nothing from kube/ http/ quota/ ha/ writers/
-#   quota/   nothing from http/ kube/ rules/ ha/ writers/
+#   kube/    nothing from http/ rules/ quota/ ha/ writers/ health/ azure/
+#   rules/   nothing from kube/ http/ quota/ ha/ writers/ azure/
+#   quota/   nothing from http/ kube/ rules/ ha/ writers/ azure/
+#   azure/   nothing from http/ rules/ quota/ ha/ writers/ health/ (the Azure
+#            view hands plain facts to the app, which maps them)
 #   model/   only util/ (and model/)
 #   store/   only model/ util/ (and store/)
 #   metrics/ only util/ (and metrics/)
@@ -17,16 +19,17 @@
 #            <...> header of another library (curl, json-c, yaml, MHD, zlib)
 set -uo pipefail
 
-case ${1:-} in -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$root/daemon}
 [ -d "$dir" ] || { echo "check-layers: no such folder: $dir" >&2; exit 2; }
 
 # folder -> project folders it must not include (space separated).
 declare -A banned=(
-  [kube]="http rules quota ha writers health"
-  [rules]="kube http quota ha writers"
-  [quota]="http kube rules ha writers"
+  [kube]="http rules quota ha writers health azure"
+  [rules]="kube http quota ha writers azure"
+  [quota]="http kube rules ha writers azure"
+  [azure]="http rules quota ha writers health"
 )
 # folder -> the only project folders it may include (besides itself).
 declare -A only=(

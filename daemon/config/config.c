@@ -570,6 +570,10 @@ int config_validate(const struct config *c, struct config_err *err)
         return fail_key(c, err, "accounting.state_file",
                         "empty while state_configmap is empty too (expected a file path or a "
                         "ConfigMap to keep quota counts in)");
+    if (c->azure.enabled && !c->azure.vault_id[0])
+        return fail_key(c, err, "azure.enabled",
+                        "true without azure.vault_id (expected the Backup vault's ARM resource id "
+                        "in azure.vault_id when the Azure view is on)");
     return 0;
 }
 

@@ -16,7 +16,7 @@
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_DEFAULT_REGIONS_FILE "/etc/aks-backup-companion/regions.txt"
 #define CONFIG_NAME_MAX 254 /* Kubernetes object names, label keys */
-#define CONFIG_NKEYS 48     /* capacity of the scalar-key table */
+#define CONFIG_NKEYS 72     /* capacity of the scalar-key table */
 #define CONFIG_WUR __attribute__((warn_unused_result))
 
 struct config_err {
@@ -129,6 +129,18 @@ struct config {
     struct {
         char warnings_configmap[CONFIG_NAME_MAX]; /* "" = off */
     } admission;
+    struct { /* the Azure view (read-only ARM reads); off unless enabled */
+        bool enabled;
+        char vault_id[512];           /* ARM id of the Backup vault */
+        char cluster_id[512];         /* ARM id of the managed cluster; "" = not read */
+        char storage_account_id[512]; /* ARM id of the extension's storage account; "" = not read */
+        char resource_manager_url[256];
+        char authority_host[256];     /* AZURE_AUTHORITY_HOST wins at run time */
+        char imds_url[256];
+        char ca_file[CONFIG_PATH_MAX];
+        long poll_seconds;
+        long jobs_poll_seconds;
+    } azure;
     struct {
         char per_pv[16];         /* all|skipped|none */
         enum config_per_pv { CONFIG_PER_PV_ALL = 0, CONFIG_PER_PV_SKIPPED, CONFIG_PER_PV_NONE } per_pv_v;

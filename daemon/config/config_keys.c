@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
 
@@ -153,6 +154,57 @@ static int ck_day(struct config *c, const char *v, char *w, size_t n)
     return 0;
 }
 
+/* An ARM resource id of the given provider type ("" allowed):
+ * /subscriptions/<guid>/resourceGroups/<rg>/providers/<type>/<name>. */
+static int ck_arm_id(const char *v, const char *type, char *w, size_t n)
+{
+    char msg[256];
+    if (!*v)
+        return 0;
+    snprintf(msg, sizeof msg,
+             "not an ARM resource id /subscriptions/<id>/resourceGroups/<group>/providers/%s/<name>", type);
+    if (strncasecmp(v, "/subscriptions/", 15) != 0)
+        return why(w, n, msg);
+    const char *rg = strchr(v + 15, '/');
+    if (!rg || rg == v + 15 || strncasecmp(rg, "/resourceGroups/", 16) != 0)
+        return why(w, n, msg);
+    const char *pr = strchr(rg + 16, '/');
+    size_t tl = strlen(type);
+    if (!pr || pr == rg + 16 || strncasecmp(pr, "/providers/", 11) != 0 ||
+        strncasecmp(pr + 11, type, tl) != 0 || pr[11 + tl] != '/' || !pr[12 + tl] ||
+        strchr(pr + 12 + tl, '/') || strpbrk(v, " ?#%\"\\"))
+        return why(w, n, msg);
+    return 0;
+}
+
+static int ck_vault_id(struct config *c, const char *v, char *w, size_t n)
+{
+    return ck_arm_id(v, "Microsoft.DataProtection/backupVaults", w, n);
+}
+
+static int ck_cluster_id(struct config *c, const char *v, char *w, size_t n)
+{
+    return ck_arm_id(v, "Microsoft.ContainerService/managedClusters", w, n);
+}
+
+static int ck_storage_id(struct config *c, const char *v, char *w, size_t n)
+{
+    return ck_arm_id(v, "Microsoft.Storage/storageAccounts", w, n);
+}
+
+/* http:// or https:// and a host; no query, fragment or spaces. */
+static int ck_url(struct config *c, const char *v, char *w, size_t n)
+{
+    const char *h = NULL;
+    if (!strncmp(v, "https://", 8))
+        h = v + 8;
+    else if (!strncmp(v, "http://", 7))
+        h = v + 7;
+    if (!h || !*h || *h == '/' || strpbrk(v, " ?#\"\\"))
+        return why(w, n, "not an http:// or https:// URL");
+    return 0;
+}
+
 static int ck_per_pv(struct config *c, const char *v, char *w, size_t n)
 {
     if (!strcmp(v, "all"))
@@ -245,6 +297,22 @@ const struct config__key config__keys[] = {
     {NULL, "regions_file", CK_STR, F(regions_file), 0, 0, ck_nonempty, "a file path"},
     {"admission", "warnings_configmap", CK_STR, F(admission.warnings_configmap), 0, 0, ck_name_opt,
      "a ConfigMap name or \"\""},
+    {"azure", "enabled", CK_BOOL, F(azure.enabled), 0, 0, NULL, "true or false"},
+    {"azure", "vault_id", CK_STR, F(azure.vault_id), 0, 0, ck_vault_id,
+     "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.DataProtection/backupVaults/<name>"},
+    {"azure", "cluster_id", CK_STR, F(azure.cluster_id), 0, 0, ck_cluster_id,
+     "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>"},
+    {"azure", "storage_account_id", CK_STR, F(azure.storage_account_id), 0, 0, ck_storage_id,
+     "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Storage/storageAccounts/<name>"},
+    {"azure", "resource_manager_url", CK_STR, F(azure.resource_manager_url), 0, 0, ck_url,
+     "an http:// or https:// URL such as https://management.azure.com"},
+    {"azure", "authority_host", CK_STR, F(azure.authority_host), 0, 0, ck_url,
+     "an http:// or https:// URL such as https://login.microsoftonline.com"},
+    {"azure", "imds_url", CK_STR, F(azure.imds_url), 0, 0, ck_url,
+     "an http:// or https:// URL such as http://169.254.169.254"},
+    {"azure", "ca_file", CK_STR, F(azure.ca_file), 0, 0, NULL, "a file path or \"\""},
+    {"azure", "poll_seconds", CK_INT, F(azure.poll_seconds), 5, 86400, NULL, NULL},
+    {"azure", "jobs_poll_seconds", CK_INT, F(azure.jobs_poll_seconds), 5, 86400, NULL, NULL},
     {"metrics", "per_pv", CK_STR, F(metrics.per_pv), 0, 0, ck_per_pv, "all, skipped or none"},
     {"kubernetes", "http2", CK_BOOL, F(kubernetes.http2), 0, 0, NULL, "true or false"},
     {"log", "level", CK_STR, F(log.level), 0, 0, ck_level, "debug, info, warn or error"},
@@ -255,7 +323,8 @@ _Static_assert(sizeof config__keys / sizeof config__keys[0] <= CONFIG_NKEYS, "ra
 
 const char *const config__top[] = {
     "cluster", "vault",           "storage",      "extension", "limits", "accounting", "api",
-    "http",    "leader_election", "regions_file", "admission", "metrics", "log", "kubernetes",
+    "http",    "leader_election", "regions_file", "admission", "azure",  "metrics", "log",
+    "kubernetes",
     NULL,
 };
 
@@ -649,6 +718,13 @@ int config_defaults(struct config *c)
     snprintf(c->regions_file, sizeof c->regions_file, "%s", CONFIG_DEFAULT_REGIONS_FILE);
     snprintf(c->admission.warnings_configmap, sizeof c->admission.warnings_configmap,
              "aks-backup-companion-storage-classes");
+    snprintf(c->azure.resource_manager_url, sizeof c->azure.resource_manager_url,
+             "https://management.azure.com");
+    snprintf(c->azure.authority_host, sizeof c->azure.authority_host,
+             "https://login.microsoftonline.com");
+    snprintf(c->azure.imds_url, sizeof c->azure.imds_url, "http://169.254.169.254");
+    c->azure.poll_seconds = 300;
+    c->azure.jobs_poll_seconds = 60;
     snprintf(c->metrics.per_pv, sizeof c->metrics.per_pv, "all");
     c->metrics.per_pv_v = CONFIG_PER_PV_ALL;
     c->kubernetes.http2 = true;

@@ -446,3 +446,8 @@ void kube_client_close(struct kube_client *c, kube_close_cb cb, void *data)
     c->close_data = data;
     kube_http_close(c->http, on_http_closed, c);
 }
+
+struct kube_http *kube_client_http(struct kube_client *c)
+{
+    return c->http;
+}

@@ -79,4 +79,8 @@ int kube_group_served(struct kube_client *c, const char *group, const char *vers
  * terminated). Returns 0 or -E2BIG. */
 int kube_query_escape(char *out, size_t n, const char *s);
 
+/* The transport (same loop, same libcurl multi), for other endpoints on
+ * it (the Azure view passes whole URLs in struct kube_req). */
+struct kube_http *kube_client_http(struct kube_client *c);
+
 #endif

@@ -42,6 +42,8 @@ struct kube_call {
     char verb[16];
     bool watch;
     bool error_bodies;
+    bool no_metrics;
+    bool external;  /* req->url: not the API server (no health bookkeeping) */
     bool added;     /* in the multi handle */
     bool cancelled; /* no more callbacks; remove on the next kick */
     bool stopped;   /* chunk callback asked to stop */
@@ -86,7 +88,7 @@ static void record_success(struct kube_http *h)
 
 static void observe_duration(struct kube_call *c)
 {
-    if (!c->h->m_duration)
+    if (!c->h->m_duration || c->no_metrics)
         return;
     const char *lv[] = {c->verb};
     metric_observe(c->h->m_duration, lv, (double)(uv_hrtime() - c->t0) / 1e9);
@@ -96,7 +98,7 @@ static void observe_duration(struct kube_call *c)
  * (no response). */
 static void count_request(struct kube_call *c, long code)
 {
-    if (!c->h->m_requests)
+    if (!c->h->m_requests || c->no_metrics)
         return;
     char cs[16] = "error";
     if (code > 0)
@@ -116,7 +118,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp)
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->code);
     }
     bool ok = c->code >= 200 && c->code < 300;
-    if (ok)
+    if (ok && !c->external)
         record_success(c->h);
     if (ok || c->error_bodies) {
         if (c->on_chunk && n > 0 && c->on_chunk(c->data, p, n) != 0) {
@@ -149,7 +151,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userp)
         if (code >= 200) { /* not a 1xx interim answer */
             c->headers_done = true;
             c->code_ok = code < 300;
-            if (c->code_ok)
+            if (c->code_ok && !c->external)
                 record_success(c->h);
             /* A watch is counted once, when its answer arrives (as
              * client-go does), not when it ends minutes later: the
@@ -390,7 +392,7 @@ static void call_finish(struct kube_call *c, CURLcode rc)
     struct kube_status st = {.err = 0, .http = 0, .retry_after = c->retry_after};
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &st.http);
     if (rc == CURLE_OK) {
-        if (st.http >= 200 && st.http < 300)
+        if (st.http >= 200 && st.http < 300 && !c->external)
             record_success(h);
         else
             status_reason_from_body(c, &st);
@@ -500,17 +502,20 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
     c->data = data;
     c->watch = req->watch;
     c->error_bodies = req->error_bodies;
+    c->no_metrics = req->no_metrics;
+    c->external = req->url != NULL;
     c->retry_after = -1;
     c->t0 = uv_hrtime();
     snprintf(c->verb, sizeof(c->verb), "%s", req->verb ? req->verb : "get");
     c->easy = curl_easy_init();
     if (!c->easy)
         goto nomem;
-    size_t ul = strlen(h->base) + strlen(req->path) + 1;
+    const char *path = req->path ? req->path : "";
+    size_t ul = (req->url ? strlen(req->url) : strlen(h->base) + strlen(path)) + 1;
     char *url = malloc(ul);
     if (!url)
         goto nomem;
-    snprintf(url, ul, "%s%s", h->base, req->path);
+    snprintf(url, ul, "%s%s", req->url ? req->url : h->base, req->url ? "" : path);
     CURL *e = c->easy;
     CURLcode rc = curl_easy_setopt(e, CURLOPT_URL, url);
     free(url);
@@ -549,15 +554,18 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     if (!req->watch)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 60000L);
-    if (cfg->insecure) {
+    if (req->url && req->ca_file && *req->ca_file) { /* the extra CA beside the system's */
+        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+    } else if (cfg->insecure && !req->url) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (cfg->ca_pem) {
+    if (cfg->ca_pem && !req->url) {
         struct curl_blob b = {.data = cfg->ca_pem, .len = cfg->ca_len, .flags = CURL_BLOB_NOCOPY};
         curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
     }
-    if (cfg->cert_pem && cfg->key_pem) {
+    if (cfg->cert_pem && cfg->key_pem && !req->url) {
         struct curl_blob cb = {.data = cfg->cert_pem, .len = cfg->cert_len, .flags = CURL_BLOB_NOCOPY};
         struct curl_blob kb = {.data = cfg->key_pem, .len = cfg->key_len, .flags = CURL_BLOB_NOCOPY};
         curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cb);
@@ -565,7 +573,7 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
         curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &kb);
         curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
     }
-    if (h->connect_to) {
+    if (h->connect_to && !req->url) {
         c->connect_to = curl_slist_append(NULL, h->connect_to);
         if (!c->connect_to)
             goto nomem;
@@ -586,6 +594,9 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
         if (arc)
             goto nomem_h;
     }
+    for (const char *const *xh = req->headers; xh && *xh; xh++)
+        if (add_header(&hdrs, *xh))
+            goto nomem_h;
     if (req->content_type) {
         char ct[160];
         snprintf(ct, sizeof(ct), "Content-Type: %s", req->content_type);

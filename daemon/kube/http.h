@@ -52,6 +52,16 @@ struct kube_req {
     bool error_bodies;        /* also pass non-2xx bodies to on_chunk */
     bool raw_gzip;            /* gzip still accepted, but 2xx bodies reach on_chunk as sent
                                * (the caller inflates them, kube/reflector.c) */
+    /* Other endpoints on the same loop and multi handle (the Azure view):
+     * url, when set, is the whole URL and replaces the server + path; the
+     * kubeconfig's TLS settings and client certificate are then not used
+     * (system CAs, plus ca_file when set). headers: extra "Name: value"
+     * lines, NULL-terminated (may be NULL). no_metrics: not counted in the
+     * apiserver request families. */
+    const char *url;
+    const char *ca_file;
+    const char *const *headers;
+    bool no_metrics;
 };
 
 /* Body bytes of a 2xx response as they arrive (error bodies are kept here

@@ -138,6 +138,9 @@ static struct json_object *op_json(struct quota *q, const char *inst, enum acct_
     json_object_object_add(o, "used", json_object_new_int64(used));
     json_object_object_add(o, "limit", json_object_new_int64(limit));
     json_object_object_add(o, "remaining", json_object_new_int64(used < limit ? limit - used : 0));
+    if (q->azure_ok) /* counted from the vault's jobs: what the cluster shows, as a cross-check */
+        json_object_object_add(o, "observed_in_cluster",
+                               json_object_new_int64(quota__cluster_used(q, inst, op, now)));
     return o;
 }
 
@@ -154,7 +157,16 @@ static int foreach_warning(struct quota *q, int (*cb)(void *d, const char *code,
                            void *d)
 {
     int n = 0;
-    if (!q->o.has_schedule && has_backup_source(q)) {
+    if (q->azure && !q->azure_ok) {
+        char msg[480];
+        snprintf(msg, sizeof(msg),
+                 "the Azure view cannot read the vault's jobs (%s): counts are the cluster's",
+                 q->azure_reason[0] ? q->azure_reason : "not read yet");
+        n++;
+        if (cb && cb(d, "azure_unavailable", msg))
+            return -ENOMEM;
+    }
+    if (!q->o.has_schedule && !q->azure_ok && !q->policy_schedule && has_backup_source(q)) {
         n++;
         if (cb && cb(d, "schedule_unknown",
                      "vault.backup_schedule is not set: on-demand backup counts may include "

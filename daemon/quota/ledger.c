@@ -66,6 +66,7 @@ void ledger_free(struct ledger *l)
     free(l->known);
     free(l->cache);
     free(l->hidx);
+    ledger__jobs_free(l);
     free(l);
 }
 
@@ -319,7 +320,7 @@ static int cmp_count(const void *a, const void *b)
 
 static int build_cache(struct ledger *l, int64_t day)
 {
-    struct lcount *v = malloc((l->nobj + l->nres + 1) * sizeof(*v));
+    struct lcount *v = malloc((l->nobj + l->nres + l->njobs + 1) * sizeof(*v));
     if (!v)
         return -ENOMEM;
     size_t n = 0;
@@ -327,22 +328,35 @@ static int build_cache(struct ledger *l, int64_t day)
         const struct lobj *x = &l->objs[i];
         if (x->counted && ledger_day_of(l, x->created) == day) {
             v[n] = (struct lcount){.instance = x->instance};
-            v[n++].n[x->op] = 1;
+            v[n].c[x->op] = 1;
+            v[n++].n[x->op] = l->jobs_on ? 0 : 1;
         }
     }
+    if (l->jobs_on)
+        ledger__jobs_match(l, day);
     for (size_t i = 0; i < l->nres; i++) {
         const struct lres *r = &l->res[i];
         if (ledger_day_of(l, r->created) == day) {
             v[n] = (struct lcount){.instance = r->instance};
-            v[n++].n[r->op] = 1;
+            v[n].c[r->op] = 1;
+            v[n++].n[r->op] = l->jobs_on && r->job_matched ? 0 : 1;
+        }
+    }
+    for (size_t i = 0; l->jobs_on && i < l->njobs; i++) {
+        const struct ljob *j = &l->jobs[i];
+        if (ledger_day_of(l, j->start) == day) {
+            v[n] = (struct lcount){.instance = j->instance};
+            v[n++].n[j->op] = 1;
         }
     }
     qsort(v, n, sizeof(*v), cmp_count);
     size_t u = 0;
     for (size_t i = 0; i < n; i++) {
         if (u > 0 && strcmp(v[u - 1].instance, v[i].instance) == 0) {
-            for (int op = 0; op < ACCT_NOPS; op++)
+            for (int op = 0; op < ACCT_NOPS; op++) {
                 v[u - 1].n[op] += v[i].n[op];
+                v[u - 1].c[op] += v[i].c[op];
+            }
         } else {
             v[u++] = v[i];
         }
@@ -364,6 +378,18 @@ long ledger_used_on(struct ledger *l, const char *instance, enum acct_op op, int
     struct lcount key = {.instance = instance};
     const struct lcount *c = bsearch(&key, l->cache, l->ncache, sizeof(key), cmp_count);
     return c ? c->n[op] : 0;
+}
+
+long ledger_cluster_used(struct ledger *l, const char *instance, enum acct_op op, int64_t now)
+{
+    int64_t day = ledger_day_of(l, now);
+    if (recount(l))
+        return -ENOMEM;
+    if ((!l->cache_ok || l->cache_day != day) && build_cache(l, day))
+        return -ENOMEM;
+    struct lcount key = {.instance = instance};
+    const struct lcount *c = bsearch(&key, l->cache, l->ncache, sizeof(key), cmp_count);
+    return c ? c->c[op] : 0;
 }
 
 long ledger_used(struct ledger *l, const char *instance, enum acct_op op, int64_t now)
@@ -433,14 +459,19 @@ static int cmp_str(const void *a, const void *b)
 
 long ledger_instances(const struct ledger *l, const char ***out)
 {
-    size_t cap = l->nobj + l->nres + l->nknown + 1, n = 0;
+    size_t cap = l->nobj + l->nres + l->nknown + l->njinst + 1, n = 0;
     const char **v = malloc(cap * sizeof(*v));
     if (!v)
         return -ENOMEM;
-    for (size_t i = 0; i < l->nknown; i++)
-        v[n++] = l->known[i];
-    for (size_t i = 0; i < l->nobj; i++)
-        v[n++] = l->objs[i].instance;
+    if (l->jobs_on) { /* the vault's instances of this cluster, and reservations */
+        for (size_t i = 0; i < l->njinst; i++)
+            v[n++] = l->jinst[i];
+    } else {
+        for (size_t i = 0; i < l->nknown; i++)
+            v[n++] = l->known[i];
+        for (size_t i = 0; i < l->nobj; i++)
+            v[n++] = l->objs[i].instance;
+    }
     for (size_t i = 0; i < l->nres; i++)
         v[n++] = l->res[i].instance;
     qsort(v, n, sizeof(*v), cmp_str);

@@ -120,6 +120,27 @@ struct json_object *ledger_to_json(const struct ledger *l, int64_t now);
  * number of entries added (>= 0), -EINVAL or -ENOMEM. */
 int ledger_merge_json(struct ledger *l, struct json_object *doc, int64_t now);
 
+/* The vault's own job list (the Azure view). When on, an instance's
+ * figure of a day is its jobs started that day (each id once; the caller
+ * passes only on-demand backups and restores of this cluster's instances)
+ * plus the reservations of that day no job stands for yet: a job started
+ * at or after a reservation (60 s of clock skew allowed) of the same
+ * instance and operation is that reservation, earliest first. The listed
+ * instances become `instances` plus those with reservations. The objects
+ * observed in the cluster stay recorded (ledger_cluster_used). Off: back
+ * to the cluster's counts. Everything is copied. 0 / -ENOMEM (unchanged). */
+struct ledger_job {
+    const char *id;
+    const char *instance;
+    enum acct_op op;
+    int64_t start;              /* Unix seconds */
+};
+int ledger_set_jobs(struct ledger *l, bool on, const struct ledger_job *jobs, size_t n,
+                    const char *const *instances, size_t ninstances);
+bool ledger_jobs_on(const struct ledger *l);
+/* Today's cluster-observed figure (objects + reservations), whatever is in force. */
+long ledger_cluster_used(struct ledger *l, const char *instance, enum acct_op op, int64_t now);
+
 /* Counts for tests and logs. */
 size_t ledger_object_count(const struct ledger *l);
 size_t ledger_reservation_count(const struct ledger *l);

@@ -18,11 +18,19 @@ struct lres {
     int64_t created;
     struct ledger_answer ans;
     bool consumed;                      /* scratch for recount() */
+    bool job_matched;                   /* scratch: a later vault job is this one */
+};
+
+struct ljob {                           /* the vault's own jobs (ledger_set_jobs) */
+    char *id, *instance;
+    enum acct_op op;
+    int64_t start;
 };
 
 struct lcount {
     const char *instance;
-    long n[ACCT_NOPS];
+    long n[ACCT_NOPS];                  /* the figure in force */
+    long c[ACCT_NOPS];                  /* cluster-observed (objects + reservations) */
 };
 
 struct lwarn {
@@ -51,7 +59,19 @@ struct ledger {
     size_t ncache;
     int64_t cache_day;
     bool cache_ok;
+    /* The vault's job list (the Azure view), when in force. */
+    bool jobs_on;
+    struct ljob *jobs;
+    size_t njobs;
+    char **jinst;               /* this cluster's backup instances */
+    size_t njinst;
 };
+
+/* ledger_jobs.c */
+void ledger__jobs_free(struct ledger *l);
+/* Marks the reservations of day that a later job of the same instance and
+ * operation stands for (lres.job_matched). */
+void ledger__jobs_match(struct ledger *l, int64_t day);
 
 int ledger__grow(void **p, size_t *cap, size_t need, size_t elem);
 void ledger__lres_clear(struct lres *r);

@@ -215,9 +215,11 @@ static void quota_free(struct quota *q)
     for (size_t i = 0; i < q->nsources; i++) {
         free(q->sources[i].name);
         free(q->sources[i].desc);
+        free(q->sources[i].constant);
     }
     free(q->sources);
     quota__token_free(&q->token);
+    quota__azure_free(q);
     free(q->day_boundary);
     free((char *)q->o.state_file);
     free(q);
@@ -341,6 +343,11 @@ int quota_add_source(struct quota *q, const struct model_type *t, struct store_c
         free(n->desc);
         return -ENOMEM;
     }
+    if (ci && !(n->constant = strdup(ci))) {
+        free(n->name);
+        free(n->desc);
+        return -ENOMEM;
+    }
     q->all_constant = (q->nsources == 0 || q->all_constant) && ci != NULL;
     q->nsources++;
     memset(c, 0, sizeof(*c));
@@ -381,6 +388,7 @@ int quota_reload(struct quota *q, const struct quota_opts *o)
     if (rc)
         return rc;
     ledger_set_opts(q->ledger, &lo);
+    quota__apply_policy_schedule(q);
     if (q->started)
         arm_day_timer(q);
     quota__changed(q);

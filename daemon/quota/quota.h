@@ -13,6 +13,7 @@
 #include "metrics/metrics.h"
 #include "store/store.h"
 #include "model/acct.h"
+#include "quota/ledger.h"
 #include "quota/state.h"
 #include "util/buf.h"
 
@@ -155,6 +156,27 @@ int quota_text(struct quota *q, struct buf *out);
  * quota_warning_count. */
 bool quota_any_warn(struct quota *q);
 size_t quota_warning_count(struct quota *q);
+
+/* The Azure view's job list (plain data; quota knows nothing of ARM).
+ * enabled: the view is configured. available: its jobs and instances were
+ * read: they become the figures (ledger_set_jobs), the cluster-observed
+ * counts a cross-check; otherwise the cluster's counts stay in force and the
+ * documents carry the warning azure_unavailable with reason. schedule: the
+ * backup policy's repeating interval ("" unknown), used for the
+ * cluster-observed counts when vault.backup_schedule is not set.
+ * Copied. 0 / -ENOMEM. */
+struct quota_jobs {
+    bool enabled, available;
+    const char *reason;
+    const struct ledger_job *jobs;
+    size_t njobs;
+    const char *const *instances;
+    size_t ninstances;
+    const char *schedule;
+};
+int quota_set_jobs(struct quota *q, const struct quota_jobs *j);
+/* Minutes the two figures must differ before the disagreement shows. */
+#define QUOTA_DISAGREE_AFTER_S (15 * 60)
 
 /* Today's figures (tests, logs). */
 long quota_used(struct quota *q, const char *instance, enum acct_op op);

@@ -15,6 +15,7 @@ struct quota_source {
     char *desc;             /* "velero.io/v1 backups" for messages */
     bool available;
     bool known_absent;      /* the app said the API is not served */
+    char *constant;         /* constant:<id> mapping's instance; NULL otherwise */
 };
 
 struct quota_token {
@@ -50,7 +51,36 @@ struct quota {
     bool stale;                 /* quota_set_current(false) */
     struct quota_pending *pending; /* reservations waiting for their write */
     uv_timer_t pend_timer;      /* their deadline */
+    /* The Azure view (quota_azure.c) */
+    bool azure;                 /* the view is configured */
+    bool azure_ok;              /* its job list is in force */
+    char azure_reason[320];     /* why not */
+    bool policy_schedule;       /* the policy's schedule is known */
+    struct schedule policy_sched;
+    struct quota_disagree *dis; /* (instance, op) whose two figures differ, since when */
+    size_t ndis;
+    size_t vault_instances;     /* this cluster's instances in the vault (jobs mode) */
 };
+
+struct quota_disagree {
+    char *instance;
+    enum acct_op op;
+    int64_t since;              /* Unix seconds */
+    bool seen;                  /* scratch */
+};
+
+/* quota_azure.c */
+/* The ledger options with the policy's schedule when the config has none. */
+void quota__apply_policy_schedule(struct quota *q);
+void quota__azure_free(struct quota *q);
+/* The cluster-observed figure of a vault instance (the cross-check). When
+ * every accounting source maps to the same constant instance that the vault
+ * does not list, and the vault lists one instance of this cluster, that
+ * constant's counts are this instance's (the default config: "default"). */
+long quota__cluster_used(struct quota *q, const char *instance, enum acct_op op, int64_t now);
+/* Tracks since when the two figures differ and writes
+ * aks_backup_quota_source_disagreement (jobs mode only; w NULL: track only). */
+void quota__write_disagreement(struct quota *q, struct metrics_writer *w, int64_t now);
 
 int64_t quota__now(const struct quota *q);
 /* After the ledger changed: warnings, then save (at once or next turn). */

@@ -48,6 +48,7 @@ static void collect(struct metrics_writer *w, void *data)
                          "Unix time in seconds of the next day boundary, when the counts reset.");
     metrics_write_sample(w, "aks_backup_quota_reset_timestamp_seconds", 0, NULL, NULL,
                          (double)ledger_resets_at(q->ledger, now));
+    quota__write_disagreement(q, w, now);
 }
 
 int quota_register_metrics(struct quota *q, struct metrics *m)

@@ -108,6 +108,7 @@ void engine_free(struct engine *e)
     if (!e)
         return;
     detach_all(e);
+    engine__azure_free(e);
     engine__pv_free(e);
     strmap_clear(&e->pvcs, free);
     strmap_clear(&e->pending_ns, NULL);

@@ -217,6 +217,31 @@ struct engine_warning {
 int engine_warnings(const struct engine *e, int64_t now, struct engine_warning **out, size_t *n);
 void engine_warnings_free(struct engine_warning *w, size_t n);
 
+/* ---- the Azure view: an overlay of facts (plain data; rules know nothing of ARM) ----
+ * RE-TARGET: when the prerequisites take a facts struct filled from the
+ * config, these fields fill the same struct. With on, each fact replaces
+ * the configured one; a fact that is empty/-1 with a *_why is `unknown`
+ * with that reason (the ARM status and error code). Strings copied. */
+struct engine_azure_warning {
+    const char *code;    /* static: backup-job-failed, snapshot-delete-lock,
+                          * storage-public-access, disk-snapshots-near-limit */
+    const char *object;
+    const char *message;
+};
+struct engine_azure_facts {
+    bool on;
+    const char *identity, *identity_why;          /* system | user | service-principal */
+    const char *vault_region, *vault_subscription, *vault_why;
+    const char *storage_region, *storage_kind, *storage_sku, *storage_why;
+    long policies, instances;                     /* -1 unknown */
+    const char *policies_why, *instances_why;
+    int trusted_access;                           /* 1/0, -1 unknown */
+    const char *trusted_why;
+    const struct engine_azure_warning *warnings;
+    size_t nwarnings;
+};
+int engine_set_azure(struct engine *e, const struct engine_azure_facts *f);
+
 struct engine_info {
     const char *code;
     const char *message;

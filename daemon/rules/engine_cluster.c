@@ -251,9 +251,12 @@ void engine_prerequisites(const struct engine *e, struct prereq_result *out)
         .extension_running = ext,
         .extension_detail = detail,
     };
+    in.trusted_access = -1;
     if (snap_class == -1 && e->disk_vsc > 0)
         in.snapshot_class = 1;
+    engine__azure_input(e, &in);
     prereq_evaluate(&in, out);
+    engine__azure_patch(e, out);
 }
 
 bool engine_prerequisites_ok(const struct engine *e, char *reason, size_t n)
@@ -265,7 +268,7 @@ bool engine_prerequisites_ok(const struct engine *e, char *reason, size_t n)
     if (n)
         reason[0] = '\0';
     for (int i = 0; i < PREREQ_COUNT; i++) {
-        if (r[i].status != PREREQ_FAIL)
+        if (r[i].status != PREREQ_FAIL || r[i].absent)
             continue;
         if (n > off) {
             int w = snprintf(reason + off, n - off, "%s%s: %s", ok ? "" : "; ",

@@ -458,6 +458,10 @@ int engine_warnings(const struct engine *e, int64_t now, struct engine_warning *
         }
     }
     free(pods);
+    const struct engine_azure_warning *aw;
+    size_t naw = engine__azure_warnings(e, &aw);
+    for (size_t i = 0; i < naw; i++)
+        warn_add(&w, aw[i].code, aw[i].object, "%s", aw[i].message);
     if (w.err) {
         engine_warnings_free(w.v, w.n);
         return w.err;

@@ -97,7 +97,21 @@ struct engine {
 
     engine_change_cb on_change;
     void *on_change_data;
+
+    struct engine_az *az;      /* engine_azure.c; NULL = the Azure view is off */
 };
+
+/* engine_azure.c */
+struct prereq_input;
+struct prereq_result;
+struct wlist;
+void engine__azure_free(struct engine *e);
+/* Replaces the configured facts with the Azure view's. */
+void engine__azure_input(const struct engine *e, struct prereq_input *in);
+/* Unknown checks get the failed read's reason. */
+void engine__azure_patch(const struct engine *e, struct prereq_result *out);
+/* The view's warnings: (code, object, message) triples, count returned. */
+size_t engine__azure_warnings(const struct engine *e, const struct engine_azure_warning **out);
 
 enum {
     ENGINE_RES_PV = 1u << 0,

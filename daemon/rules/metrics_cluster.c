@@ -136,6 +136,8 @@ void metrics_cluster_collect(struct metrics_writer *w, void *data)
     struct prereq_result pr[PREREQ_COUNT];
     engine_prerequisites(e, pr);
     for (int i = 0; i < PREREQ_COUNT; i++) {
+        if (pr[i].absent)
+            continue;
         for (int s = PREREQ_PASS; s <= PREREQ_UNKNOWN; s++) {
             const char *names[] = {"check", "status"};
             const char *vals[] = {prereq_check_name(i), prereq_status_name(s)};

@@ -14,6 +14,7 @@ static const char *const check_names[PREREQ_COUNT] = {
     "region_supported", "vault_same_region", "vault_same_subscription",
     "storage_same_region", "storage_same_subscription", "system_identity",
     "policies_within_limit", "instances_within_limit", "extension_running",
+    "storage_account_kind", "trusted_access",
 };
 
 static const char *const remedies[PREREQ_COUNT] = {
@@ -30,6 +31,9 @@ static const char *const remedies[PREREQ_COUNT] = {
     "stay under the backup policies per vault limit (set vault.backup_policies)",
     "stay under the backup instances per vault limit (set vault.backup_instances)",
     "check the extension pods: kubectl -n dataprotection-microsoft get pods; az k8s-extension show",
+    "give the extension a general-purpose v2 (StorageV2) storage account with a Standard SKU",
+    "grant the vault trusted access to the cluster: az aks trustedaccess rolebinding create "
+    "--roles Microsoft.DataProtection/backupVaults/backup-operator --source-resource-id <vault id>",
 };
 
 const char *prereq_check_name(enum prereq_check c)
@@ -221,4 +225,25 @@ void prereq_evaluate(const struct prereq_input *in, struct prereq_result *out)
     snprintf(r->observed, sizeof(r->observed), "%s",
              in->extension_detail ? in->extension_detail
              : in->extension_running < 0 ? "pods not listed yet" : "");
+
+    r = &out[PREREQ_STORAGE_ACCOUNT_KIND];
+    if (empty(in->storage_kind) || empty(in->storage_sku)) {
+        set(r, PREREQ_STORAGE_ACCOUNT_KIND, PREREQ_UNKNOWN, "StorageV2, not Premium_*");
+        snprintf(r->observed, sizeof(r->observed), "storage account not read");
+    } else {
+        bool ok = strcmp(in->storage_kind, "StorageV2") == 0 && strncmp(in->storage_sku, "Premium_", 8) != 0;
+        set(r, PREREQ_STORAGE_ACCOUNT_KIND, ok ? PREREQ_PASS : PREREQ_FAIL, "StorageV2, not Premium_*");
+        snprintf(r->observed, sizeof(r->observed), "%s %s", in->storage_kind, in->storage_sku);
+    }
+    tri(&out[PREREQ_TRUSTED_ACCESS], PREREQ_TRUSTED_ACCESS, in->trusted_access,
+        "the vault has a trusted-access binding with the backup-operator role",
+        "no trusted-access binding for the vault with the backup-operator role",
+        "a trusted-access role binding for the vault");
+    if (in->trusted_access < 0)
+        snprintf(out[PREREQ_TRUSTED_ACCESS].observed, sizeof(out[PREREQ_TRUSTED_ACCESS].observed),
+                 "not observed yet");
+    /* Only the Azure view reads these: without it they are left out, so
+     * nothing changes for a cluster judged from the API alone. */
+    out[PREREQ_STORAGE_ACCOUNT_KIND].absent = !in->azure_view;
+    out[PREREQ_TRUSTED_ACCESS].absent = !in->azure_view;
 }

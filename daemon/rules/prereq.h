@@ -24,6 +24,8 @@ enum prereq_check {
     PREREQ_POLICIES_WITHIN_LIMIT,
     PREREQ_INSTANCES_WITHIN_LIMIT,
     PREREQ_EXTENSION_RUNNING,
+    PREREQ_STORAGE_ACCOUNT_KIND, /* StorageV2 and not Premium_* (read by the Azure view) */
+    PREREQ_TRUSTED_ACCESS,       /* the vault's trusted-access binding (the Azure view) */
     PREREQ_COUNT
 };
 
@@ -45,6 +47,9 @@ struct prereq_input {
     long policies_limit, instances_limit;   /* per vault (5000) */
     int extension_running;          /* >=1 pod, all Running and Ready; -1 pods not listed */
     const char *extension_detail;   /* why not (observed text); may be NULL */
+    const char *storage_kind, *storage_sku; /* the storage account's; NULL/"" unknown */
+    int trusted_access;             /* a binding for the vault with the backup role: 1/0, -1 unknown */
+    bool azure_view;                /* storage_account_kind and trusted_access apply (else absent) */
 };
 
 struct prereq_result {
@@ -52,6 +57,7 @@ struct prereq_result {
     char observed[192];
     char expected[96];
     const char *remedy;             /* static; "" when passing */
+    bool absent;                    /* not applicable: left out of the report, metrics and exit code */
 };
 
 /* Fills out[PREREQ_COUNT] in check order. */

@@ -145,6 +145,8 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
     engine_prerequisites(e, pr);
     struct json_object *pa = json_object_new_array();
     for (int i = 0; pa && i < PREREQ_COUNT; i++) {
+        if (pr[i].absent)
+            continue;
         struct json_object *p = json_object_new_object();
         if (p) {
             put_str(p, "check", prereq_check_name(i), &err);
@@ -201,6 +203,8 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
     put(root, "extension", ext, &err);
 
     json_object_object_add(root, "quota", o->quota ? json_object_get(o->quota) : NULL);
+    if (o->azure)
+        json_object_object_add(root, "azure", json_object_get(o->azure));
 
     struct engine_warning *w = NULL;
     size_t nw = 0;
@@ -381,8 +385,11 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
     sw_raw(&w, "},\"prerequisites\":[");
     struct prereq_result pr[PREREQ_COUNT];
     engine_prerequisites(e, pr);
-    for (int i = 0; i < PREREQ_COUNT; i++) {
-        sw_raw(&w, i ? ",{" : "{");
+    for (int i = 0, first = 1; i < PREREQ_COUNT; i++) {
+        if (pr[i].absent)
+            continue;
+        sw_raw(&w, first ? "{" : ",{");
+        first = 0;
         sw_kv(&w, true, "check", prereq_check_name(i));
         sw_kv(&w, false, "status", prereq_status_name(pr[i].status));
         sw_kv(&w, false, "observed", pr[i].observed);
@@ -422,6 +429,16 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
             w.err = buf_add(out, q, len);
     } else {
         sw_raw(&w, "null");
+    }
+    if (o->azure) {
+        size_t len = 0;
+        const char *az = json_object_to_json_string_length(
+            o->azure, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        sw_raw(&w, ",\"azure\":");
+        if (!az)
+            w.err = -ENOMEM;
+        else if (!w.err)
+            w.err = buf_add(out, az, len);
     }
     sw_raw(&w, ",\"warnings\":[");
     struct engine_warning *wl = NULL;
@@ -488,6 +505,8 @@ int report_exit_code(const struct engine *e, const struct report_opts *o)
     engine_prerequisites(e, pr);
     bool unknown = false;
     for (int i = 0; i < PREREQ_COUNT; i++) {
+        if (pr[i].absent)
+            continue;
         if (pr[i].status == PREREQ_FAIL)
             return 2;
         unknown |= pr[i].status == PREREQ_UNKNOWN;

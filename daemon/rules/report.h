@@ -18,6 +18,7 @@ struct report_opts {
     struct json_object *quota; /* borrowed (a reference is taken); NULL -> null */
     const char *quota_text;    /* text-report quota section body; NULL -> "not available" */
     bool quota_warn;           /* some quota is >= warn_ratio x limit (exit code 1) */
+    struct json_object *azure; /* the Azure view's section (borrowed); NULL -> left out */
 };
 
 /* New JSON document (caller json_object_put), or NULL on ENOMEM. */

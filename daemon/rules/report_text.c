@@ -106,9 +106,12 @@ int report_text(const struct engine *e, const struct report_opts *o, struct buf 
     engine_prerequisites(e, pr);
     int cw = 0;
     for (int i = 0; i < PREREQ_COUNT; i++)
-        cw = imax(cw, (int)strlen(prereq_check_name(i)));
+        if (!pr[i].absent)
+            cw = imax(cw, (int)strlen(prereq_check_name(i)));
     tp(&t, "PREREQUISITES\n");
     for (int i = 0; i < PREREQ_COUNT; i++) {
+        if (pr[i].absent)
+            continue;
         tp(&t, "  %s %-*s  %s (expected %s)\n", mark(pr[i].status), cw, prereq_check_name(i),
            pr[i].observed, pr[i].expected);
         if (*pr[i].remedy)

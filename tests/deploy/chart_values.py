@@ -284,7 +284,7 @@ def alerts_toggles_and_extra_labels():
                     "--set", "prometheusRule.additionalLabels.severity=info",
                     "--set", "prometheusRule.additionalAnnotations.dashboard=https://grafana.example.org/d/abc")
     r = rules(docs)
-    assert "AKSBackupVolumesSkipped" not in r and len(r) == 11, sorted(r)
+    assert "AKSBackupVolumesSkipped" not in r and len(r) == 14, sorted(r)  # 15 alerts, one disabled
     for name, rule in r.items():
         assert rule["labels"]["team"] == "storage", name
         assert rule["annotations"]["dashboard"] == "https://grafana.example.org/d/abc", name

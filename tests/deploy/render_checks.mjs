@@ -29,7 +29,7 @@ const ALERTS = ["AKSBackupExtensionDown", "AKSBackupPrerequisiteFailed", "AKSBac
   "AKSBackupOnDemandQuotaNearlyExhausted", "AKSBackupOnDemandQuotaExhausted",
   "AKSBackupRestoreQuotaNearlyExhausted", "AKSBackupRestoreQuotaExhausted", "AKSBackupSnapshotFailed",
   "AKSBackupSnapshotLimitNear", "AKSBackupExtensionOOMKilled", "AKSBackupCompanionWatchStale",
-  "AKSBackupCompanionDown"];
+  "AKSBackupCompanionDown", "AKSBackupNoRecentBackup", "AKSBackupJobFailed", "AKSBackupAzureViewDown"];
 const METRICS = ["aks_backup_build_info", "aks_backup_cluster_info", "aks_backup_prerequisite_status",
   "aks_backup_persistent_volume_supported", "aks_backup_persistent_volumes",
   "aks_backup_persistent_volume_claims_pending", "aks_backup_volume_snapshots",
@@ -41,13 +41,18 @@ const METRICS = ["aks_backup_build_info", "aks_backup_cluster_info", "aks_backup
   "aks_backup_vault_backup_instances_limit", "aks_backup_ready", "aks_backup_leader",
   "aks_backup_watch_events_total", "aks_backup_watch_restarts_total", "aks_backup_relists_total",
   "aks_backup_informer_synced", "aks_backup_informer_objects", "aks_backup_last_event_timestamp_seconds",
-  "aks_backup_apiserver_requests_total", "aks_backup_apiserver_request_duration_seconds"];
+  "aks_backup_apiserver_requests_total", "aks_backup_apiserver_request_duration_seconds",
+  // the Azure view
+  "aks_backup_azure_up", "aks_backup_azure_requests_total", "aks_backup_backup_instance_info",
+  "aks_backup_last_successful_backup_timestamp_seconds", "aks_backup_backup_schedule_interval_seconds",
+  "aks_backup_jobs", "aks_backup_job_failures_total", "aks_backup_disk_snapshots",
+  "aks_backup_quota_source_disagreement"];
 const DEFAULT_RUNBOOK = "https://github.com/example/aks-backup-companion/blob/main/docs/runbook.md";
 
 // ---- alert rules ----
 const canonical = YAML.parse(read(join(chart, "files/alerts.yaml")));
 const rules = canonical.groups.flatMap((g) => g.rules);
-check(isDeepStrictEqual(rules.map((r) => r.alert).sort(), [...ALERTS].sort()), "alerts are exactly the twelve documented ones");
+check(isDeepStrictEqual(rules.map((r) => r.alert).sort(), [...ALERTS].sort()), "alerts are exactly the fifteen documented ones");
 const runbook = existsSync(join(root, "docs/runbook.md")) ? read(join(root, "docs/runbook.md")) : "";
 const anchors = new Set([...runbook.matchAll(/^#+\s+(.+)$/gm)].map((m) =>
   m[1].trim().toLowerCase().replace(/[^\w\- ]/g, "").replace(/ /g, "-")));
@@ -118,6 +123,25 @@ if (k8sDep.length === 1) {
         cm.data["regions.txt"] === baseRegions, "k8s ConfigMap holds config/aks-backup-companion.yaml and config/regions.txt verbatim");
 }
 
+// The Azure view: Workload Identity wiring and the config's azure section.
+{
+  const ds = docs("chart-azure.yaml");
+  const sa = byKind(ds, "ServiceAccount")[0];
+  check(sa?.metadata?.annotations?.["azure.workload.identity/client-id"] === "0d7b3c41-5a2e-4f1b-9c3d-8e6f7a9b0c1d",
+        "chart-azure.yaml: service account annotated with the identity's client id");
+  const dep = byKind(ds, "Deployment")[0];
+  check(dep?.spec?.template?.metadata?.labels?.["azure.workload.identity/use"] === "true",
+        "chart-azure.yaml: pod labelled azure.workload.identity/use: \"true\"");
+  const cm = byKind(ds, "ConfigMap").find((c) => c.data?.["aks-backup-companion.yaml"]);
+  const cfg = cm ? YAML.parse(cm.data["aks-backup-companion.yaml"]) : {};
+  check(cfg.azure?.enabled === true && cfg.azure?.vault_id?.endsWith("/backupVaults/vault-contoso") &&
+        cfg.azure?.cluster_id?.endsWith("/managedClusters/aks-contoso"), "chart-azure.yaml: config azure section");
+  const def = docs("chart-default.yaml");
+  check(!byKind(def, "ServiceAccount")[0]?.metadata?.annotations?.["azure.workload.identity/client-id"] &&
+        !byKind(def, "Deployment")[0]?.spec?.template?.metadata?.labels?.["azure.workload.identity/use"],
+        "chart-default.yaml: no Workload Identity wiring without azure.enabled");
+}
+
 const variants = {
   "chart-default.yaml": { kind: "Deployment", ha: false, vap: false },
   "chart-daemonset.yaml": { kind: "DaemonSet", ha: true, vap: false },
@@ -126,6 +150,7 @@ const variants = {
   "chart-vap-audit.yaml": { kind: "Deployment", ha: false, vap: true, actions: ["Warn", "Audit"] },
   "chart-noadmission.yaml": { kind: "Deployment", ha: false, vap: false, noAdmission: true },
   "chart-all.yaml": { kind: "Deployment", ha: true, vap: true, actions: ["Warn"], replicas: 3, writeApi: true },
+  "chart-azure.yaml": { kind: "Deployment", ha: false, vap: false },
 };
 for (const [file, v] of Object.entries(variants)) {
   const ds = docs(file);

@@ -62,6 +62,10 @@ step helm-template-all tmpl chart-all.yaml --api-versions $vap --set replicas=3 
   --set prometheusRule.runbookBaseUrl=https://runbooks.example.org/aks-backup.md
 step helm-template-pinned-sources tmpl chart-pinned.yaml --set-json \
   'config={"accounting":{"sources":[{"name":"b","operation":"backup","group":"velero.io","version":"v1","resource":"backups","namespace":"dataprotection-microsoft","on_demand":"always","instance":"constant:default"}]}}'
+step helm-template-azure tmpl chart-azure.yaml --set azure.enabled=true \
+  --set azure.vaultId=/subscriptions/6b0f2f3e-8c1d-4a5b-9e7f-2d3c4b5a6e7f/resourceGroups/rg-backup/providers/Microsoft.DataProtection/backupVaults/vault-contoso \
+  --set azure.clusterId=/subscriptions/6b0f2f3e-8c1d-4a5b-9e7f-2d3c4b5a6e7f/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/aks-contoso \
+  --set azure.workloadIdentity.clientId=0d7b3c41-5a2e-4f1b-9c3d-8e6f7a9b0c1d
 # Every object a non-default value adds, for the schema validation below.
 step helm-template-extras tmpl chart-extras.yaml --set networkPolicy.enabled=true --set replicas=2 \
   --set serviceMonitor.enabled=true --set prometheusRule.enabled=true --set revisionHistoryLimit=3 \
@@ -81,6 +85,8 @@ bad_values() { # values.schema.json and _helpers.tpl reject what the chart canno
   ! "$HELM" template abc "$chart" --set workload.kind=StatefulSet || return 1
   ! "$HELM" template abc "$chart" --set replica=2 || return 1       # typo of replicas
   ! "$HELM" template abc "$chart" --set replicas=0 || return 1
+  ! "$HELM" template abc "$chart" --set azure.enabled=true || return 1    # no vault id
+  ! "$HELM" template abc "$chart" --set azure.enabled=true --set azure.vaultId=/subscriptions/x || return 1
   ! "$HELM" template abc "$chart" --set writeApi.enabled=true        # no token given
 }
 step helm-template-rejects-bad-values bad_values

@@ -227,7 +227,7 @@ START_TEST(shipped_file_documents_every_key)
         snprintf(want, sizeof want, "Env: %s\n", env);
         ck_assert_msg(strstr(text, want), "variable %s (%s) not documented", env, dotted);
     }
-    ck_assert_uint_eq(n, 38);
+    ck_assert_uint_eq(n, 48);
     ck_assert_int_eq(config_key_at(0, dotted, sizeof dotted, env, sizeof env), 0);
     ck_assert_str_eq(dotted, "cluster.region");
     ck_assert_str_eq(env, "ABC_CLUSTER_REGION");
@@ -382,6 +382,14 @@ static const struct bad_text bad_texts[] = {
     {"http:\n  listen: 0.0.0.0:8080\n   max_connections: 5\n", 3, 19, "YAML syntax error"},
     {"log:\n  level: info\n  \tformat: text\n", 3, 3, "tab character in indentation"},
     {"vault:\r\n  backup_policies: many\r\n", 2, 20, "'many' is not an integer"},
+    {"azure:\n  enabled: true\n", 2, 12, "azure.enabled: true without azure.vault_id"},
+    {"azure:\n  vault_id: /subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/"
+     "storageAccounts/s\n", 2, 13, "not an ARM resource id"},
+    {"azure:\n  cluster_id: /subscriptions/x/resourceGroups/rg/providers/Microsoft.ContainerService/"
+     "managedClusters/a/b\n", 2, 15, "Microsoft.ContainerService/managedClusters/<name>"},
+    {"azure:\n  resource_manager_url: management.azure.com\n", 2, 25, "not an http:// or https:// URL"},
+    {"azure:\n  poll_seconds: 2\n", 2, 17, "azure.poll_seconds: 2 is out of range"},
+    {"azure:\n  jobs_poll_secs: 60\n", 2, 3, "did you mean 'jobs_poll_seconds'?"},
 };
 
 START_TEST(error_texts)
@@ -419,6 +427,9 @@ START_TEST(good_texts)
         "leader_election:\n  enabled: True\n",
         "kubernetes:\n  http2: false\n",
         "regions_file: /tmp/r.txt # comment\n",
+        "azure:\n  enabled: true\n  vault_id: /subscriptions/6b0f2f3e-8c1d-4a5b-9e7f-2d3c4b5a6e7f/"
+        "resourcegroups/rg/providers/Microsoft.DataProtection/BackupVaults/v1\n"
+        "  authority_host: http://127.0.0.1:9/\n  jobs_poll_seconds: 5\n",
         "a: &x info\nlog:\n  level: *x\n",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {

@@ -1,10 +1,11 @@
 /* Prerequisites (rules/prereq.c, through the engine): the fixture cluster
  * with the default config (6 pass, 7 unknown) and the full config (13
- * pass), version parsing edge cases, region/subscription comparison and
- * the limit checks. */
+ * pass), version parsing edge cases, region/subscription comparison, the
+ * limit checks, the checks only the Azure view feeds and its overlay. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rules/prereq.h"
 #include "rules_support.h"
@@ -56,7 +57,7 @@ START_TEST(full_config)
     struct prereq_result r[PREREQ_COUNT];
     engine_prerequisites(e, r);
     for (int i = 0; i < PREREQ_COUNT; i++)
-        ck_assert_msg(r[i].status == PREREQ_PASS, "%s is %s (%s)", prereq_check_name(i),
+        ck_assert_msg(r[i].absent || r[i].status == PREREQ_PASS, "%s is %s (%s)", prereq_check_name(i),
                       prereq_status_name(r[i].status), r[i].observed);
     engine_free(e);
 }
@@ -69,6 +70,7 @@ START_TEST(names_in_order)
         "region_supported", "vault_same_region", "vault_same_subscription",
         "storage_same_region", "storage_same_subscription", "system_identity",
         "policies_within_limit", "instances_within_limit", "extension_running",
+        "storage_account_kind", "trusted_access",
     };
     for (int i = 0; i < PREREQ_COUNT; i++)
         ck_assert_str_eq(prereq_check_name(i), names[i]);
@@ -216,6 +218,83 @@ START_TEST(unsynced_engine_is_unknown)
 }
 END_TEST
 
+START_TEST(azure_only_checks)
+{
+    struct prereq_result r[PREREQ_COUNT];
+    struct prereq_input in = base();
+    in.trusted_access = -1;
+    prereq_evaluate(&in, r); /* without the Azure view: left out */
+    ck_assert(r[PREREQ_STORAGE_ACCOUNT_KIND].absent);
+    ck_assert(r[PREREQ_TRUSTED_ACCESS].absent);
+    in.azure_view = true;
+    prereq_evaluate(&in, r);
+    ck_assert(!r[PREREQ_STORAGE_ACCOUNT_KIND].absent);
+    ck_assert_int_eq(r[PREREQ_STORAGE_ACCOUNT_KIND].status, PREREQ_UNKNOWN);
+    ck_assert_int_eq(r[PREREQ_TRUSTED_ACCESS].status, PREREQ_UNKNOWN);
+    in.storage_kind = "StorageV2";
+    in.storage_sku = "Standard_ZRS";
+    in.trusted_access = 1;
+    prereq_evaluate(&in, r);
+    ck_assert_int_eq(r[PREREQ_STORAGE_ACCOUNT_KIND].status, PREREQ_PASS);
+    ck_assert_str_eq(r[PREREQ_STORAGE_ACCOUNT_KIND].observed, "StorageV2 Standard_ZRS");
+    ck_assert_int_eq(r[PREREQ_TRUSTED_ACCESS].status, PREREQ_PASS);
+    in.storage_sku = "Premium_LRS";
+    in.trusted_access = 0;
+    prereq_evaluate(&in, r);
+    ck_assert_int_eq(r[PREREQ_STORAGE_ACCOUNT_KIND].status, PREREQ_FAIL);
+    ck_assert_int_eq(r[PREREQ_TRUSTED_ACCESS].status, PREREQ_FAIL);
+    ck_assert_str_ne(r[PREREQ_TRUSTED_ACCESS].remedy, "");
+    in.storage_kind = "BlobStorage";
+    in.storage_sku = "Standard_LRS";
+    prereq_evaluate(&in, r);
+    ck_assert_int_eq(r[PREREQ_STORAGE_ACCOUNT_KIND].status, PREREQ_FAIL);
+}
+END_TEST
+
+/* The Azure view's overlay: its facts replace the config's; a failed read is
+ * unknown with the ARM reason; switching it off restores the config. */
+START_TEST(azure_overlay)
+{
+    struct engine *e = cluster_engine(&regs, true);
+    struct prereq_result r[PREREQ_COUNT];
+    struct engine_azure_facts f = {
+        .on = true, .identity = "", .identity_why = "HTTP 403 AuthorizationFailed: no access",
+        .vault_region = "northeurope", .vault_subscription = "6b0f2f3e-8c1d-4a5b-9e7f-2d3c4b5a6e7f",
+        .storage_region = "westeurope", .storage_kind = "StorageV2", .storage_sku = "Standard_LRS",
+        .policies = 5001, .instances = 3, .trusted_access = -1,
+        .trusted_why = "HTTP 404 ResourceNotFound: gone",
+    };
+    struct engine_azure_warning w = {"backup-job-failed", "bi/job-1", "backup job failed with UserErrorX"};
+    f.warnings = &w;
+    f.nwarnings = 1;
+    ck_assert_int_eq(engine_set_azure(e, &f), 0);
+    engine_prerequisites(e, r);
+    ck_assert_int_eq(r[PREREQ_SYSTEM_IDENTITY].status, PREREQ_UNKNOWN);
+    ck_assert_str_eq(r[PREREQ_SYSTEM_IDENTITY].observed, "Azure: HTTP 403 AuthorizationFailed: no access");
+    ck_assert_int_eq(r[PREREQ_VAULT_SAME_REGION].status, PREREQ_FAIL);
+    ck_assert_int_eq(r[PREREQ_POLICIES_WITHIN_LIMIT].status, PREREQ_FAIL);
+    ck_assert_int_eq(r[PREREQ_INSTANCES_WITHIN_LIMIT].status, PREREQ_PASS);
+    ck_assert_int_eq(r[PREREQ_STORAGE_ACCOUNT_KIND].status, PREREQ_PASS);
+    ck_assert_int_eq(r[PREREQ_TRUSTED_ACCESS].status, PREREQ_UNKNOWN);
+    ck_assert_str_eq(r[PREREQ_TRUSTED_ACCESS].observed, "Azure: HTTP 404 ResourceNotFound: gone");
+    struct engine_warning *wl;
+    size_t nw;
+    ck_assert_int_eq(engine_warnings(e, 0, &wl, &nw), 0);
+    bool found = false;
+    for (size_t i = 0; i < nw; i++)
+        found |= strcmp(wl[i].code, "backup-job-failed") == 0 && strcmp(wl[i].object, "bi/job-1") == 0;
+    engine_warnings_free(wl, nw);
+    ck_assert(found);
+    f.on = false;
+    ck_assert_int_eq(engine_set_azure(e, &f), 0);
+    engine_prerequisites(e, r);
+    ck_assert_int_eq(r[PREREQ_SYSTEM_IDENTITY].status, PREREQ_PASS); /* the config again */
+    ck_assert_int_eq(r[PREREQ_VAULT_SAME_REGION].status, PREREQ_PASS);
+    ck_assert(r[PREREQ_TRUSTED_ACCESS].absent);
+    engine_free(e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("prereq");
@@ -229,6 +308,8 @@ static Suite *suite(void)
     tcase_add_test(tc, region_compare);
     tcase_add_test(tc, identity_and_limits);
     tcase_add_test(tc, unsynced_engine_is_unknown);
+    tcase_add_test(tc, azure_only_checks);
+    tcase_add_test(tc, azure_overlay);
     suite_add_tcase(s, tc);
     return s;
 }

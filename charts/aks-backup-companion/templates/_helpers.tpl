@@ -65,12 +65,19 @@ Other templates read it back with `include "abc.config" . | fromYaml`.
 {{- if not .Values.admission.enabled -}}
 {{- $_ := set $cfg.admission "warnings_configmap" "" -}}
 {{- end -}}
+{{- if .Values.azure.enabled -}}
+{{- $az := dict "enabled" true "vault_id" .Values.azure.vaultId "cluster_id" .Values.azure.clusterId "storage_account_id" .Values.azure.storageAccountId "resource_manager_url" .Values.azure.resourceManagerUrl "authority_host" .Values.azure.authorityHost "poll_seconds" .Values.azure.pollSeconds "jobs_poll_seconds" .Values.azure.jobsPollSeconds -}}
+{{- $_ := set $cfg "azure" (mergeOverwrite (default dict $cfg.azure) $az) -}}
+{{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
 
 {{- define "abc.validate" -}}
 {{- if not (has .Values.workload.kind (list "Deployment" "DaemonSet")) -}}
 {{- fail (printf "workload.kind must be Deployment or DaemonSet, not %q" .Values.workload.kind) -}}
+{{- end -}}
+{{- if and .Values.azure.enabled (not .Values.azure.vaultId) -}}
+{{- fail "azure.enabled needs azure.vaultId (the Backup vault's ARM resource id)" -}}
 {{- end -}}
 {{- if and .Values.writeApi.enabled (not .Values.writeApi.existingSecret) (not .Values.writeApi.token) -}}
 {{- fail "writeApi.enabled needs writeApi.existingSecret or writeApi.token" -}}
