@@ -32,8 +32,8 @@ static const char *const remedies[PREREQ_COUNT] = {
     "stay under the backup instances per vault limit (set vault.backup_instances)",
     "check the extension pods: kubectl -n dataprotection-microsoft get pods; az k8s-extension show",
     "give the extension a general-purpose v2 (StorageV2) storage account with a Standard SKU",
-    "grant the vault trusted access to the cluster: az aks trustedaccess rolebinding create "
-    "--roles Microsoft.DataProtection/backupVaults/backup-operator --source-resource-id <vault id>",
+    ("grant the vault trusted access to the cluster: az aks trustedaccess rolebinding create "
+     "--roles Microsoft.DataProtection/backupVaults/backup-operator --source-resource-id <vault id>"),
 };
 
 const char *prereq_check_name(enum prereq_check c)
