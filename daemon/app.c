@@ -41,7 +41,12 @@ static int load_config(const struct app_opts *o, struct config *cfg, bool quiet_
     };
     struct config_err err;
     char unknown[512] = "";
-    if (config_load(cfg, o->config_path, environ, flags, 3, &err, unknown, sizeof(unknown))) {
+    int rc = config_load(cfg, o->config_path, environ, flags, 3, &err, unknown, sizeof(unknown));
+    if (rc == 0 && app_check_edition(cfg, &err)) {
+        config_free(cfg); /* config_load frees on its own errors */
+        rc = -EINVAL;
+    }
+    if (rc) {
         char msg[1600];
         config_err_format(&err, msg, sizeof(msg));
         fprintf(stderr, "aks-backup-companion: %s\n", msg);
@@ -78,6 +83,16 @@ int app_config_validate(const struct app_opts *o)
         config_free(&cfg);
         return APP_EXIT_USAGE;
     }
+    struct kversions kv = {0};
+    char kerr[512];
+    bool kbuiltin = false;
+    int kr = kversions_load_or_builtin(&kv, cfg.kubernetes_versions_file, &kbuiltin, kerr, sizeof(kerr));
+    if (kr == -EINVAL) {
+        fprintf(stderr, "aks-backup-companion: %s\n", kerr);
+        regions_free(&regions);
+        config_free(&cfg);
+        return APP_EXIT_USAGE;
+    }
     char summary[1024];
     config_summary(&cfg, summary, sizeof(summary));
     printf("%s\n", summary);
@@ -86,6 +101,10 @@ int app_config_validate(const struct app_opts *o)
     else if (builtin)
         fprintf(stderr, "note: %s is absent; the built-in list of %zu regions is used\n",
                cfg.regions_file, regions.n);
+    if (kr)
+        fprintf(stderr, "warning: %s (kubernetes_version will be unknown under edition 2026-01)\n",
+                kerr);
+    kversions_free(&kv);
     regions_free(&regions);
     config_free(&cfg);
     return 0;
@@ -95,8 +114,29 @@ int app_config_validate(const struct app_opts *o)
 
 static void app_apply_config(struct app *a);
 
+static void load_kversions(struct app *a)
+{
+    char err[512];
+    struct kversions kv = {0};
+    bool builtin = false;
+    int rc = kversions_load_or_builtin(&kv, a->cfg.kubernetes_versions_file, &builtin, err,
+                                       sizeof(err));
+    if (rc) {
+        log_kv(LOG_WARN, "cannot load the Kubernetes versions list; kubernetes_version is unknown",
+               "error", err, NULL);
+        kversions_free(&a->kversions);
+        return;
+    }
+    if (builtin)
+        log_kv(LOG_INFO, "the Kubernetes versions file is absent; using the built-in list", "path",
+               a->cfg.kubernetes_versions_file, NULL);
+    kversions_free(&a->kversions);
+    a->kversions = kv;
+}
+
 static void load_regions(struct app *a)
 {
+    load_kversions(a);
     char err[512];
     struct regions r = {0};
     bool builtin = false;
@@ -288,8 +328,13 @@ static void reload(struct app *a)
     struct config next;
     struct config_err err;
     char unknown[512] = "";
-    if (config_load(&next, a->opts.config_path, environ, flags, 3, &err, unknown,
-                    sizeof(unknown))) {
+    int lrc = config_load(&next, a->opts.config_path, environ, flags, 3, &err, unknown,
+                          sizeof(unknown));
+    if (lrc == 0 && app_check_edition(&next, &err)) {
+        config_free(&next);
+        lrc = -EINVAL;
+    }
+    if (lrc) {
         char msg[1600];
         config_err_format(&err, msg, sizeof(msg));
         log_kv(LOG_ERROR, "config reload failed; keeping the running configuration", "error",
@@ -372,6 +417,7 @@ static void app_free(struct app *a)
     readyz_free(a->readyz);
     metrics_free(a->metrics);
     regions_free(&a->regions);
+    kversions_free(&a->kversions);
     kube_config_clear(&a->kcfg);
     config_free(&a->cfg);
     free(a);
@@ -457,7 +503,8 @@ int app_run(const struct app_opts *o)
 static void check_poll(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (a->version_done && a->check_cm_done && app_all_synced(a, NULL, 0) && app_azure_settled(a))
+    if (a->version_done && a->files_done && a->check_cm_done && app_all_synced(a, NULL, 0) &&
+        app_azure_settled(a))
         uv_stop(&a->loop);
 }
 
@@ -466,7 +513,7 @@ static void check_deadline(uv_timer_t *t)
     struct app *a = t->data;
     /* The cluster answered but an Azure read still waits (a long Retry-After):
      * report what is known; that read stays unknown. */
-    bool kube_ok = a->version_done && a->check_cm_done && app_all_synced(a, NULL, 0);
+    bool kube_ok = a->version_done && a->files_done && a->check_cm_done && app_all_synced(a, NULL, 0);
     if (!a->api_error && !kube_ok) {
         char waiting[512];
         app_all_synced(a, waiting, sizeof(waiting));

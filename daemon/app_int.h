@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "config/config.h"
+#include "config/kversions.h"
 #include "config/regions.h"
 #include "health/readyz.h"
 #include "health/watchdog.h"
@@ -52,6 +53,7 @@ struct app {
         struct app_opts opts;
         struct config cfg;
         struct regions regions;
+        struct kversions kversions;     /* kubernetes_versions_file */
         bool check_mode;
 
         struct metrics *metrics;
@@ -84,12 +86,16 @@ struct app {
         struct kube_transport writers_tr; /* the writers' requests (10 s each) */
         uv_timer_t probe_timer;         /* GET /version: version and API health */
         bool probe_inflight;
+        uv_timer_t files_timer;         /* GET the csi-azurefile-node DaemonSet every 10 min */
+        bool files_inflight;
+        const char *backup_ns[CONFIG_MAX_BACKUP_NAMESPACES]; /* into cfg.vault.backup_namespaces */
         int64_t started_ms;
         bool standby;                   /* leader election on: watch only while leading */
     };
 
     struct { /* check mode (app.c's app_check and app_kube.c's shared-ledger read) */
         bool version_done;
+        bool files_done;                /* check: the DaemonSet GET answered */
         int api_error;                  /* check: 401/403/unreachable seen */
         char api_error_msg[384];
         uv_timer_t check_timer;
@@ -118,6 +124,14 @@ void app_kube_close(struct app *a);
 /* Maps the config onto the engine and quota options (start and reload). */
 void app_engine_opts(const struct app *a, struct engine_opts *o);
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
+/* matrix.edition names a known support-matrix edition; else -EINVAL with
+ * err at the key's position and the valid editions listed. */
+int app_check_edition(const struct config *c, struct config_err *err);
+/* vault.schedule_tolerance_minutes, or the edition's default when -1. */
+long app_schedule_tolerance(const struct config *c);
+/* The Azure Files CSI driver's version from a DaemonSet's JSON (the image
+ * tag of its azurefile container) into out. 0, -ENOENT, -EINVAL. */
+int app_files_version_from_daemonset(const char *body, char *out, size_t n);
 /* A follower on standby: leader election is on and this replica does not
  * lead, so it holds the Lease watch only, no reflectors (its readiness
  * checks pass, /api/v1/report names the leader). */

@@ -8,11 +8,14 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "app_int.h"
 #include "ha/ha.h" /* writers */
 #include "kube/clientcert.h"
 #include "model/acct.h"
 #include "model/records.h"
+#include "rules/matrix.h"
 #include "rules/metrics_cluster.h"
 #include "rules/report.h"
 #include "util/buf.h"
@@ -45,6 +48,25 @@ int app_kube_config(struct app *a)
     return rc == -ENOENT && !a->opts.kubeconfig ? APP_EXIT_NO_API : APP_EXIT_USAGE;
 }
 
+int app_check_edition(const struct config *c, struct config_err *err)
+{
+    if (matrix_edition_find(c->matrix.edition))
+        return 0;
+    char list[128];
+    matrix_edition_list(list, sizeof(list));
+    return config_key_error(c, err, "matrix.edition",
+                            "unknown support-matrix edition '%s' (expected one of: %s)",
+                            c->matrix.edition, list);
+}
+
+long app_schedule_tolerance(const struct config *c)
+{
+    if (c->vault.schedule_tolerance_minutes >= 0)
+        return c->vault.schedule_tolerance_minutes;
+    const struct matrix_edition *e = matrix_edition_find(c->matrix.edition);
+    return (e ? e : matrix_edition_default())->schedule_tolerance_minutes;
+}
+
 void app_engine_opts(const struct app *a, struct engine_opts *o)
 {
     const struct config *c = &a->cfg;
@@ -65,6 +87,17 @@ void app_engine_opts(const struct app *a, struct engine_opts *o)
     o->extension_namespace = a->pod_ns;
     o->extension_selector = a->pod_selector;
     o->regions = a->regions.n ? &a->regions : NULL;
+    o->kversions = a->kversions.n ? &a->kversions : NULL;
+    o->edition = matrix_edition_find(c->matrix.edition);
+    o->storage_kind = c->storage.kind;
+    o->storage_sku = c->storage.sku;
+    o->vault_tier = c->vault.tier_vault;
+    o->azure_files_version = c->driver.azure_files_version;
+    struct app *ma = (struct app *)a; /* the pointer array lives in the app */
+    for (size_t i = 0; i < c->vault.n_backup_namespaces; i++)
+        ma->backup_ns[i] = c->vault.backup_namespaces[i];
+    o->backup_namespaces = ma->backup_ns;
+    o->n_backup_namespaces = c->vault.n_backup_namespaces;
     o->per_pv = c->metrics.per_pv_v == CONFIG_PER_PV_NONE      ? ENGINE_PER_PV_NONE
                 : c->metrics.per_pv_v == CONFIG_PER_PV_SKIPPED ? ENGINE_PER_PV_SKIPPED
                                                                : ENGINE_PER_PV_ALL;
@@ -81,7 +114,7 @@ void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only)
     o->day_boundary = c->limits.day_boundary;
     o->has_schedule = c->vault.has_schedule;
     o->schedule = c->vault.schedule;
-    o->tolerance_minutes = c->vault.schedule_tolerance_minutes;
+    o->tolerance_minutes = app_schedule_tolerance(c);
     o->state_file = c->accounting.state_configmap[0] && !read_only ? NULL : c->accounting.state_file;
     o->read_only = read_only;
     o->token_file = c->api.token_file;
@@ -387,7 +420,8 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
     const struct model_type *core[] = {
         &model_pv_type,       &model_pvc_type,           &model_storageclass_type,
         &model_csidriver_type, &model_snapshotclass_type, &model_snapshot_type,
-        &model_node_type,     NULL /* pods */,
+        &model_node_type,     NULL /* pods */,         &model_namespace_type,
+        &model_bsl_type,
     };
     for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
         if ((rc = add_res(a, core[i], mode, NULL)))
@@ -467,6 +501,84 @@ static void probe(uv_timer_t *t)
         uv_timer_start(&a->probe_timer, probe, PROBE_RETRY_MS, 0);
 }
 
+/* ---- the Azure Files CSI driver's version --------------------------------
+ * GET apps/v1 DaemonSet kube-system/csi-azurefile-node every 10 min (a Role
+ * with resourceNames grants exactly that); the image tag of its azurefile
+ * container is the version. Not found or not readable: unknown. */
+
+#define FILES_INTERVAL_MS (10 * 60 * 1000)
+#define FILES_PATH "/apis/apps/v1/namespaces/kube-system/daemonsets/csi-azurefile-node"
+
+static void files_probe(uv_timer_t *t);
+
+/* "mcr.microsoft.com/oss/kubernetes-csi/azurefile-csi:v1.32.5" -> "v1.32.5". */
+int app_files_version_from_daemonset(const char *body, char *out, size_t n)
+{
+    out[0] = '\0';
+    struct json_object *o = json_tokener_parse(body);
+    if (!o)
+        return -EINVAL;
+    struct json_object *spec = NULL, *tpl = NULL, *pspec = NULL, *cs = NULL;
+    int rc = -ENOENT;
+    if (json_object_object_get_ex(o, "spec", &spec) &&
+        json_object_object_get_ex(spec, "template", &tpl) &&
+        json_object_object_get_ex(tpl, "spec", &pspec) &&
+        json_object_object_get_ex(pspec, "containers", &cs) &&
+        json_object_is_type(cs, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(cs); i++) {
+            struct json_object *c = json_object_array_get_idx(cs, i), *nm = NULL, *img = NULL;
+            if (!json_object_object_get_ex(c, "name", &nm) ||
+                !json_object_object_get_ex(c, "image", &img) ||
+                strcmp(json_object_get_string(nm), "azurefile") != 0)
+                continue;
+            const char *im = json_object_get_string(img);
+            const char *slash = strrchr(im, '/');
+            const char *colon = strrchr(slash ? slash : im, ':');
+            if (colon && colon[1]) {
+                snprintf(out, n, "%.*s", (int)strcspn(colon + 1, "@"), colon + 1);
+                rc = 0;
+            }
+            break;
+        }
+    }
+    json_object_put(o);
+    return rc;
+}
+
+static void on_files(void *data, const struct kube_status *st, const char *body, size_t len)
+{
+    (void)len;
+    struct app *a = data;
+    a->files_inflight = false;
+    a->files_done = true;
+    char v[64] = "";
+    if (st->err == 0 && st->http == 200 && body)
+        app_files_version_from_daemonset(body, v, sizeof(v));
+    else
+        log_kv(LOG_DEBUG, "GET DaemonSet kube-system/csi-azurefile-node failed", "error",
+               st->reason, NULL);
+    if (a->engine) {
+        if (strcmp(engine_files_driver_version(a->engine), v) != 0 && *v)
+            log_kv(LOG_INFO, "Azure Files CSI driver version", "version", v, NULL);
+        engine_set_files_driver_version(a->engine, v);
+    }
+    if (!a->check_mode && !a->stopping && !uv_is_closing((uv_handle_t *)&a->files_timer))
+        uv_timer_start(&a->files_timer, files_probe, FILES_INTERVAL_MS, 0);
+}
+
+static void files_probe(uv_timer_t *t)
+{
+    struct app *a = t->data;
+    if (a->files_inflight || a->stopping)
+        return;
+    if (kube_request(a->kube, "GET", FILES_PATH, NULL, NULL, 0, on_files, a) == 0)
+        a->files_inflight = true;
+    else if (!a->check_mode)
+        uv_timer_start(&a->files_timer, files_probe, PROBE_RETRY_MS, 0);
+    else
+        a->files_done = true;
+}
+
 int app_kube_start(struct app *a)
 {
     a->started_ms = clock_mono_ms();
@@ -488,6 +600,9 @@ int app_kube_start(struct app *a)
         if (rc)
             return rc;
     }
+    uv_timer_init(&a->loop, &a->files_timer);
+    a->files_timer.data = a;
+    uv_timer_start(&a->files_timer, files_probe, 0, 0);
     uv_timer_init(&a->loop, &a->probe_timer);
     a->probe_timer.data = a;
     return uv_timer_start(&a->probe_timer, probe, 0, 0);
@@ -630,6 +745,11 @@ static void close_rest(struct app *a)
         a->closing++;
         a->probe_timer.data = a;
         uv_close((uv_handle_t *)&a->probe_timer, probe_closed);
+    }
+    if (a->files_timer.data && !uv_is_closing((uv_handle_t *)&a->files_timer)) {
+        a->closing++;
+        a->files_timer.data = a;
+        uv_close((uv_handle_t *)&a->files_timer, probe_closed);
     }
     if (a->quota) {
         /* Its collector stays registered but is never called again: the

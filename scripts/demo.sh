@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: starts kubesim (the API simulator) with the demo AKS cluster
-# of tests/fixtures over HTTPS, prints the `check` report, then runs the
+# of tests/fixtures (plus tests/fixtures/matrix: every case of the 2026-01
+# support matrix) over HTTPS, prints the `check` report, then runs the
 # daemon against it on 127.0.0.1:${DEMO_PORT:-8080} until Ctrl-C (or for
 # DEMO_SECONDS seconds when set).
 set -euo pipefail
@@ -15,7 +16,7 @@ sim="$root/$build/tests/kubesim/kubesim"
 cleanup() { [ -n "${simpid:-}" ] && kill "$simpid" 2>/dev/null; [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-"$sim" --listen 127.0.0.1:0 --control 127.0.0.1:0 --seed "$root/tests/fixtures" \
+"$sim" --listen 127.0.0.1:0 --control 127.0.0.1:0 --seed "$root/tests/fixtures" --seed "$root/tests/fixtures/matrix" \
   --tls-dir "$work/tls" --token demo-token --kubeconfig-out "$work/kubeconfig" \
   >"$work/kubesim.out" 2>"$work/kubesim.log" &
 simpid=$!
@@ -25,14 +26,20 @@ control=$(sed -n 's/.*"control":"\([^"]*\)".*/\1/p' "$work/kubesim.out")
 
 cat >"$work/config.yaml" <<YAML
 # Demo configuration: the vault's schedule of the demo cluster, so the quota
-# tells scheduled backups from on-demand ones.
+# tells scheduled backups from on-demand ones; the support matrix of
+# 2026-01 (the default; set edition: "2023-08" for the old verdicts) with
+# the Vault tier in use, so volumes it cannot take carry notes.
+matrix:
+  edition: "2026-01"
 vault:
   backup_schedule: R/2026-01-01T02:00:00+00:00/PT6H
+  tiers: [operational, vault]
 accounting:
   state_file: $work/quota.json
 api:
   token_file: $work/api-token
 regions_file: $root/config/regions.txt
+kubernetes_versions_file: $root/config/kubernetes-versions.txt
 log:
   format: text
 YAML

@@ -255,6 +255,64 @@ static int walk_sources(struct walk *w, const yaml_node_t *seq)
     return 0;
 }
 
+/* vault.tiers: [operational] or [operational, vault] (any order). */
+static int walk_tiers(struct walk *w, const yaml_node_t *seq)
+{
+    if (seq->type != YAML_SEQUENCE_NODE)
+        return fail_at(w, seq, "vault.tiers: got %s (expected a list of tiers: operational, vault)",
+                       kind_name(seq));
+    bool op = false, vault = false;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *v = yaml_document_get_node(w->doc, *it);
+        if (v->type != YAML_SCALAR_NODE)
+            return fail_at(w, v, "vault.tiers: got %s (expected operational or vault)", kind_name(v));
+        if (!strcmp(scalar(v), "operational"))
+            op = true;
+        else if (!strcmp(scalar(v), "vault"))
+            vault = true;
+        else
+            return fail_at(w, v, "vault.tiers: unknown tier '%s' (expected operational or vault)",
+                           scalar(v));
+    }
+    if (!op)
+        return fail_at(w, seq,
+                       "vault.tiers: the operational tier is always used (expected a list "
+                       "containing operational)");
+    w->c->vault.tier_operational = op;
+    w->c->vault.tier_vault = vault;
+    return 0;
+}
+
+/* vault.backup_namespaces: namespace names; [] = all. */
+static int walk_backup_namespaces(struct walk *w, const yaml_node_t *seq)
+{
+    if (is_null(seq)) {
+        w->c->vault.n_backup_namespaces = 0;
+        return 0;
+    }
+    if (seq->type != YAML_SEQUENCE_NODE)
+        return fail_at(w, seq, "vault.backup_namespaces: got %s (expected a list of namespace names)",
+                       kind_name(seq));
+    size_t n = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *v = yaml_document_get_node(w->doc, *it);
+        if (v->type != YAML_SCALAR_NODE || !config__namespace_ok(scalar(v)))
+            return fail_at(w, v, "vault.backup_namespaces: '%s' is not a namespace name (expected "
+                           "a list of namespace names)",
+                           v->type == YAML_SCALAR_NODE ? scalar(v) : kind_name(v));
+        if (n == CONFIG_MAX_BACKUP_NAMESPACES)
+            return fail_at(w, v, "vault.backup_namespaces: more than %d namespaces (expected at most %d)",
+                           CONFIG_MAX_BACKUP_NAMESPACES, CONFIG_MAX_BACKUP_NAMESPACES);
+        snprintf(w->c->vault.backup_namespaces[n], sizeof w->c->vault.backup_namespaces[n], "%s",
+                 scalar(v));
+        n++;
+    }
+    w->c->vault.n_backup_namespaces = n;
+    return 0;
+}
+
 static int walk_section(struct walk *w, const char *section, const yaml_node_t *m)
 {
     if (is_null(m))
@@ -274,6 +332,10 @@ static int walk_section(struct walk *w, const char *section, const yaml_node_t *
             rc = assign_node(w, key, v);
         else if (!strcmp(section, "accounting") && !strcmp(scalar(k), "sources"))
             rc = walk_sources(w, v);
+        else if (!strcmp(section, "vault") && !strcmp(scalar(k), "tiers"))
+            rc = walk_tiers(w, v);
+        else if (!strcmp(section, "vault") && !strcmp(scalar(k), "backup_namespaces"))
+            rc = walk_backup_namespaces(w, v);
         else
             rc = unknown_key(w, k, section);
     }
@@ -549,6 +611,17 @@ fail_key(const struct config *c, struct config_err *err, const char *key, const 
     vsnprintf(err->msg + pl, sizeof err->msg - pl, fmt, ap);
     va_end(ap);
     return -EINVAL;
+}
+
+int config_key_error(const struct config *c, struct config_err *err, const char *dotted_key,
+                     const char *fmt, ...)
+{
+    char msg[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail_key(c, err, dotted_key, "%s", msg);
 }
 
 int config_validate(const struct config *c, struct config_err *err)

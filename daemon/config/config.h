@@ -15,8 +15,12 @@
 
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_DEFAULT_REGIONS_FILE "/etc/aks-backup-companion/regions.txt"
+#define CONFIG_DEFAULT_KVERSIONS_PATH "/etc/aks-backup-companion/kubernetes-versions.txt"
+/* matrix.edition's default; the editions themselves are rules/' data (rules/matrix.h). */
+#define CONFIG_DEFAULT_EDITION "2026-01"
 #define CONFIG_NAME_MAX 254 /* Kubernetes object names, label keys */
 #define CONFIG_NKEYS 72     /* capacity of the scalar-key table */
+#define CONFIG_MAX_BACKUP_NAMESPACES 256
 #define CONFIG_WUR __attribute__((warn_unused_result))
 
 struct config_err {
@@ -76,6 +80,10 @@ struct config {
         char identity[32]; /* system | user | service-principal | "" */
     } cluster;
     struct {
+        char edition[16]; /* support-matrix edition (2026-01, 2023-08); checked by the app
+                           * against rules/matrix.h's editions */
+    } matrix;
+    struct {
         char region[64];
         char subscription_id[64];
         long backup_policies;      /* -1 = unknown */
@@ -83,12 +91,21 @@ struct config {
         char backup_schedule[128]; /* "" = unknown */
         bool has_schedule;
         struct schedule schedule; /* valid when has_schedule */
-        long schedule_tolerance_minutes;
+        long schedule_tolerance_minutes; /* -1 = the edition's default */
+        bool tier_vault;           /* tiers contains vault */
+        bool tier_operational;     /* tiers contains operational */
+        char backup_namespaces[CONFIG_MAX_BACKUP_NAMESPACES][64]; /* [] = all */
+        size_t n_backup_namespaces;
     } vault;
     struct {
         char region[64];
         char subscription_id[64];
+        char kind[32]; /* StorageV2, Storage, BlobStorage, ... ; "" unknown */
+        char sku[32];  /* Standard_LRS, Premium_LRS, ... ; "" unknown */
     } storage;
+    struct {
+        char azure_files_version[32]; /* overrides the DaemonSet's; "" */
+    } driver;
     struct {
         char namespace_[64];
         char pod_selector[512];
@@ -126,6 +143,7 @@ struct config {
         long retry_period_seconds;
     } leader_election;
     char regions_file[CONFIG_PATH_MAX];
+    char kubernetes_versions_file[CONFIG_PATH_MAX];
     struct {
         char warnings_configmap[CONFIG_NAME_MAX]; /* "" = off */
     } admission;
@@ -220,6 +238,14 @@ CONFIG_WUR int config_load(struct config *c, const char *path, char *const *envp
  * 2 accounting sources, day boundary UTC, leader election off, write API
  * disabled, backup schedule unknown". */
 void config_summary(const struct config *c, char *out, size_t n);
+
+/* An error about one key in the shape config_validate gives: at the key's
+ * file position when the file set it, else naming the variable or flag.
+ * For checks made above config/ (the support-matrix edition). -EINVAL. */
+__attribute__((format(printf, 4, 5))) int config_key_error(const struct config *c,
+                                                           struct config_err *err,
+                                                           const char *dotted_key,
+                                                           const char *fmt, ...);
 
 /* Seconds east of UTC of limits.day_boundary (UTC = 0, +05:30 = 19800). */
 int config_day_offset(const struct config *c);

@@ -54,6 +54,30 @@ static int ck_identity(struct config *c, const char *v, char *w, size_t n)
     return why(w, n, "unknown identity");
 }
 
+static int ck_version_opt(struct config *c, const char *v, char *w, size_t n)
+{
+    const char *p = v;
+    if (!*v)
+        return 0;
+    if (*p == 'v')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return why(w, n, "not a version");
+    while (isdigit((unsigned char)*p))
+        p++;
+    if (*p != '.' || !isdigit((unsigned char)p[1]))
+        return why(w, n, "not a version");
+    return 0;
+}
+
+static int ck_word(struct config *c, const char *v, char *w, size_t n)
+{
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return why(w, n, "only letters, digits and '_'");
+    return 0;
+}
+
 static int ck_schedule(struct config *c, const char *v, char *w, size_t n)
 {
     struct schedule s;
@@ -243,6 +267,10 @@ const struct config__key config__keys[] = {
      "a subscription GUID or \"\""},
     {"cluster", "identity", CK_STR, F(cluster.identity), 0, 0, ck_identity,
      "system, user, service-principal or \"\""},
+    /* Which editions exist is the rules' data: the app checks the value
+     * (app_check_edition) and reports it at this key's position. */
+    {"matrix", "edition", CK_STR, F(matrix.edition), 0, 0, NULL,
+     "a support-matrix edition such as 2026-01"},
     {"vault", "region", CK_STR, F(vault.region), 0, 0, ck_region,
      "an Azure region such as westeurope, or \"\""},
     {"vault", "subscription_id", CK_STR, F(vault.subscription_id), 0, 0, ck_guid,
@@ -252,12 +280,18 @@ const struct config__key config__keys[] = {
     {"vault", "backup_schedule", CK_STR, F(vault.backup_schedule), 0, 0, ck_schedule,
      "an ISO 8601 repeating interval R[n]/<RFC 3339 start>/<duration> such as "
      "R/2026-01-01T02:00:00+00:00/PT4H, or \"\""},
-    {"vault", "schedule_tolerance_minutes", CK_INT, F(vault.schedule_tolerance_minutes), 0, 1440,
-     NULL, NULL},
+    {"vault", "schedule_tolerance_minutes", CK_INT, F(vault.schedule_tolerance_minutes), -1, 1440,
+     NULL, "an integer from 0 to 1440, or -1 for the edition's default (120 for 2026-01, 30 for 2023-08)"},
     {"storage", "region", CK_STR, F(storage.region), 0, 0, ck_region,
      "an Azure region such as westeurope, or \"\""},
     {"storage", "subscription_id", CK_STR, F(storage.subscription_id), 0, 0, ck_guid,
      "a subscription GUID or \"\""},
+    {"storage", "kind", CK_STR, F(storage.kind), 0, 0, ck_word,
+     "the storage account's kind such as StorageV2, or \"\""},
+    {"storage", "sku", CK_STR, F(storage.sku), 0, 0, ck_word,
+     "the storage account's SKU such as Standard_LRS, or \"\""},
+    {"driver", "azure_files_version", CK_STR, F(driver.azure_files_version), 0, 0, ck_version_opt,
+     "an Azure Files CSI driver version such as v1.32.5, or \"\""},
     {"extension", "namespace", CK_STR, F(extension.namespace_), 0, 0, ck_ns, "a namespace name"},
     {"extension", "pod_selector", CK_STR, F(extension.pod_selector), 0, 0, ck_selector,
      "a label selector such as app.kubernetes.io/name=x"},
@@ -295,6 +329,8 @@ const struct config__key config__keys[] = {
     {"leader_election", "retry_period_seconds", CK_INT, F(leader_election.retry_period_seconds), 1,
      3600, NULL, NULL},
     {NULL, "regions_file", CK_STR, F(regions_file), 0, 0, ck_nonempty, "a file path"},
+    {NULL, "kubernetes_versions_file", CK_STR, F(kubernetes_versions_file), 0, 0, ck_nonempty,
+     "a file path"},
     {"admission", "warnings_configmap", CK_STR, F(admission.warnings_configmap), 0, 0, ck_name_opt,
      "a ConfigMap name or \"\""},
     {"azure", "enabled", CK_BOOL, F(azure.enabled), 0, 0, NULL, "true or false"},
@@ -322,10 +358,9 @@ const size_t config__nkeys = sizeof config__keys / sizeof config__keys[0];
 _Static_assert(sizeof config__keys / sizeof config__keys[0] <= CONFIG_NKEYS, "raise CONFIG_NKEYS");
 
 const char *const config__top[] = {
-    "cluster", "vault",           "storage",      "extension", "limits", "accounting", "api",
-    "http",    "leader_election", "regions_file", "admission", "azure",  "metrics", "log",
-    "kubernetes",
-    NULL,
+    "cluster", "matrix",          "vault",        "storage",   "driver", "extension",
+    "limits",  "accounting",      "api",          "http",      "leader_election", "regions_file",
+    "kubernetes_versions_file",   "admission",    "azure",     "metrics",   "log",    "kubernetes", NULL,
 };
 
 const char *const config__source_keys[] = {
@@ -336,7 +371,7 @@ bool config__is_section(const char *name)
 {
     for (size_t i = 0; config__top[i]; i++)
         if (!strcmp(config__top[i], name))
-            return strcmp(name, "regions_file") != 0;
+            return strcmp(name, "regions_file") != 0 && strcmp(name, "kubernetes_versions_file") != 0;
     return false;
 }
 
@@ -407,6 +442,10 @@ void config__suggest(const char *section, const char *name, char *did, size_t dn
                 consider(config__keys[i].name, name, &best, &bd, list, ln);
         if (!strcmp(section, "accounting"))
             consider("sources", name, &best, &bd, list, ln);
+        if (!strcmp(section, "vault")) {
+            consider("tiers", name, &best, &bd, list, ln);
+            consider("backup_namespaces", name, &best, &bd, list, ln);
+        }
     }
     if (best)
         snprintf(did, dn, "did you mean '%s'?", best);
@@ -687,7 +726,9 @@ int config_defaults(struct config *c)
     memset(c, 0, sizeof *c);
     c->vault.backup_policies = -1;
     c->vault.backup_instances = -1;
-    c->vault.schedule_tolerance_minutes = 30;
+    c->vault.schedule_tolerance_minutes = -1;
+    c->vault.tier_operational = true;
+    snprintf(c->matrix.edition, sizeof c->matrix.edition, "%s", CONFIG_DEFAULT_EDITION);
     snprintf(c->extension.namespace_, sizeof c->extension.namespace_, "dataprotection-microsoft");
     snprintf(c->extension.pod_selector, sizeof c->extension.pod_selector,
              "app.kubernetes.io/name=dataprotection-microsoft-kubernetes");
@@ -716,6 +757,8 @@ int config_defaults(struct config *c)
     c->leader_election.renew_deadline_seconds = 10;
     c->leader_election.retry_period_seconds = 2;
     snprintf(c->regions_file, sizeof c->regions_file, "%s", CONFIG_DEFAULT_REGIONS_FILE);
+    snprintf(c->kubernetes_versions_file, sizeof c->kubernetes_versions_file, "%s",
+             CONFIG_DEFAULT_KVERSIONS_PATH);
     snprintf(c->admission.warnings_configmap, sizeof c->admission.warnings_configmap,
              "aks-backup-companion-storage-classes");
     snprintf(c->azure.resource_manager_url, sizeof c->azure.resource_manager_url,

@@ -62,12 +62,20 @@ static int add(struct regions *r, size_t *cap, const char *name, bool op_only)
 
 static bool mentions_operational_only(const char *comment)
 {
-    /* Case-insensitive search for the phrase, spaces as written. */
+    /* Case-insensitive search for the phrase, with spaces or dashes
+     * ("operational tier only", "operational-tier-only"). */
     static const char phrase[] = "operational tier only";
     size_t pl = sizeof phrase - 1;
-    for (const char *p = comment; *p; p++)
-        if (strncasecmp(p, phrase, pl) == 0)
+    for (const char *p = comment; *p; p++) {
+        size_t i = 0;
+        for (; i < pl && p[i]; i++) {
+            char c = p[i] == '-' ? ' ' : p[i];
+            if (tolower((unsigned char)c) != phrase[i])
+                break;
+        }
+        if (i == pl)
             return true;
+    }
     return false;
 }
 

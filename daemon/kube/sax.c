@@ -32,6 +32,8 @@ struct tnode {
     int16_t slot; /* field index, -1 none */
     uint8_t kind; /* enum model_field_kind of the slot */
     bool keys;    /* MF_KEYS: record the names of object members */
+    const char *prefix; /* MF_PREFIX: a key starting with it sets the slot's b */
+    size_t plen;
 };
 
 enum fkey { FK_OTHER, FK_TYPE, FK_OBJECT, FK_ITEMS, FK_METADATA };
@@ -107,8 +109,13 @@ static int trie_build(struct sax *s)
     s->ntrie = 1;
     for (size_t i = 0; i < fs->n && i < MODEL_VIEW_MAX; i++) {
         int16_t cur = 0;
+        const char *prefix = NULL;
         for (size_t d = 0; d < MODEL_PATH_MAX && fs->f[i].path[d]; d++) {
             const char *k = fs->f[i].path[d];
+            if (fs->f[i].kind == MF_PREFIX && (d + 1 == MODEL_PATH_MAX || !fs->f[i].path[d + 1])) {
+                prefix = k; /* MF_PREFIX: the last component is the key prefix */
+                break;
+            }
             int16_t c = trie_child(s, cur, k, strlen(k));
             if (c < 0) {
                 if (s->ntrie >= TRIE_MAX)
@@ -123,6 +130,10 @@ static int trie_build(struct sax *s)
         s->trie[cur].slot = (int16_t)i;
         s->trie[cur].kind = (uint8_t)fs->f[i].kind;
         s->trie[cur].keys = fs->f[i].kind == MF_KEYS;
+        if (prefix) {
+            s->trie[cur].prefix = prefix;
+            s->trie[cur].plen = strlen(prefix);
+        }
     }
     return 0;
 }
@@ -197,6 +208,9 @@ static int view_ev(struct sax *s, enum ev e, const char *p, size_t n)
     switch (e) {
     case EV_KEY:
         s->knode = trie_child(s, parent, p, n);
+        if (s->trie[parent].prefix && s->trie[parent].slot >= 0 && n >= s->trie[parent].plen &&
+            memcmp(p, s->trie[parent].prefix, s->trie[parent].plen) == 0)
+            s->view.v[s->trie[parent].slot].b = true;
         if (s->trie[parent].keys) {
             s->lastkey_len = n < KEYBUF ? n : KEYBUF;
             if (n < KEYBUF)
@@ -212,11 +226,12 @@ static int view_ev(struct sax *s, enum ev e, const char *p, size_t n)
         if (kn >= 0) {
             struct tnode *t = &s->trie[kn];
             if (t->slot >= 0) {
-                bool obj = t->kind == MF_OBJ || t->kind == MF_KEYS;
+                bool obj = t->kind == MF_OBJ || t->kind == MF_KEYS || t->kind == MF_PREFIX;
                 s->view.v[t->slot].set = obj;
+                s->view.v[t->slot].b = false;
                 s->off[t->slot] = UINT32_MAX;
             }
-            if (t->child >= 0 || t->keys) {
+            if (t->child >= 0 || t->keys || t->prefix) {
                 s->vstack[s->vtop++] = kn;
                 return 0;
             }

@@ -24,8 +24,14 @@ void model_view_from_json(const struct model_fields *fs, struct json_object *obj
     for (size_t i = 0; i < fs->n && i < MODEL_VIEW_MAX; i++) {
         const struct model_field *f = &fs->f[i];
         struct json_object *o = obj;
-        for (size_t d = 0; o && d < MODEL_PATH_MAX && f->path[d]; d++)
+        const char *prefix = NULL;
+        for (size_t d = 0; o && d < MODEL_PATH_MAX && f->path[d]; d++) {
+            if (f->kind == MF_PREFIX && (d + 1 == MODEL_PATH_MAX || !f->path[d + 1])) {
+                prefix = f->path[d]; /* the last component: the key prefix */
+                break;
+            }
             o = member(o, f->path[d]);
+        }
         if (!o)
             continue;
         struct model_val *mv = &v->v[i];
@@ -45,6 +51,17 @@ void model_view_from_json(const struct model_fields *fs, struct json_object *obj
             break;
         case MF_OBJ:
             mv->set = json_object_is_type(o, json_type_object);
+            break;
+        case MF_PREFIX:
+            if (!json_object_is_type(o, json_type_object))
+                break;
+            mv->set = true;
+            mv->b = false;
+            json_object_object_foreach(o, pkey, pval) {
+                (void)pval;
+                if (prefix && strncmp(pkey, prefix, strlen(prefix)) == 0)
+                    mv->b = true;
+            }
             break;
         case MF_KEYS:
             if (!json_object_is_type(o, json_type_object))

@@ -24,6 +24,9 @@ enum model_field_kind {
     MF_OBJ,     /* an object is present (set); its own fields may be listed too */
     MF_KEYS,    /* an object: the names of its object-valued members, in order,
                  * go to view->keys (at most one such field per table) */
+    MF_PREFIX,  /* the LAST path component is a key prefix, the others lead to an
+                 * object (set): b is whether one of its keys starts with the
+                 * prefix ({"metadata", "labels", "velero.io/"}) */
 };
 
 /* A path from the object's root; unused trailing components are NULL

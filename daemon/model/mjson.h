@@ -55,4 +55,38 @@ static inline const char *mj_label(struct json_object *obj, const char *key)
     return mj_str(mj_obj(mj_obj(obj, "metadata"), "labels"), key);
 }
 
+/* Whether a key of metadata.labels or metadata.annotations starts with
+ * prefix ("velero.io/"). */
+static inline bool mj_meta_key_prefix(struct json_object *obj, const char *prefix)
+{
+    static const char *const maps[] = {"labels", "annotations"};
+    size_t pl = strlen(prefix);
+    struct json_object *md = mj_obj(obj, "metadata");
+    for (size_t i = 0; i < 2; i++) {
+        struct json_object *m = mj_obj(md, maps[i]);
+        if (!m)
+            continue;
+        json_object_object_foreach(m, k, v) {
+            (void)v;
+            if (strncmp(k, prefix, pl) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Case-insensitive string equality; NULL never equals. */
+static inline bool mj_ieq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
 #endif

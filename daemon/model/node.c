@@ -43,7 +43,15 @@ static void node_free(void *p)
 
 /* The fields a node record is built from (fields.h); a new one gets an
  * index here and a path in the table, and is read in node_build. */
-enum { NODE_REGION = MV_FIRST, NODE_REGION_BETA, NODE_PROVIDER_ID, NODE_KUBELET, NODE_NFIELDS };
+enum {
+    NODE_REGION = MV_FIRST,
+    NODE_REGION_BETA,
+    NODE_PROVIDER_ID,
+    NODE_KUBELET,
+    NODE_OS,
+    NODE_ARCH,
+    NODE_NFIELDS
+};
 
 static const struct model_field node_field_table[NODE_NFIELDS] = {
     MODEL_META_FIELDS,
@@ -51,6 +59,8 @@ static const struct model_field node_field_table[NODE_NFIELDS] = {
     [NODE_REGION_BETA] = {{"metadata", "labels", "failure-domain.beta.kubernetes.io/region"}, MF_STR},
     [NODE_PROVIDER_ID] = {{"spec", "providerID"}, MF_STR},
     [NODE_KUBELET] = {{"status", "nodeInfo", "kubeletVersion"}, MF_STR},
+    [NODE_OS] = {{"metadata", "labels", "kubernetes.io/os"}, MF_STR},
+    [NODE_ARCH] = {{"metadata", "labels", "kubernetes.io/arch"}, MF_STR},
 };
 
 static int node_build(const struct model_type *t, const struct model_view *v, void **out)
@@ -71,11 +81,34 @@ static int node_build(const struct model_type *t, const struct model_view *v, vo
         node_free(r);
         return -ENOMEM;
     }
+    const char *os = model_view_str(v, NODE_OS), *arch = model_view_str(v, NODE_ARCH);
+    r->linux_amd64 = os && arch && strcmp(os, "linux") == 0 && strcmp(arch, "amd64") == 0;
     *out = r;
     return 0;
 }
 
 static const struct model_fields node_fields = {node_field_table, NODE_NFIELDS, node_build};
+
+/* Nodes are few and their Ready condition sits in an array the field
+ * tables do not address: they are read from a json-c tree (no .fields). */
+static int node_extract(const struct model_type *t, struct json_object *obj, void **out)
+{
+    struct model_view v;
+    model_view_from_json(&node_fields, obj, &v);
+    int rc = node_build(t, &v, out);
+    if (rc)
+        return rc;
+    struct node_rec *r = *out;
+    struct json_object *conds = mj_get(mj_obj(obj, "status"), "conditions");
+    for (size_t i = 0; conds && json_object_is_type(conds, json_type_array) &&
+                       i < json_object_array_length(conds); i++) {
+        struct json_object *c = json_object_array_get_idx(conds, i);
+        const char *ct = mj_str(c, "type"), *cs = mj_str(c, "status");
+        if (ct && strcmp(ct, "Ready") == 0)
+            r->ready = cs && strcmp(cs, "True") == 0;
+    }
+    return 0;
+}
 
 const struct model_type model_node_type = {
     .resource = "nodes",
@@ -83,7 +116,6 @@ const struct model_type model_node_type = {
     .version = "v1",
     .kind = "Node",
     .namespaced = false,
-    .extract = model_fields_extract,
+    .extract = node_extract,
     .free = node_free,
-    .fields = &node_fields,
 };

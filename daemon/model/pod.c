@@ -75,6 +75,7 @@ static void pod_free(void *p)
         return;
     model_meta_clear(&r->meta);
     free(r->phase);
+    free(r->sched_message);
     for (size_t i = 0; i < r->ncontainers; i++) {
         free(r->containers[i].name);
         free(r->containers[i].waiting_reason);
@@ -151,6 +152,18 @@ static int pod_extract(const struct model_type *t, struct json_object *obj, void
         goto nomem;
     r->ready = cond_is(conds, "Ready", "True", NULL);
     r->unschedulable = cond_is(conds, "PodScheduled", "False", "Unschedulable");
+    if (cond_is(conds, "PodScheduled", "False", NULL) && conds) {
+        for (size_t i = 0; i < json_object_array_length(conds); i++) {
+            struct json_object *c = json_object_array_get_idx(conds, i);
+            const char *ct = mj_str(c, "type");
+            if (ct && strcmp(ct, "PodScheduled") == 0) {
+                const char *m = mj_str(c, "message");
+                if (mj_dup(m, true, &r->sched_message))
+                    goto nomem;
+                break;
+            }
+        }
+    }
     struct json_object *cs = mj_get(mj_obj(obj, "spec"), "containers");
     struct json_object *sts = mj_get(status, "containerStatuses");
     if (cs && json_object_is_type(cs, json_type_array) && json_object_array_length(cs) > 0) {

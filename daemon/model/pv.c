@@ -42,6 +42,11 @@ enum {
     PV_PHASE,
     PV_PROVISIONED_BY,
     PV_MIGRATED_TO,
+    PV_ATTR_PROTOCOL,  /* Azure Files over NFS */
+    PV_ATTR_ENDPOINT,  /* Azure Files behind a private endpoint */
+    PV_CAPACITY,
+    PV_LABELS,         /* MF_PREFIX velero.io/ */
+    PV_ANNOTATIONS,    /* MF_PREFIX velero.io/ */
     PV_NFIELDS
 };
 
@@ -55,6 +60,11 @@ static const struct model_field pv_field_table[PV_NFIELDS] = {
     [PV_PHASE] = {{"status", "phase"}, MF_STR},
     [PV_PROVISIONED_BY] = {{"metadata", "annotations", "pv.kubernetes.io/provisioned-by"}, MF_STR},
     [PV_MIGRATED_TO] = {{"metadata", "annotations", "pv.kubernetes.io/migrated-to"}, MF_STR},
+    [PV_ATTR_PROTOCOL] = {{"spec", "csi", "volumeAttributes", "protocol"}, MF_STR},
+    [PV_ATTR_ENDPOINT] = {{"spec", "csi", "volumeAttributes", "networkEndpointType"}, MF_STR},
+    [PV_CAPACITY] = {{"spec", "capacity", "storage"}, MF_STR},
+    [PV_LABELS] = {{"metadata", "labels", "velero.io/"}, MF_PREFIX},
+    [PV_ANNOTATIONS] = {{"metadata", "annotations", "velero.io/"}, MF_PREFIX},
 };
 
 /* The first known source among spec's object members, else the first
@@ -123,6 +133,21 @@ static int pv_build(const struct model_type *t, const struct model_view *v, void
     r->meta.created = created;
     r->source = source;
     r->migrated = model_view_str(v, PV_MIGRATED_TO) != NULL;
+    if (mj_ieq(model_view_str(v, PV_ATTR_PROTOCOL), "nfs"))
+        r->flags |= PV_F_NFS;
+    if (mj_ieq(model_view_str(v, PV_ATTR_ENDPOINT), "privateEndpoint"))
+        r->flags |= PV_F_PRIVATE_EP;
+    if ((v->v[PV_LABELS].set && v->v[PV_LABELS].b) || (v->v[PV_ANNOTATIONS].set && v->v[PV_ANNOTATIONS].b))
+        r->flags |= PV_F_VELERO_META;
+    r->capacity = -1;
+    const char *cap = model_view_str(v, PV_CAPACITY);
+    if (cap) {
+        int64_t bytes;
+        if (model_parse_quantity(cap, &bytes) == 0 && bytes >= 0)
+            r->capacity = bytes;
+        else
+            r->flags |= PV_F_CAPACITY_BAD;
+    }
     *out = r;
     return 0;
 }
@@ -151,6 +176,8 @@ struct pv_rec *model_pv_clone(const struct pv_rec *r)
     c->meta.created = r->meta.created;
     c->source = r->source;
     c->migrated = r->migrated;
+    c->flags = r->flags;
+    c->capacity = r->capacity;
     return c;
 }
 

@@ -20,13 +20,22 @@ static void pvc_free(void *p)
 
 /* The fields a claim record is built from (fields.h); a new one gets an
  * index here and a path in the table, and is read in pvc_build. */
-enum { PVC_STORAGE_CLASS = MV_FIRST, PVC_VOLUME_NAME, PVC_PHASE, PVC_NFIELDS };
+enum {
+    PVC_STORAGE_CLASS = MV_FIRST,
+    PVC_VOLUME_NAME,
+    PVC_PHASE,
+    PVC_LABELS,      /* MF_PREFIX velero.io/ */
+    PVC_ANNOTATIONS, /* MF_PREFIX velero.io/ */
+    PVC_NFIELDS
+};
 
 static const struct model_field pvc_field_table[PVC_NFIELDS] = {
     MODEL_META_FIELDS,
     [PVC_STORAGE_CLASS] = {{"spec", "storageClassName"}, MF_STR},
     [PVC_VOLUME_NAME] = {{"spec", "volumeName"}, MF_STR},
     [PVC_PHASE] = {{"status", "phase"}, MF_STR},
+    [PVC_LABELS] = {{"metadata", "labels", "velero.io/"}, MF_PREFIX},
+    [PVC_ANNOTATIONS] = {{"metadata", "annotations", "velero.io/"}, MF_PREFIX},
 };
 
 static int pvc_build(const struct model_type *t, const struct model_view *v, void **out)
@@ -47,6 +56,8 @@ static int pvc_build(const struct model_type *t, const struct model_view *v, voi
         return -ENOMEM;
     r->meta.created = created;
     r->has_storage_class = sc != NULL;
+    r->velero_meta = (v->v[PVC_LABELS].set && v->v[PVC_LABELS].b) ||
+                     (v->v[PVC_ANNOTATIONS].set && v->v[PVC_ANNOTATIONS].b);
     *out = r;
     return 0;
 }

@@ -13,7 +13,7 @@
 
 #include "model/model.h"
 
-/* ---- PersistentVolume (112 bytes; name and claim name packed behind it
+/* ---- PersistentVolume (120 bytes; name and claim name packed behind it
  * in the same allocation, the other strings interned and shared: do not
  * free or replace members, extract or clone anew) ---- */
 enum pv_source {
@@ -24,10 +24,18 @@ enum pv_source {
     PV_SOURCE_OTHER,      /* hostPath, local, nfs, iscsi, ...: see source_field */
 };
 
+/* pv_rec.flags */
+#define PV_F_NFS 0x01          /* spec.csi.volumeAttributes.protocol is nfs (any case) */
+#define PV_F_PRIVATE_EP 0x02   /* volumeAttributes networkEndpointType privateEndpoint */
+#define PV_F_VELERO_META 0x04  /* a label or annotation key under velero.io/ */
+#define PV_F_CAPACITY_BAD 0x08 /* spec.capacity.storage present but not a quantity */
+
 struct pv_rec {
     struct obj_meta meta;
     enum pv_source source;
     bool migrated;        /* annotation pv.kubernetes.io/migrated-to present */
+    uint8_t flags;        /* PV_F_* */
+    int64_t capacity;     /* spec.capacity.storage in bytes; -1 absent or unparsable */
     char *source_field;   /* spec field name of the source ("csi", "hostPath", ...); NULL for NONE */
     char *csi_driver;     /* spec.csi.driver; NULL unless CSI */
     char *storage_class;  /* spec.storageClassName; NULL when absent or "" */
@@ -45,16 +53,25 @@ struct pv_rec *model_pv_clone(const struct pv_rec *r);
 struct pvc_rec {
     struct obj_meta meta;
     bool has_storage_class; /* spec.storageClassName present (possibly "") */
+    bool velero_meta;       /* a label or annotation key under velero.io/ */
     char *storage_class;    /* its value when present ("" kept as ""); NULL when absent */
     char *volume_name;      /* spec.volumeName; NULL when absent or "" */
     char *phase;            /* status.phase; NULL when absent */
 };
 
 /* ---- StorageClass (64 bytes) ---- */
+/* storageclass_rec.params: the parameters the support matrix looks at. */
+#define SC_P_NFS 0x01            /* protocol: nfs (any case) */
+#define SC_P_PRIVATE_EP 0x02     /* networkEndpointType: privateEndpoint */
+#define SC_P_SLOW_SKU 0x04       /* skuName/skuname PremiumV2_LRS or UltraSSD_LRS (any case) */
+#define SC_P_DES 0x08            /* diskEncryptionSetID set */
+#define SC_P_NET_PRIVATE 0x10    /* networkAccessPolicy DenyAll or AllowPrivate */
+#define SC_P_AAD 0x20            /* dataAccessAuthMode AzureActiveDirectory */
 struct storageclass_rec {
     struct obj_meta meta;
     char *provisioner; /* never NULL ("" when absent) */
     bool is_default;   /* (beta.)storageclass.kubernetes.io/is-default-class == "true" */
+    unsigned params;   /* SC_P_* */
 };
 
 /* ---- CSIDriver (48 bytes): the name is all the rules need ---- */
@@ -77,15 +94,30 @@ struct snapshot_rec {
     char *error_message;       /* status.error.message; NULL when absent */
 };
 
-/* ---- Node (72 bytes) ---- */
+/* ---- Node (80 bytes) ---- */
 struct node_rec {
     struct obj_meta meta;
     char *region;          /* topology.kubernetes.io/region, else the failure-domain beta label; NULL */
     char *subscription_id; /* from spec.providerID azure:///subscriptions/<id>/...; NULL */
     char *kubelet_version; /* status.nodeInfo.kubeletVersion; NULL */
+    bool ready;            /* condition Ready == True */
+    bool linux_amd64;      /* labels kubernetes.io/os=linux and kubernetes.io/arch=amd64 */
 };
 
-/* ---- Pod (80 bytes + 40 per container) ---- */
+/* ---- Namespace (metadata only) ---- */
+struct namespace_rec {
+    struct obj_meta meta;
+    bool velero_meta;      /* a label or annotation key under velero.io/ */
+};
+
+/* ---- velero.io/v1 BackupStorageLocation ---- */
+struct bsl_rec {
+    struct obj_meta meta;
+    char *phase;           /* status.phase (Available, Unavailable); NULL */
+    char *message;         /* status.message; NULL */
+};
+
+/* ---- Pod (88 bytes + 40 per container) ---- */
 struct pod_container {
     char *name;
     int32_t restarts;            /* restartCount */
@@ -100,6 +132,7 @@ struct pod_rec {
     char *phase;                 /* status.phase; "Unknown" when absent */
     bool ready;                  /* condition Ready == True */
     bool unschedulable;          /* PodScheduled False with reason Unschedulable */
+    char *sched_message;         /* that condition's message when PodScheduled is False; NULL */
     size_t ncontainers;          /* spec.containers, in spec order */
     struct pod_container *containers;
 };
@@ -112,6 +145,8 @@ extern const struct model_type model_csidriver_type;
 extern const struct model_type model_snapshotclass_type;
 extern const struct model_type model_snapshot_type;
 extern const struct model_type model_node_type;
+extern const struct model_type model_namespace_type;
+extern const struct model_type model_bsl_type;
 
 /* The pod type is restricted to the extension's namespace and selector at
  * run time: returns a copy of the pod descriptor with namespace_ and

@@ -26,6 +26,12 @@ static void opts_free(struct engine_opts *o)
     free((char *)o->storage_subscription);
     free((char *)o->extension_namespace);
     free((char *)o->extension_selector);
+    free((char *)o->storage_kind);
+    free((char *)o->storage_sku);
+    free((char *)o->azure_files_version);
+    for (size_t i = 0; o->backup_namespaces && i < o->n_backup_namespaces; i++)
+        free((char *)o->backup_namespaces[i]);
+    free((void *)o->backup_namespaces);
     memset(o, 0, sizeof(*o));
 }
 
@@ -41,7 +47,28 @@ static int opts_copy(struct engine_opts *dst, const struct engine_opts *src)
     dst->storage_subscription = dup_or_empty(src->storage_subscription);
     dst->extension_namespace = dup_or_empty(src->extension_namespace);
     dst->extension_selector = dup_or_empty(src->extension_selector);
-    if (!dst->cluster_region || !dst->cluster_subscription || !dst->cluster_identity ||
+    dst->storage_kind = dup_or_empty(src->storage_kind);
+    dst->storage_sku = dup_or_empty(src->storage_sku);
+    dst->azure_files_version = dup_or_empty(src->azure_files_version);
+    dst->backup_namespaces = NULL;
+    dst->n_backup_namespaces = 0;
+    if (src->n_backup_namespaces) {
+        char **v = calloc(src->n_backup_namespaces, sizeof(*v));
+        dst->backup_namespaces = (const char *const *)v;
+        for (size_t i = 0; v && i < src->n_backup_namespaces; i++) {
+            if (!(v[i] = strdup(src->backup_namespaces[i]))) {
+                opts_free(dst);
+                return -ENOMEM;
+            }
+            dst->n_backup_namespaces = i + 1;
+        }
+        if (!v) {
+            opts_free(dst);
+            return -ENOMEM;
+        }
+    }
+    if (!dst->storage_kind || !dst->storage_sku || !dst->azure_files_version ||
+        !dst->cluster_region || !dst->cluster_subscription || !dst->cluster_identity ||
         !dst->vault_region || !dst->vault_subscription || !dst->storage_region ||
         !dst->storage_subscription || !dst->extension_namespace || !dst->extension_selector) {
         opts_free(dst);
@@ -75,6 +102,7 @@ struct engine *engine_new(const struct engine_opts *o)
         return NULL;
     }
     e->snapshot_api = -1;
+    e->ed = e->o.edition ? e->o.edition : matrix_edition_default();
     return e;
 }
 
@@ -85,7 +113,60 @@ int engine_set_opts(struct engine *e, const struct engine_opts *o)
         return -ENOMEM;
     opts_free(&e->o);
     e->o = n;
+    e->ed = e->o.edition ? e->o.edition : matrix_edition_default();
+    engine__pv_rejudge(e); /* edition, tiers or the driver override may have changed */
+    engine__notify(e, ENGINE_CHANGED_CLASSES);
     return 0;
+}
+
+const struct matrix_edition *engine_edition(const struct engine *e)
+{
+    return e->ed;
+}
+
+void engine_set_now(struct engine *e, int64_t now)
+{
+    e->now_override = now;
+}
+
+void engine_set_files_driver_version(struct engine *e, const char *version)
+{
+    const char *old = e->files_version ? e->files_version : "";
+    const char *nv = version ? version : "";
+    if (strcmp(old, nv) == 0)
+        return;
+    free(e->files_version);
+    e->files_version = *nv ? strdup(nv) : NULL;
+    engine__pv_rejudge(e);
+    engine__notify(e, ENGINE_CHANGED_CLASSES);
+}
+
+const char *engine_files_driver_version(const struct engine *e)
+{
+    if (e->o.azure_files_version && *e->o.azure_files_version)
+        return e->o.azure_files_version;
+    return e->files_version ? e->files_version : "";
+}
+
+int engine__files_driver_ok(const struct engine *e)
+{
+    int ma, mi;
+    const char *v = engine_files_driver_version(e);
+    if (!*v || prereq_parse_tag_version(v, &ma, &mi) < 0)
+        return -1;
+    return ma > e->ed->files_min_major || (ma == e->ed->files_min_major && mi >= e->ed->files_min_minor);
+}
+
+struct classify_ctx engine__classify_ctx(const struct engine *e, const struct pv_rec *pv)
+{
+    struct classify_ctx c = {.ed = e->ed, .files_driver_ok = engine__files_driver_ok(e),
+                             .vault_tier = e->o.vault_tier};
+    if (pv && pv->storage_class) {
+        const struct sc_ent *s = strmap_get(&e->classes, pv->storage_class);
+        if (s)
+            c.class_params = s->params;
+    }
+    return c;
 }
 
 const struct engine_opts *engine_get_opts(const struct engine *e)
@@ -118,8 +199,11 @@ void engine_free(struct engine *e)
     strmap_clear(&e->nodes, free);
     strmap_clear(&e->node_regions, NULL);
     strmap_clear(&e->node_subs, NULL);
+    strmap_clear(&e->namespaces, NULL);
+    strmap_clear(&e->bsls, engine__free_bsl);
     engine__free_ext(e);
     free(e->version);
+    free(e->files_version);
     opts_free(&e->o);
     free(e);
 }
@@ -169,6 +253,7 @@ static void pvc_upsert(struct engine *e, const struct pvc_rec *rec)
     c->pending = (rec->phase && strcmp(rec->phase, "Pending") == 0) || !rec->volume_name;
     c->no_class = !rec->has_storage_class || !rec->storage_class || !*rec->storage_class;
     c->class_empty = rec->has_storage_class && rec->storage_class && !*rec->storage_class;
+    c->velero_meta = rec->velero_meta;
     if (c->pending) {
         c->ns = strmap_incr(&e->pending_ns, rec->meta.ns ? rec->meta.ns : "");
         if (!c->ns) {
@@ -242,6 +327,7 @@ static const struct {
     {"storageclasses", ENGINE_RES_SC},      {"csidrivers", ENGINE_RES_CSIDRIVER},
     {"volumesnapshotclasses", ENGINE_RES_VSC}, {"volumesnapshots", ENGINE_RES_SNAPSHOT},
     {"nodes", ENGINE_RES_NODE},             {"pods", ENGINE_RES_POD},
+    {"namespaces", ENGINE_RES_NAMESPACE},   {"backupstoragelocations", ENGINE_RES_BSL},
 };
 
 static unsigned res_bit(const char *resource)
@@ -290,6 +376,17 @@ static void apply(struct engine *e, const struct model_type *t, const void *old_
         break;
     case ENGINE_RES_POD:
         engine__apply_pod(e, old_rec, new_rec);
+        break;
+    case ENGINE_RES_NAMESPACE:
+        if (new_rec)
+            (void)strmap_put(&e->namespaces, model_meta(new_rec)->name,
+                             (void *)(uintptr_t)(((const struct namespace_rec *)new_rec)->velero_meta ? 1 : 0),
+                             NULL, NULL);
+        else
+            strmap_remove(&e->namespaces, model_meta(old_rec)->name, NULL);
+        break;
+    case ENGINE_RES_BSL:
+        engine__bsl_apply(e, old_rec, new_rec);
         break;
     default:
         break;

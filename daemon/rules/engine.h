@@ -16,8 +16,14 @@
  *   extension-restarting     an extension container has restarted (restartCount > 0)
  *   extension-memory-limit   > 1000 namespaced objects watched while an extension
  *                            container runs with the default 1280Mi memory limit
- * Informational codes (always listed): azure-cli-version,
- *   role-assignment-delay, policy-change-unsupported, operational-tier-only. */
+ * and, in editions that have them (2026-01):
+ *   velero-metadata          a PV, PVC or Namespace (outside the extension's
+ *                            namespace) with a label/annotation key under velero.io/
+ *   vault-tier-too-many-disks more supported disk PVs in the backup scope than the
+ *                            Vault tier takes (100) while vault.tiers contains vault
+ *   kubernetes-version-ending the minor's end of support is within 30 days
+ *   kubernetes-version-lts-only past standard support, within long-term support
+ * Informational codes: the edition's (rules/matrix.c), always listed. */
 #ifndef ABC_RULES_ENGINE_H
 #define ABC_RULES_ENGINE_H
 
@@ -26,6 +32,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "rules/matrix.h"
 #include "rules/classify.h"
 #include "rules/prereq.h"
 
@@ -53,6 +60,14 @@ struct engine_opts {
     const char *extension_namespace;        /* for messages */
     const char *extension_selector;
     const struct regions *regions;          /* NULL = not loaded */
+    /* Support-matrix edition (static table, borrowed); NULL = the default. */
+    const struct matrix_edition *edition;
+    const char *storage_kind, *storage_sku; /* "" unknown */
+    bool vault_tier;                        /* vault.tiers contains vault */
+    const char *const *backup_namespaces;   /* vault.backup_namespaces; n = 0: all */
+    size_t n_backup_namespaces;
+    const char *azure_files_version;        /* driver.azure_files_version override; "" */
+    const struct kversions *kversions;      /* NULL = not loaded (borrowed like regions) */
     enum engine_per_pv per_pv;              /* which PVs get a per-PV series */
 };
 
@@ -96,6 +111,18 @@ void engine_set_version_info(struct engine *e, const char *git_version, const ch
                              const char *minor);
 /* 1 served, 0 not served (404), -1 unknown. */
 void engine_set_snapshot_api(struct engine *e, int served);
+/* The Azure Files CSI driver's version as read from DaemonSet
+ * kube-system/csi-azurefile-node ("v1.32.5"; NULL/"" = unknown). The
+ * configured override (opts.azure_files_version) wins. Re-judges the PVs. */
+void engine_set_files_driver_version(struct engine *e, const char *version);
+/* The effective Azure Files CSI driver version ("" unknown). */
+const char *engine_files_driver_version(const struct engine *e);
+/* The edition in force. */
+const struct matrix_edition *engine_edition(const struct engine *e);
+/* Tests: the wall clock the prerequisites use (Unix seconds; 0 = the real
+ * clock, util/clock). */
+void engine_set_now(struct engine *e, int64_t now);
+
 /* Namespaced objects watched (PVCs + VolumeSnapshots + accounting objects). */
 void engine_set_namespaced_count(struct engine *e, size_t n);
 
@@ -117,10 +144,15 @@ struct engine_pv {
     const char *claim_name;
     const char *phase;         /* "" when absent */
     enum pv_reason reason;
+    uint8_t notes;             /* 1 << enum pv_note, supported PVs */
+    const char *remedy;        /* the edition's remedy for reason; "" supported */
+    int64_t capacity;          /* bytes; -1 unknown */
 };
 /* Number of PVs and per reason (kept on change). */
 size_t engine_pv_count(const struct engine *e);
 size_t engine_pv_reason_count(const struct engine *e, enum pv_reason r);
+/* Number of PVs carrying note n. */
+size_t engine_pv_note_count(const struct engine *e, enum pv_note n);
 /* Fills *out (borrowed until the next engine call); false if unknown. */
 bool engine_pv_get(const struct engine *e, const char *name, struct engine_pv *out);
 /* All PVs sorted by name; cb returns false to stop. */
@@ -162,7 +194,10 @@ const char *engine_cluster_region(const struct engine *e);
 const char *engine_cluster_subscription(const struct engine *e);
 const char *engine_kubernetes_version(const struct engine *e);
 
-/* Prerequisites in the documented order (out has PREREQ_COUNT entries). */
+/* The Azure-side facts the prerequisites read, as configured. */
+struct prereq_facts engine_facts(const struct engine *e);
+/* Prerequisites in the support matrix's order (out has PREREQ_COUNT
+ * entries; those with applies false are not checks of the edition). */
 void engine_prerequisites(const struct engine *e, struct prereq_result *out);
 /* /readyz "prerequisites": false when a check fails (unknown passes);
  * reason names the failing checks. */
@@ -237,17 +272,14 @@ struct engine_azure_facts {
     const char *policies_why, *instances_why;
     int trusted_access;                           /* 1/0, -1 unknown */
     const char *trusted_why;
+    int vault_tier;                               /* the policy keeps Vault-tier points: 1/0, -1 unknown */
     const struct engine_azure_warning *warnings;
     size_t nwarnings;
 };
 int engine_set_azure(struct engine *e, const struct engine_azure_facts *f);
 
-struct engine_info {
-    const char *code;
-    const char *message;
-};
-/* Static list of the informational items (always the same four). */
-const struct engine_info *engine_informational(size_t *n);
+/* Static list of the informational items of the edition in force. */
+const struct engine_info *engine_informational(const struct engine *e, size_t *n);
 
 /* Parameters for the large-cluster memory warning. */
 #define ENGINE_NAMESPACED_OBJECTS_WARN 1000

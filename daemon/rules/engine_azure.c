@@ -18,6 +18,7 @@ struct engine_az {
     char policies_why[320], instances_why[320];
     int trusted;
     char trusted_why[320];
+    int vault_tier;                 /* 1/0, -1 unknown */
     struct engine_azure_warning *w;
     size_t nw;
 };
@@ -86,6 +87,7 @@ int engine_set_azure(struct engine *e, const struct engine_azure_facts *f)
     CP(a->policies_why, f->policies_why);
     CP(a->instances_why, f->instances_why);
     a->trusted = f->trusted_access;
+    a->vault_tier = f->vault_tier;
     CP(a->trusted_why, f->trusted_why);
     return 0;
 }
@@ -99,20 +101,22 @@ void engine__azure_input(const struct engine *e, struct prereq_input *in)
     if (!a)
         return;
     if (*a->identity || *a->identity_why)
-        in->cluster_identity = a->identity;
+        in->facts.cluster_identity = a->identity;
     if (*a->vault_region || *a->vault_why) {
-        in->vault_region = a->vault_region;
-        in->vault_subscription = a->vault_sub;
+        in->facts.vault_region = a->vault_region;
+        in->facts.vault_subscription = a->vault_sub;
     }
     if (*a->storage_region || *a->storage_why) {
-        in->storage_region = a->storage_region;
-        in->storage_kind = a->storage_kind;
-        in->storage_sku = a->storage_sku;
+        in->facts.storage_region = a->storage_region;
+        in->facts.storage_kind = a->storage_kind;
+        in->facts.storage_sku = a->storage_sku;
     }
     if (a->policies >= 0 || *a->policies_why)
-        in->backup_policies = a->policies;
+        in->facts.backup_policies = a->policies;
     if (a->instances >= 0 || *a->instances_why)
-        in->backup_instances = a->instances;
+        in->facts.backup_instances = a->instances;
+    if (a->vault_tier >= 0)
+        in->facts.vault_tier = a->vault_tier == 1;
     in->trusted_access = a->trusted;
     in->azure_view = true;
 }
@@ -128,7 +132,7 @@ void engine__azure_patch(const struct engine *e, struct prereq_result *out)
     const struct engine_az *a = e->az;
     if (!a)
         return;
-    why(&out[PREREQ_SYSTEM_IDENTITY], a->identity_why);
+    why(&out[PREREQ_IDENTITY], a->identity_why);
     why(&out[PREREQ_VAULT_SAME_REGION], a->vault_why);
     why(&out[PREREQ_VAULT_SAME_SUBSCRIPTION], a->vault_why);
     why(&out[PREREQ_STORAGE_SAME_REGION], a->storage_why);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
+
 /* ---- classes, drivers, nodes ---- */
 
 void engine__sc_apply(struct engine *e, const struct storageclass_rec *old,
@@ -18,7 +20,8 @@ void engine__sc_apply(struct engine *e, const struct storageclass_rec *old,
     void *v = NULL;
     struct sc_ent *prev = strmap_get(&e->classes, name);
     bool changed = true;
-    if (rec && prev && prev->is_default == rec->is_default &&
+    bool params_changed = rec ? (!prev || prev->params != rec->params) : (prev && prev->params);
+    if (rec && prev && prev->is_default == rec->is_default && prev->params == rec->params &&
         strcmp(prev->provisioner, rec->provisioner) == 0)
         changed = false;
     if (!rec) {
@@ -33,31 +36,66 @@ void engine__sc_apply(struct engine *e, const struct storageclass_rec *old,
             return;
         }
         s->is_default = rec->is_default;
+        s->params = rec->params;
         if (strmap_put(&e->classes, name, s, &v, NULL) < 0) {
             engine__free_sc(s);
             return;
         }
         engine__free_sc(v);
     }
+    if (params_changed)
+        engine__pv_rejudge(e); /* a PV's verdict and notes read its class's parameters */
     if (changed)
         engine__notify(e, ENGINE_CHANGED_CLASSES);
+}
+
+void engine__free_bsl(void *v)
+{
+    struct bsl_ent *b = v;
+    if (!b)
+        return;
+    free(b->phase);
+    free(b->message);
+    free(b);
+}
+
+void engine__bsl_apply(struct engine *e, const struct bsl_rec *old, const struct bsl_rec *rec)
+{
+    const struct obj_meta *m = rec ? &rec->meta : &old->meta;
+    char key[512];
+    snprintf(key, sizeof(key), "%s/%s", m->ns ? m->ns : "", m->name);
+    void *v = NULL;
+    if (strmap_remove(&e->bsls, key, &v))
+        engine__free_bsl(v);
+    if (!rec)
+        return;
+    struct bsl_ent *b = calloc(1, sizeof(*b));
+    if (!b)
+        return;
+    b->phase = strdup(rec->phase ? rec->phase : "");
+    b->message = strdup(rec->message ? rec->message : "");
+    if (!b->phase || !b->message || strmap_put(&e->bsls, key, b, NULL, NULL) < 0)
+        engine__free_bsl(b);
 }
 
 struct class_iter {
     void (*cb)(void *data, const char *name, const char *provisioner, enum pv_reason reason,
                const char *message, bool is_default);
     void *data;
+    const struct engine *e;
 };
 
 static bool class_cb(void *data, const char *key, void *val)
 {
     struct class_iter *it = data;
     const struct sc_ent *s = val;
-    enum pv_reason r = classify_provisioner(s->provisioner);
+    struct classify_ctx ctx = engine__classify_ctx(it->e, NULL);
+    ctx.class_params = s->params;
+    enum pv_reason r = classify_class(&ctx, s->provisioner);
     if (r == PV_REASON_SUPPORTED)
         return true;
     char msg[512];
-    classify_class_message(key, s->provisioner, msg, sizeof(msg));
+    classify_class_message_ctx(&ctx, key, s->provisioner, msg, sizeof(msg));
     it->cb(it->data, key, s->provisioner, r, msg, s->is_default);
     return true;
 }
@@ -68,7 +106,7 @@ void engine_foreach_skipped_class(const struct engine *e,
                                              bool is_default),
                                   void *data)
 {
-    struct class_iter it = {cb, data};
+    struct class_iter it = {cb, data, e};
     strmap_foreach(&e->classes, class_cb, &it);
 }
 
@@ -116,6 +154,7 @@ void engine__vsc_apply(struct engine *e, const struct snapshotclass_rec *old,
 struct node_ent {
     const char *region; /* key in node_regions; NULL */
     const char *sub;    /* key in node_subs; NULL */
+    bool linux_ready;   /* Ready, linux, amd64 */
 };
 
 void engine__node_apply(struct engine *e, const struct node_rec *old, const struct node_rec *rec)
@@ -128,6 +167,7 @@ void engine__node_apply(struct engine *e, const struct node_rec *old, const stru
             strmap_decr(&e->node_regions, n->region);
         if (n->sub)
             strmap_decr(&e->node_subs, n->sub);
+        e->nodes_linux_ready -= n->linux_ready;
         free(n);
     }
     if (!rec)
@@ -145,7 +185,10 @@ void engine__node_apply(struct engine *e, const struct node_rec *old, const stru
         if (n->sub)
             strmap_decr(&e->node_subs, n->sub);
         free(n);
+        return;
     }
+    n->linux_ready = rec->ready && rec->linux_amd64;
+    e->nodes_linux_ready += n->linux_ready;
 }
 
 struct most {
@@ -214,8 +257,112 @@ void engine_set_version_info(struct engine *e, const char *git_version, const ch
 
 /* ---- prerequisites ---- */
 
+struct prereq_facts engine_facts(const struct engine *e)
+{
+    struct prereq_facts f = {
+        .cluster_identity = e->o.cluster_identity,
+        .vault_region = e->o.vault_region,
+        .vault_subscription = e->o.vault_subscription,
+        .storage_region = e->o.storage_region,
+        .storage_subscription = e->o.storage_subscription,
+        .storage_kind = e->o.storage_kind,
+        .storage_sku = e->o.storage_sku,
+        .backup_policies = e->o.backup_policies,
+        .backup_instances = e->o.backup_instances,
+        .vault_tier = e->o.vault_tier,
+    };
+    return f;
+}
+
+struct bsl_scan {
+    const char *ext_ns;
+    long other;
+    char *other_ex;
+    size_t other_n;
+    int state;        /* 1 all Available, 0 one Unavailable, -1 none */
+    char *detail;
+    size_t detail_n;
+};
+
+static bool bsl_cb(void *data, const char *key, void *val)
+{
+    struct bsl_scan *s = data;
+    const struct bsl_ent *b = val;
+    size_t nl = strlen(s->ext_ns);
+    bool ours = strncmp(key, s->ext_ns, nl) == 0 && key[nl] == '/';
+    if (!ours) {
+        if (s->other++ == 0)
+            snprintf(s->other_ex, s->other_n, "%s", key);
+        return true;
+    }
+    bool avail = strcmp(b->phase, "Available") == 0;
+    if (s->state != 0) {
+        if (avail) {
+            s->state = 1;
+            snprintf(s->detail, s->detail_n, "%s: Available", key);
+        } else {
+            s->state = 0;
+            snprintf(s->detail, s->detail_n, "%s: %s%s%s", key, *b->phase ? b->phase : "no phase yet",
+                     *b->message ? ": " : "", b->message);
+        }
+    }
+    return true;
+}
+
+struct ns_scope {
+    const struct engine *e;
+    long n;
+};
+
+static bool ns_scope_cb(void *data, const char *key, void *val)
+{
+    (void)val;
+    struct ns_scope *s = data;
+    if (!matrix_namespace_excluded(s->e->ed, key))
+        s->n++;
+    return true;
+}
+
+static void cluster_inputs(const struct engine *e, struct prereq_input *in, char *bsl_detail,
+                           size_t bn, char *other, size_t on)
+{
+    in->files_pvs = e->smb_files;
+    in->files_driver_version = engine_files_driver_version(e);
+    if (!(e->synced & ENGINE_RES_NODE) && e->nodes.n == 0) {
+        in->nodes = -1;
+        in->linux_amd64_ready = -1;
+    } else {
+        in->nodes = (long)e->nodes.n;
+        in->linux_amd64_ready = (long)e->nodes_linux_ready;
+    }
+    struct bsl_scan bs = {.ext_ns = e->o.extension_namespace, .other_ex = other, .other_n = on,
+                          .state = -1, .detail = bsl_detail, .detail_n = bn};
+    other[0] = bsl_detail[0] = '\0';
+    strmap_foreach(&e->bsls, bsl_cb, &bs);
+    bool bsl_listed = (e->synced & ENGINE_RES_BSL) || e->bsls.n > 0;
+    in->other_velero_locations = bsl_listed ? bs.other : -1;
+    in->other_velero_example = other;
+    in->bsl_state = bs.state;
+    in->bsl_detail = bs.state < 0 ? (bsl_listed ? NULL : "BackupStorageLocations not listed (velero.io not served?)")
+                                  : bsl_detail;
+    if (!(e->synced & ENGINE_RES_NAMESPACE) && e->namespaces.n == 0) {
+        in->namespaces_in_scope = -1;
+    } else if (e->o.n_backup_namespaces) {
+        long n = 0;
+        for (size_t i = 0; i < e->o.n_backup_namespaces; i++)
+            if (!matrix_namespace_excluded(e->ed, e->o.backup_namespaces[i]))
+                n++;
+        in->namespaces_in_scope = n;
+    } else {
+        struct ns_scope s = {e, 0};
+        strmap_foreach(&e->namespaces, ns_scope_cb, &s);
+        in->namespaces_in_scope = s.n;
+    }
+}
+
 void engine_prerequisites(const struct engine *e, struct prereq_result *out)
 {
+    char bsl_detail[192], other[300];
     char detail[192];
     int ext = engine_extension_running(e);
     if (ext == 1)
@@ -230,6 +377,10 @@ void engine_prerequisites(const struct engine *e, struct prereq_result *out)
     else if (e->synced & ENGINE_RES_VSC)
         snap_class = e->disk_vsc > 0;
     struct prereq_input in = {
+        .edition = e->ed,
+        .now = e->now_override ? e->now_override : clock_now_ms() / 1000,
+        .kversions = e->o.kversions,
+        .facts = engine_facts(e),
         .kubernetes_version = e->version,
         .csi_disk_driver = (e->synced & ENGINE_RES_CSIDRIVER)
                                ? strmap_has(&e->drivers, DISK_CSI_DRIVER)
@@ -239,13 +390,6 @@ void engine_prerequisites(const struct engine *e, struct prereq_result *out)
         .cluster_region = engine_cluster_region(e),
         .cluster_subscription = engine_cluster_subscription(e),
         .regions = e->o.regions,
-        .cluster_identity = e->o.cluster_identity,
-        .vault_region = e->o.vault_region,
-        .vault_subscription = e->o.vault_subscription,
-        .storage_region = e->o.storage_region,
-        .storage_subscription = e->o.storage_subscription,
-        .backup_policies = e->o.backup_policies,
-        .backup_instances = e->o.backup_instances,
         .policies_limit = e->o.policies_limit,
         .instances_limit = e->o.instances_limit,
         .extension_running = ext,
@@ -254,6 +398,7 @@ void engine_prerequisites(const struct engine *e, struct prereq_result *out)
     in.trusted_access = -1;
     if (snap_class == -1 && e->disk_vsc > 0)
         in.snapshot_class = 1;
+    cluster_inputs(e, &in, bsl_detail, sizeof(bsl_detail), other, sizeof(other));
     engine__azure_input(e, &in);
     prereq_evaluate(&in, out);
     engine__azure_patch(e, out);
@@ -268,7 +413,7 @@ bool engine_prerequisites_ok(const struct engine *e, char *reason, size_t n)
     if (n)
         reason[0] = '\0';
     for (int i = 0; i < PREREQ_COUNT; i++) {
-        if (r[i].status != PREREQ_FAIL || r[i].absent)
+        if (!r[i].applies || r[i].status != PREREQ_FAIL)
             continue;
         if (n > off) {
             int w = snprintf(reason + off, n - off, "%s%s: %s", ok ? "" : "; ",

@@ -26,8 +26,15 @@ void engine_pod_reason(const struct pod_rec *p, char *out, size_t n)
     if (!n)
         return;
     out[0] = '\0';
-    if (p->unschedulable)
-        append(out, n, &off, "Unschedulable");
+    if (p->unschedulable || (p->sched_message && strcmp(p->phase, "Pending") == 0)) {
+        /* A Pending pod names what the scheduler said (taints, resources,
+         * node selectors: the extension runs on Linux amd64 nodes only). */
+        append(out, n, &off, p->unschedulable ? "Unschedulable" : "Pending");
+        if (p->sched_message) {
+            append(out, n, &off, ": ");
+            append(out, n, &off, p->sched_message);
+        }
+    }
     for (size_t i = 0; i < p->ncontainers; i++) {
         const struct pod_container *c = &p->containers[i];
         if (!c->waiting_reason)
@@ -417,6 +424,102 @@ static bool warn_claim_snaps(void *data, const char *key, void *val)
     return true;
 }
 
+/* ---- warnings of editions that have them ---- */
+
+static bool outside_ext(const struct engine *e, const char *ns)
+{
+    return !ns || strcmp(ns, e->o.extension_namespace) != 0;
+}
+
+struct pv_warn {
+    struct wlist *w;
+    size_t disks_in_scope;
+};
+
+static bool in_backup_scope(const struct engine *e, const char *ns)
+{
+    if (!ns || matrix_namespace_excluded(e->ed, ns))
+        return false;
+    if (!e->o.n_backup_namespaces)
+        return true;
+    for (size_t i = 0; i < e->o.n_backup_namespaces; i++)
+        if (strcmp(e->o.backup_namespaces[i], ns) == 0)
+            return true;
+    return false;
+}
+
+static void pv_warn_cb(void *data, const struct pv_rec *pv, enum pv_reason r)
+{
+    struct pv_warn *pw = data;
+    const struct engine *e = pw->w->e;
+    if (e->ed->velero_metadata_warning && (pv->flags & PV_F_VELERO_META) &&
+        !(pv->claim_name && !outside_ext(e, pv->claim_ns)))
+        warn_add(pw->w, "velero-metadata", pv->meta.name,
+                 "PersistentVolume carries a label or annotation under velero.io/: the backup "
+                 "extension's Velero may act on it; remove it");
+    if (r == PV_REASON_SUPPORTED && pv->csi_driver && strcmp(pv->csi_driver, DISK_CSI_DRIVER) == 0 &&
+        pv->claim_name && in_backup_scope(e, pv->claim_ns))
+        pw->disks_in_scope++;
+}
+
+static bool pvc_velero_cb(void *data, const char *key, void *val)
+{
+    struct wlist *w = data;
+    const struct pvc_ent *c = val;
+    size_t nl = strlen(w->e->o.extension_namespace);
+    bool ext = strncmp(key, w->e->o.extension_namespace, nl) == 0 && key[nl] == '/';
+    if (c->velero_meta && !ext)
+        warn_add(w, "velero-metadata", key,
+                 "PersistentVolumeClaim carries a label or annotation under velero.io/: the "
+                 "backup extension's Velero may act on it; remove it");
+    return true;
+}
+
+static bool ns_velero_cb(void *data, const char *key, void *val)
+{
+    struct wlist *w = data;
+    if (val && outside_ext(w->e, key))
+        warn_add(w, "velero-metadata", key,
+                 "Namespace carries a label or annotation under velero.io/: the backup "
+                 "extension's Velero may act on it; remove it");
+    return true;
+}
+
+static void edition_warnings(const struct engine *e, struct wlist *w)
+{
+    const struct matrix_edition *ed = e->ed;
+    struct pv_warn pw = {w, 0};
+    engine__pv_scan(e, pv_warn_cb, &pw);
+    if (ed->velero_metadata_warning) {
+        strmap_foreach(&e->pvcs, pvc_velero_cb, w);
+        strmap_foreach(&e->namespaces, ns_velero_cb, w);
+    }
+    if (ed->vault_tier && ed->vault_tier_disk_limit > 0 && e->o.vault_tier &&
+        pw.disks_in_scope > (size_t)ed->vault_tier_disk_limit)
+        warn_add(w, "vault-tier-too-many-disks", "vault",
+                 "%zu supported disk volumes in the backup scope while the Vault tier takes at "
+                 "most %ld per backup instance: split the backup into several instances",
+                 pw.disks_in_scope, ed->vault_tier_disk_limit);
+    if (ed->version_rule == MATRIX_VERSION_CALENDAR && e->version) {
+        struct prereq_input in = {.kubernetes_version = e->version, .kversions = e->o.kversions,
+                                  .now = e->now_override ? e->now_override : w->now};
+        int64_t end;
+        const char *date = "";
+        int st = prereq_version_standing(&in, ed, &end, &date);
+        if (st == 1)
+            warn_add(w, "kubernetes-version-ending", e->version,
+                     "AKS support for this Kubernetes minor ends on %s (in %lld days): upgrade "
+                     "the cluster (az aks upgrade)",
+                     date, (long long)((end - in.now + 86399) / 86400));
+        else if (st == 2)
+            warn_add(w, "kubernetes-version-lts-only", e->version,
+                     "standard AKS support for this Kubernetes minor has ended; it is supported "
+                     "until %s only on AKS long-term support (Premium tier, LTS plan), which the "
+                     "API does not show: check the cluster's support plan or upgrade",
+                     date);
+    }
+}
+
 static int cmp_warning(const void *a, const void *b)
 {
     const struct engine_warning *x = a, *y = b;
@@ -443,8 +546,9 @@ int engine_warnings(const struct engine *e, int64_t now, struct engine_warning *
             snprintf(obj, sizeof(obj), "%s/%s", p->name, c->name);
             if (c->oomkilled)
                 warn_add(&w, "extension-oomkilled", obj,
-                         "container was OOMKilled: raise resources.limits.memory in the "
-                         "extension's configuration settings");
+                         "container was OOMKilled: raise the extension's memory limit "
+                         "(resources.limits.memory in its configuration settings, e.g. to "
+                         "4400Mi)");
             if (c->restarts > 0)
                 warn_add(&w, "extension-restarting", obj, "container restarted %d times",
                          c->restarts);
@@ -452,12 +556,14 @@ int engine_warnings(const struct engine *e, int64_t now, struct engine_warning *
                 c->memory_limit == ENGINE_EXTENSION_DEFAULT_MEMORY)
                 warn_add(&w, "extension-memory-limit", obj,
                          "%zu namespaced objects watched while the container runs with the "
-                         "default 1280Mi memory limit: raise resources.limits.memory in the "
-                         "extension's configuration settings",
+                         "default 1280Mi memory limit: raise the extension's memory limit "
+                         "(resources.limits.memory in its configuration settings, e.g. to "
+                         "4400Mi)",
                          e->namespaced);
         }
     }
     free(pods);
+    edition_warnings(e, &w);
     const struct engine_azure_warning *aw;
     size_t naw = engine__azure_warnings(e, &aw);
     for (size_t i = 0; i < naw; i++)
@@ -482,21 +588,8 @@ void engine_warnings_free(struct engine_warning *w, size_t n)
     free(w);
 }
 
-static const struct engine_info infos[] = {
-    {"azure-cli-version", "Azure CLI 2.41 or later is needed to install the extension and "
-                          "configure backup (not checkable from inside the cluster)"},
-    {"role-assignment-delay", "role assignments for the extension, the vault and the cluster "
-                              "take several minutes to apply: retry a failed configuration after "
-                              "a few minutes"},
-    {"policy-change-unsupported", "changing the backup policy or the snapshot resource group of "
-                                  "a backup instance is not supported: create a new backup "
-                                  "instance instead"},
-    {"operational-tier-only", "backups stay in the operational tier (snapshots in the cluster's "
-                              "subscription); plan retention accordingly"},
-};
-
-const struct engine_info *engine_informational(size_t *n)
+const struct engine_info *engine_informational(const struct engine *e, size_t *n)
 {
-    *n = sizeof(infos) / sizeof(infos[0]);
-    return infos;
+    *n = e->ed->ninfo;
+    return e->ed->info;
 }

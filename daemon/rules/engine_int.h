@@ -14,6 +14,7 @@ struct pv_slot {
     const struct pv_rec *rec; /* the store's (borrowed) or the engine's copy (owned) */
     uint32_t hash;
     uint8_t reason;           /* enum pv_reason */
+    uint8_t notes;            /* 1 << enum pv_note (in what was padding: 16 bytes a slot) */
     uint16_t src;             /* 0: the engine's copy (owned), else the engine_attach id */
 };
 
@@ -29,6 +30,7 @@ struct pvc_ent {
     bool pending;
     bool no_class;
     bool class_empty;          /* storageClassName is "" (vs absent) */
+    bool velero_meta;          /* velero.io/ label or annotation key */
 };
 
 struct snap_ent {
@@ -41,6 +43,12 @@ struct snap_ent {
 struct sc_ent {
     char *provisioner;
     bool is_default;
+    unsigned params;           /* SC_P_* */
+};
+
+struct bsl_ent {
+    char *phase;               /* "" when absent */
+    char *message;             /* "" when absent */
 };
 
 struct pod_ent {
@@ -68,6 +76,15 @@ struct engine {
     struct engine_attach *attached; /* engine_attach_store, owned */
     uint16_t next_attach_id;
     size_t by_reason[PV_REASON_COUNT];
+    size_t by_note[PV_NOTE_COUNT];
+    size_t smb_files;          /* SMB Azure Files PVs (engine_pv.c) */
+    const struct matrix_edition *ed; /* o.edition or the default */
+    char *files_version;       /* read from the DaemonSet; NULL unknown */
+    int64_t now_override;
+
+    struct strmap namespaces;  /* name -> (uintptr_t)1 when it has velero.io/ metadata */
+    struct strmap bsls;        /* ns/name -> bsl_ent */
+    size_t nodes_linux_ready;
 
     struct strmap pvcs;        /* ns/name -> pvc_ent */
     struct strmap pending_ns;  /* ns -> count */
@@ -122,11 +139,25 @@ enum {
     ENGINE_RES_SNAPSHOT = 1u << 5,
     ENGINE_RES_NODE = 1u << 6,
     ENGINE_RES_POD = 1u << 7,
+    ENGINE_RES_NAMESPACE = 1u << 8,
+    ENGINE_RES_BSL = 1u << 9,
 };
+
+/* The classification context of a PV under the engine's state. */
+struct classify_ctx engine__classify_ctx(const struct engine *e, const struct pv_rec *pv);
+/* Every PV record with its verdict, in table order. */
+void engine__pv_scan(const struct engine *e,
+                     void (*cb)(void *data, const struct pv_rec *pv, enum pv_reason r), void *data);
+/* Re-judges every PV (edition, class parameters or driver version changed). */
+void engine__pv_rejudge(struct engine *e);
+/* Azure Files CSI driver >= the edition's minimum: 1, 0, -1 unknown. */
+int engine__files_driver_ok(const struct engine *e);
 
 /* engine.c */
 void engine__notify(struct engine *e, unsigned what);
 void engine__free_sc(void *v);
+void engine__free_bsl(void *v);
+void engine__bsl_apply(struct engine *e, const struct bsl_rec *old, const struct bsl_rec *rec);
 
 /* engine_pv.c. src 0: the engine keeps a copy; else rec is borrowed from
  * the store attached as src (valid until its next update or delete, store.h

@@ -102,9 +102,35 @@ static void pv_remove_at(struct pv_table *t, size_t pos, size_t k)
     t->n--;
 }
 
+/* Bit 7 of a slot's notes (no note uses it): the PV is an SMB Azure Files
+ * volume (the csi_file_driver_version check exists only while there are
+ * some); counted in e->smb_files, never shown as a note. */
+#define SLOT_SMB_FILES 0x80u
+_Static_assert(PV_NOTE_COUNT <= 7, "bit 7 of the notes is the SMB Files flag");
+
+/* The verdict, notes and SMB flag of rec under the engine's state. */
+static enum pv_reason judge(const struct engine *e, const struct pv_rec *rec, uint8_t *notes)
+{
+    struct classify_ctx ctx = engine__classify_ctx(e, rec);
+    enum pv_reason r = classify_pv_ctx(&ctx, rec, notes);
+    if (classify_pv_is_smb_files(&ctx, rec))
+        *notes |= SLOT_SMB_FILES;
+    return r;
+}
+
+static void notes_count(struct engine *e, uint8_t notes, int d)
+{
+    if (notes & SLOT_SMB_FILES)
+        e->smb_files += (size_t)d;
+    for (int i = 0; i < PV_NOTE_COUNT; i++)
+        if (notes & (1u << i))
+            e->by_note[i] += (size_t)d;
+}
+
 static void slot_drop(struct engine *e, struct pv_slot *s)
 {
     e->by_reason[s->reason]--;
+    notes_count(e, s->notes, -1);
     if (!s->src)
         model_pv_type.free((void *)s->rec);
 }
@@ -182,27 +208,67 @@ void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct p
         }
         return;
     }
-    enum pv_reason reason = classify_pv(keep);
+    uint8_t notes = 0;
+    enum pv_reason reason = judge(e, keep, &notes);
     if (k == NO_SLOT) {
         pv_find(t, rec->meta.name, h, &pos); /* the index may have grown */
-        t->v[t->n] = (struct pv_slot){.rec = keep, .hash = h, .reason = (uint8_t)reason, .src = src};
+        t->v[t->n] = (struct pv_slot){.rec = keep, .hash = h, .reason = (uint8_t)reason, .src = src,
+                                      .notes = notes};
         t->idx[pos] = (uint32_t)(t->n + 1);
         t->n++;
         e->by_reason[reason]++;
+        notes_count(e, notes, 1);
         engine__notify(e, ENGINE_CHANGED_VERDICTS);
         return;
     }
     struct pv_slot *s = &t->v[k];
-    bool changed = s->reason != reason || labels_differ(s->rec, keep);
+    bool changed = s->reason != reason || s->notes != notes || labels_differ(s->rec, keep);
     if (!s->src && s->rec != keep)
         model_pv_type.free((void *)s->rec);
     e->by_reason[s->reason]--;
+    notes_count(e, s->notes, -1);
     s->rec = keep;
     s->src = src;
     s->reason = (uint8_t)reason;
+    s->notes = notes;
     e->by_reason[reason]++;
+    notes_count(e, notes, 1);
     if (changed)
         engine__notify(e, ENGINE_CHANGED_VERDICTS);
+}
+
+void engine__pv_rejudge(struct engine *e)
+{
+    struct pv_table *t = &e->pvs;
+    bool changed = false;
+    for (size_t k = 0; k < t->n; k++) {
+        struct pv_slot *s = &t->v[k];
+        uint8_t notes = 0;
+        enum pv_reason r = judge(e, s->rec, &notes);
+        if (r == s->reason && notes == s->notes)
+            continue;
+        e->by_reason[s->reason]--;
+        notes_count(e, s->notes, -1);
+        s->reason = (uint8_t)r;
+        s->notes = notes;
+        e->by_reason[r]++;
+        notes_count(e, notes, 1);
+        changed = true;
+    }
+    if (changed)
+        engine__notify(e, ENGINE_CHANGED_VERDICTS);
+}
+
+void engine__pv_scan(const struct engine *e,
+                     void (*cb)(void *data, const struct pv_rec *pv, enum pv_reason r), void *data)
+{
+    for (size_t k = 0; k < e->pvs.n; k++)
+        cb(data, e->pvs.v[k].rec, (enum pv_reason)e->pvs.v[k].reason);
+}
+
+size_t engine_pv_note_count(const struct engine *e, enum pv_note n)
+{
+    return (n >= 0 && n < PV_NOTE_COUNT) ? e->by_note[n] : 0;
 }
 
 size_t engine_pv_count(const struct engine *e)
@@ -215,7 +281,7 @@ size_t engine_pv_reason_count(const struct engine *e, enum pv_reason r)
     return (r >= 0 && r < PV_REASON_COUNT) ? e->by_reason[r] : 0;
 }
 
-static void fill_pub(const struct pv_slot *s, struct engine_pv *out)
+static void fill_pub(const struct engine *e, const struct pv_slot *s, struct engine_pv *out)
 {
     const struct pv_rec *r = s->rec;
     out->name = r->meta.name;
@@ -225,6 +291,9 @@ static void fill_pub(const struct pv_slot *s, struct engine_pv *out)
     out->claim_name = r->claim_name;
     out->phase = r->phase ? r->phase : "";
     out->reason = (enum pv_reason)s->reason;
+    out->notes = s->notes & (uint8_t)~SLOT_SMB_FILES;
+    out->capacity = r->capacity;
+    out->remedy = pv_reason_remedy_ed(e->ed, (enum pv_reason)s->reason);
 }
 
 bool engine_pv_get(const struct engine *e, const char *name, struct engine_pv *out)
@@ -233,7 +302,7 @@ bool engine_pv_get(const struct engine *e, const char *name, struct engine_pv *o
     size_t k = pv_find(&e->pvs, name, name_hash(name), &pos);
     if (k == NO_SLOT)
         return false;
-    fill_pub(&e->pvs.v[k], out);
+    fill_pub(e, &e->pvs.v[k], out);
     return true;
 }
 
@@ -280,7 +349,7 @@ int engine_foreach_pv_sorted(const struct engine *e,
     qsort(v, t->n, sizeof(*v), cmp_ent);
     for (size_t i = 0; i < t->n; i++) {
         struct engine_pv pv;
-        fill_pub(v[i].s, &pv);
+        fill_pub(e, v[i].s, &pv);
         if (!cb(data, &pv))
             break;
     }
@@ -304,7 +373,7 @@ void engine_foreach_pv(const struct engine *e,
             __builtin_prefetch(r + 128);
         }
         struct engine_pv pv;
-        fill_pub(&t->v[k], &pv);
+        fill_pub(e, &t->v[k], &pv);
         cb(data, &pv);
     }
 }

@@ -122,6 +122,14 @@ void metrics_cluster_collect(struct metrics_writer *w, void *data)
 {
     const struct engine *e = data;
 
+    metrics_write_family(w, "aks_backup_support_matrix_info", METRIC_GAUGE,
+                         "The support-matrix edition the verdicts follow (matrix.edition); always 1.");
+    {
+        const char *names[] = {"edition"};
+        const char *vals[] = {engine_edition(e)->name};
+        metrics_write_sample(w, "aks_backup_support_matrix_info", 1, names, vals, 1);
+    }
+
     metrics_write_family(w, "aks_backup_cluster_info", METRIC_GAUGE,
                          "Cluster facts as labels (Kubernetes version, region, subscription); always 1.");
     {
@@ -136,7 +144,7 @@ void metrics_cluster_collect(struct metrics_writer *w, void *data)
     struct prereq_result pr[PREREQ_COUNT];
     engine_prerequisites(e, pr);
     for (int i = 0; i < PREREQ_COUNT; i++) {
-        if (pr[i].absent)
+        if (!pr[i].applies)
             continue;
         for (int s = PREREQ_PASS; s <= PREREQ_UNKNOWN; s++) {
             const char *names[] = {"check", "status"};
@@ -153,10 +161,21 @@ void metrics_cluster_collect(struct metrics_writer *w, void *data)
     metrics_write_family(w, "aks_backup_persistent_volumes", METRIC_GAUGE,
                          "PersistentVolumes per support-matrix reason code (count, derived from the per-PV verdicts).");
     for (int r = 0; r < PV_REASON_COUNT; r++) {
+        if (!matrix_has_reason(engine_edition(e), r))
+            continue;
         const char *names[] = {"reason"};
         const char *vals[] = {pv_reason_code(r)};
         metrics_write_sample(w, "aks_backup_persistent_volumes", 1, names, vals,
                              (double)engine_pv_reason_count(e, r));
+    }
+
+    metrics_write_family(w, "aks_backup_persistent_volume_notes", METRIC_GAUGE,
+                         "Supported PersistentVolumes carrying a support-matrix note (count per note code).");
+    for (int n = 0; n < PV_NOTE_COUNT; n++) {
+        const char *names[] = {"code"};
+        const char *vals[] = {pv_note_code(n)};
+        metrics_write_sample(w, "aks_backup_persistent_volume_notes", 1, names, vals,
+                             (double)engine_pv_note_count(e, n));
     }
 
     metrics_write_family(w, "aks_backup_persistent_volume_claims_pending", METRIC_GAUGE,

@@ -69,7 +69,19 @@ static bool pv_cb(void *data, const struct engine_pv *pv)
     put_str(o, "phase", pv->phase, &c->err);
     put(o, "supported", json_object_new_boolean(pv->reason == PV_REASON_SUPPORTED), &c->err);
     put_str(o, "reason", pv_reason_code(pv->reason), &c->err);
-    put_str(o, "remedy", pv_reason_remedy(pv->reason), &c->err);
+    put_str(o, "remedy", pv->remedy, &c->err);
+    struct json_object *na = json_object_new_array();
+    for (int i = 0; na && i < PV_NOTE_COUNT; i++) {
+        if (!(pv->notes & (1u << i)))
+            continue;
+        struct json_object *x = json_object_new_object();
+        if (x) {
+            put_str(x, "code", pv_note_code(i), &c->err);
+            put_str(x, "message", pv_note_message(i), &c->err);
+        }
+        push(na, x, &c->err);
+    }
+    put(o, "notes", na, &c->err);
     push(c->arr, o, &c->err);
     return c->err == 0;
 }
@@ -132,6 +144,14 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
     put_str(root, "kind", REPORT_KIND, &err);
     put_str(root, "status", report_status_name(report_exit_code(e, o)), &err);
     put_str(root, "generated_at", ts, &err);
+    const struct matrix_edition *ed = engine_edition(e);
+    struct json_object *sm = json_object_new_object();
+    if (sm) {
+        put_str(sm, "edition", ed->name, &err);
+        put_str(sm, "page_date", ed->page_date, &err);
+        put_str(sm, "title", ed->title, &err);
+    }
+    put(root, "support_matrix", sm, &err);
 
     struct json_object *cl = json_object_new_object();
     if (cl) {
@@ -145,7 +165,7 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
     engine_prerequisites(e, pr);
     struct json_object *pa = json_object_new_array();
     for (int i = 0; pa && i < PREREQ_COUNT; i++) {
-        if (pr[i].absent)
+        if (!pr[i].applies)
             continue;
         struct json_object *p = json_object_new_object();
         if (p) {
@@ -174,9 +194,15 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
         put(sum, "skipped", json_object_new_int64((int64_t)(total - sup)), &err);
         struct json_object *br = json_object_new_object();
         for (int r = 0; br && r < PV_REASON_COUNT; r++)
-            put(br, pv_reason_code(r), json_object_new_int64((int64_t)engine_pv_reason_count(e, r)),
+            if (matrix_has_reason(ed, r))
+                put(br, pv_reason_code(r), json_object_new_int64((int64_t)engine_pv_reason_count(e, r)),
                 &err);
         put(sum, "by_reason", br, &err);
+        struct json_object *bn = json_object_new_object();
+        for (int n = 0; bn && n < PV_NOTE_COUNT; n++)
+            put(bn, pv_note_code(n), json_object_new_int64((int64_t)engine_pv_note_count(e, n)),
+                &err);
+        put(sum, "by_note", bn, &err);
     }
     put(root, "summary", sum, &err);
 
@@ -236,7 +262,7 @@ struct json_object *report_json(const struct engine *e, const struct report_opts
     put(root, "warnings", wa, &err);
 
     size_t ni;
-    const struct engine_info *info = engine_informational(&ni);
+    const struct engine_info *info = engine_informational(e, &ni);
     struct json_object *ia = json_object_new_array();
     for (size_t i = 0; ia && i < ni; i++) {
         struct json_object *x = json_object_new_object();
@@ -348,8 +374,19 @@ static bool sw_pv_cb(void *data, const struct engine_pv *pv)
     sw_kv(w, false, "phase", pv->phase);
     sw_kb(w, false, "supported", pv->reason == PV_REASON_SUPPORTED);
     sw_kv(w, false, "reason", pv_reason_code(pv->reason));
-    sw_kv(w, false, "remedy", pv_reason_remedy(pv->reason));
-    sw_raw(w, "}");
+    sw_kv(w, false, "remedy", pv->remedy);
+    sw_raw(w, ",\"notes\":[");
+    bool nf = true;
+    for (int i = 0; i < PV_NOTE_COUNT; i++) {
+        if (!(pv->notes & (1u << i)))
+            continue;
+        sw_raw(w, nf ? "{" : ",{");
+        nf = false;
+        sw_kv(w, true, "code", pv_note_code(i));
+        sw_kv(w, false, "message", pv_note_message(i));
+        sw_raw(w, "}");
+    }
+    sw_raw(w, "]}");
     return w->err == 0;
 }
 
@@ -378,18 +415,24 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
     sw_kv(&w, false, "kind", REPORT_KIND);
     sw_kv(&w, false, "status", report_status_name(report_exit_code(e, o)));
     sw_kv(&w, false, "generated_at", ts);
-    sw_raw(&w, ",\"cluster\":{");
+    const struct matrix_edition *ed = engine_edition(e);
+    sw_raw(&w, ",\"support_matrix\":{");
+    sw_kv(&w, true, "edition", ed->name);
+    sw_kv(&w, false, "page_date", ed->page_date);
+    sw_kv(&w, false, "title", ed->title);
+    sw_raw(&w, "},\"cluster\":{");
     sw_kv(&w, true, "kubernetes_version", engine_kubernetes_version(e));
     sw_kv(&w, false, "region", engine_cluster_region(e));
     sw_kv(&w, false, "subscription_id", engine_cluster_subscription(e));
     sw_raw(&w, "},\"prerequisites\":[");
     struct prereq_result pr[PREREQ_COUNT];
     engine_prerequisites(e, pr);
-    for (int i = 0, first = 1; i < PREREQ_COUNT; i++) {
-        if (pr[i].absent)
+    bool pfirst = true;
+    for (int i = 0; i < PREREQ_COUNT; i++) {
+        if (!pr[i].applies)
             continue;
-        sw_raw(&w, first ? "{" : ",{");
-        first = 0;
+        sw_raw(&w, pfirst ? "{" : ",{");
+        pfirst = false;
         sw_kv(&w, true, "check", prereq_check_name(i));
         sw_kv(&w, false, "status", prereq_status_name(pr[i].status));
         sw_kv(&w, false, "observed", pr[i].observed);
@@ -407,8 +450,16 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
     sw_kn(&w, false, "supported", (long long)sup);
     sw_kn(&w, false, "skipped", (long long)(total - sup));
     sw_raw(&w, ",\"by_reason\":{");
-    for (int r = 0; r < PV_REASON_COUNT; r++)
-        sw_kn(&w, r == 0, pv_reason_code(r), (long long)engine_pv_reason_count(e, r));
+    bool rfirst = true;
+    for (int r = 0; r < PV_REASON_COUNT; r++) {
+        if (!matrix_has_reason(ed, r))
+            continue;
+        sw_kn(&w, rfirst, pv_reason_code(r), (long long)engine_pv_reason_count(e, r));
+        rfirst = false;
+    }
+    sw_raw(&w, "},\"by_note\":{");
+    for (int n = 0; n < PV_NOTE_COUNT; n++)
+        sw_kn(&w, n == 0, pv_note_code(n), (long long)engine_pv_note_count(e, n));
     sw_raw(&w, "}},\"snapshots\":{");
     for (int s = 0; s < SNAPSHOT_STATUS_COUNT; s++)
         sw_kn(&w, s == 0, snapshot_status_name(s), (long long)engine_snapshots(e, s));
@@ -465,7 +516,7 @@ static int render_stream(const struct engine *e, const struct report_opts *o, st
     }
     sw_raw(&w, "],\"informational\":[");
     size_t ni;
-    const struct engine_info *info = engine_informational(&ni);
+    const struct engine_info *info = engine_informational(e, &ni);
     for (size_t i = 0; i < ni; i++) {
         sw_raw(&w, i ? ",{" : "{");
         sw_kv(&w, true, "code", info[i].code);
@@ -505,7 +556,7 @@ int report_exit_code(const struct engine *e, const struct report_opts *o)
     engine_prerequisites(e, pr);
     bool unknown = false;
     for (int i = 0; i < PREREQ_COUNT; i++) {
-        if (pr[i].absent)
+        if (!pr[i].applies)
             continue;
         if (pr[i].status == PREREQ_FAIL)
             return 2;

@@ -71,6 +71,9 @@ static bool row_cb(void *data, const struct engine_pv *pv)
        c->w.sc, *pv->storage_class ? pv->storage_class : "-", c->w.driver,
        *pv->driver ? pv->driver : "-", c->w.verdict,
        pv->reason == PV_REASON_SUPPORTED ? "supported" : "skipped", pv_reason_code(pv->reason));
+    for (int i = 0; i < PV_NOTE_COUNT; i++)
+        if (pv->notes & (1u << i))
+            tp(c->t, "    note %s\n", pv_note_code(i));
     return c->t->err == 0;
 }
 
@@ -99,6 +102,8 @@ int report_text(const struct engine *e, const struct report_opts *o, struct buf 
     struct tb t = {out, 0};
     const char *v = engine_kubernetes_version(e), *r = engine_cluster_region(e),
                *s = engine_cluster_subscription(e);
+    const struct matrix_edition *ed = engine_edition(e);
+    tp(&t, "SUPPORT MATRIX\n  edition %s: %s\n\n", ed->name, ed->title);
     tp(&t, "CLUSTER\n  kubernetes version  %s\n  region              %s\n  subscription        %s\n\n",
        *v ? v : "unknown", *r ? r : "unknown", *s ? s : "unknown");
 
@@ -106,11 +111,11 @@ int report_text(const struct engine *e, const struct report_opts *o, struct buf 
     engine_prerequisites(e, pr);
     int cw = 0;
     for (int i = 0; i < PREREQ_COUNT; i++)
-        if (!pr[i].absent)
+        if (pr[i].applies)
             cw = imax(cw, (int)strlen(prereq_check_name(i)));
     tp(&t, "PREREQUISITES\n");
     for (int i = 0; i < PREREQ_COUNT; i++) {
-        if (pr[i].absent)
+        if (!pr[i].applies)
             continue;
         tp(&t, "  %s %-*s  %s (expected %s)\n", mark(pr[i].status), cw, prereq_check_name(i),
            pr[i].observed, pr[i].expected);
@@ -134,7 +139,16 @@ int report_text(const struct engine *e, const struct report_opts *o, struct buf 
         if (!any)
             tp(&t, "  remedies:\n");
         any = true;
-        tp(&t, "    %-18s %s\n", pv_reason_code(i), pv_reason_remedy(i));
+        tp(&t, "    %-28s %s\n", pv_reason_code(i), pv_reason_remedy_ed(ed, i));
+    }
+    bool anyn = false;
+    for (int i = 0; i < PV_NOTE_COUNT; i++) {
+        if (!engine_pv_note_count(e, i))
+            continue;
+        if (!anyn)
+            tp(&t, "  notes on supported volumes:\n");
+        anyn = true;
+        tp(&t, "    %-38s %zu: %s\n", pv_note_code(i), engine_pv_note_count(e, i), pv_note_message(i));
     }
 
     const char *mc = NULL;
@@ -160,7 +174,7 @@ int report_text(const struct engine *e, const struct report_opts *o, struct buf 
     tp(&t, "%s%s", q, (*q && q[strlen(q) - 1] != '\n') ? "\n" : "");
 
     size_t ni;
-    const struct engine_info *info = engine_informational(&ni);
+    const struct engine_info *info = engine_informational(e, &ni);
     tp(&t, "\nINFORMATIONAL (not checkable from the cluster)\n");
     for (size_t i = 0; i < ni; i++)
         tp(&t, "  - %s: %s\n", info[i].code, info[i].message);

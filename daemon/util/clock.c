@@ -3,6 +3,7 @@
 #include "util/clock.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,12 @@ int clock_parse_rfc3339(const char *s, int64_t *secs, int64_t *ms_out)
         digits(&p, 2, &sec))
         return -EINVAL;
     if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
+        return -EINVAL;
+    /* An impossible date (2026-02-30, 2025-04-31) is an error, not a day in
+     * the next month. */
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (D > mdays[M - 1] || (M == 2 && D == 29 && !leap))
         return -EINVAL;
     int frac_ms = 0;
     if (*p == '.') {

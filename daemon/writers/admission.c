@@ -96,6 +96,26 @@ json_object *admission_desired_data(const struct engine *e)
     if (b.def_skipped)
         add_str(&b, "default", b.def);
     add_str(&b, "static-message", static_message);
+    /* The edition the verdicts follow, and the namespaces it never backs up
+     * (a claim created there is warned about too). */
+    const struct matrix_edition *ed = engine_edition(e);
+    add_str(&b, "edition", ed->name);
+    if (ed->excluded_namespaces && ed->excluded_namespaces[0]) {
+        char list[256] = "";
+        size_t off = 0;
+        for (const char *const *p = ed->excluded_namespaces; *p; p++) {
+            int w = snprintf(list + off, sizeof(list) - off, "%s%s", off ? "," : "", *p);
+            if (w > 0 && (size_t)w < sizeof(list) - off)
+                off += (size_t)w;
+        }
+        add_str(&b, "excluded-namespaces", list);
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "claims in %s are never part of an AKS backup configuration "
+                 "(excluded-namespace): %s",
+                 list, pv_reason_remedy_ed(ed, PV_REASON_EXCLUDED_NAMESPACE));
+        add_str(&b, "excluded-namespace-message", msg);
+    }
     if (b.oom) {
         json_object_put(b.data);
         return NULL;

@@ -112,18 +112,24 @@ int event_name(char *out, size_t n, const char *pv, int32_t day)
     return 0;
 }
 
-void event_message(char *out, size_t n, enum pv_reason r)
+void event_message_ed(char *out, size_t n, enum pv_reason r, const struct matrix_edition *ed)
 {
     snprintf(out, n, "AKS backup skips this volume (%s): %s", pv_reason_code(r),
-             pv_reason_remedy(r));
+             ed ? pv_reason_remedy_ed(ed, r) : pv_reason_remedy(r));
 }
 
-int event_body(struct buf *b, const char *name, const char *namespace_, const char *pv,
-               const char *uid, enum pv_reason r, const char *instance, int64_t now)
+void event_message(char *out, size_t n, enum pv_reason r)
+{
+    event_message_ed(out, n, r, NULL);
+}
+
+int event_body_ed(struct buf *b, const char *name, const char *namespace_, const char *pv,
+                  const char *uid, enum pv_reason r, const struct matrix_edition *ed,
+                  const char *instance, int64_t now)
 {
     char ts[32], msg[512];
     clock_format_rfc3339(now, ts, sizeof(ts));
-    event_message(msg, sizeof(msg), r);
+    event_message_ed(msg, sizeof(msg), r, ed);
     int rc = buf_adds(b, "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"name\":");
     rc |= buf_add_json_str(b, name);
     rc |= buf_adds(b, ",\"namespace\":");
@@ -144,6 +150,12 @@ int event_body(struct buf *b, const char *name, const char *namespace_, const ch
     rc |= buf_add_json_str(b, instance ? instance : "");
     rc |= buf_adds(b, "}");
     return rc ? -ENOMEM : 0;
+}
+
+int event_body(struct buf *b, const char *name, const char *namespace_, const char *pv,
+               const char *uid, enum pv_reason r, const char *instance, int64_t now)
+{
+    return event_body_ed(b, name, namespace_, pv, uid, r, NULL, instance, now);
 }
 
 /* ---- queue ------------------------------------------------------------ */
@@ -246,8 +258,8 @@ static int post(struct event_writer *w, struct pv_state *ps, const struct engine
     char ubuf[MODEL_UID_BUF];
     struct buf b;
     buf_init(&b, 0);
-    rc = event_body(&b, name, w->ns, ps->name, rec ? model_meta_uid(&rec->meta, ubuf) : NULL, pv->reason, w->instance,
-                    clock_now_ms() / 1000);
+    rc = event_body_ed(&b, name, w->ns, ps->name, rec ? model_meta_uid(&rec->meta, ubuf) : NULL, pv->reason,
+                       engine_edition(w->engine), w->instance, clock_now_ms() / 1000);
     unsigned slot = 0;
     while (slot < MAX_INFLIGHT && w->reqs[slot])
         slot++;

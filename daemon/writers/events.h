@@ -80,9 +80,16 @@ int32_t event_day(int64_t unix_secs);
 int event_name(char *out, size_t n, const char *pv, int32_t day);
 /* "AKS backup skips this volume (<code>): <remedy>". */
 void event_message(char *out, size_t n, enum pv_reason r);
+/* The same with the remedy of support-matrix edition ed (NULL: as above). */
+void event_message_ed(char *out, size_t n, enum pv_reason r, const struct matrix_edition *ed);
 /* The Event object as JSON into b (appended). uid may be NULL/"". now:
  * Unix seconds. 0 / -ENOMEM. */
 int event_body(struct buf *b, const char *name, const char *namespace_, const char *pv,
                const char *uid, enum pv_reason r, const char *instance, int64_t now);
+/* The same with the remedy of support-matrix edition ed (the writer passes
+ * the engine's). */
+int event_body_ed(struct buf *b, const char *name, const char *namespace_, const char *pv,
+                  const char *uid, enum pv_reason r, const struct matrix_edition *ed,
+                  const char *instance, int64_t now);
 
 #endif

@@ -77,22 +77,37 @@ function admit(policy, claim, params) {
   return warnings;
 }
 
-function claim(name, className) {
+function claim(name, className, namespace = "shop") {
   const spec = { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "8Gi" } } };
   if (className !== undefined) spec.storageClassName = className;
-  return { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: "shop" }, spec };
+  return { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace }, spec };
 }
 
-// The support-matrix verdict for a dynamically provisioned volume of a class: the reason from
-// its provisioner; "supported" only for disk.csi.azure.com.
-function reasonOf(provisioner) {
-  switch (provisioner) {
+// The support matrix for a volume provisioned from a class, per edition (the
+// ConfigMap's `edition`; none = 2023-08, the layout before editions):
+// 2023-08: supported only for disk.csi.azure.com; Azure Files skipped;
+// no-provisioner classes only bind static volumes.
+// 2026-01: SMB Azure Files supported unless NFS or behind a private endpoint;
+// no-provisioner volumes carry the class name (supported); Azure Container
+// Storage has its own reason.
+const ieq = (a, b) => typeof a === "string" && a.toLowerCase() === b.toLowerCase();
+function reasonOf(sc, edition) {
+  const p = sc.provisioner, par = sc.parameters ?? {};
+  const e2026 = edition === "2026-01";
+  switch (p) {
     case "disk.csi.azure.com": return "supported";
-    case "file.csi.azure.com": return "azure-files";
+    case "file.csi.azure.com":
+      if (!e2026) return "azure-files";
+      if (ieq(par.protocol, "nfs")) return "azure-files-nfs";
+      if (ieq(par.networkEndpointType, "privateEndpoint")) return "azure-files-private-endpoint";
+      return "supported";
     case "blob.csi.azure.com": return "azure-blob";
     case "kubernetes.io/azure-disk": case "kubernetes.io/azure-file": return "in-tree";
-    case "kubernetes.io/no-provisioner": return "static";
-    default: return "unsupported-driver";
+    case "kubernetes.io/no-provisioner": return e2026 ? "supported" : "static";
+    default:
+      if (e2026 && (p === "containerstorage.csi.azure.com" || p.endsWith(".containerstorage.azure.com")))
+        return "container-storage";
+      return "unsupported-driver";
   }
 }
 
@@ -100,12 +115,14 @@ const storage = JSON.parse(readFileSync(storagePath, "utf8"));
 const classes = storage.items.filter((o) => o.kind === "StorageClass");
 const cm = JSON.parse(readFileSync(cmPath, "utf8"));
 const data = cm.data ?? {};
+const edition = data.edition ?? "2023-08";
+const EXCLUDED = edition === "2026-01" ? ["kube-system", "kube-node-lease", "kube-public"] : [];
 const isDefault = (sc) => (sc.metadata.annotations ?? {})["storageclass.kubernetes.io/is-default-class"] === "true";
 check(classes.length > 0, "fixtures hold StorageClasses");
 
 // The ConfigMap follows the layout (docs/admission.md) for these classes.
 for (const sc of classes) {
-  const reason = reasonOf(sc.provisioner);
+  const reason = reasonOf(sc, edition);
   const n = sc.metadata.name;
   if (reason === "supported") {
     check(!(`class.${n}` in data) && !(`message.${n}` in data), `configmap: supported class ${n} is not listed`);
@@ -116,15 +133,18 @@ for (const sc of classes) {
   }
 }
 const def = classes.find(isDefault);
-const defSkipped = def && reasonOf(def.provisioner) !== "supported";
+const defSkipped = def && reasonOf(def, edition) !== "supported";
 check(defSkipped ? data.default === def.metadata.name : !("default" in data),
       `configmap: default present exactly when the default class is skipped`);
 check(typeof data["static-message"] === "string" && data["static-message"].includes('""'),
       "configmap: static-message present");
 for (const k of Object.keys(data)) {
-  check(/^(class\.|message\.)[a-z0-9.-]+$/.test(k) || k === "default" || k === "static-message",
+  check(/^(class\.|message\.)[a-z0-9.-]+$/.test(k) || k === "default" || k === "static-message" ||
+        k === "edition" || k === "excluded-namespaces" || k === "excluded-namespace-message",
         `configmap: key ${k} belongs to the layout`);
 }
+check(EXCLUDED.length ? data["excluded-namespaces"] === EXCLUDED.join(",") : !("excluded-namespaces" in data),
+      `configmap: excluded-namespaces as edition ${edition} says`);
 
 function testPolicy(file, policy, binding, wantAudit) {
   const tag = `${file}`;
@@ -152,7 +172,7 @@ function testPolicy(file, policy, binding, wantAudit) {
   };
 
   for (const sc of classes) {
-    const n = sc.metadata.name, reason = reasonOf(sc.provisioner);
+    const n = sc.metadata.name, reason = reasonOf(sc, edition);
     expectWarn(claim(`on-${n}`, n), cm, reason === "supported" ? null
       : (m) => m === data[`message.${n}`] && m.includes(`storage class ${n}`), `class ${n} (${reason})`);
   }
@@ -161,10 +181,20 @@ function testPolicy(file, policy, binding, wantAudit) {
              "no storageClassName");
   expectWarn(claim("unknown", "no-such-class"), cm, null, "class the cluster does not have");
 
+  // Namespaces the edition never backs up: a claim on a supported class there
+  // is warned (2026-01), not elsewhere or under 2023-08.
+  const supportedClass = classes.find((sc) => reasonOf(sc, edition) === "supported");
+  for (const ns of ["kube-system", "kube-node-lease", "kube-public", "default"]) {
+    const excluded = EXCLUDED.includes(ns);
+    expectWarn(claim(`in-${ns}`, supportedClass.metadata.name, ns), cm,
+               excluded ? (m) => m.includes("excluded-namespace") && m.includes(ns) : null,
+               `claim in namespace ${ns} (edition ${edition})`);
+  }
+
   // The default class moved to a skipped one: a claim without a class is warned
   // and the message names the default class.
   const moved = JSON.parse(JSON.stringify(cm));
-  const skippedClass = classes.find((sc) => reasonOf(sc.provisioner) !== "supported");
+  const skippedClass = classes.find((sc) => reasonOf(sc, edition) !== "supported");
   moved.data.default = skippedClass.metadata.name;
   expectWarn(claim("no-class-2", undefined), moved,
              (m) => m.includes(`default storage class ${skippedClass.metadata.name}`) &&

@@ -21,6 +21,8 @@ WATCHED = [
     "/apis/snapshot.storage.k8s.io/v1/volumesnapshots",
     "/apis/velero.io/v1/backups",      # accounting source velero-backups, namespace ""
     "/apis/velero.io/v1/restores",     # accounting source velero-restores
+    "/api/v1/namespaces",              # namespace count, velero.io/ metadata
+    "/apis/velero.io/v1/backupstoragelocations",  # the extension's location, another Velero
 ]
 
 
@@ -30,7 +32,9 @@ def main():
     ap.add_argument("--extra", nargs=2, action="append", default=[], metavar=("VERB", "PATH"))
     ap.add_argument("--drop", action="append", default=[])
     a = ap.parse_args()
-    log = [{"verb": "GET", "path": "/version"}, {"verb": "GET", "path": "/apis"}]
+    log = [{"verb": "GET", "path": "/version"}, {"verb": "GET", "path": "/apis"},
+           # the Azure Files CSI driver's version, every 10 min
+           {"verb": "GET", "path": "/apis/apps/v1/namespaces/kube-system/daemonsets/csi-azurefile-node"}]
     for p in WATCHED:
         log.append({"verb": "GET", "path": p + "?limit=500"})
         log.append({"verb": "GET", "path": p + "?watch=true&allowWatchBookmarks=true&resourceVersion=1"})

@@ -42,6 +42,7 @@ const METRICS = ["aks_backup_build_info", "aks_backup_cluster_info", "aks_backup
   "aks_backup_watch_events_total", "aks_backup_watch_restarts_total", "aks_backup_relists_total",
   "aks_backup_informer_synced", "aks_backup_informer_objects", "aks_backup_last_event_timestamp_seconds",
   "aks_backup_apiserver_requests_total", "aks_backup_apiserver_request_duration_seconds",
+  "aks_backup_support_matrix_info", "aks_backup_persistent_volume_notes",
   // the Azure view
   "aks_backup_azure_up", "aks_backup_azure_requests_total", "aks_backup_backup_instance_info",
   "aks_backup_last_successful_backup_timestamp_seconds", "aks_backup_backup_schedule_interval_seconds",
@@ -219,7 +220,10 @@ for (const [file, v] of Object.entries(variants)) {
   const cfg = configOf(ds, byKind(ds, "Deployment")[0]?.spec.template.spec.volumes.find((x) => x.configMap)?.configMap.name);
   check(cfg && cfg.cfg.accounting.sources.length === 1 && cfg.cfg.accounting.sources[0].namespace === "dataprotection-microsoft",
         "chart-pinned: config.accounting.sources replaces the default list");
-  check(cr && !cr.rules.some((r) => r.apiGroups.includes("velero.io")), "chart-pinned: no cluster-wide velero.io rule");
+  // Cluster-wide velero.io: only backupstoragelocations (another Velero may live anywhere).
+  check(cr && !cr.rules.some((r) => r.apiGroups.includes("velero.io") &&
+                                  r.resources.some((x) => x !== "backupstoragelocations")),
+        "chart-pinned: no cluster-wide velero.io rule for the accounting sources");
   check(roleDpm && roleDpm.rules.some((r) => r.apiGroups.includes("velero.io") && r.resources.includes("backups")) &&
         roleDpm.rules.some((r) => r.resources.includes("pods")) &&
         !roleDpm.rules.some((r) => r.resources.includes("restores")),

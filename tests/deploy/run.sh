@@ -153,6 +153,11 @@ step render-checks node "$npmdir/render_checks.mjs" --root "$root" --out "$out"
 step cel node "$npmdir/cel_test.mjs" --storage "$root/tests/fixtures/storage.json" \
   --configmap "${ABC_STORAGE_CLASSES_CM:-$here/storage-classes-configmap.json}" \
   "$out/k8s.yaml" "$out/chart-vap.yaml" "$out/chart-vap-audit.yaml:audit"
+# the same policy with the ConfigMap of the 2026-01 support-matrix edition (SMB Azure Files
+# not warned, claims in kube-system, kube-node-lease, kube-public warned)
+step cel-2026 node "$npmdir/cel_test.mjs" --storage "$root/tests/fixtures/storage.json" \
+  --configmap "$here/storage-classes-configmap-2026.json" \
+  "$out/k8s.yaml" "$out/chart-vap.yaml" "$out/chart-vap-audit.yaml:audit"
 
 # 10. RBAC against the requests the daemon makes (watches, quota ConfigMap,
 #     Lease, admission warnings ConfigMap, Events)

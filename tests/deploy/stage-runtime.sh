@@ -21,7 +21,7 @@ done
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   cp /etc/ssl/certs/ca-certificates.crt "$dest/etc/ssl/certs/ca-certificates.crt"
 fi
-install -m 0644 "$src/config/aks-backup-companion.yaml" "$src/config/regions.txt" "$dest/etc/aks-backup-companion/"
+install -m 0644 "$src/config/aks-backup-companion.yaml" "$src/config/regions.txt" "$src/config/kubernetes-versions.txt" "$dest/etc/aks-backup-companion/"
 echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' > "$dest/etc/passwd"
 echo 'nonroot:x:65532:' > "$dest/etc/group"
 printf 'hosts: files dns\n' > "$dest/etc/nsswitch.conf"

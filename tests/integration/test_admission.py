@@ -20,7 +20,8 @@ from harness import Daemon, Kubesim, Results, wait_for
 R = Results()
 NS = "aks-backup-companion"
 CM = "aks-backup-companion-storage-classes"
-ENV = {"POD_NAMESPACE": NS, "POD_NAME": "abc-admission-0"}
+ENV = {"ABC_MATRIX_EDITION": "2023-08",  # verdicts as the 2023-08 page gives them
+       "POD_NAMESPACE": NS, "POD_NAME": "abc-admission-0"}
 DEFAULT_ANN = "storageclass.kubernetes.io/is-default-class"
 FIGURES = {}
 
@@ -87,7 +88,9 @@ def layout_problems(cm, classes):
         msg = data.get("message." + n, "")
         if not msg.startswith(f"storage class {n} is skipped by AKS backup: ") or "; " not in msg:
             probs.append(f"message.{n}={msg!r}")
-    allowed = set(want) | {"message." + k[len("class."):] for k in want} | {"static-message"}
+    allowed = set(want) | {"message." + k[len("class."):] for k in want} | {"static-message", "edition"}
+    if data.get("edition") != "2023-08":
+        probs.append(f"edition={data.get('edition')!r}, want '2023-08'")
     if default:
         allowed.add("default")
         if data.get("default") != default:
@@ -307,6 +310,48 @@ def test_cel_policy_on_written_configmap():
             assert cm["data"]["default"] == "azureblob-fuse-premium"
             FIGURES["cel (default skipped)"] = run_cel(cm, classes_of(k), tmp)
             d.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@R.test
+def test_cel_policy_edition_2026():
+    """Under the default edition (2026-01) SMB Azure Files and no-provisioner
+    classes are not warned about; NFS and private-endpoint Files classes,
+    Container Storage, Blob, in-tree and other provisioners are; a claim
+    created in kube-system, kube-node-lease or kube-public is warned."""
+    tmp = tempfile.mkdtemp(prefix="abc-admission-cel26-")
+    env = dict(ENV)
+    del env["ABC_MATRIX_EDITION"]
+    try:
+        with Kubesim() as k:
+            for name, prov, params in (
+                    ("files-nfs", "file.csi.azure.com", {"protocol": "NFS"}),
+                    ("files-private", "file.csi.azure.com", {"networkEndpointType": "privateEndpoint"}),
+                    ("acstor-disk", "containerstorage.csi.azure.com", {}),
+                    ("local-static", "kubernetes.io/no-provisioner", {})):
+                k.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                         "metadata": {"name": name}, "provisioner": prov, "parameters": params})
+            d = Daemon(kubesim=k, env=env)
+            try:
+                d.wait_ready()
+
+                def written():
+                    cm = cm_of(k)
+                    return cm is not None and (cm.get("data") or {}).get("edition") == "2026-01" \
+                        and "class.files-nfs" in cm["data"]
+                wait_for(written, 10, 0.05, "2026-01 ConfigMap")
+                data = cm_of(k)["data"]
+                assert data["class.files-nfs"] == "azure-files-nfs", data
+                assert data["class.files-private"] == "azure-files-private-endpoint", data
+                assert data["class.acstor-disk"] == "container-storage", data
+                for smb in ("azurefile", "azurefile-csi", "azurefile-csi-premium", "local-static"):
+                    assert "class." + smb not in data, (smb, data)
+                assert data["excluded-namespaces"] == "kube-system,kube-node-lease,kube-public", data
+                FIGURES["cel (2026-01)"] = run_cel(cm_of(k), classes_of(k), tmp)
+                d.stop()
+            finally:
+                d.__exit__(None, None, None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -166,7 +166,7 @@ def azure_checks_pass():
     with Kubesim() as k, ArmSim(az.scenario()) as arm, start(k, arm) as d:
         wait_quota(d)
         for c in ("vault_same_region", "storage_same_region", "storage_account_kind", "trusted_access",
-                  "policies_within_limit", "instances_within_limit", "system_identity"):
+                  "policies_within_limit", "instances_within_limit", "identity"):
             wait_prereq(d, c, "pass")
         assert prereq(d, "storage_account_kind")["observed"] == "StorageV2 Standard_LRS"
         rep = report(d)["azure"]  # the vault's settings and the instances are shown
@@ -212,9 +212,9 @@ def azure_checks_fail():
             d.start()
             d.wait_ready()
             for c in ("vault_same_region", "storage_same_region", "storage_account_kind", "trusted_access",
-                      "policies_within_limit", "instances_within_limit", "system_identity"):
+                      "policies_within_limit", "instances_within_limit", "identity"):
                 wait_prereq(d, c, "fail")
-            assert prereq(d, "system_identity")["observed"] == "service-principal"
+            assert prereq(d, "identity")["observed"] == "service-principal"
             assert prereq(d, "vault_same_region")["observed"] == "northeurope"
             codes = harness.wait_for(lambda: (lambda c: c if {"snapshot-delete-lock", "disk-snapshots-near-limit",
                                                                  "storage-public-access"} <= set(c) else None)(
@@ -242,7 +242,7 @@ def one_forbidden_read_leaves_the_others_judged():
             assert reads["storage_account"]["code"] == "AuthorizationFailed", reads
             p = wait_prereq(d, "trusted_access", "unknown", observed="Azure: ")
             assert "404" in p["observed"] and "ResourceNotFound" in p["observed"], p
-            for c in ("vault_same_region", "system_identity", "policies_within_limit"):
+            for c in ("vault_same_region", "identity", "policies_within_limit"):
                 wait_prereq(d, c, "pass")
             doc = wait_quota(d)
             assert inst(doc, az.INSTANCE)["backup"]["used"] == 3

@@ -39,7 +39,7 @@ def arm_unreachable_quota_from_the_cluster():
             assert inst(doc, az.INSTANCE) is None, doc
             # every Azure-derived check is unknown, with the transport error as the reason
             for c in ("trusted_access", "storage_account_kind", "storage_same_region", "vault_same_region",
-                      "policies_within_limit", "instances_within_limit", "system_identity"):
+                      "policies_within_limit", "instances_within_limit", "identity"):
                 p = wait_prereq(d, c, "unknown", observed="Azure: ")
                 assert "connect" in p["observed"].lower(), p
             # what the cluster alone judges does not change

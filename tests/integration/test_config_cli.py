@@ -56,6 +56,59 @@ def unknown_key_names_position_and_suggestion():
 
 
 @r.test
+def unknown_edition_names_position_and_valid_editions():
+    path = write("cluster:\n  identity: system\nmatrix:\n  edition: \"2024-05\"\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4, (rc, out, err)
+    assert f"{path}:4:12:" in err, err
+    assert "2024-05" in err and "2026-01" in err and "2023-08" in err, err
+    rc, out, err = run(["config", "validate"], env={"ABC_MATRIX_EDITION": "2099-01"})
+    assert rc == 4 and "ABC_MATRIX_EDITION" in err and "2026-01, 2023-08" in err, (rc, err)
+    for ed in ("2026-01", "2023-08"):
+        rc, out, err = run(["config", "validate", "--config", write(f"matrix:\n  edition: \"{ed}\"\n")])
+        assert rc == 0, (ed, rc, err)
+
+
+@r.test
+def impossible_schedule_date_names_position():
+    path = write("vault:\n  backup_schedule: R/2026-02-30T02:00:00+00:00/PT4H\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4, (rc, out, err)
+    assert f"{path}:2:20:" in err and "2026-02-30" in err, err
+    path = write("vault:\n  backup_schedule: R/2026-04-31T02:00:00Z/P1D\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4 and f"{path}:2:20:" in err, (rc, err)
+    path = write("vault:\n  backup_schedule: R/2028-02-29T02:00:00Z/P1D\n")  # a leap day
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 0, (rc, err)
+
+
+@r.test
+def vault_lists_and_tolerance():
+    path = write("vault:\n  tiers: [operational, vault]\n  backup_namespaces: [shop, analytics]\n"
+                 "  schedule_tolerance_minutes: -1\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 0, (rc, err)
+    path = write("vault:\n  tiers: [operational, archive]\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4 and f"{path}:2:24:" in err and "archive" in err, (rc, err)
+    path = write("vault:\n  backup_namespaces: [Shop_1]\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4 and f"{path}:2:23:" in err, (rc, err)
+    path = write("vault:\n  schedule_tolerance_minutes: -2\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4 and f"{path}:2:31:" in err, (rc, err)
+
+
+@r.test
+def malformed_kubernetes_versions_file_is_a_config_error():
+    kv = write("1.33 2026-07-31\n1.34 2026-11-31\n")
+    path = write(f"kubernetes_versions_file: {kv}\n")
+    rc, out, err = run(["config", "validate", "--config", path])
+    assert rc == 4 and f"{kv}:2:" in err, (rc, err)
+
+
+@r.test
 def wrong_type_names_position():
     path = write("limits:\n  warn_ratio: lots\n")
     rc, out, err = run(["config", "validate", "--config", path])

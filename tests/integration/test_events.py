@@ -14,7 +14,8 @@ from harness import Daemon, Kubesim, Results, wait_for
 
 R = Results()
 POD = "abc-events-0"
-ENV = {"POD_NAMESPACE": "aks-backup-companion", "POD_NAME": POD,
+ENV = {"ABC_MATRIX_EDITION": "2023-08",  # verdicts as the 2023-08 page gives them
+       "POD_NAMESPACE": "aks-backup-companion", "POD_NAME": POD,
        "ABC_TEST_NOW": "2026-03-14T15:00:00Z"}
 DAY = "20260314"
 FIGURES = {}

@@ -10,6 +10,10 @@ import time
 from harness import Daemon, Kubesim, Results, wait_for
 
 R = Results()
+# The fixture cluster (Kubernetes v1.30) as of the day its objects describe: the
+# 2026-01 support matrix judges kubernetes_version against the AKS release
+# calendar, and by today's date 1.30 is past even its long-term support.
+FIXTURE_DAY = {"ABC_TEST_NOW": "2026-03-14T15:00:00Z"}
 NS = "dataprotection-microsoft"
 AGENT = "dataprotection-microsoft-kubernetes-agent-8446d5458b-2fcr8"
 CONTROLLER = "dataprotection-microsoft-controller-5bb4f6d877-9b4g9"
@@ -47,7 +51,7 @@ def metric(d, name, **labels):
 
 @R.test
 def healthy_extension_is_ready():
-    with Kubesim() as ks, Daemon(kubesim=ks) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, env=FIXTURE_DAY) as d:
         d.wait_ready()
         wait_for(lambda: d.get("/readyz")[0] == 200, 10, what="/readyz 200")
         assert metric(d, "aks_backup_extension_pods", phase="Running") == 2
@@ -63,7 +67,7 @@ def healthy_extension_is_ready():
 
 @R.test
 def crashloop_oomkilled_fails_extension_within_1s():
-    with Kubesim() as ks, Daemon(kubesim=ks) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, env=FIXTURE_DAY) as d:
         d.wait_ready()
         wait_for(lambda: d.get("/readyz")[0] == 200, 10, what="/readyz 200")
         ks.apply(crashloop_oom(get_pod(ks, AGENT)))
@@ -95,7 +99,7 @@ def crashloop_oomkilled_fails_extension_within_1s():
 
 @R.test
 def no_extension_pods_fails_extension():
-    with Kubesim() as ks, Daemon(kubesim=ks) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, env=FIXTURE_DAY) as d:
         d.wait_ready()
         ks.delete("v1", "Pod", AGENT, NS)
         ks.delete("v1", "Pod", CONTROLLER, NS)
@@ -108,7 +112,7 @@ def no_extension_pods_fails_extension():
 
 @R.test
 def large_cluster_with_default_memory_limit_warns():
-    with Kubesim() as ks, Daemon(kubesim=ks) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, env=FIXTURE_DAY) as d:
         d.wait_ready()
         items = [{"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                   "metadata": {"name": f"bulk-{i}", "namespace": "shop"},
@@ -127,7 +131,7 @@ def large_cluster_with_default_memory_limit_warns():
 
 @R.test
 def apiserver_down_then_back():
-    with Kubesim() as ks, Daemon(kubesim=ks) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, env=FIXTURE_DAY) as d:
         d.wait_ready()
         wait_for(lambda: d.get("/readyz/apiserver")[0] == 200, 10, what="apiserver ok")
         before = d.metrics()

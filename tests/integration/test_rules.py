@@ -12,6 +12,9 @@ import time
 from harness import ABC_BIN, SRCROOT, Daemon, Kubesim, Results, wait_for
 
 R = Results()
+# The verdicts below are the 2023-08 edition's (tests/fixtures/README.md, first
+# table); test_matrix.py judges the same kinds of volumes under 2026-01.
+OLD = {"ABC_MATRIX_EDITION": "2023-08"}
 
 # tests/fixtures/README.md, "Expected verdict of every PV".
 EXPECTED = {
@@ -36,7 +39,7 @@ COUNTS = {"azure-blob": 1, "azure-files": 2, "in-tree": 3, "not-csi": 3, "static
           "supported": 5, "unsupported-driver": 1}
 PREREQS = ["kubernetes_version", "csi_disk_driver", "snapshot_api", "snapshot_class",
            "region_supported", "vault_same_region", "vault_same_subscription",
-           "storage_same_region", "storage_same_subscription", "system_identity",
+           "storage_same_region", "storage_same_subscription", "identity",
            "policies_within_limit", "instances_within_limit", "extension_running"]
 DEFAULT_PASS = {"kubernetes_version", "csi_disk_driver", "snapshot_api", "snapshot_class",
                 "region_supported", "extension_running"}
@@ -78,6 +81,7 @@ def prereq_status(m):
 
 def run_check(ks, config_path, *extra, env=None):
     e = {k: v for k, v in os.environ.items() if not k.startswith("ABC_")}
+    e.update(OLD)
     e.update(env or {})
     p = subprocess.run([ABC_BIN, "check", "--kubeconfig", ks.kubeconfig_path, "--config", config_path]
                        + list(extra), capture_output=True, text=True, timeout=60, env=e)
@@ -86,7 +90,7 @@ def run_check(ks, config_path, *extra, env=None):
 
 @R.test
 def metrics_carry_every_verdict():
-    with Kubesim() as ks, Daemon(kubesim=ks) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, env=OLD) as d:
         d.wait_ready()
         m = d.metrics()
         got = pv_series(m)
@@ -112,7 +116,7 @@ def metrics_carry_every_verdict():
 
 @R.test
 def report_json_matches_and_check_agrees():
-    with Kubesim() as ks, Daemon(kubesim=ks) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, env=OLD) as d:
         d.wait_ready()
         code, hdrs, body = d.get("/api/v1/report")
         assert code == 200 and hdrs["content-type"].startswith("application/json"), (code, hdrs)
@@ -150,7 +154,7 @@ def report_json_matches_and_check_agrees():
 
 @R.test
 def check_text_report_and_exit_codes():
-    with Kubesim() as ks, Daemon(kubesim=ks, start=False) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, start=False, env=OLD) as d:
         rc, out, err = run_check(ks, d.config_path)
         assert rc == 1, (rc, out, err)  # skipped volumes, unknown prerequisites
         for section in ("CLUSTER", "PREREQUISITES", "PERSISTENT VOLUMES", "SNAPSHOTS", "EXTENSION",
@@ -172,7 +176,7 @@ def check_text_report_and_exit_codes():
 
 @R.test
 def old_kubernetes_fails_check_with_exit_2():
-    with Kubesim() as ks, Daemon(kubesim=ks, start=False) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, start=False, env=OLD) as d:
         ks.control_post("/version", {"major": "1", "minor": "21", "gitVersion": "v1.21.14",
                                       "platform": "linux/amd64"})
         rc, out, err = run_check(ks, d.config_path, "--output", "json")
@@ -184,7 +188,7 @@ def old_kubernetes_fails_check_with_exit_2():
 
 @R.test
 def region_outside_the_list_fails():
-    with Kubesim() as ks, Daemon(kubesim=ks, start=False) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, start=False, env=OLD) as d:
         with open(d.config_path, "a") as f:
             f.write("cluster:\n  region: Mars Central\n")
         rc, out, err = run_check(ks, d.config_path, "--output", "json")
@@ -203,6 +207,7 @@ def default_configuration_uses_the_builtin_regions():
     with Kubesim() as ks:
         e = {k: v for k, v in os.environ.items() if not k.startswith("ABC_")}
         e["HOME"] = ks.tmp
+        e.update(OLD)
         # --log-level info: check logs only warnings and errors by default.
         p = subprocess.run([ABC_BIN, "check", "--kubeconfig", ks.kubeconfig_path, "--output", "json",
                             "--log-level", "info"],
@@ -217,7 +222,7 @@ def default_configuration_uses_the_builtin_regions():
 
 @R.test
 def changes_flip_verdicts_within_1s():
-    with Kubesim() as ks, Daemon(kubesim=ks) as d:
+    with Kubesim() as ks, Daemon(kubesim=ks, env=OLD) as d:
         d.wait_ready()
         wait_for(lambda: d.get("/readyz/prerequisites")[0] == 200, 10, what="prerequisites ok")
         # Deleting the disk CSIDriver fails csi_disk_driver and /readyz/prerequisites.

@@ -31,6 +31,7 @@ const struct rdef ks_rdefs[] = {
     {"velero.io", "v1", "backups", "Backup", "backup", true, false, NULL},
     {"velero.io", "v1", "restores", "Restore", "restore", true, false, NULL},
     {"velero.io", "v1", "schedules", "Schedule", "schedule", true, false, NULL},
+    {"velero.io", "v1", "backupstoragelocations", "BackupStorageLocation", "backupstoragelocation", true, false, "bsl"},
     {"coordination.k8s.io", "v1", "leases", "Lease", "lease", true, true, NULL},
     {"events.k8s.io", "v1", "events", "Event", "event", true, true, "ev"},
     {"apps", "v1", "deployments", "Deployment", "deployment", true, true, "deploy"},

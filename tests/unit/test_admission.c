@@ -31,6 +31,7 @@ static void fx_init(struct fx *x, const char *name, const struct store *classes,
     ck_assert_int_eq(uv_loop_init(&x->loop), 0);
     struct engine_opts o;
     engine_opts_default(&o);
+    o.edition = matrix_edition_find("2023-08"); /* the verdicts these tests were written for */
     x->e = engine_new(&o);
     ck_assert_ptr_nonnull(x->e);
     engine_set_on_change(x->e, on_change, x);
@@ -100,7 +101,12 @@ START_TEST(test_desired_layout)
     fx_init(&x, "cm", NULL, false);
     json_object *d = admission_desired_data(x.e);
     ck_assert_ptr_nonnull(d);
-    ck_assert_int_eq(json_object_object_length(d), 2 * 5 + 1);
+    /* five class/message pairs, static-message and edition (2023-08: no excluded namespaces) */
+    ck_assert_int_eq(json_object_object_length(d), 2 * 5 + 2);
+    json_object *ed = NULL;
+    ck_assert(json_object_object_get_ex(d, "edition", &ed));
+    ck_assert_str_eq(json_object_get_string(ed), "2023-08");
+    ck_assert(!json_object_object_get_ex(d, "excluded-namespaces", NULL));
     for (size_t i = 0; i < 5; i++) {
         char k[128];
         json_object *v = NULL;
@@ -144,7 +150,7 @@ START_TEST(test_create_then_unchanged)
     ck_assert(json_object_object_get_ex(labels, "app.kubernetes.io/managed-by", &v));
     ck_assert_str_eq(json_object_get_string(v), "aks-backup-companion");
     ck_assert_str_eq(cm_get(&x, "class.nfs-csi"), "unsupported-driver");
-    ck_assert_int_eq(json_object_object_length(cm_data(&x)), 11);
+    ck_assert_int_eq(json_object_object_length(cm_data(&x)), 12);
 
     /* A class change that leaves the content as it is: GET, no write. */
     unsigned long rv = x.f.rv;
@@ -193,7 +199,7 @@ START_TEST(test_follows_changes)
     ck_assert_ptr_null(cm_get(&x, "class.nfs-csi"));
     ck_assert_ptr_null(cm_get(&x, "message.nfs-csi"));
     ck_assert_ptr_null(cm_get(&x, "default"));
-    ck_assert_int_eq(json_object_object_length(cm_data(&x)), 2 * 5 + 1);
+    ck_assert_int_eq(json_object_object_length(cm_data(&x)), 2 * 5 + 2);
     fx_free(&x);
 }
 END_TEST
@@ -349,6 +355,7 @@ START_TEST(test_resync_repairs)
     ck_assert_int_eq(uv_loop_init(&x.loop), 0);
     struct engine_opts o;
     engine_opts_default(&o);
+    o.edition = matrix_edition_find("2023-08"); /* the verdicts these tests were written for */
     x.e = engine_new(&o);
     feed_file(x.e, &model_storageclass_type, "storage.json", "StorageClass", NULL, NULL);
     fake_init(&x.f);

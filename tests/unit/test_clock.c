@@ -25,6 +25,14 @@ START_TEST(parse_forms)
     ck_assert_int_eq(clock_parse_rfc3339("2026-01", &s, &ms), -EINVAL);
     ck_assert_int_eq(clock_parse_rfc3339("", &s, &ms), -EINVAL);
     ck_assert_int_eq(clock_parse_rfc3339(NULL, &s, &ms), -EINVAL);
+    /* impossible calendar dates are errors, leap days only in leap years */
+    ck_assert_int_eq(clock_parse_rfc3339("2026-02-30T02:00:00Z", &s, &ms), -EINVAL);
+    ck_assert_int_eq(clock_parse_rfc3339("2026-04-31T02:00:00Z", &s, &ms), -EINVAL);
+    ck_assert_int_eq(clock_parse_rfc3339("2026-02-29T02:00:00Z", &s, &ms), -EINVAL);
+    ck_assert_int_eq(clock_parse_rfc3339("2100-02-29T02:00:00Z", &s, &ms), -EINVAL);
+    ck_assert_int_eq(clock_parse_rfc3339("2028-02-29T02:00:00Z", &s, &ms), 0);
+    ck_assert_int_eq(clock_parse_rfc3339("2000-02-29T02:00:00Z", &s, &ms), 0);
+    ck_assert_int_eq(clock_parse_rfc3339("2026-12-31T23:59:59Z", &s, &ms), 0);
 }
 END_TEST
 

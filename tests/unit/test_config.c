@@ -22,7 +22,14 @@ static void assert_defaults(const struct config *c)
     ck_assert_int_eq(c->vault.backup_instances, -1);
     ck_assert_str_eq(c->vault.backup_schedule, "");
     ck_assert(!c->vault.has_schedule);
-    ck_assert_int_eq(c->vault.schedule_tolerance_minutes, 30);
+    /* -1: the edition's default, 120 minutes under 2026-01 (the default edition) */
+    ck_assert_int_eq(c->vault.schedule_tolerance_minutes, -1);
+    ck_assert_str_eq(c->matrix.edition, "2026-01");
+    ck_assert(c->vault.tier_operational && !c->vault.tier_vault);
+    ck_assert_uint_eq(c->vault.n_backup_namespaces, 0);
+    ck_assert_str_eq(c->storage.kind, "");
+    ck_assert_str_eq(c->storage.sku, "");
+    ck_assert_str_eq(c->driver.azure_files_version, "");
     ck_assert_str_eq(c->storage.region, "");
     ck_assert_str_eq(c->extension.namespace_, "dataprotection-microsoft");
     ck_assert_str_eq(c->extension.pod_selector,
@@ -227,7 +234,7 @@ START_TEST(shipped_file_documents_every_key)
         snprintf(want, sizeof want, "Env: %s\n", env);
         ck_assert_msg(strstr(text, want), "variable %s (%s) not documented", env, dotted);
     }
-    ck_assert_uint_eq(n, 48);
+    ck_assert_uint_eq(n, 53);
     ck_assert_int_eq(config_key_at(0, dotted, sizeof dotted, env, sizeof env), 0);
     ck_assert_str_eq(dotted, "cluster.region");
     ck_assert_str_eq(env, "ABC_CLUSTER_REGION");

@@ -11,6 +11,15 @@
 #include "rules/metrics_cluster.h"
 #include "rules_support.h"
 
+/* An engine judging by the 2023-08 page (these tests predate 2026-01). */
+static struct engine *engine_2023(void)
+{
+    struct engine_opts o;
+    engine_opts_default(&o);
+    o.edition = matrix_edition_find("2023-08");
+    return engine_new(&o);
+}
+
 /* A PV record like kubesim's generated ones (kind i % 10 picks the source). */
 static struct pv_rec *mkpv(long i, int rv)
 {
@@ -79,7 +88,7 @@ START_TEST(churn_keeps_index_consistent)
     enum { N = 3000 };
     static bool present[N];
     memset(present, 0, sizeof(present));
-    struct engine *e = engine_new(NULL);
+    struct engine *e = engine_2023();
     ck_assert_ptr_nonnull(e);
     for (long i = 0; i < N; i++) {
         struct pv_rec *r = mkpv(i, 1);
@@ -122,7 +131,7 @@ static void on_change(void *data, unsigned what)
 
 START_TEST(attach_indexes_store_records)
 {
-    struct engine *e = engine_new(NULL);
+    struct engine *e = engine_2023();
     struct store *s = store_new(&model_pv_type);
     ck_assert_int_eq(engine_attach_store(e, s), 0);
     engine_set_on_change(e, on_change, NULL);
@@ -186,7 +195,7 @@ static void grab_line(void *data, const char *line, size_t len)
 
 START_TEST(line_escapes_and_long_values)
 {
-    struct engine *e = engine_new(NULL);
+    struct engine *e = engine_2023();
     const struct fx_edit ed = {{"spec", "claimRef", "name"}, "we\"ird\\name\n"};
     struct pv_rec *pv = fixture_record_edited(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive", 1, &ed);
     engine_apply(e, &model_pv_type, NULL, pv);
@@ -223,7 +232,7 @@ static void len_line(void *data, const char *line, size_t len)
 
 START_TEST(long_line_length)
 {
-    struct engine *e = engine_new(NULL);
+    struct engine *e = engine_2023();
     static char big[3000];
     memset(big, 'q', sizeof(big) - 1);
     big[1000] = '"';
@@ -278,7 +287,7 @@ START_TEST(sorted_by_whole_name)
         "a", "ab", "b", "pvc-01234567", "pvc-0123456789abcdee-9", "pvc-0123456789abcdef",
         "pvc-0123456789abcdef-0", "pvc-0123456789abcdef-1", "z", "z\xc3\xa9",
     };
-    struct engine *e = engine_new(NULL);
+    struct engine *e = engine_2023();
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         struct pv_rec *r = named_pv(names[i]);
         engine_apply(e, &model_pv_type, NULL, r);
@@ -329,7 +338,7 @@ END_TEST
 
 START_TEST(engine_freed_before_store)
 {
-    struct engine *e = engine_new(NULL);
+    struct engine *e = engine_2023();
     struct store *s = store_new(&model_pv_type);
     struct store *other = store_new(&model_pv_type);
     ck_assert_int_eq(engine_attach_store(e, s), 0);

@@ -188,6 +188,7 @@ static void fx_init_ex(struct fx *x, bool leader, bool no_cancel)
     ck_assert_int_eq(uv_loop_init(&x->loop), 0);
     struct engine_opts eo;
     engine_opts_default(&eo);
+    eo.edition = matrix_edition_find("2023-08"); /* the verdicts these tests were written for */
     x->e = engine_new(&eo);
     ck_assert_ptr_nonnull(x->e);
     engine_set_on_change(x->e, on_change, x);

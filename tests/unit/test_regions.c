@@ -72,6 +72,11 @@ START_TEST(parse_text)
     ck_assert(!regions_is_operational_only(&r, "mars"));
     regions_free(&r);
     ck_assert_uint_eq(r.n, 0);
+    /* the dashed spelling marks a region too */
+    ck_assert_int_eq(regions_parse(&r, "spaincentral # Operational-Tier-Only\nwesteurope\n", err, sizeof err), 0);
+    ck_assert(regions_is_operational_only(&r, "spaincentral"));
+    ck_assert(!regions_is_operational_only(&r, "westeurope"));
+    regions_free(&r);
 
     ck_assert_int_eq(regions_parse(&r, "", err, sizeof err), 0);
     ck_assert_uint_eq(r.n, 0);

@@ -55,8 +55,9 @@ START_TEST(json_document)
     ck_assert_ptr_nonnull(doc);
     static const char *const top[] = {"apiVersion", "kind", "status", "generated_at", "cluster",
                                       "prerequisites", "persistent_volumes", "summary", "snapshots",
-                                      "extension", "quota", "warnings", "informational"};
-    keys_exactly(doc, top, 13);
+                                      "extension", "quota", "warnings", "informational",
+                                      "support_matrix"};
+    keys_exactly(doc, top, 14);
     ck_assert_str_eq(json_object_get_string(get(doc, "apiVersion")), "aks-backup-companion/v1");
     ck_assert_str_eq(json_object_get_string(get(doc, "kind")), "Report");
     /* The overall status says what check's exit code says. */
@@ -88,11 +89,11 @@ START_TEST(json_document)
     struct json_object *pvs = get(doc, "persistent_volumes");
     ck_assert_uint_eq(json_object_array_length(pvs), 16);
     static const char *const vk[] = {"name", "storage_class", "driver", "claim", "phase",
-                                     "supported", "reason", "remedy"};
+                                     "supported", "reason", "remedy", "notes"};
     const char *prev = "";
     for (size_t i = 0; i < 16; i++) {
         struct json_object *pv = json_object_array_get_idx(pvs, i);
-        keys_exactly(pv, vk, 8);
+        keys_exactly(pv, vk, 9);
         const char *name = json_object_get_string(get(pv, "name"));
         ck_assert_msg(strcmp(prev, name) < 0, "not sorted: %s before %s", prev, name);
         prev = name;
@@ -345,7 +346,7 @@ START_TEST(metrics_collector)
     ck_assert_int_eq(count_lines(t, "aks_backup_prerequisite_status{"), 39);
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_prerequisite_status{check=\"kubernetes_version\",status=\"pass\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_prerequisite_status{check=\"kubernetes_version\",status=\"fail\"} 0\n"));
-    ck_assert_ptr_nonnull(strstr(t, "aks_backup_prerequisite_status{check=\"system_identity\",status=\"unknown\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(t, "aks_backup_prerequisite_status{check=\"identity\",status=\"unknown\"} 1\n"));
     ck_assert_int_eq(count_lines(t, "aks_backup_persistent_volume_supported{"), 16);
     ck_assert_ptr_nonnull(strstr(t, "aks_backup_persistent_volume_supported{persistentvolume=\"pvc-376cbd50-4f18-5d33-b0a1-4a849714f434\","
                                     "storageclass=\"managed-csi\",driver=\"disk.csi.azure.com\",reason=\"supported\","

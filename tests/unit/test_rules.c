@@ -404,7 +404,10 @@ END_TEST
  * a relist that drops an object all reach the engine. */
 START_TEST(through_store)
 {
-    struct engine *g = engine_new(NULL);
+    struct engine_opts o;
+    engine_opts_default(&o);
+    o.edition = matrix_edition_find("2023-08"); /* static by annotation */
+    struct engine *g = engine_new(&o);
     struct store *s = store_new(&model_pv_type);
     ck_assert_int_eq(engine_attach_store(g, s), 0);
     struct pv_rec *a = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-orders-legacy-disk");

@@ -14,16 +14,22 @@
 #include "model/fields.h"
 #include "model/records.h"
 
+/* The table-driven types (nodes are read from a json-c tree: their Ready
+ * condition sits in an array the tables do not address). */
 static const struct model_type *const types[] = {
     &model_pv_type,       &model_pvc_type,          &model_storageclass_type, &model_csidriver_type,
-    &model_snapshot_type, &model_snapshotclass_type, &model_node_type,
+    &model_snapshot_type, &model_snapshotclass_type,
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
 static const char *const files[] = {"persistentvolumes.json", "persistentvolumeclaims.json",
                                     "volumesnapshots.json",   "storage.json",
                                     "nodes.json",             "pods.json",
-                                    "velero.json",            "namespaces.json"};
+                                    "velero.json",            "namespaces.json",
+                                    /* labels and annotations under velero.io/, quantities,
+                                     * volume attributes and class parameters */
+                                    "matrix/persistentvolumes.json", "matrix/persistentvolumeclaims.json",
+                                    "matrix/storage.json"};
 #define NFILES (sizeof(files) / sizeof(files[0]))
 
 static char *slurp(const char *name, size_t *len)
