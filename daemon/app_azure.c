@@ -90,6 +90,10 @@ static void map_engine(struct app *a, const struct azure_view *v)
     bool oom = false;
     for (size_t i = 0; i < nb; i++)
         oom |= bufs[i] == NULL;
+    long nsmax = v->ninst ? 0 : -1;
+    for (size_t i = 0; i < v->ninst; i++)
+        nsmax = v->inst[i].namespaces < 0 || nsmax < 0 ? -1
+                : v->inst[i].namespaces > nsmax ? v->inst[i].namespaces : nsmax;
     struct engine_azure_facts f = {
         .on = true,
         .identity = v->identity,
@@ -106,6 +110,8 @@ static void map_engine(struct app *a, const struct azure_view *v)
         .policies_why = why(v, AZ_READ_POLICIES),
         .instances_why = why(v, AZ_READ_INSTANCES),
         .trusted_access = v->trusted_access,
+        .vault_tier = v->vault_tier,
+        .namespaces = nsmax,
         .trusted_why = v->r[AZ_READ_TRUSTED_ACCESS].configured ? why(v, AZ_READ_TRUSTED_ACCESS)
                                                                 : "azure.cluster_id is not set",
         .warnings = w,

@@ -273,6 +273,8 @@ struct engine_azure_facts {
     int trusted_access;                           /* 1/0, -1 unknown */
     const char *trusted_why;
     int vault_tier;                               /* the policy keeps Vault-tier points: 1/0, -1 unknown */
+    long namespaces;                              /* the largest includedNamespaces list of this cluster's
+                                                     instances; -1 = all namespaces or unknown */
     const struct engine_azure_warning *warnings;
     size_t nwarnings;
 };

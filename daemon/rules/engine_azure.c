@@ -19,6 +19,7 @@ struct engine_az {
     int trusted;
     char trusted_why[320];
     int vault_tier;                 /* 1/0, -1 unknown */
+    long namespaces;                /* included namespaces; -1 = all or unknown */
     struct engine_azure_warning *w;
     size_t nw;
 };
@@ -88,6 +89,7 @@ int engine_set_azure(struct engine *e, const struct engine_azure_facts *f)
     CP(a->instances_why, f->instances_why);
     a->trusted = f->trusted_access;
     a->vault_tier = f->vault_tier;
+    a->namespaces = f->namespaces;
     CP(a->trusted_why, f->trusted_why);
     return 0;
 }
@@ -117,6 +119,10 @@ void engine__azure_input(const struct engine *e, struct prereq_input *in)
         in->facts.backup_instances = a->instances;
     if (a->vault_tier >= 0)
         in->facts.vault_tier = a->vault_tier == 1;
+    /* An instance that names its namespaces backs up those, whatever the
+     * cluster holds: the 800-namespace limit applies to that list. */
+    if (a->namespaces >= 0)
+        in->namespaces_in_scope = a->namespaces;
     in->trusted_access = a->trusted;
     in->azure_view = true;
 }

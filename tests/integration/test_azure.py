@@ -291,5 +291,21 @@ def check_reads_azure_too():
         assert "armsim-" not in p.stdout + p.stderr
 
 
+@R.test
+def azure_instance_namespaces_within_limit():
+    # An instance that names its namespaces is judged by that list (800 at most),
+    # not by the namespaces the cluster holds.
+    seed = az.scenario()
+    inst_list = seed["collections"][az.VAULT + "/backupInstances"]
+    inst_list[0] = az.instance(az.INSTANCE, az.CLUSTER, namespaces=["ns-%d" % i for i in range(801)])
+    with Kubesim() as k, ArmSim(seed) as arm, start(k, arm) as d:
+        p = wait_prereq(d, "namespaces_within_limit", "fail")
+        assert p["observed"] == "801 namespaces in the backup scope", p
+        inst_list[0] = az.instance(az.INSTANCE, az.CLUSTER, namespaces=["shop", "analytics"])
+        arm.control("set", {"collections": {az.VAULT + "/backupInstances": inst_list}})
+        p = wait_prereq(d, "namespaces_within_limit", "pass", timeout=30)
+        assert p["observed"] == "2 namespaces in the backup scope", p
+
+
 if __name__ == "__main__":
     sys.exit(R.finish())
