@@ -61,7 +61,8 @@ int reflector_dump(const struct reflector *r, struct buf *out)
         rc = rc ? rc : buf_adds(out, ",\"name\":");
         rc = rc ? rc : buf_add_json_str(out, c.v[i]->name);
         rc = rc ? rc : buf_adds(out, ",\"resourceVersion\":");
-        rc = rc ? rc : buf_add_json_str(out, c.v[i]->rv);
+        char rbuf[MODEL_RV_BUF];
+        rc = rc ? rc : buf_add_json_str(out, model_meta_rv(c.v[i], rbuf));
         rc = rc ? rc : buf_addc(out, '}');
     }
     rc = rc ? rc : buf_adds(out, "]}");

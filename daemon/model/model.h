@@ -14,14 +14,47 @@ struct json_object;
 struct model_fields;
 struct model_view;
 
-/* Common head of every record (first member). Strings owned by the record. */
+/* Common head of every record (first member). Strings owned by the record.
+ * uid and resourceVersion are kept compact and read through the accessors
+ * below: a uid in the canonical lowercase UUID form (RFC 4122 variant, what
+ * the API server generates) as its 16 bytes, a resourceVersion in canonical
+ * decimal below 2^63 as that integer. Both are opaque strings to the API:
+ * any other value is kept as a string owned by the record (uid: a pointer
+ * in bytes 0-7 and byte 8 zero, a variant no parsed uid has; rv: an even
+ * value, the pointer, where an integer is stored as (n << 1) | 1). */
 struct obj_meta {
     char *ns;        /* NULL for cluster-scoped objects */
     char *name;
-    char *uid;
-    char *rv;        /* metadata.resourceVersion */
+    uint64_t rv;     /* metadata.resourceVersion, encoded: model_meta_rv */
+    uint8_t uid[16]; /* metadata.uid, encoded: model_meta_uid */
     int64_t created; /* creationTimestamp, Unix seconds; 0 if absent */
 };
+
+#define MODEL_UID_BUF 37 /* 36 characters and the NUL */
+#define MODEL_RV_BUF 21  /* a uint64 in decimal and the NUL */
+
+/* m's uid as a string: formatted into buf, or the record's own string when
+ * it is not a UUID (valid while the record is). */
+const char *model_meta_uid(const struct obj_meta *m, char buf[MODEL_UID_BUF]);
+/* m's resourceVersion as a string, the same way. */
+const char *model_meta_rv(const struct obj_meta *m, char buf[MODEL_RV_BUF]);
+/* Whether two records carry the same resourceVersion. */
+bool model_meta_rv_eq(const struct obj_meta *a, const struct obj_meta *b);
+
+/* Encoders (model/ and tests): s into its compact form when it has one.
+ * 0 and *out / out[], or -EINVAL when s must be kept as a string. */
+int model_uid_parse(const char *s, uint8_t out[16]);
+int model_rv_parse(const char *s, uint64_t *out);
+/* Sets m's uid / resourceVersion from s, strdup'ing s when it has no
+ * compact form (model_meta_clear frees it). 0 or -ENOMEM. */
+int model_meta_set_uid(struct obj_meta *m, const char *s);
+int model_meta_set_rv(struct obj_meta *m, const char *s);
+/* The string a uid / rv kept as a string points at, else NULL. */
+const char *model_meta_uid_str(const struct obj_meta *m);
+const char *model_meta_rv_str(const struct obj_meta *m);
+/* Stores the string pointer s as m's uid / rv (s must be 2-aligned for rv). */
+void model_meta_put_uid_str(struct obj_meta *m, const char *s);
+void model_meta_put_rv_str(struct obj_meta *m, const char *s);
 
 struct model_type {
     const char *resource;  /* plural, "persistentvolumes" */

@@ -1,7 +1,8 @@
 /* One-allocation records and the string intern table (pack.h). A PV
  * record used to be a dozen small mallocs (~450 bytes with malloc's
- * headers); packed, it is one block of its struct plus name, uid,
- * resourceVersion and claim name, the rest pointing at shared strings. */
+ * headers); packed, it is one block of its struct (uid and
+ * resourceVersion compact inside it) plus name and claim name, the rest
+ * pointing at shared strings. */
 #include "model/pack.h"
 
 #include <errno.h>
@@ -110,7 +111,7 @@ size_t model_intern_count(void)
 }
 
 /* ---- record pool ----
- * Records come from 64 KiB blocks, with a free list per 16-byte size class,
+ * Records come from 64 KiB blocks, with a free list per 8-byte size class,
  * not from malloc: a sync frees each list page's DOM (~100k small chunks)
  * between the records it keeps, and records of ~200 bytes taken from
  * glibc's bins in between made json-c's next DOM 3x more expensive to
@@ -128,7 +129,7 @@ struct pool_link {
 };
 
 static struct {
-    struct pool_link *free[POOL_MAX / 16 + 1];
+    struct pool_link *free[POOL_MAX / 8 + 1];
     struct pool_link *blocks; /* every block, first 16 bytes: the link */
     char *bump;
     size_t left;
@@ -144,7 +145,7 @@ static struct {
 
 static void *pool_alloc(size_t size)
 {
-    size_t total = (size + POOL_HDR + 15) & ~(size_t)15;
+    size_t total = (size + POOL_HDR + 7) & ~(size_t)7; /* 8-aligned: no record needs more */
 #ifdef POOL_OFF
     total = POOL_MAX + 16;
 #endif
@@ -156,7 +157,7 @@ static void *pool_alloc(size_t size)
         *(uint64_t *)(void *)p = 0;
         return p + POOL_HDR;
     }
-    size_t c = total / 16;
+    size_t c = total / 8;
     if (pool.free[c]) {
         p = (char *)pool.free[c];
         pool.free[c] = pool.free[c]->next;
@@ -198,28 +199,42 @@ void model_pack_init(struct model_pack *p, size_t size)
 {
     memset(p, 0, sizeof(*p));
     p->size = size;
+    p->rv = 1; /* the integer 0 until set */
 }
 
-static void add(struct model_pack *p, size_t off, const char *s, bool empty_null, bool intern)
+static void add(struct model_pack *p, size_t off, const char *s, bool empty_null,
+                enum model_pack_kind kind)
 {
     if (!s || (empty_null && !*s) || p->n >= MODEL_PACK_MAX)
         return;
     struct model_pack_field *f = &p->f[p->n++];
     f->off = off;
     f->s = s;
-    f->intern = intern;
-    f->len = intern ? 0 : strlen(s) + 1;
-    p->bytes += f->len;
+    f->kind = kind;
+    f->len = kind == MODEL_PACK_INTERN ? 0 : strlen(s) + 1;
+    p->bytes += f->len + (kind == MODEL_PACK_RV); /* rv: room to align to 2 */
 }
 
 void model_pack_str(struct model_pack *p, size_t off, const char *s, bool empty_null)
 {
-    add(p, off, s, empty_null, false);
+    add(p, off, s, empty_null, MODEL_PACK_COPY);
 }
 
 void model_pack_intern(struct model_pack *p, size_t off, const char *s, bool empty_null)
 {
-    add(p, off, s, empty_null, true);
+    add(p, off, s, empty_null, MODEL_PACK_INTERN);
+}
+
+void model_pack_uid(struct model_pack *p, const char *s)
+{
+    if (model_uid_parse(s, p->uid) != 0)
+        add(p, 0, s, false, MODEL_PACK_UID);
+}
+
+void model_pack_rv(struct model_pack *p, const char *s)
+{
+    if (model_rv_parse(s, &p->rv) != 0)
+        add(p, 0, s, false, MODEL_PACK_RV);
 }
 
 int model_pack_meta(struct model_pack *p, struct json_object *obj, int64_t *created)
@@ -230,8 +245,8 @@ int model_pack_meta(struct model_pack *p, struct json_object *obj, int64_t *crea
     if (rc)
         return rc;
     model_pack_str(p, offsetof(struct obj_meta, name), src.name, false);
-    model_pack_str(p, offsetof(struct obj_meta, uid), src.uid, false);
-    model_pack_str(p, offsetof(struct obj_meta, rv), src.rv, false);
+    model_pack_uid(p, src.uid);
+    model_pack_rv(p, src.rv);
     model_pack_intern(p, offsetof(struct obj_meta, ns), src.ns, true);
     return 0;
 }
@@ -244,8 +259,8 @@ int model_pack_meta_view(struct model_pack *p, const struct model_view *v, int64
     if (rc)
         return rc;
     model_pack_str(p, offsetof(struct obj_meta, name), src.name, false);
-    model_pack_str(p, offsetof(struct obj_meta, uid), src.uid, false);
-    model_pack_str(p, offsetof(struct obj_meta, rv), src.rv, false);
+    model_pack_uid(p, src.uid);
+    model_pack_rv(p, src.rv);
     model_pack_intern(p, offsetof(struct obj_meta, ns), src.ns, true);
     return 0;
 }
@@ -260,24 +275,34 @@ void *model_pack_alloc(const struct model_pack *p)
     char *rec = pool_alloc(p->size + p->bytes);
     if (!rec)
         return NULL;
+    struct obj_meta *m = (struct obj_meta *)(void *)rec;
+    memcpy(m->uid, p->uid, sizeof(m->uid));
+    m->rv = p->rv;
     char *q = rec + p->size;
     for (size_t i = 0; i < p->n; i++) {
         const struct model_pack_field *f = &p->f[i];
-        if (f->intern) {
+        if (f->kind == MODEL_PACK_INTERN) {
             const char *s = model_intern_get(f->s);
             if (!s) {
                 for (size_t j = 0; j < i; j++)
-                    if (p->f[j].intern)
+                    if (p->f[j].kind == MODEL_PACK_INTERN)
                         model_intern_put(*member(rec, p->f[j].off));
                 pool_free(rec);
                 return NULL;
             }
             *member(rec, f->off) = (char *)s;
-        } else {
-            memcpy(q, f->s, f->len);
-            *member(rec, f->off) = q;
-            q += f->len;
+            continue;
         }
+        if (f->kind == MODEL_PACK_RV && ((uintptr_t)q & 1))
+            q++; /* an even pointer tells a string from an integer */
+        memcpy(q, f->s, f->len);
+        if (f->kind == MODEL_PACK_UID)
+            model_meta_put_uid_str(m, q);
+        else if (f->kind == MODEL_PACK_RV)
+            model_meta_put_rv_str(m, q);
+        else
+            *member(rec, f->off) = q;
+        q += f->len;
     }
     return rec;
 }

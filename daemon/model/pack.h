@@ -15,17 +15,26 @@ struct model_view;
 
 #define MODEL_PACK_MAX 16
 
+enum model_pack_kind {
+    MODEL_PACK_COPY,   /* a char * member: copy of s behind the struct */
+    MODEL_PACK_INTERN, /* a char * member: interned s */
+    MODEL_PACK_UID,    /* obj_meta.uid kept as a string (not a UUID) */
+    MODEL_PACK_RV,     /* obj_meta.rv kept as a string (not an integer) */
+};
+
 struct model_pack_field {
     size_t off;     /* offset of a char * member of the record */
     const char *s;  /* borrowed until model_pack_alloc */
     size_t len;
-    bool intern;
+    enum model_pack_kind kind;
 };
 
 struct model_pack {
     size_t size;  /* sizeof the record struct */
     size_t bytes; /* string bytes to copy behind it, NULs included */
     size_t n;
+    uint8_t uid[16]; /* the record's obj_meta.uid and .rv when compact */
+    uint64_t rv;
     struct model_pack_field f[MODEL_PACK_MAX];
 };
 
@@ -35,8 +44,12 @@ void model_pack_init(struct model_pack *p, size_t size);
 void model_pack_str(struct model_pack *p, size_t off, const char *s, bool empty_null);
 /* The same with an interned string (release it with model_intern_put). */
 void model_pack_intern(struct model_pack *p, size_t off, const char *s, bool empty_null);
-/* metadata of obj into the struct obj_meta at offset 0: name, uid and
- * resourceVersion copied, namespace interned (NULL when absent or ""),
+/* The record's obj_meta.uid / .rv (offset 0): compact when s has a compact
+ * form, else a copy of s (borrowed until model_pack_alloc). */
+void model_pack_uid(struct model_pack *p, const char *s);
+void model_pack_rv(struct model_pack *p, const char *s);
+/* metadata of obj into the struct obj_meta at offset 0: name copied, uid
+ * and resourceVersion compact (or copied), namespace interned (NULL when absent or ""),
  * creationTimestamp into *created. 0 or -EINVAL (missing name, uid or
  * resourceVersion). */
 int model_pack_meta(struct model_pack *p, struct json_object *obj, int64_t *created);

@@ -157,10 +157,11 @@ static const struct model_fields pv_fields = {pv_field_table, PV_NFIELDS, pv_bui
 struct pv_rec *model_pv_clone(const struct pv_rec *r)
 {
     struct model_pack pk;
+    char ubuf[MODEL_UID_BUF], rbuf[MODEL_RV_BUF];
     model_pack_init(&pk, sizeof(struct pv_rec));
     model_pack_str(&pk, offsetof(struct pv_rec, meta.name), r->meta.name, false);
-    model_pack_str(&pk, offsetof(struct pv_rec, meta.uid), r->meta.uid, false);
-    model_pack_str(&pk, offsetof(struct pv_rec, meta.rv), r->meta.rv, false);
+    model_pack_uid(&pk, model_meta_uid(&r->meta, ubuf));
+    model_pack_rv(&pk, model_meta_rv(&r->meta, rbuf));
     model_pack_intern(&pk, offsetof(struct pv_rec, meta.ns), r->meta.ns, false);
     model_pack_intern(&pk, offsetof(struct pv_rec, source_field), r->source_field, false);
     model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver), r->csi_driver, false);

@@ -2,7 +2,8 @@
  * model_type descriptors. The reflector builds them with ->extract, the
  * store owns them, the rules engine reads them in its consumer callbacks.
  * Each record keeps only what rules/ needs; sizes below are sizeof() on
- * x86-64 without the heap strings (typically 40-120 bytes more each). */
+ * x86-64 without the heap strings (typically 20-80 bytes more each: uid and resourceVersion live in
+ * struct obj_meta itself, see model.h). */
 #ifndef ABC_MODEL_RECORDS_H
 #define ABC_MODEL_RECORDS_H
 
@@ -12,9 +13,9 @@
 
 #include "model/model.h"
 
-/* ---- PersistentVolume (112 bytes; name, uid, resourceVersion and claim
- * name packed behind it in the same allocation, the other strings interned
- * and shared: do not free or replace members, extract or clone anew) ---- */
+/* ---- PersistentVolume (120 bytes; name and claim name packed behind it
+ * in the same allocation, the other strings interned and shared: do not
+ * free or replace members, extract or clone anew) ---- */
 enum pv_source {
     PV_SOURCE_NONE = 0,   /* no volume source field at all */
     PV_SOURCE_CSI,        /* spec.csi */
@@ -48,7 +49,7 @@ struct pv_rec {
  * ENOMEM. */
 struct pv_rec *model_pv_clone(const struct pv_rec *r);
 
-/* ---- PersistentVolumeClaim (72 bytes; packed like pv_rec) ---- */
+/* ---- PersistentVolumeClaim (80 bytes; packed like pv_rec) ---- */
 struct pvc_rec {
     struct obj_meta meta;
     bool has_storage_class; /* spec.storageClassName present (possibly "") */
@@ -58,7 +59,7 @@ struct pvc_rec {
     char *phase;            /* status.phase; NULL when absent */
 };
 
-/* ---- StorageClass (56 bytes) ---- */
+/* ---- StorageClass (64 bytes) ---- */
 /* storageclass_rec.params: the parameters the support matrix looks at. */
 #define SC_P_NFS 0x01            /* protocol: nfs (any case) */
 #define SC_P_PRIVATE_EP 0x02     /* networkEndpointType: privateEndpoint */
@@ -73,18 +74,18 @@ struct storageclass_rec {
     unsigned params;   /* SC_P_* */
 };
 
-/* ---- CSIDriver (40 bytes): the name is all the rules need ---- */
+/* ---- CSIDriver (48 bytes): the name is all the rules need ---- */
 struct csidriver_rec {
     struct obj_meta meta;
 };
 
-/* ---- VolumeSnapshotClass (48 bytes) ---- */
+/* ---- VolumeSnapshotClass (56 bytes) ---- */
 struct snapshotclass_rec {
     struct obj_meta meta;
     char *driver; /* never NULL */
 };
 
-/* ---- VolumeSnapshot (64 bytes; packed like pv_rec) ---- */
+/* ---- VolumeSnapshot (72 bytes; packed like pv_rec) ---- */
 struct snapshot_rec {
     struct obj_meta meta;      /* meta.created is the creationTimestamp */
     char *source_pvc;          /* spec.source.persistentVolumeClaimName; NULL for content sources */
@@ -93,7 +94,7 @@ struct snapshot_rec {
     char *error_message;       /* status.error.message; NULL when absent */
 };
 
-/* ---- Node (72 bytes) ---- */
+/* ---- Node (80 bytes) ---- */
 struct node_rec {
     struct obj_meta meta;
     char *region;          /* topology.kubernetes.io/region, else the failure-domain beta label; NULL */
@@ -116,7 +117,7 @@ struct bsl_rec {
     char *message;         /* status.message; NULL */
 };
 
-/* ---- Pod (72 bytes + 40 per container) ---- */
+/* ---- Pod (88 bytes + 40 per container) ---- */
 struct pod_container {
     char *name;
     int32_t restarts;            /* restartCount */

@@ -286,7 +286,8 @@ static void observe(struct quota *q, const void *rec)
     if (!r || !r->on_demand)
         return;
     int64_t now = quota__now(q);
-    int rc = ledger_observe(q->ledger, r->meta.uid, r->instance, r->op, r->meta.created,
+    char ubuf[MODEL_UID_BUF];
+    int rc = ledger_observe(q->ledger, model_meta_uid(&r->meta, ubuf), r->instance, r->op, r->meta.created,
                             r->reservation, now);
     if (rc > 0)
         quota__changed(q);

@@ -43,10 +43,10 @@ static const char *const remedies[PREREQ_COUNT] = {
     "stay under the backup policies per vault limit (set vault.backup_policies)",
     "stay under the backup instances per vault limit (set vault.backup_instances)",
     "check the extension pods: kubectl -n dataprotection-microsoft get pods; az k8s-extension show",
-    "check the extension's storage account (firewall, role assignments, keys): kubectl -n "
-    "dataprotection-microsoft get backupstoragelocations -o yaml",
-    "grant the vault trusted access to the cluster: az aks trustedaccess rolebinding create "
-    "--roles Microsoft.DataProtection/backupVaults/backup-operator --source-resource-id <vault id>",
+    ("check the extension's storage account (firewall, role assignments, keys): kubectl -n "
+     "dataprotection-microsoft get backupstoragelocations -o yaml"),
+    ("grant the vault trusted access to the cluster: az aks trustedaccess rolebinding create "
+     "--roles Microsoft.DataProtection/backupVaults/backup-operator --source-resource-id <vault id>"),
 };
 
 const char *prereq_check_name(enum prereq_check c)

@@ -246,7 +246,7 @@ static int put(struct store *s, void *rec, bool mark)
     struct slot *e = &s->map.slots[i];
     if (e->rec) {
         e->seen = mark;
-        if (str_eq(model_meta(e->rec)->rv, m->rv)) {
+        if (model_meta_rv_eq(model_meta(e->rec), m)) {
             s->type->free(rec);
             return 0;
         }

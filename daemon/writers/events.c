@@ -255,9 +255,10 @@ static int post(struct event_writer *w, struct pv_state *ps, const struct engine
     if (rc)
         return rc;
     const struct pv_rec *rec = w->pvs ? store_get(w->pvs, NULL, ps->name) : NULL;
+    char ubuf[MODEL_UID_BUF];
     struct buf b;
     buf_init(&b, 0);
-    rc = event_body_ed(&b, name, w->ns, ps->name, rec ? rec->meta.uid : NULL, pv->reason,
+    rc = event_body_ed(&b, name, w->ns, ps->name, rec ? model_meta_uid(&rec->meta, ubuf) : NULL, pv->reason,
                        engine_edition(w->engine), w->instance, clock_now_ms() / 1000);
     unsigned slot = 0;
     while (slot < MAX_INFLIGHT && w->reqs[slot])

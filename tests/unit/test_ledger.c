@@ -69,9 +69,10 @@ static size_t load_fixture(struct acct_rec **out, size_t max)
 
 static void feed(struct ledger *l, struct acct_rec **r, size_t n, int64_t now)
 {
+    char ub[MODEL_UID_BUF];
     for (size_t i = 0; i < n; i++)
         if (r[i]->on_demand)
-            ck_assert_int_ge(ledger_observe(l, r[i]->meta.uid, r[i]->instance, r[i]->op,
+            ck_assert_int_ge(ledger_observe(l, model_meta_uid(&r[i]->meta, ub), r[i]->instance, r[i]->op,
                                             r[i]->meta.created, r[i]->reservation, now), 0);
 }
 

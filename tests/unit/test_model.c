@@ -20,8 +20,9 @@ static int extract_all(const struct model_type *t, const char *file, const char 
         void *rec = NULL;
         ck_assert_int_eq(t->extract(t, it, &rec), 0);
         ck_assert_ptr_nonnull(model_meta(rec)->name);
-        ck_assert_ptr_nonnull(model_meta(rec)->uid);
-        ck_assert_ptr_nonnull(model_meta(rec)->rv);
+        char ub[MODEL_UID_BUF], rb[MODEL_RV_BUF];
+        ck_assert_uint_gt(strlen(model_meta_uid(model_meta(rec), ub)), 0);
+        ck_assert_uint_gt(strlen(model_meta_rv(model_meta(rec), rb)), 0);
         ck_assert_int_eq(model_meta(rec)->ns != NULL, t->namespaced);
         t->free(rec);
         n++;
@@ -303,8 +304,9 @@ START_TEST(rec_new_fills_meta_head)
     ck_assert_int_eq(model_rec_new(o, sizeof(struct pv_rec), &rec), 0);
     struct pv_rec *pv = rec;
     ck_assert_str_eq(pv->meta.name, "pv1");
-    ck_assert_str_eq(pv->meta.uid, "u1");
-    ck_assert_str_eq(pv->meta.rv, "7");
+    char ub[MODEL_UID_BUF], rb[MODEL_RV_BUF];
+    ck_assert_str_eq(model_meta_uid(&pv->meta, ub), "u1");
+    ck_assert_str_eq(model_meta_rv(&pv->meta, rb), "7");
     ck_assert_ptr_null(pv->meta.ns);
     ck_assert_int_eq(pv->meta.created, 1767323045);
     ck_assert_ptr_null(pv->csi_driver); /* the rest of the record is zeroed */
@@ -331,11 +333,14 @@ START_TEST(pv_packed_and_interned)
     /* Copied strings live right behind the struct, in its one allocation. */
     const char *lo = (const char *)a + sizeof(*a);
     ck_assert_ptr_eq(a->meta.name, lo);
-    ck_assert(a->meta.uid > a->meta.name && a->meta.rv > a->meta.uid && a->claim_name > a->meta.rv);
+    ck_assert(a->claim_name > a->meta.name);
     ck_assert_str_eq(a->meta.name, "pvc-376cbd50-4f18-5d33-b0a1-4a849714f434");
     ck_assert_str_eq(a->claim_name, "data-postgres-0");
-    ck_assert_str_eq(a->meta.uid, b->meta.uid);
-    ck_assert_ptr_ne(a->meta.uid, b->meta.uid);
+    /* uid and resourceVersion are compact, inside the struct. */
+    ck_assert_ptr_null(model_meta_uid_str(&a->meta));
+    ck_assert_ptr_null(model_meta_rv_str(&a->meta));
+    ck_assert_mem_eq(a->meta.uid, b->meta.uid, 16);
+    ck_assert(model_meta_rv_eq(&a->meta, &b->meta));
     /* Class, driver, phase, claim namespace are shared between records. */
     ck_assert_ptr_eq(a->storage_class, b->storage_class);
     ck_assert_ptr_eq(a->csi_driver, b->csi_driver);
@@ -350,6 +355,76 @@ START_TEST(pv_packed_and_interned)
     ck_assert_str_eq(b->storage_class, "managed-csi");
     model_pv_type.free(b);
     ck_assert_uint_eq(model_intern_count(), base);
+}
+END_TEST
+
+START_TEST(uid_and_rv_compact_or_kept)
+{
+    uint8_t u[16];
+    uint64_t n;
+    char ub[MODEL_UID_BUF], rb[MODEL_RV_BUF];
+    /* The forms the API server generates are kept compact and format back. */
+    struct obj_meta m;
+    memset(&m, 0, sizeof(m));
+    ck_assert_int_eq(model_meta_set_uid(&m, "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"), 0);
+    ck_assert_int_eq(model_meta_set_rv(&m, "123456789"), 0);
+    ck_assert_ptr_null(model_meta_uid_str(&m));
+    ck_assert_ptr_null(model_meta_rv_str(&m));
+    ck_assert_str_eq(model_meta_uid(&m, ub), "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b");
+    ck_assert_str_eq(model_meta_rv(&m, rb), "123456789");
+    model_meta_clear(&m);
+    ck_assert_int_eq(model_rv_parse("0", &n), 0);
+    ck_assert_int_eq(model_rv_parse("9223372036854775807", &n), 0);
+    /* Anything else would not format back the same: kept as a string. */
+    ck_assert_int_eq(model_uid_parse("6F1E2D3C-4B5A-4978-8A6B-5C4D3E2F1A0B", u), -EINVAL);
+    ck_assert_int_eq(model_uid_parse("6f1e2d3c-4b5a-4978-0a6b-5c4d3e2f1a0b", u), -EINVAL);
+    ck_assert_int_eq(model_uid_parse("6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b0", u), -EINVAL);
+    ck_assert_int_eq(model_uid_parse("6f1e2d3c4b5a49788a6b5c4d3e2f1a0b", u), -EINVAL);
+    ck_assert_int_eq(model_uid_parse("u1", u), -EINVAL);
+    ck_assert_int_eq(model_uid_parse("", u), -EINVAL);
+    ck_assert_int_eq(model_rv_parse("007", &n), -EINVAL);
+    ck_assert_int_eq(model_rv_parse("", &n), -EINVAL);
+    ck_assert_int_eq(model_rv_parse("12a", &n), -EINVAL);
+    ck_assert_int_eq(model_rv_parse("-1", &n), -EINVAL);
+    ck_assert_int_eq(model_rv_parse("9223372036854775808", &n), -EINVAL);
+    ck_assert_int_eq(model_rv_parse("18446744073709551616", &n), -EINVAL);
+    /* Equality across forms: "7" and "07" are different versions. */
+    struct obj_meta a, b, c;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(model_meta_set_rv(&a, "7"), 0);
+    ck_assert_int_eq(model_meta_set_rv(&b, "07"), 0);
+    ck_assert_int_eq(model_meta_set_rv(&c, "07"), 0);
+    ck_assert(!model_meta_rv_eq(&a, &b));
+    ck_assert(!model_meta_rv_eq(&b, &a));
+    ck_assert(model_meta_rv_eq(&b, &c));
+    ck_assert_str_eq(model_meta_rv(&b, rb), "07");
+    model_meta_clear(&a);
+    model_meta_clear(&b);
+    model_meta_clear(&c);
+    /* A packed record with an opaque uid and resourceVersion, and its clone. */
+    struct json_object *o = json_tokener_parse(
+        "{\"metadata\":{\"name\":\"pv-x\",\"uid\":\"Opaque-UID\",\"resourceVersion\":\"v1.etcd/42\"},"
+        "\"spec\":{\"csi\":{\"driver\":\"disk.csi.azure.com\"},\"claimRef\":{\"namespace\":\"a\","
+        "\"name\":\"c\"}}}");
+    void *rec = NULL;
+    ck_assert_int_eq(model_pv_type.extract(&model_pv_type, o, &rec), 0);
+    const struct pv_rec *r = rec;
+    ck_assert_str_eq(model_meta_uid(&r->meta, ub), "Opaque-UID");
+    ck_assert_str_eq(model_meta_rv(&r->meta, rb), "v1.etcd/42");
+    ck_assert_ptr_nonnull(model_meta_rv_str(&r->meta));
+    ck_assert_str_eq(r->meta.name, "pv-x");
+    ck_assert_str_eq(r->claim_name, "c");
+    struct pv_rec *cl = model_pv_clone(r);
+    ck_assert_ptr_nonnull(cl);
+    ck_assert_str_eq(model_meta_uid(&cl->meta, ub), "Opaque-UID");
+    ck_assert_str_eq(model_meta_rv(&cl->meta, rb), "v1.etcd/42");
+    ck_assert(model_meta_rv_eq(&cl->meta, &r->meta));
+    ck_assert_str_eq(cl->claim_name, "c");
+    model_pv_type.free(cl);
+    model_pv_type.free(rec);
+    json_object_put(o);
 }
 END_TEST
 
@@ -449,6 +524,7 @@ static Suite *suite(void)
     tcase_add_test(tc, pod_conditions_from_json);
     tcase_add_test(tc, rec_new_fills_meta_head);
     tcase_add_test(tc, pv_packed_and_interned);
+    tcase_add_test(tc, uid_and_rv_compact_or_kept);
     tcase_add_test(tc, intern_refcounts);
     tcase_add_test(tc, pool_reuses_and_big_records);
     suite_add_tcase(s, tc);

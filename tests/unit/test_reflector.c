@@ -209,7 +209,8 @@ static bool converged(struct env *e)
         json_object_object_get_ex(it, "name", &n);
         json_object_object_get_ex(it, "resourceVersion", &rv);
         const struct obj_meta *m = store_get(e->s, NULL, json_object_get_string(n));
-        ok = m && strcmp(m->rv, json_object_get_string(rv)) == 0;
+        char rbuf[MODEL_RV_BUF];
+        ok = m && strcmp(model_meta_rv(m, rbuf), json_object_get_string(rv)) == 0;
     }
     json_object_put(st);
     return ok;

@@ -102,7 +102,8 @@ static int check_item(void *data, const char *type, const struct sax_item *it)
     ck_assert_int_eq(rc1, rc2);
     if (rc1 == 0) {
         ck_assert_str_eq(model_meta(r1)->name, model_meta(r2)->name);
-        ck_assert_str_eq(model_meta(r1)->rv, model_meta(r2)->rv);
+        char b1[MODEL_RV_BUF], b2[MODEL_RV_BUF];
+        ck_assert_str_eq(model_meta_rv(model_meta(r1), b1), model_meta_rv(model_meta(r2), b2));
         ck_assert_int_eq(model_meta(r1)->created, model_meta(r2)->created);
         e->t->free(r1);
         e->t->free(r2);

@@ -31,10 +31,14 @@ static struct rec *mk(const char *ns, const char *name, const char *rv)
     struct rec *r = calloc(1, sizeof(*r));
     r->meta.ns = ns ? strdup(ns) : NULL;
     r->meta.name = strdup(name);
-    r->meta.uid = strdup(name);
-    r->meta.rv = strdup(rv);
+    ck_assert_int_eq(model_meta_set_uid(&r->meta, name), 0);
+    ck_assert_int_eq(model_meta_set_rv(&r->meta, rv), 0);
     return r;
 }
+
+/* A record's resourceVersion as a string (one per statement). */
+static char rv_buf[MODEL_RV_BUF];
+#define RV(m) model_meta_rv((m), rv_buf)
 
 struct counts {
     int add, upd, del, synced;
@@ -51,14 +55,16 @@ static void on_update(void *d, const struct model_type *t, const void *o, const 
 {
     struct counts *c = d;
     c->upd++;
+    char b1[MODEL_RV_BUF], b2[MODEL_RV_BUF];
     snprintf(c->last, sizeof(c->last), "upd %s %s->%s", model_meta(n)->name,
-             model_meta(o)->rv, model_meta(n)->rv);
+             model_meta_rv(model_meta(o), b1), model_meta_rv(model_meta(n), b2));
 }
 static void on_delete(void *d, const struct model_type *t, const void *rec)
 {
     struct counts *c = d;
     c->del++;
-    snprintf(c->last, sizeof(c->last), "del %s %s", model_meta(rec)->name, model_meta(rec)->rv);
+    char b[MODEL_RV_BUF];
+    snprintf(c->last, sizeof(c->last), "del %s %s", model_meta(rec)->name, model_meta_rv(model_meta(rec), b));
 }
 static void on_synced(void *d, const struct model_type *t)
 {
@@ -92,7 +98,7 @@ START_TEST(upsert_and_delete)
     ck_assert_int_eq(c.upd, 1);
     ck_assert_str_eq(c.last, "upd x 1->2");
     const struct obj_meta *m = model_meta(store_get(s, "a", "x"));
-    ck_assert_str_eq(m->rv, "2");
+    ck_assert_str_eq(RV(m), "2");
     ck_assert_ptr_null(store_get(s, "c", "x"));
     ck_assert_int_eq(store_delete(s, mk("a", "x", "3")), 0);
     ck_assert_int_eq(c.del, 1);
@@ -101,6 +107,32 @@ START_TEST(upsert_and_delete)
     ck_assert_int_eq(c.del, 1);
     ck_assert_uint_eq(store_count(s), 1);
     ck_assert(!store_synced(s));
+    store_free(s);
+}
+END_TEST
+
+/* The API calls resourceVersions opaque: a server whose versions are not
+ * integers gets the same answers (kept as strings, compared as strings). */
+START_TEST(opaque_resource_versions)
+{
+    struct counts c = {0};
+    struct store *s = mkstore(&c);
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "a/1")), 0);
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "a/1")), 0);
+    ck_assert_int_eq(c.upd, 0);
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "07")), 0);
+    ck_assert_int_eq(c.upd, 1);
+    ck_assert_str_eq(c.last, "upd x a/1->07");
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "7")), 0); /* "7" is not "07" */
+    ck_assert_int_eq(c.upd, 2);
+    ck_assert_str_eq(c.last, "upd x 07->7");
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "7")), 0);
+    ck_assert_int_eq(c.upd, 2);
+    ck_assert_int_eq(store_upsert(s, mk(NULL, "x", "b")), 0);
+    ck_assert_int_eq(c.upd, 3);
+    ck_assert_str_eq(RV(model_meta(store_get(s, NULL, "x"))), "b");
+    ck_assert_int_eq(store_delete(s, mk(NULL, "x", "c")), 0);
+    ck_assert_str_eq(c.last, "del x b");
     store_free(s);
 }
 END_TEST
@@ -136,7 +168,7 @@ START_TEST(replace_diff)
     ck_assert_int_eq(c.synced, 1);
     ck_assert_uint_eq(store_count(s), 950);
     ck_assert_ptr_null(store_get(s, NULL, "pv-5"));
-    ck_assert_str_eq(model_meta(store_get(s, NULL, "pv-150"))->rv, "2");
+    ck_assert_str_eq(RV(model_meta(store_get(s, NULL, "pv-150"))), "2");
     ck_assert_ptr_nonnull(store_get(s, NULL, "pv-1049"));
     /* empty relist deletes everything */
     memset(&c, 0, sizeof(c));
@@ -162,7 +194,7 @@ START_TEST(replace_abort_and_dupes)
     store_replace_add(r, mk(NULL, "keep", "5"));
     store_replace_add(r, mk(NULL, "keep", "6")); /* later wins */
     ck_assert_int_eq(store_replace_end(r), 0);
-    ck_assert_str_eq(model_meta(store_get(s, NULL, "keep"))->rv, "6");
+    ck_assert_str_eq(RV(model_meta(store_get(s, NULL, "keep"))), "6");
     ck_assert_int_eq(c.upd, 1);
     store_free(s);
 }
@@ -313,7 +345,7 @@ START_TEST(replace_keeps_list_order)
     ck_assert_int_eq(nseen, 6);
     for (int i = 0; i < 6; i++)
         ck_assert_str_eq(seen_order[i], want[i]);
-    ck_assert_str_eq(model_meta(store_get(s, "n", "c"))->rv, "2");
+    ck_assert_str_eq(RV(model_meta(store_get(s, "n", "c"))), "2");
     store_free(s);
 }
 END_TEST
@@ -323,6 +355,7 @@ int main(void)
     Suite *su = suite_create("store");
     TCase *tc = tcase_create("events");
     tcase_add_test(tc, upsert_and_delete);
+    tcase_add_test(tc, opaque_resource_versions);
     tcase_add_test(tc, foreach_stops);
     tcase_add_test(tc, release_hook_before_free);
     suite_add_tcase(su, tc);
