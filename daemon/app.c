@@ -24,10 +24,14 @@
 #include "app_int.h"
 #include "rules/metrics_cluster.h"
 #include "model/acct.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
 
 extern char **environ;
+
+/* Connections the probe listener (http.health_listen) keeps open at most. */
+#define HEALTH_MAX_CONNECTIONS 16
 
 /* Loads the configuration in the documented order (defaults, file, env,
  * flags) and sets up logging from it. On error prints FILE:LINE:COL and
@@ -182,6 +186,36 @@ static void warn_unwritable_state(struct app *a)
            "state_file", f, "error", strerror(e), NULL);
 }
 
+/* Reads a PEM file for the TLS listener (at most 1 MiB). 0, or -1 with
+ * the error logged naming the file. */
+static int read_pem(const char *path, char **out)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        log_kv(LOG_ERROR, "cannot read the TLS file", "file", path, "error", strerror(errno), NULL);
+        return -1;
+    }
+    struct buf b;
+    buf_init(&b, 1024 * 1024);
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if ((rc = buf_add(&b, chunk, n)))
+            break;
+    if (ferror(f))
+        rc = -EIO;
+    fclose(f);
+    if (rc || !b.len) {
+        log_kv(LOG_ERROR, "cannot read the TLS file", "file", path, "error",
+               rc ? strerror(-rc) : "empty file", NULL);
+        buf_free(&b);
+        return -1;
+    }
+    *out = buf_take(&b, &n);
+    return 0;
+}
+
 static void on_stop_timeout(uv_timer_t *t)
 {
     struct app *a = t->data;
@@ -193,6 +227,13 @@ static void http_closed(void *data)
 {
     struct app *a = data;
     a->http = NULL;
+    a->closing--;
+}
+
+static void health_closed(void *data)
+{
+    struct app *a = data;
+    a->health = NULL;
     a->closing--;
 }
 
@@ -224,6 +265,10 @@ static void app_stop(struct app *a, const char *why)
     if (a->http) {
         a->closing++;
         http_server_close(a->http, http_closed, a);
+    }
+    if (a->health) {
+        a->closing++;
+        http_server_close(a->health, health_closed, a);
     }
     app_azure_close(a); /* before the client: its calls ride on the client's transport */
     app_kube_close(a);
@@ -290,6 +335,11 @@ static void restart_keys(const struct config *o, const struct config *n, char *o
         {"http.listen", strcmp(o->http.listen, n->http.listen) != 0},
         {"kubernetes.http2", o->kubernetes.http2 != n->kubernetes.http2},
         {"http.max_connections", o->http.max_connections != n->http.max_connections},
+        {"http.health_listen", strcmp(o->http.health_listen, n->http.health_listen) != 0},
+        {"http.max_connections_per_client",
+         o->http.max_connections_per_client != n->http.max_connections_per_client},
+        {"http.tls_cert_file", strcmp(o->http.tls_cert_file, n->http.tls_cert_file) != 0},
+        {"http.tls_key_file", strcmp(o->http.tls_key_file, n->http.tls_key_file) != 0},
         {"http.read_timeout_seconds", o->http.read_timeout_seconds != n->http.read_timeout_seconds},
         {"leader_election",
          o->leader_election.enabled != n->leader_election.enabled ||
@@ -398,6 +448,10 @@ static void app_free(struct app *a)
             a->closing++;
             http_server_close(a->http, http_closed, a);
         }
+        if (a->health) {
+            a->closing++;
+            http_server_close(a->health, health_closed, a);
+        }
         if (a->watchdog.timer.loop && !uv_is_closing((uv_handle_t *)&a->watchdog.timer))
             watchdog_close(&a->watchdog, NULL, NULL);
         uv_run(&a->loop, UV_RUN_NOWAIT);
@@ -458,10 +512,34 @@ int app_run(const struct app_opts *o)
     a->stop_timer.data = a;
 
     char err[512] = "";
+    if (quota_token_check(a->cfg.api.token_file, err, sizeof(err))) {
+        fprintf(stderr, "aks-backup-companion: %s\n", err);
+        log_kv(LOG_ERROR, "write token too short; exiting", "error", err, NULL);
+        app_free(a);
+        return APP_EXIT_USAGE;
+    }
+    char *cert = NULL, *key = NULL;
+    if (a->cfg.http.tls_cert_file[0] || a->cfg.http.tls_key_file[0]) {
+        if (!a->cfg.http.tls_cert_file[0] || !a->cfg.http.tls_key_file[0]) {
+            log_kv(LOG_ERROR, "http.tls_cert_file and http.tls_key_file must be set together",
+                   NULL);
+            app_free(a);
+            return APP_EXIT_USAGE;
+        }
+        if (read_pem(a->cfg.http.tls_cert_file, &cert) || read_pem(a->cfg.http.tls_key_file, &key)) {
+            free(cert); /* key is NULL here: read_pem failed on it or was not reached */
+            app_free(a);
+            return APP_EXIT_USAGE;
+        }
+    }
     if ((rc = app_kube_setup(a, REFLECTOR_WATCH)) || (rc = http_server_init(&a->http, &a->loop)) ||
         (rc = routes_basic_register(a->http, a->metrics, a->readyz, &a->watchdog)) ||
         (rc = app_register_checks(a)) || (rc = app_register_routes(a))) {
         log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
+        free(cert);
+        if (key)
+            explicit_bzero(key, strlen(key));
+        free(key);
         app_free(a);
         return APP_EXIT_FAIL;
     }
@@ -469,12 +547,38 @@ int app_run(const struct app_opts *o)
         .listen = a->cfg.http.listen,
         .max_connections = (unsigned)a->cfg.http.max_connections,
         .read_timeout_s = (unsigned)a->cfg.http.read_timeout_seconds,
+        .max_per_client = (unsigned)a->cfg.http.max_connections_per_client,
+        .tls_cert_pem = cert,
+        .tls_key_pem = key,
+        .name = "http",
     };
-    if (http_server_start(a->http, &ho, err, sizeof(err))) {
+    rc = http_server_start(a->http, &ho, err, sizeof(err));
+    if (key)
+        explicit_bzero(key, strlen(key));
+    free(cert);
+    free(key);
+    if (rc) {
         log_kv(LOG_ERROR, "cannot listen; exiting", "listen", a->cfg.http.listen, "error", err,
                NULL);
         app_free(a);
         return APP_EXIT_FAIL;
+    }
+    if (a->cfg.http.health_listen[0]) {
+        /* Probes on their own listener with their own connection limit:
+         * clients of the main port cannot starve them. */
+        struct http_server_opts hh = {
+            .listen = a->cfg.http.health_listen,
+            .max_connections = HEALTH_MAX_CONNECTIONS,
+            .read_timeout_s = (unsigned)a->cfg.http.read_timeout_seconds,
+            .name = "health",
+        };
+        if (http_server_init(&a->health, &a->loop) || routes_basic_register_health(a->health) ||
+            http_server_start(a->health, &hh, err, sizeof(err))) {
+            log_kv(LOG_ERROR, "cannot listen; exiting", "listen", a->cfg.http.health_listen,
+                   "error", err[0] ? err : "out of memory", NULL);
+            app_free(a);
+            return APP_EXIT_FAIL;
+        }
     }
     warn_unwritable_state(a);
     if ((rc = app_kube_start(a)) || (rc = app_azure_start(a))) {

@@ -61,6 +61,7 @@ struct app {
         struct readyz *readyz;
         struct watchdog watchdog;
         struct http_server *http;
+        struct http_server *health; /* http.health_listen; NULL when "" */
 
         uv_signal_t sig_term, sig_int, sig_hup;
         uv_timer_t stop_timer;

@@ -131,6 +131,10 @@ struct config {
     } api;
     struct {
         char listen[280]; /* HOST:PORT, [v6]:PORT; port 0 = any */
+        char health_listen[280]; /* "" = no probe listener */
+        long max_connections_per_client; /* 0 = no cap */
+        char tls_cert_file[CONFIG_PATH_MAX]; /* both set = HTTPS on listen */
+        char tls_key_file[CONFIG_PATH_MAX];
         long max_connections;
         long read_timeout_seconds;
     } http;

@@ -169,6 +169,11 @@ static int ck_listen(struct config *c, const char *v, char *w, size_t n)
     return config_parse_listen(v, host, sizeof host, &port) ? why(w, n, "not HOST:PORT") : 0;
 }
 
+static int ck_listen_opt(struct config *c, const char *v, char *w, size_t n)
+{
+    return *v ? ck_listen(c, v, w, n) : 0;
+}
+
 static int ck_day(struct config *c, const char *v, char *w, size_t n)
 {
     int off;
@@ -314,8 +319,14 @@ const struct config__key config__keys[] = {
     {"api", "token_file", CK_STR, F(api.token_file), 0, 0, NULL, "a file path or \"\""},
     {"http", "listen", CK_STR, F(http.listen), 0, 0, ck_listen,
      "HOST:PORT with a port from 0 to 65535"},
+    {"http", "health_listen", CK_STR, F(http.health_listen), 0, 0, ck_listen_opt,
+     "HOST:PORT with a port from 0 to 65535, or \"\""},
     {"http", "max_connections", CK_INT, F(http.max_connections), 1, 100000, NULL, NULL},
+    {"http", "max_connections_per_client", CK_INT, F(http.max_connections_per_client), 0, 100000,
+     NULL, NULL},
     {"http", "read_timeout_seconds", CK_INT, F(http.read_timeout_seconds), 1, 3600, NULL, NULL},
+    {"http", "tls_cert_file", CK_STR, F(http.tls_cert_file), 0, 0, NULL, "a file path or \"\""},
+    {"http", "tls_key_file", CK_STR, F(http.tls_key_file), 0, 0, NULL, "a file path or \"\""},
     {"leader_election", "enabled", CK_BOOL, F(leader_election.enabled), 0, 0, NULL,
      "true or false"},
     {"leader_election", "lease_name", CK_STR, F(leader_election.lease_name), 0, 0, ck_name,

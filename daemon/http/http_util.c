@@ -121,3 +121,45 @@ bool http_known_method(const char *m)
     return false;
 }
 
+static bool tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* libmicrohttpd parses "Name: value" in place (the colon becomes NUL and
+ * value follows it after optional blanks). An obs-fold continuation line
+ * (a line starting with a blank) is glued to the *name* instead, so the
+ * header silently changes name: such a name no longer sits right before
+ * its value, or is not a token. RFC 9112 lets a server reject obs-fold
+ * with 400, which we do. */
+bool http_header_well_formed(const char *key, const char *value)
+{
+    size_t klen = strlen(key);
+    if (!klen)
+        return false;
+    for (size_t i = 0; i < klen; i++)
+        if (!tchar((unsigned char)key[i]))
+            return false;
+    if (!value)
+        return true;
+    const char *p = key + klen;
+    if (value <= p || value - p > 256)
+        return false;
+    for (p++; p < value; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\0' && *p != ':')
+            return false;
+    return true;
+}
+
+/* Query arguments in a request target ('&'-separated after '?'). */
+size_t http_query_arg_count(const char *uri)
+{
+    const char *q = strchr(uri, '?');
+    if (!q || !q[1])
+        return 0;
+    size_t n = 1;
+    for (const char *p = q + 1; *p; p++)
+        n += *p == '&' || *p == ';';
+    return n;
+}

@@ -21,4 +21,12 @@ bool http_accepts_gzip(const char *accept_encoding);
 /* Compresses in (gzip format). *out is malloc'd, caller frees. 0 / -ENOMEM / -EIO. */
 int http_gzip(const char *in, size_t len, char **out, size_t *out_len);
 
+/* Whether a header (name, value) as libmicrohttpd parsed it came from one
+ * well-formed "Name: value" line: the name a token, the value right after
+ * it in the same buffer. False for an obs-fold continuation, which
+ * libmicrohttpd 0.9.75 glues to the previous header's name. */
+bool http_header_well_formed(const char *key, const char *value);
+/* Query arguments of a request target ('&' or ';' separated after '?'). */
+size_t http_query_arg_count(const char *target);
+
 #endif

@@ -15,6 +15,9 @@
 #define OPENMETRICS_CT "application/openmetrics-text; version=1.0.0; charset=utf-8"
 #define PROM_CT "text/plain; version=0.0.4; charset=utf-8"
 #define MAX_EXCLUDES 16
+/* How long a rendered /metrics body may be handed to further scrapers
+ * while an earlier one is still downloading it. */
+#define ROUTES_METRICS_SHARE_MS 1000
 
 /* One static context: the daemon has one server (routes keep pointers). */
 struct basic_ctx {
@@ -22,6 +25,13 @@ struct basic_ctx {
     struct readyz *r;
     struct watchdog *w;
     size_t last_metrics_len; /* body size of the last /metrics answer */
+    /* Concurrent scrapes share one rendered body per format (0 text,
+     * 1 OpenMetrics): a weak pointer, cleared when the last response
+     * holding it is gone. Rendering goes into scratch, a buffer handed
+     * back by the last body freed, so steady scraping allocates nothing. */
+    struct http_body *shared[2];
+    int64_t shared_at[2];    /* monotonic ms when rendered */
+    struct buf scratch;
 };
 static struct basic_ctx g_ctx;
 
@@ -118,6 +128,24 @@ bool routes_basic_wants_openmetrics(const char *accept)
     return best_om;
 }
 
+/* A body's last reference went: forget it, keep its buffer for the next
+ * rendering when none is kept yet. */
+static void release_body(void *cls, struct http_body *b, char *data, size_t cap)
+{
+    struct basic_ctx *c = cls;
+    for (int i = 0; i < 2; i++)
+        if (b && c->shared[i] == b)
+            c->shared[i] = NULL;
+    if (!c->scratch.data && data && cap) {
+        c->scratch.data = data;
+        c->scratch.cap = cap;
+        c->scratch.len = 0;
+        data[0] = '\0';
+        return;
+    }
+    free(data);
+}
+
 static void handle_metrics(void *data, const struct http_request *req,
                            struct http_response *resp)
 {
@@ -125,18 +153,41 @@ static void handle_metrics(void *data, const struct http_request *req,
     bool om = routes_basic_wants_openmetrics(http_request_header(req, "Accept"));
     resp->content_type = om ? OPENMETRICS_CT : PROM_CT;
     resp->allow_gzip = true;
+    int64_t now = clock_mono_ms();
+    struct http_body *cur = c->shared[om];
+    if (cur && now - c->shared_at[om] < ROUTES_METRICS_SHARE_MS) {
+        /* Still being sent to another scraper and fresh: the same bytes. */
+        resp->shared = http_body_ref(cur);
+        return;
+    }
+    struct buf *b = &c->scratch;
+    buf_reset(b);
     /* Size the body like the last scrape's: with 100k per-PV series it is
      * ~20 MB, which doubling would copy several times over. */
-    if (c->last_metrics_len && buf_reserve(&resp->body, c->last_metrics_len + c->last_metrics_len / 8))
-        buf_reset(&resp->body);
-    if (metrics_render(c->m, om, &resp->body)) {
-        buf_reset(&resp->body);
+    if (c->last_metrics_len && b->cap < c->last_metrics_len + c->last_metrics_len / 8 + 1 &&
+        buf_reserve(b, c->last_metrics_len + c->last_metrics_len / 8))
+        buf_reset(b);
+    if (metrics_render(c->m, om, b)) {
+        buf_free(b);
         resp->status = 500;
         resp->content_type = NULL;
         (void)!buf_adds(&resp->body, "metrics rendering failed: out of memory\n");
         return;
     }
-    c->last_metrics_len = resp->body.len;
+    c->last_metrics_len = b->len;
+    size_t len = b->len, cap = b->cap;
+    char *bytes = b->data;
+    buf_init(b, 0);
+    struct http_body *body = http_body_new(bytes, len, cap, release_body, c);
+    if (!body) {
+        resp->status = 500;
+        resp->content_type = NULL;
+        (void)!buf_adds(&resp->body, "metrics rendering failed: out of memory\n");
+        return;
+    }
+    c->shared[om] = body;
+    c->shared_at[om] = now;
+    resp->shared = body; /* the response holds the one reference */
 }
 
 static void collect_basic(struct metrics_writer *w, void *data)
@@ -161,9 +212,22 @@ static void collect_basic(struct metrics_writer *w, void *data)
     }
 }
 
+int routes_basic_register_health(struct http_server *s)
+{
+    int rc = http_server_route(s, "GET", "/livez", handle_live, &g_ctx);
+    if (!rc)
+        rc = http_server_route(s, "GET", "/healthz", handle_live, &g_ctx);
+    if (!rc)
+        rc = http_server_route(s, "GET", "/readyz", handle_ready, &g_ctx);
+    if (!rc)
+        rc = http_server_route(s, "GET", "/readyz/", handle_ready, &g_ctx);
+    return rc;
+}
+
 int routes_basic_register(struct http_server *s, struct metrics *m, struct readyz *r,
                           struct watchdog *w)
 {
+    buf_free(&g_ctx.scratch);
     g_ctx = (struct basic_ctx){.m = m, .r = r, .w = w, .last_metrics_len = 0};
     int rc = http_server_route(s, "GET", "/livez", handle_live, &g_ctx);
     if (!rc)

@@ -17,6 +17,11 @@
 int routes_basic_register(struct http_server *s, struct metrics *m, struct readyz *r,
                           struct watchdog *w);
 
+/* The probe listener (http.health_listen): /livez, /healthz, /readyz and
+ * /readyz/<name> only, answered from the context routes_basic_register
+ * set up (call that first). 0 / -ENOMEM. */
+int routes_basic_register_health(struct http_server *s);
+
 /* True when the Accept header asks for OpenMetrics text (exposed for tests). */
 bool routes_basic_wants_openmetrics(const char *accept);
 

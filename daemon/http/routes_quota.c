@@ -13,6 +13,7 @@
 
 #include "quota/quota.h"
 #include "util/clock.h"
+#include "util/utf8.h"
 
 #define API_PREFIX "/api/v1/quota/"
 #define MAX_KEY_LEN 128
@@ -71,7 +72,7 @@ static bool valid_text(const char *s, size_t max)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] == 0x7f || s[i] == '/')
             return false;
-    return true;
+    return utf8_valid(s, n);
 }
 
 static int random_id(char *out, size_t n)
@@ -210,9 +211,10 @@ static void post(struct quota *q, const struct http_request *req, const char *pa
         error_reply(resp, 400, "bad_operation", "the operation must be backup or restore");
         return;
     }
-    if (!valid_text(inst, MAX_INSTANCE_LEN)) {
+    if (!utf8_instance_name_ok(inst)) {
         error_reply(resp, 400, "bad_instance",
-                    "the backup instance must be printable text without spaces or '/'");
+                    "the backup instance must be valid UTF-8 (percent-decoded) without control "
+                    "characters, spaces or '/'");
         return;
     }
     /* Any well-formed instance may be reserved (404 is kept for a disabled

@@ -32,6 +32,8 @@
 #define CONN_MEMORY_LIMIT (32 * 1024)
 #define DISCARD_LIMIT (1024 * 1024)
 #define SWEEP_MS 250
+/* Query arguments a request may carry (the routes use one or two). */
+#define QUERY_ARG_LIMIT 100
 
 static char *xstrdup(const char *s)
 {
@@ -222,13 +224,16 @@ static void on_accept(uv_poll_t *p, int status, int events)
             }
             break; /* EAGAIN, or a transient error: next readiness */
         }
-        if (s->nconns >= s->max_conns) {
+        if (s->nconns >= s->max_conns || (s->max_per_client && !http__client_take(s, &ss))) {
             close(fd);
             s->rejected++;
             continue;
         }
-        /* On failure MHD has closed the socket already. */
-        MHD_add_connection(s->d, fd, (struct sockaddr *)&ss, sl);
+        /* On failure MHD has closed the socket already. Otherwise the
+         * client's place is released when MHD reports the close. */
+        if (MHD_add_connection(s->d, fd, (struct sockaddr *)&ss, sl) != MHD_YES &&
+            s->max_per_client)
+            http__client_release(s, &ss);
     }
     run_mhd(s);
 }
@@ -242,7 +247,8 @@ static void on_sweep(uv_timer_t *t)
     int64_t now = clock_mono_ms();
     int64_t limit = (int64_t)s->read_timeout_s * 1000;
     for (struct conn *c = s->conns; c; c = c->next) {
-        if (c->waiting && c->fd >= 0 && now - c->wait_start_ms > limit) {
+        int64_t lim = c->headers_done ? limit : (int64_t)s->header_ms;
+        if (c->waiting && c->fd >= 0 && now - c->wait_start_ms > lim) {
             shutdown(c->fd, SHUT_RDWR);
             c->waiting = false;
         }
@@ -255,12 +261,28 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     struct http_server *s = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         struct conn *c = calloc(1, sizeof(*c));
-        if (!c)
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (!c) {
+            if (s->max_per_client && ai && ai->client_addr) {
+                struct sockaddr_storage ss = {0};
+                memcpy(&ss, ai->client_addr, ai->client_addr->sa_family == AF_INET6
+                                                 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in));
+                http__client_release(s, &ss);
+            }
             return;
+        }
         c->s = s;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
         c->fd = ci ? ci->connect_fd : -1;
+        if (ai && ai->client_addr) {
+            c->alen = ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                             : sizeof(struct sockaddr_in);
+            memcpy(&c->addr, ai->client_addr, c->alen);
+            c->counted = s->max_per_client > 0;
+        }
         c->wait_start_ms = clock_mono_ms();
         c->waiting = true;
         /* The sweep runs only while connections are open: an idle daemon
@@ -279,6 +301,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         return;
     if (--s->nconns == 0 && !uv_is_closing((uv_handle_t *)&s->sweep))
         uv_timer_stop(&s->sweep);
+    if (c->counted)
+        http__client_release(s, &c->addr);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -297,6 +321,12 @@ static struct conn *conn_of(struct MHD_Connection *mc)
     return ci ? ci->socket_context : NULL;
 }
 
+#define BAD_QUERY_BODY "400 bad request: too many query arguments\n"
+static const char BAD_QUERY_400[] =
+    "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; "
+    "charset=utf-8\r\nContent-Length: 42\r\n\r\n" BAD_QUERY_BODY;
+_Static_assert(sizeof(BAD_QUERY_BODY) - 1 == 42, "Content-Length of BAD_QUERY_400");
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 {
     (void)cls;
@@ -304,6 +334,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     if (c) {
         free(c->raw_uri);
         c->raw_uri = xstrdup(uri);
+        if (http_query_arg_count(uri) > QUERY_ARG_LIMIT && c->fd >= 0) {
+            /* libmicrohttpd would store every argument in the connection's
+             * pool and, once it is full, stop without an answer: reject it
+             * here, before the arguments are parsed (over TLS the socket
+             * cannot be written to from here: closed). */
+            if (!c->s->tls)
+                (void)!send(c->fd, BAD_QUERY_400, sizeof(BAD_QUERY_400) - 1,
+                            MSG_NOSIGNAL | MSG_DONTWAIT);
+            shutdown(c->fd, SHUT_RDWR);
+            c->waiting = false;
+        }
     }
     return NULL;
 }
@@ -318,7 +359,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         if (r->d)
             http__drop_deferred(r->d); /* ended (error, daemon stop) before the answer */
         if (r->have_later)
-            buf_free(&r->later.body);
+            http__response_clear(&r->later);
         buf_free(&r->body);
         free(r);
         *con_cls = NULL;
@@ -327,6 +368,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     struct conn *c = conn_of(mc);
     if (c) {
         c->waiting = true;
+        c->headers_done = false;
         c->wait_start_ms = clock_mono_ms();
     }
 }
@@ -379,6 +421,7 @@ static bool method_matches(const struct route *r, const char *method)
 
 struct hdr_size {
     size_t total;
+    bool bad;               /* a header line libmicrohttpd took apart: obs-fold */
 };
 
 static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -387,6 +430,8 @@ static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const cha
     (void)kind;
     struct hdr_size *hs = cls;
     hs->total += strlen(key) + (value ? strlen(value) : 0) + 4;
+    if (!http_header_well_formed(key, value))
+        hs->bad = true;
     return MHD_YES;
 }
 
@@ -429,7 +474,7 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *mc
     hit->cb(hit->data, &req, &resp);
     if (!rq->d && !rq->have_later)
         return http__send_response(mc, &resp);
-    buf_free(&resp.body); /* deferred: the handler's resp is not the answer */
+    http__response_clear(&resp); /* deferred: the handler's resp is not the answer */
     if (rq->have_later) { /* finished inside the handler already */
         rq->have_later = false;
         return http__send_response(mc, &rq->later);
@@ -466,11 +511,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         rq->seen = true;
         /* Headers are in: validate what can be decided before any body. */
         struct conn *c0 = conn_of(mc);
+        if (c0)
+            c0->headers_done = true;
         const char *target = c0 && c0->raw_uri ? c0->raw_uri : url;
-        struct hdr_size hs = {strlen(method) + strlen(target) + 12};
+        struct hdr_size hs = {strlen(method) + strlen(target) + 12, false};
         MHD_get_connection_values(mc, MHD_HEADER_KIND, sum_headers, &hs);
         if (hs.total > HEADER_LIMIT)
             return send_simple(mc, 431, "431 request header fields too large\n", NULL);
+        if (hs.bad)
+            return send_simple(mc, 400, "400 bad request: malformed or folded header line\n",
+                               NULL);
         if (!http_known_method(method))
             return send_simple(mc, 501, "501 not implemented\n", NULL);
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
@@ -592,9 +642,26 @@ int http_server_start(struct http_server *s, const struct http_server_opts *o,
     s->listen_fd = fd;
     s->max_conns = maxc;
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
-                                MHD_ALLOW_SUSPEND_RESUME,
-                            0, NULL, NULL, on_access, s,
+    s->max_per_client = o->max_per_client;
+    s->header_ms = o->header_timeout_ms ? o->header_timeout_ms
+                                        : (s->read_timeout_s < 5 ? s->read_timeout_s * 1000 : 5000);
+    snprintf(s->name, sizeof(s->name), "%s", o->name ? o->name : "http");
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    bool tls = o->tls_cert_pem && *o->tls_cert_pem && o->tls_key_pem && *o->tls_key_pem;
+    if (tls && !http_server_tls_supported()) {
+        snprintf(err, errlen, "%s: HTTPS asked for but libmicrohttpd was built without TLS", s->name);
+        return -ENOTSUP;
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (tls)
+        flags |= MHD_USE_TLS;
+    s->tls = tls;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_CONNECTION_LIMIT, maxc,
                             MHD_OPTION_CONNECTION_TIMEOUT, s->read_timeout_s,
@@ -602,9 +669,12 @@ int http_server_start(struct http_server *s, const struct http_server_opts *o,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+                            MHD_OPTION_STRICT_FOR_CLIENT, 1,
+                            MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
                             MHD_OPTION_END);
     if (!s->d) {
-        snprintf(err, errlen, "http: cannot start the HTTP server on %s", s->addr);
+        snprintf(err, errlen, "%s: cannot start the HTTP server on %s%s", s->name, s->addr,
+                 tls ? " (check tls_cert_file and tls_key_file: PEM certificate and key)" : "");
         return -EIO;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
@@ -625,8 +695,14 @@ int http_server_start(struct http_server *s, const struct http_server_opts *o,
     uv_poll_start(&s->poll, UV_READABLE, on_poll);
     uv_poll_start(&s->lpoll, UV_READABLE, on_accept);
     run_mhd(s);
-    log_kv(LOG_INFO, "http listening", "addr", s->addr, NULL);
+    log_kv(LOG_INFO, "http listening", "addr", s->addr, "listener", s->name, "tls",
+           s->tls ? "true" : "false", NULL);
     return 0;
+}
+
+bool http_server_tls_supported(void)
+{
+    return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
 }
 
 unsigned long http_server_rejected(const struct http_server *s)
@@ -651,6 +727,7 @@ static void free_server(struct http_server *s)
         free(s->routes[i].method);
     }
     free(s->routes);
+    free(s->clients);
     /* Reached also when _start failed half-way: release what it made. */
     if (s->d)
         MHD_stop_daemon(s->d);

@@ -22,6 +22,11 @@
  *    body growing past 64 KiB: 413 at its end (closed after 1 MiB dropped).
  *  - Unknown method 501; known method not routed on a known path 405 with
  *    Allow; unknown path 404; "."/".." segments, bad or NUL %-escapes 400.
+ *  - Per client address at most max_per_client connections (the rest
+ *    closed at once); the header block within header_timeout_ms.
+ *  - 400 for a folded (obs-fold) header line, an HTTP/1.1 request without
+ *    Host (MHD strict mode) and over 100 query arguments (answered from
+ *    the URI callback: MHD would fill its pool with them and stall).
  *  - gzip when the route allows it, the client accepts it and the body is
  *    over 1 KiB (Vary: Accept-Encoding whenever the route allows it). */
 #ifndef ABC_HTTP_SERVER_H
@@ -51,10 +56,30 @@ const char *http_request_query(const struct http_request *req, const char *name)
 void http_request_query_all(const struct http_request *req, const char *name,
                             void (*cb)(void *data, const char *value), void *data);
 
+/* A rendered body shared by several responses (concurrent /metrics
+ * scrapes): refcounted, immutable once made; its gzip variant is made on
+ * first use and shared as well. Freed when the last reference goes. */
+struct http_body;
+/* Called when the last reference goes, with the body's buffer (cap bytes
+ * allocated): the owner may keep it for the next rendering, else frees
+ * it. NULL = free(data). */
+typedef void (*http_body_release_cb)(void *cls, struct http_body *b, char *data, size_t cap);
+/* Takes data (malloc'ed, len bytes used of cap). NULL on ENOMEM (then
+ * data is released through release as well). */
+struct http_body *http_body_new(char *data, size_t len, size_t cap, http_body_release_cb release,
+                                void *cls);
+struct http_body *http_body_ref(struct http_body *b);
+void http_body_unref(struct http_body *b);
+/* References held (the owner's weak pointer excluded). */
+unsigned http_body_refs(const struct http_body *b);
+/* Bodies alive now (tests). */
+unsigned long http_body_live(void);
+
 struct http_response {
     int status;                /* default 200 */
     const char *content_type;  /* static string; default text/plain; charset=utf-8 */
     struct buf body;           /* handler appends */
+    struct http_body *shared;  /* when set, sent instead of body (one reference taken) */
     char extra_headers[512];   /* "Name: value\r\n" lines, e.g. Retry-After */
     bool allow_gzip;           /* compress when the client accepts gzip */
 };
@@ -105,7 +130,18 @@ struct http_server_opts {
     const char *listen;          /* "HOST:PORT"; port 0 = pick one */
     unsigned max_connections;    /* default 64 */
     unsigned read_timeout_s;     /* default 10 */
+    unsigned max_per_client;     /* per client address; 0 = no cap */
+    /* The request line and headers must arrive within this (also the idle
+     * time allowed between keep-alive requests); 0 = min(read_timeout,
+     * 5 s). */
+    unsigned header_timeout_ms;
+    /* PEM text of a certificate chain and its key: both set = HTTPS. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
+    const char *name;            /* for logs: "http" (default) or "health" */
 };
+/* Whether this libmicrohttpd can serve HTTPS. */
+bool http_server_tls_supported(void);
 
 /* _init does no I/O; _start binds and listens (0 / negative errno, with a
  * log-worthy message in err). */

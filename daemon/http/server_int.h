@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "http/server.h"
 
@@ -26,6 +27,10 @@ struct conn {
     int64_t wait_start_ms;  /* when we started waiting for the current request */
     bool waiting;           /* request not fully received yet */
     char *raw_uri;          /* request target as sent, from the URI log callback */
+    bool headers_done;      /* the current request's header block arrived */
+    bool counted;           /* holds a place in s->clients */
+    struct sockaddr_storage addr; /* client address (per-client cap) */
+    socklen_t alen;
 };
 
 struct req {
@@ -59,6 +64,17 @@ struct http_server {
     unsigned max_conns;
     unsigned nconns;        /* connections MHD holds */
     unsigned long rejected; /* closed at once: over max_connections */
+    unsigned max_per_client;/* 0 = no cap */
+    /* Connections per client address, counted when accepted (MHD tells us
+     * of a new connection only later) and dropped when MHD closes it. */
+    struct client_slot {
+        struct sockaddr_storage addr;
+        unsigned n;
+    } *clients;
+    size_t nclients, capclients;
+    unsigned header_ms;     /* header deadline */
+    bool tls;
+    char name[16];
     uv_timer_t timer;       /* MHD_get_timeout */
     uv_timer_t sweep;       /* whole-request deadline */
     bool poll_inited;
@@ -82,6 +98,13 @@ struct http_server {
 
 /* Queues resp on mc (gzip when allowed and accepted); takes resp->body. */
 enum MHD_Result http__send_response(struct MHD_Connection *mc, struct http_response *resp);
+/* Per-client places (server_clients.c): take one for the address of ss
+ * (false when it holds max_per_client already, or out of memory), give
+ * one back. */
+bool http__client_take(struct http_server *s, const struct sockaddr_storage *ss);
+void http__client_release(struct http_server *s, const struct sockaddr_storage *ss);
+/* Frees resp's body and drops its shared body reference. */
+void http__response_clear(struct http_response *resp);
 /* Runs MHD again soon (a suspended connection was resumed). */
 void http__wake(struct http_server *s);
 /* MHD ended a request whose answer is pending: tells the owner, frees d. */

@@ -10,6 +10,80 @@
 
 #include "http/http_util.h"
 
+/* ---- shared bodies ---- */
+
+struct http_body {
+    unsigned refs;
+    char *data;
+    size_t len, cap;
+    char *gz;               /* gzip variant, made on first use */
+    size_t gzlen;
+    bool gz_tried;
+    http_body_release_cb release;
+    void *cls;
+};
+
+static unsigned long g_bodies;
+
+struct http_body *http_body_new(char *data, size_t len, size_t cap, http_body_release_cb release,
+                                void *cls)
+{
+    struct http_body *b = calloc(1, sizeof(*b));
+    if (!b) {
+        if (release)
+            release(cls, NULL, data, cap);
+        else
+            free(data);
+        return NULL;
+    }
+    *b = (struct http_body){.refs = 1, .data = data, .len = len, .cap = cap,
+                            .release = release, .cls = cls};
+    g_bodies++;
+    return b;
+}
+
+struct http_body *http_body_ref(struct http_body *b)
+{
+    if (b)
+        b->refs++;
+    return b;
+}
+
+void http_body_unref(struct http_body *b)
+{
+    if (!b || --b->refs)
+        return;
+    if (b->release)
+        b->release(b->cls, b, b->data, b->cap);
+    else
+        free(b->data);
+    free(b->gz);
+    free(b);
+    g_bodies--;
+}
+
+unsigned http_body_refs(const struct http_body *b)
+{
+    return b ? b->refs : 0;
+}
+
+unsigned long http_body_live(void)
+{
+    return g_bodies;
+}
+
+static void body_free_cb(void *cls)
+{
+    http_body_unref(cls);
+}
+
+void http__response_clear(struct http_response *resp)
+{
+    buf_free(&resp->body);
+    http_body_unref(resp->shared);
+    resp->shared = NULL;
+}
+
 /* ---- responses ---- */
 
 static void add_extra_headers(struct MHD_Response *r, char *lines)
@@ -32,8 +106,52 @@ static void add_extra_headers(struct MHD_Response *r, char *lines)
     }
 }
 
+static enum MHD_Result queue_response(struct MHD_Connection *mc, struct http_response *resp,
+                                      struct MHD_Response *r, bool gz);
+
+static struct MHD_Response *shared_response(struct MHD_Connection *mc,
+                                            struct http_response *resp, bool *gz)
+{
+    struct http_body *b = resp->shared;
+    resp->shared = NULL;
+    buf_free(&resp->body);
+    const char *data = b->data ? b->data : "";
+    size_t len = b->len;
+    if (resp->allow_gzip && len > HTTP_GZIP_MIN &&
+        http_accepts_gzip(MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
+        if (!b->gz_tried) {
+            b->gz_tried = true;
+            if (http_gzip(b->data, b->len, &b->gz, &b->gzlen)) {
+                b->gz = NULL;
+                b->gzlen = 0;
+            }
+        }
+        if (b->gz) {
+            data = b->gz;
+            len = b->gzlen;
+            *gz = true;
+        }
+    }
+    /* The response holds the reference resp had; MHD drops it once the
+     * response is destroyed (sent, or the connection closed). */
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)(uintptr_t)data,
+                                                               body_free_cb, b);
+    if (!r)
+        http_body_unref(b);
+    return r;
+}
+
 enum MHD_Result http__send_response(struct MHD_Connection *mc, struct http_response *resp)
 {
+    if (resp->shared) {
+        bool gz = false;
+        struct MHD_Response *r = shared_response(mc, resp, &gz);
+        if (!r)
+            return MHD_NO;
+        return queue_response(mc, resp, r, gz);
+    }
     size_t len = 0;
     char *data = buf_take(&resp->body, &len);
     bool gz = false;
@@ -56,6 +174,12 @@ enum MHD_Result http__send_response(struct MHD_Connection *mc, struct http_respo
         free(data);
         return MHD_NO;
     }
+    return queue_response(mc, resp, r, gz);
+}
+
+static enum MHD_Result queue_response(struct MHD_Connection *mc, struct http_response *resp,
+                                      struct MHD_Response *r, bool gz)
+{
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             resp->content_type ? resp->content_type
                                                : "text/plain; charset=utf-8");
@@ -129,6 +253,7 @@ static void settle(struct http_deferred *d, struct http_response *resp)
     free(d);
     rq->later = *resp;
     buf_init(&resp->body, 0);
+    resp->shared = NULL;
     rq->have_later = true;
     if (!rq->suspended)
         return; /* still inside the handler: dispatch sends it */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 struct series {
     struct series *hnext;              /* hash chain */
     struct series *prev, *next;        /* insertion order */
@@ -430,7 +432,17 @@ static int escape_into(struct buf *out, const char *s, bool quote)
     int rc = 0;
     for (const char *p = s; *p && !rc; p++) {
         const char *rep = NULL;
-        if (*p == '\\')
+        size_t replen = 2;
+        unsigned cp;
+        if ((unsigned char)*p >= 0x80) {
+            size_t k = utf8_seq((const unsigned char *)p, strnlen(p, 4), &cp);
+            if (k) {
+                p += k - 1; /* well-formed: copied as it is */
+                continue;
+            }
+            rep = "\xEF\xBF\xBD"; /* U+FFFD for a byte that is not UTF-8 */
+            replen = 3;
+        } else if (*p == '\\')
             rep = "\\\\";
         else if (*p == '\n')
             rep = "\\n";
@@ -439,7 +451,7 @@ static int escape_into(struct buf *out, const char *s, bool quote)
         if (rep) {
             rc = buf_add(out, run, (size_t)(p - run));
             if (!rc)
-                rc = buf_add(out, rep, 2);
+                rc = buf_add(out, rep, replen);
             run = p + 1;
         }
     }

@@ -88,6 +88,15 @@ static void token_refresh(struct quota_token *t)
         t->logged_error = true;
         return;
     }
+    if (len < QUOTA_TOKEN_MIN_LEN) {
+        memset(data, 0, len);
+        free(data);
+        if (!t->logged_error)
+            log_kv(LOG_ERROR, "api.token_file holds a token shorter than 32 characters; write "
+                   "API requests are refused", "file", t->path, NULL);
+        t->logged_error = true;
+        return;
+    }
     if (t->logged_error)
         log_kv(LOG_INFO, "api.token_file read", "file", t->path, NULL);
     t->logged_error = false;
@@ -98,6 +107,27 @@ static void token_refresh(struct quota_token *t)
     t->ino = st.st_ino;
     t->size = st.st_size;
     t->mtime = st.st_mtim;
+}
+
+int quota_token_check(const char *path, char *err, size_t errlen)
+{
+    char *data = NULL;
+    size_t len = 0;
+    if (!path || !*path || state_file_read(path, &data, &len))
+        return 0;
+    size_t start = 0;
+    while (len && isspace((unsigned char)data[len - 1]))
+        len--;
+    while (start < len && isspace((unsigned char)data[start]))
+        start++;
+    size_t n = len - start;
+    memset(data, 0, len);
+    free(data);
+    if (n >= QUOTA_TOKEN_MIN_LEN)
+        return 0;
+    snprintf(err, errlen, "%s: the write token (api.token_file) has %zu characters; at least %d "
+             "are required", path, n, QUOTA_TOKEN_MIN_LEN);
+    return -EINVAL;
 }
 
 /* Constant time in the length of the presented token. */

@@ -56,6 +56,9 @@ void ledger_free(struct ledger *l)
         lobj_clear(&l->objs[i]);
     for (size_t i = 0; i < l->nres; i++)
         ledger__lres_clear(&l->res[i]);
+    for (size_t i = 0; i < l->ntomb; i++)
+        ledger__lres_clear(&l->tomb[i]);
+    free(l->tomb);
     for (size_t i = 0; i < l->nwarn; i++)
         free(l->warned[i].instance);
     for (size_t i = 0; i < l->nknown; i++)
@@ -204,6 +207,52 @@ struct lres *ledger__find_res(struct ledger *l, const char *instance, enum acct_
             return r;
     }
     return NULL;
+}
+
+struct lres *ledger__find_tomb(struct ledger *l, const char *instance, enum acct_op op,
+                               const char *id)
+{
+    for (size_t i = 0; i < l->ntomb; i++) {
+        struct lres *r = &l->tomb[i];
+        if (r->op == op && strcmp(r->id, id) == 0 && strcmp(r->instance, instance) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+int ledger__add_tomb(struct ledger *l, const char *instance, enum acct_op op, const char *id,
+                     int64_t created)
+{
+    struct lres *t = ledger__find_tomb(l, instance, op, id);
+    if (t) {
+        if (created > t->created) {
+            t->created = created;
+            l->dirty = true;
+        }
+        return 0;
+    }
+    if (ledger__grow((void **)&l->tomb, &l->captomb, l->ntomb + 1, sizeof(*l->tomb)))
+        return -ENOMEM;
+    struct lres r = {.op = op, .created = created};
+    r.id = strdup(id);
+    r.instance = strdup(instance);
+    if (!r.id || !r.instance) {
+        ledger__lres_clear(&r);
+        return -ENOMEM;
+    }
+    l->tomb[l->ntomb++] = r;
+    l->dirty = true;
+    return 0;
+}
+
+static void drop_tomb(struct ledger *l, const char *instance, enum acct_op op, const char *id)
+{
+    struct lres *t = ledger__find_tomb(l, instance, op, id);
+    if (!t)
+        return;
+    ledger__lres_clear(t);
+    *t = l->tomb[--l->ntomb];
+    l->dirty = true;
 }
 
 int ledger_observe(struct ledger *l, const char *uid, const char *instance, enum acct_op op,
@@ -436,10 +485,28 @@ int ledger_reserve(struct ledger *l, const char *instance, enum acct_op op, cons
     ans->used = used + 1;
     ans->remaining = limit - used - 1;
     r.ans = *ans;
+    /* A retry of a cancelled reservation: a new one, created later than
+     * the tombstone (which would otherwise cancel it again on a merge). */
+    struct lres *t = ledger__find_tomb(l, instance, op, id);
+    if (t && r.created <= t->created)
+        r.created = t->created + 1;
+    drop_tomb(l, instance, op, id);
     l->res[l->nres++] = r;
     l->dirty = true;
     return 0;
 }
+
+int ledger_cancel(struct ledger *l, const char *instance, enum acct_op op, const char *id)
+{
+    struct lres *r = ledger__find_res(l, instance, op, id);
+    if (!r)
+        return -ENOENT;
+    int rc = ledger__add_tomb(l, instance, op, id, r->created);
+    ledger_unreserve(l, instance, op, id);
+    return rc;
+}
+
+size_t ledger_tombstone_count(const struct ledger *l) { return l->ntomb; }
 
 int ledger_unreserve(struct ledger *l, const char *instance, enum acct_op op, const char *id)
 {
@@ -502,6 +569,15 @@ int ledger_prune(struct ledger *l, int64_t now)
         if (ledger_day_of(l, l->res[i].created) < oldest) {
             ledger__lres_clear(&l->res[i]);
             l->res[i] = l->res[--l->nres];
+            changed = 1;
+        } else {
+            i++;
+        }
+    }
+    for (size_t i = 0; i < l->ntomb;) {
+        if (ledger_day_of(l, l->tomb[i].created) < oldest) {
+            ledger__lres_clear(&l->tomb[i]);
+            l->tomb[i] = l->tomb[--l->ntomb];
             changed = 1;
         } else {
             i++;

@@ -85,6 +85,15 @@ int ledger_reserve(struct ledger *l, const char *instance, enum acct_op op, cons
  * persisted). 0 / -ENOENT. */
 int ledger_unreserve(struct ledger *l, const char *instance, enum acct_op op, const char *id);
 
+/* Cancels a reservation whose answer said "not counted" (its write may
+ * still land later): the reservation goes and a tombstone for (instance,
+ * op, id, created) stays, saved with the state, so a merge of a document
+ * that holds the reservation (a late write) never counts it again. A new
+ * reservation with the same id (a retry) replaces the tombstone. 0 /
+ * -ENOENT / -ENOMEM (then the reservation is only dropped). */
+int ledger_cancel(struct ledger *l, const char *instance, enum acct_op op, const char *id);
+size_t ledger_tombstone_count(const struct ledger *l);
+
 /* Every instance with a record in the kept days, plus the added ones,
  * sorted. *out is a caller-freed array of strings borrowed from l (valid
  * until the next call that changes l). Returns the count or -ENOMEM. */
@@ -109,12 +118,14 @@ bool ledger_any_warn(struct ledger *l, int64_t now);
  *    "days":{"2026-03-14":{"<instance>":{"backup":{
  *        "objects":[{"uid","created","reservation"?}],
  *        "reservations":[{"id","created","used","limit","remaining","resets_at"}],
+ *        "cancelled":[{"id","created"}]?  (tombstones, see ledger_cancel),
  *        "warned":true?}, "restore":{...}}}}}
  * Day keys are informational: days are recomputed from "created" with the
  * current offset, so a changed day_boundary re-buckets everything. */
 struct json_object *ledger_to_json(const struct ledger *l, int64_t now);
 /* Merges a state document into l: union by object UID, by reservation
- * (instance, op, id) and by warned flag; entries of days no longer kept are
+ * (instance, op, id) and by warned flag; a tombstone (either side) wins
+ * over a reservation of the same key created no later than it; entries of days no longer kept are
  * skipped. The document is validated first: on -EINVAL (not a state
  * document, unknown version, malformed entry) l is unchanged. Returns the
  * number of entries added (>= 0), -EINVAL or -ENOMEM. */

@@ -45,6 +45,8 @@ struct ledger {
     size_t nobj, capobj;
     struct lres *res;
     size_t nres, capres;
+    struct lres *tomb;          /* cancelled reservations (id, instance, op, created) */
+    size_t ntomb, captomb;
     struct lwarn *warned;
     size_t nwarn, capwarn;
     char **known;
@@ -79,6 +81,12 @@ int ledger__parse_day_string(const char *s, int64_t *day);
 int64_t ledger__oldest_kept_day(const struct ledger *l, int64_t now);
 struct lres *ledger__find_res(struct ledger *l, const char *instance, enum acct_op op,
                               const char *id);
+/* The tombstone of (instance, op, id), or NULL. */
+struct lres *ledger__find_tomb(struct ledger *l, const char *instance, enum acct_op op,
+                               const char *id);
+/* Records a tombstone (keeps the latest created). 0 / -ENOMEM. */
+int ledger__add_tomb(struct ledger *l, const char *instance, enum acct_op op, const char *id,
+                     int64_t created);
 /* 1 added, 0 already there, -ENOMEM. */
 int ledger__add_warned(struct ledger *l, const char *instance, enum acct_op op, int64_t day);
 

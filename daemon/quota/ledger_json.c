@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/clock.h"
+#include "util/utf8.h"
 
 /* days[day][instance][op], created on demand. */
 static struct json_object *slot_for(struct json_object *days, int64_t day, const char *instance,
@@ -87,6 +88,24 @@ struct json_object *ledger_to_json(const struct ledger *l, int64_t now)
         json_object_object_add(e, "resets_at", ts_json(r->ans.resets_at));
         json_object_array_add(arr(s, "reservations"), e);
     }
+    for (size_t i = 0; i < l->ntomb; i++) {
+        const struct lres *r = &l->tomb[i];
+        struct json_object *s = slot_for(days, ledger_day_of(l, r->created), r->instance, r->op);
+        struct json_object *e = json_object_new_object();
+        if (!s || !e)
+            goto fail;
+        struct json_object *c = arr(s, "cancelled");
+        if (!c) {
+            c = json_object_new_array();
+            if (!c || json_object_object_add(s, "cancelled", c)) {
+                json_object_put(e);
+                goto fail;
+            }
+        }
+        json_object_object_add(e, "id", json_object_new_string(r->id));
+        json_object_object_add(e, "created", ts_json(r->created));
+        json_object_array_add(c, e);
+    }
     for (size_t i = 0; i < l->nwarn; i++) {
         const struct lwarn *w = &l->warned[i];
         struct json_object *s = slot_for(days, w->day, w->instance, w->op);
@@ -102,12 +121,24 @@ fail:
     return NULL;
 }
 
+/* Text a state document may hold (instance names, UIDs, ids): valid
+ * UTF-8 without control characters; anything else makes the document
+ * corrupt (set aside by the loader), never a name that breaks /metrics. */
+static bool text_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return utf8_valid(s, strlen(s));
+}
+
 static const char *jstr(struct json_object *o, const char *key)
 {
     struct json_object *v;
     if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
         return NULL;
-    return json_object_get_string(v);
+    const char *s = json_object_get_string(v);
+    return text_ok(s) ? s : NULL;
 }
 
 static int jts(struct json_object *o, const char *key, int64_t *t)
@@ -154,6 +185,28 @@ static int merge_op(struct ledger *l, struct json_object *o, const char *instanc
             *added += rc;
         }
     }
+    if (json_object_object_get_ex(o, "cancelled", &a)) {
+        if (!json_object_is_type(a, json_type_array))
+            return -EINVAL;
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+            struct json_object *e = json_object_array_get_idx(a, i);
+            int64_t created;
+            const char *id = json_object_is_type(e, json_type_object) ? jstr(e, "id") : NULL;
+            if (!id || !*id || jts(e, "created", &created))
+                return -EINVAL;
+            if (!apply || ledger_day_of(l, created) < ledger__oldest_kept_day(l, now))
+                continue;
+            struct lres *t = ledger__find_tomb(l, instance, op, id);
+            if (!t || t->created < created) {
+                if (ledger__add_tomb(l, instance, op, id, created))
+                    return -ENOMEM;
+                (*added)++;
+            }
+            struct lres *r = ledger__find_res(l, instance, op, id);
+            if (r && r->created <= created)
+                (void)ledger_unreserve(l, instance, op, id);
+        }
+    }
     if (json_object_object_get_ex(o, "reservations", &a)) {
         if (!json_object_is_type(a, json_type_array))
             return -EINVAL;
@@ -168,6 +221,11 @@ static int merge_op(struct ledger *l, struct json_object *o, const char *instanc
                 return -EINVAL;
             if (!apply || ledger__find_res(l, instance, op, id) ||
                 ledger_day_of(l, created) < ledger__oldest_kept_day(l, now))
+                continue;
+            /* Cancelled (answered "not counted") and written late: a
+             * tombstone no older than it keeps it out. */
+            const struct lres *t = ledger__find_tomb(l, instance, op, id);
+            if (t && t->created >= created)
                 continue;
             if (ledger__grow((void **)&l->res, &l->capres, l->nres + 1, sizeof(*l->res)))
                 return -ENOMEM;
@@ -211,7 +269,8 @@ static int merge_walk(struct ledger *l, struct json_object *doc, bool apply, int
         if (ledger__parse_day_string(dkey, &day) || !json_object_is_type(dval, json_type_object))
             return -EINVAL;
         json_object_object_foreach(dval, ikey, ival) {
-            if (!*ikey || !json_object_is_type(ival, json_type_object))
+            if (!*ikey || !text_ok(ikey) ||
+                !json_object_is_type(ival, json_type_object))
                 return -EINVAL;
             json_object_object_foreach(ival, okey, oval) {
                 enum acct_op op;

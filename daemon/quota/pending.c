@@ -76,8 +76,15 @@ static void settle(struct quota_pending *p, bool ok, const char *why)
     p->settled = true;
     struct quota *q = p->q;
     if (q && !ok) {
-        (void)ledger_unreserve(q->ledger, p->inst, p->op, p->id);
-        q->dirty = true;
+        /* Its write may still land (a timeout does not stop a request the
+         * API server already has): a tombstone, saved with the next write,
+         * keeps the reservation from ever being counted (docs/ha.md). */
+        if (ledger_cancel(q->ledger, p->inst, p->op, p->id) == -ENOMEM)
+            (void)ledger_unreserve(q->ledger, p->inst, p->op, p->id);
+        if (q->loop && q->timers_init && !q->closing)
+            quota__changed(q);
+        else
+            q->dirty = true;
         log_kv(LOG_WARN, "quota reservation not counted: its write did not land", "backup_instance",
                p->inst, "operation", acct_op_name(p->op), "reservation", p->id, "reason", why,
                NULL);

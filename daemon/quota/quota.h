@@ -103,6 +103,13 @@ typedef void (*quota_answer_cb)(void *data, const struct quota_answer *a);
 struct quota_wait;
 
 #define QUOTA_WRITE_DEADLINE_MS 5000
+/* Shortest write token accepted from api.token_file (characters, after
+ * trimming white space); a shorter one refuses every write request. */
+#define QUOTA_TOKEN_MIN_LEN 32
+/* Start-time check of api.token_file: 0 when empty, unreadable (refused
+ * per request, logged then) or long enough; -EINVAL with a message naming
+ * the file in err when the token is shorter than QUOTA_TOKEN_MIN_LEN. */
+int quota_token_check(const char *path, char *err, size_t errlen);
 /* Reserves one op for instance inst today under id (the Idempotency-Key
  * or a random id; a known id is answered again, replayed). Returns NULL
  * with *ans filled when answered at once. With may_wait and an
@@ -110,7 +117,8 @@ struct quota_wait;
  * a new reservation is answered only once the write carrying it has
  * landed: then it returns a wait handle and cb fires exactly once later
  * (never before returning) with 200, or 503 state_not_saved (the
- * reservation dropped: nothing counted) when the write fails, this replica
+ * reservation cancelled, a tombstone keeping a late write from ever
+ * counting it: docs/ha.md) when the write fails, this replica
  * stops leading (quota_abort_pending) or QUOTA_WRITE_DEADLINE_MS pass; an
  * Idempotency-Key retry meanwhile waits for the same outcome. *ans then
  * holds the figures (replayed for a retry). */

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "quota/ledger.h"
+#include "util/log.h"
 
 #define STATE_MAX_BYTES (16u << 20)
 
@@ -66,22 +68,42 @@ static int write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
+/* A new temporary file next to path under an unpredictable name
+ * (path.tmp-<16 random hex digits>), created exclusively and never through
+ * a symlink: a file or link planted there is not followed or truncated.
+ * The fd, or a negative errno. */
+static int open_temp(const char *path, char *tmp, size_t n)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        unsigned char r[8];
+        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            return -EIO;
+        if (snprintf(tmp, n, "%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path, r[0], r[1], r[2],
+                     r[3], r[4], r[5], r[6], r[7]) >= (int)n)
+            return -ENAMETOOLONG;
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST)
+            return -errno;
+    }
+    return -EEXIST;
+}
+
 int state_file_write_atomic(const char *path, const char *data, size_t len)
 {
     char dir[PATH_MAX], tmp[PATH_MAX + 32];
     int rc = dir_of(path, dir, sizeof(dir));
     if (rc)
         return rc;
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == ENOENT) {
+    int fd = open_temp(path, tmp, sizeof(tmp));
+    if (fd == -ENOENT) {
         if ((rc = mkdir_p(dir)))
             return rc;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        fd = open_temp(path, tmp, sizeof(tmp));
     }
     if (fd < 0)
-        return -errno;
+        return fd;
     rc = write_all(fd, data, len);
     if (!rc && fsync(fd))
         rc = -errno;
@@ -211,7 +233,18 @@ struct file_ctx {
 static int file_load(void *ctx, char **data, size_t *len)
 {
     struct file_ctx *f = ctx;
-    return state_file_read(f->path, data, len);
+    int rc = state_file_read(f->path, data, len);
+    struct stat st;
+    if (rc == 0 && stat(f->path, &st) == 0 && (st.st_mode & 0177)) {
+        /* Someone else could have written the counts: say so. The next
+         * save replaces the file with one of mode 0600. */
+        char mode[8];
+        snprintf(mode, sizeof(mode), "%04o", (unsigned)(st.st_mode & 07777));
+        log_kv(LOG_WARN, "the quota state file's mode is wider than 0600; other users may have "
+               "changed the counts (the next write replaces it with mode 0600)", "file", f->path, "mode",
+               mode, NULL);
+    }
+    return rc;
 }
 
 static int file_save(void *ctx, const char *data, size_t len)

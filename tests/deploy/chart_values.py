@@ -193,8 +193,12 @@ def namespace_override():
         if d["kind"] in cluster_scoped:
             continue
         ns = d["metadata"].get("namespace")
-        # the extension's Role lives in the extension's namespace, and the Role that
-        # reads the Azure Files CSI driver's DaemonSet in kube-system
+        # the extension's Role lives in the extension's namespace, the Role that
+        # reads the Azure Files CSI driver's DaemonSet in kube-system, and the
+        # Events Role where the Events are written (default)
+        if d["metadata"]["name"].endswith("-events"):
+            assert ns == "default", (d["kind"], d["metadata"]["name"], ns)
+            continue
         assert ns in ("ops", "dataprotection-microsoft", "kube-system"), (d["kind"], d["metadata"]["name"], ns)
     assert sum(1 for d in docs if d["metadata"].get("namespace") == "ops") >= 8
     for b in kind(docs, "ClusterRoleBinding") + kind(docs, "RoleBinding"):
@@ -205,9 +209,10 @@ def namespace_override():
 @case
 def probes_configurable():
     c = container(template())
-    assert c["livenessProbe"] == {"httpGet": {"path": "/livez", "port": "http-metrics"}, "initialDelaySeconds": 5,
+    # the chart's default config has a probe listener (http.health_listen :8081)
+    assert c["livenessProbe"] == {"httpGet": {"path": "/livez", "port": "http-health"}, "initialDelaySeconds": 5,
                                   "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3}, c["livenessProbe"]
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz/synced", "port": "http-metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz/synced", "port": "http-health"}
     c = container(template("--set", "livenessProbe.periodSeconds=30", "--set", "livenessProbe.timeoutSeconds=5",
                            "--set", "readinessProbe.enabled=false"))
     assert c["livenessProbe"]["periodSeconds"] == 30 and c["livenessProbe"]["timeoutSeconds"] == 5
@@ -216,7 +221,8 @@ def probes_configurable():
 
 @case
 def container_port_follows_http_listen():
-    docs = template("--set-string", "config.http.listen=0.0.0.0:9090")
+    docs = template("--set-string", "config.http.listen=0.0.0.0:9090", "--set-string",
+                    "config.http.health_listen=")
     c = container(docs)
     assert c["ports"] == [{"name": "http-metrics", "containerPort": 9090, "protocol": "TCP"}], c["ports"]
     assert c["livenessProbe"]["httpGet"]["port"] == "http-metrics"
@@ -227,10 +233,14 @@ def container_port_follows_http_listen():
     assert svc["spec"]["ports"][0]["targetPort"] == "http-metrics"
     c = container(template("--set-string", "config.http.listen=[::]:8443"))
     assert c["ports"][0]["containerPort"] == 8443
-    # a separate health listener: probes go there
-    c = container(template("--set-string", "config.http.health_listen=0.0.0.0:8081"))
+    # the chart's probe listener (the default): probes go there
+    c = container(template())
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {"http-metrics": 8080, "http-health": 8081}, ports
+    assert c["livenessProbe"]["httpGet"]["port"] == "http-health" == c["readinessProbe"]["httpGet"]["port"]
+    c = container(template("--set-string", "config.http.health_listen=0.0.0.0:9091"))
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"http-metrics": 8080, "http-health": 9091}, ports
     assert c["livenessProbe"]["httpGet"]["port"] == "http-health" == c["readinessProbe"]["httpGet"]["port"]
     p = template("--set-string", "config.http.listen=0.0.0.0:0", ok=False)
     assert p.returncode != 0 and "fixed port" in p.stderr, p.stderr

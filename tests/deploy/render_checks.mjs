@@ -92,6 +92,9 @@ function checkPod(tag, wl, { ha }) {
   check(isDeepStrictEqual(sc.capabilities?.drop, ["ALL"]) && !sc.capabilities?.add, `${tag}: all capabilities dropped`);
   check((sc.seccompProfile ?? psc.seccompProfile)?.type === "RuntimeDefault", `${tag}: seccomp RuntimeDefault`);
   check(c.livenessProbe?.httpGet?.path === "/livez", `${tag}: liveness /livez`);
+  check(c.livenessProbe?.httpGet?.port === "http-health" && c.readinessProbe?.httpGet?.port === "http-health" &&
+        c.ports?.some((p) => p.name === "http-health" && p.containerPort === 8081),
+        `${tag}: probes on the probe listener's port http-health 8081`);
   check(c.readinessProbe?.httpGet?.path === "/readyz/synced", `${tag}: readiness /readyz/synced`);
   check(isDeepStrictEqual(c.args, ["run", "--config", "/etc/aks-backup-companion/aks-backup-companion.yaml"]), `${tag}: args`);
   check(/aks-backup-companion:0\.1\.0$/.test(c.image), `${tag}: image aks-backup-companion:0.1.0`);
@@ -119,6 +122,9 @@ const k8sDep = byKind(k8s, "Deployment");
 check(k8sDep.length === 1, "k8s: one Deployment");
 if (k8sDep.length === 1) {
   const cmName = checkPod("k8s Deployment", k8sDep[0], { ha: false });
+  const kenv = Object.fromEntries((k8sDep[0].spec.template.spec.containers[0].env ?? []).map((e) => [e.name, e.value]));
+  check(kenv.ABC_HTTP_HEALTH_LISTEN === "0.0.0.0:8081" && kenv.ABC_HTTP_MAX_CONNECTIONS_PER_CLIENT === "16",
+        "k8s Deployment: probe listener :8081 and 16 connections per client (environment)");
   const cm = byKind(k8s, "ConfigMap").find((c) => c.metadata.name === cmName);
   check(cm && cm.data["aks-backup-companion.yaml"] === read(join(root, "config/aks-backup-companion.yaml")) &&
         cm.data["regions.txt"] === baseRegions, "k8s ConfigMap holds config/aks-backup-companion.yaml and config/regions.txt verbatim");
@@ -166,12 +172,19 @@ for (const [file, v] of Object.entries(variants)) {
   if (!c) continue;
   check(c.regions.trimEnd() === baseRegions.trimEnd(), `${file}: regions.txt equals config/regions.txt`);
   check(c.cfg.leader_election.enabled === v.ha, `${file}: leader_election.enabled ${v.ha}`);
+  check(c.cfg.http.health_listen === "0.0.0.0:8081" && c.cfg.http.max_connections_per_client === 16,
+        `${file}: http.health_listen :8081 and max_connections_per_client 16`);
   check(v.ha ? c.cfg.accounting.state_configmap === "aks-backup-companion-quota" : c.cfg.accounting.state_configmap === "",
         `${file}: accounting.state_configmap`);
   check(c.cfg.admission.warnings_configmap === (v.noAdmission ? "" : "aks-backup-companion-storage-classes"),
         `${file}: admission.warnings_configmap`);
   if (file === "chart-default.yaml") {
-    check(isDeepStrictEqual(c.cfg, baseConfig), "chart-default: rendered config equals config/aks-backup-companion.yaml");
+    // the chart's values set the probe listener and the per-client cap
+    const want = structuredClone(baseConfig);
+    want.http.health_listen = "0.0.0.0:8081";
+    want.http.max_connections_per_client = 16;
+    check(isDeepStrictEqual(c.cfg, want),
+          "chart-default: rendered config equals config/aks-backup-companion.yaml with http.health_listen :8081 and 16 per client");
   }
   const vaps = byKind(ds, "ValidatingAdmissionPolicy"), vbs = byKind(ds, "ValidatingAdmissionPolicyBinding");
   check(vaps.length === (v.vap ? 1 : 0) && vbs.length === (v.vap ? 1 : 0), `${file}: admission policy ${v.vap ? "rendered" : "absent"}`);
@@ -190,8 +203,10 @@ for (const [file, v] of Object.entries(variants)) {
       check(!rule.resources.includes("secrets"), `${where}: no secrets`);
       const writes = rule.verbs.filter((x) => !["get", "list", "watch"].includes(x));
       if (r.kind === "ClusterRole") {
-        check(writes.length === 0 || (isDeepStrictEqual(rule.resources, ["events"]) && writes.every((x) => ["create", "patch"].includes(x))),
-              `${where}: cluster-wide writes only create/patch events`);
+        check(writes.length === 0, `${where}: no cluster-wide writes (Events: a Role in default)`);
+      } else if (writes.length && isDeepStrictEqual(rule.resources, ["events"])) {
+        check(r.metadata.namespace === "default" && writes.every((x) => ["create", "patch"].includes(x)),
+              `${where}: Events written in default only`);
       } else if (writes.length) {
         check(rule.resourceNames?.length > 0 || isDeepStrictEqual(rule.verbs, ["create"]),
               `${where}: get/update limited by resourceNames`);
@@ -199,6 +214,8 @@ for (const [file, v] of Object.entries(variants)) {
       }
     }
   }
+  check(byKind(ds, "Role").some((r) => r.metadata.namespace === "default" &&
+        r.rules.some((x) => isDeepStrictEqual(x.resources, ["events"]))), `${file}: Events Role in default`);
   const leaseRules = roles.flatMap((r) => r.rules).filter((x) => x.resources.includes("leases"));
   check(v.ha ? leaseRules.some((x) => x.resourceNames?.includes(c.cfg.leader_election.lease_name)) : leaseRules.length === 0,
         `${file}: Lease access ${v.ha ? "granted for " + c.cfg.leader_election.lease_name : "absent"}`);

@@ -58,7 +58,7 @@ step helm-template-vap-audit tmpl chart-vap-audit.yaml --api-versions $vap --set
 step helm-template-noadmission tmpl chart-noadmission.yaml --api-versions $vap --set admission.enabled=false
 step helm-template-all tmpl chart-all.yaml --api-versions $vap --set replicas=3 \
   --set serviceMonitor.enabled=true --set prometheusRule.enabled=true --set dashboard.enabled=true \
-  --set writeApi.enabled=true --set writeApi.token=test-token \
+  --set writeApi.enabled=true --set writeApi.token=test-token-0123456789abcdefghijklmn \
   --set prometheusRule.runbookBaseUrl=https://runbooks.example.org/aks-backup.md
 step helm-template-pinned-sources tmpl chart-pinned.yaml --set-json \
   'config={"accounting":{"sources":[{"name":"b","operation":"backup","group":"velero.io","version":"v1","resource":"backups","namespace":"dataprotection-microsoft","on_demand":"always","instance":"constant:default"}]}}'
@@ -87,7 +87,8 @@ bad_values() { # values.schema.json and _helpers.tpl reject what the chart canno
   ! "$HELM" template abc "$chart" --set replicas=0 || return 1
   ! "$HELM" template abc "$chart" --set azure.enabled=true || return 1    # no vault id
   ! "$HELM" template abc "$chart" --set azure.enabled=true --set azure.vaultId=/subscriptions/x || return 1
-  ! "$HELM" template abc "$chart" --set writeApi.enabled=true        # no token given
+  ! "$HELM" template abc "$chart" --set writeApi.enabled=true || return 1  # no token given
+  ! "$HELM" template abc "$chart" --set writeApi.enabled=true --set writeApi.token=short-token-31-characters-xxxxx  # < 32
 }
 step helm-template-rejects-bad-values bad_values
 

@@ -22,7 +22,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 
-#define TOKEN "fuzz-token-0123456789"
+#define TOKEN "fuzz-token-0123456789abcdefghijkl"
 #define MAX_FIELDS 12
 
 static char token_path[64];

@@ -139,14 +139,14 @@ def reservation_on_top_until_its_job_appears():
         d = Daemon(kubesim=k, start=False, env={"ABC_TEST_NOW": az.NOW})
         tok = os.path.join(d.tmp, "api-token")
         with open(tok, "w") as f:
-            f.write("api-token-0123456789\n")
+            f.write("api-token-0123456789abcdefghijklmn\n")
         with open(d.config_path, "w") as f:
             f.write(az.azure_config(d.tmp, arm, "api:\n  token_file: %s\n" % tok))
         with d:
             d.start()
             d.wait_ready()
             wait_quota(d)
-            code, body = reserve(d, "api-token-0123456789")
+            code, body = reserve(d, "api-token-0123456789abcdefghijklmn")
             assert code == 200 and body["used"] == 4, body
             assert inst(quota(d), az.INSTANCE)["backup"]["used"] == 4
             # the pipeline triggers it: the vault's job appears (started after the reservation)

@@ -28,7 +28,7 @@ R = harness.Results()
 NS = "abc-ha"
 LEASE = "aks-backup-companion"
 CM = "aks-backup-companion-quota"
-TOKEN = "ha-integration-token-0123456789"
+TOKEN = "ha-integration-token-0123456789abcdef"
 DUR, DEADLINE, RETRY = 4, 3, 1  # seconds: lease duration, renew deadline, retry period
 PODS = ("abc-0", "abc-1")
 
@@ -611,6 +611,66 @@ def test_partitioned_leader_answers_503_and_retry_counts_once():
         assert cm_reservations(pr.ks).count(key) == 1
         assert first_current_used(tgt, 5) == base + 1
         print("    partitioned leader: 503 %s after %.2f s" % (first_error, took), flush=True)
+
+
+def cm_cancelled(ks):
+    """Tombstones (cancelled reservation ids) in the quota ConfigMap."""
+    code, obj = ks.control_request("GET", "/objects?resource=configmaps&namespace=%s&name=%s"
+                                   % (NS, CM))
+    if code != 200:
+        return []
+    doc = json.loads(obj["data"]["ledger.json"])
+    return [r["id"] for day in doc.get("days", {}).values() for inst in day.values()
+            for op in inst.values() for r in op.get("cancelled", [])]
+
+
+@R.test
+def test_late_write_of_a_503_reservation_never_counts():
+    """The API server slower than the 5 s a reservation waits: the POST is
+    answered 503 state_not_saved, then its ConfigMap write lands anyway.
+    It must never count: a tombstone written next takes it out of the
+    ConfigMap, /api/v1/quota does not count it, nor does the replica that
+    leads after a handover; the same key later counts once."""
+    with Pair(timings=(30, 20, 2)) as pr:  # a slow API must not cost the lease here
+        leader = one_leader(pr.ds, 10)
+        other = next(d for d in pr.ds if d is not leader)
+        wait_for(lambda: cm_reservations(pr.ks) is not None, 10, 0.1, "the quota ConfigMap")
+        base = used(leader)
+        key = "late-" + uuid.uuid4().hex[:8]
+        pr.ks.control_post("/latency", {"ms": 6500})
+        try:
+            t0 = time.monotonic()
+            code, _, body = reserve(leader, key)
+            took = time.monotonic() - t0
+            assert code == 503 and body["error"] == "state_not_saved", (code, body)
+            assert took <= 6.0, took
+            # the write the 503 gave up on lands after all
+            wait_for(lambda: key in (cm_reservations(pr.ks) or []), 6, 0.05,
+                     "the late ConfigMap write")
+        finally:
+            pr.ks.control_post("/latency", {"ms": 0})
+        try:
+            wait_for(lambda: (lambda r: r is not None and key not in r)(cm_reservations(pr.ks)),
+                     20, 0.1,
+                     "the late reservation taken out of the ConfigMap")
+        except AssertionError:
+            raise AssertionError("still in the ConfigMap: " + leader.log_text()[-3000:])
+        assert key in cm_cancelled(pr.ks), cm_cancelled(pr.ks)
+        assert used(leader) == base, "a reservation answered 503 was counted"
+        time.sleep(1.0)
+        assert used(leader) == base
+        assert key not in cm_reservations(pr.ks)
+        # the next leader reads the ConfigMap: not counted there either
+        leader.stop()
+        wait_for(lambda: leader_gauge(other) == 1, 15, 0.1, "the other replica to lead")
+        assert first_current_used(other, 10) == base
+        # a retry with the same key is a new reservation, counted once
+        code, hdrs, body = reserve(other, key)
+        assert code == 200, (code, body)
+        assert body["used"] == base + 1, body
+        assert cm_reservations(pr.ks).count(key) == 1
+        assert key not in cm_cancelled(pr.ks)
+        print("    late write: 503 after %.2f s, tombstone in the ConfigMap" % took, flush=True)
 
 
 sys.exit(R.finish())

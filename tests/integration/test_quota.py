@@ -16,7 +16,7 @@ from harness import Daemon, Kubesim
 NS = "dataprotection-microsoft"
 NOW = "2026-03-14T15:00:00Z"
 SCHEDULE = "R/2026-01-01T02:00:00+00:00/PT6H"
-TOKEN = "integration-token-0123456789"
+TOKEN = "integration-token-0123456789abcdefghij"
 
 
 def config_text(tmp, schedule=SCHEDULE, token=True, day_boundary=None, state_file=None):

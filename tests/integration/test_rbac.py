@@ -38,7 +38,7 @@ def requests_of_a_full_run_match_the_rbac():
     tmp = tempfile.mkdtemp(prefix="rbac-")
     token = os.path.join(tmp, "token")
     with open(token, "w") as f:
-        f.write("write-token\n")
+        f.write("write-token-0123456789abcdefghijklmnop\n")
     config = f"""leader_election:
   enabled: true
   lease_duration_seconds: 4
@@ -57,7 +57,7 @@ regions_file: {SRCROOT}/config/regions.txt
 
         def reserve():
             code, _, _ = d.get("/api/v1/quota/default/backup", method="POST",
-                               headers={"Authorization": "Bearer write-token"})
+                               headers={"Authorization": "Bearer write-token-0123456789abcdefghijklmnop"})
             return code == 200
         wait_for(reserve, 10, 0.2, "a reservation")
         wait_for(lambda: ks.control_request("GET", f"/objects?resource=configmaps&namespace={NS}"
@@ -81,7 +81,7 @@ regions_file: {SRCROOT}/config/regions.txt
     assert rc == 0, out
     chart = render([HELM, "template", "aks-backup-companion", os.path.join(SRCROOT, "charts", "aks-backup-companion"),
                     "--namespace", NS, "--set", "replicas=2", "--set", "writeApi.enabled=true",
-                    "--set", "writeApi.token=x"])
+                    "--set", "writeApi.token=" + "x" * 32])
     rc, out = rbac_check(log, chart, tmp, "chart")
     assert rc == 0, out
 

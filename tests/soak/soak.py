@@ -31,7 +31,7 @@ from harness import Daemon, Kubesim, wait_for  # noqa: E402
 
 RESOURCE = "persistentvolumes"
 NOW = "2026-03-14T15:00:00Z"
-TOKEN = "soak-token-0123456789abcdef"
+TOKEN = "soak-token-0123456789abcdef0123456789"
 SCHEDULE = "R/2026-01-01T02:00:00+00:00/PT6H"
 
 # Error-level log lines an injected fault explains, by message substring.

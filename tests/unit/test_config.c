@@ -234,7 +234,7 @@ START_TEST(shipped_file_documents_every_key)
         snprintf(want, sizeof want, "Env: %s\n", env);
         ck_assert_msg(strstr(text, want), "variable %s (%s) not documented", env, dotted);
     }
-    ck_assert_uint_eq(n, 53);
+    ck_assert_uint_eq(n, 57);
     ck_assert_int_eq(config_key_at(0, dotted, sizeof dotted, env, sizeof env), 0);
     ck_assert_str_eq(dotted, "cluster.region");
     ck_assert_str_eq(env, "ABC_CLUSTER_REGION");
@@ -252,7 +252,8 @@ struct bad_file {
 static const struct bad_file bad_files[] = {
     {"bad_unknown_key.yaml", 2, 3,
      "unknown key 'lisen' in section 'http'; did you mean 'listen'? (expected one of: listen, "
-     "max_connections, read_timeout_seconds)"},
+     "health_listen, max_connections, max_connections_per_client, read_timeout_seconds, "
+     "tls_cert_file, tls_key_file)"},
     {"bad_type.yaml", 3, 20, "http.max_connections: 'lots' is not an integer (expected an integer"},
     {"bad_range.yaml", 2, 15,
      "limits.warn_ratio: 1.5 is out of range (expected a number with 0 < "

@@ -494,6 +494,82 @@ START_TEST(acct_matchers)
 }
 END_TEST
 
+/* A reservation answered "not counted" whose write lands late: the late
+ * document (holding it) merged back never counts it; the tombstone travels
+ * in the state document; a retry with the same key counts once. */
+START_TEST(cancelled_reservation_never_counted_by_a_late_write)
+{
+    struct ledger_opts o = opts(NULL);
+    struct ledger *l = ledger_new(&o);
+    int64_t now = T("2026-03-14T15:00:00Z");
+    struct ledger_answer a;
+    ck_assert_int_eq(ledger_reserve(l, "default", ACCT_OP_BACKUP, "late", now, &a), 0);
+    /* the write carrying it, as it lands later */
+    struct json_object *late = ledger_to_json(l, now);
+    ck_assert_int_eq(ledger_cancel(l, "default", ACCT_OP_BACKUP, "late"), 0);
+    ck_assert_int_eq(ledger_used(l, "default", ACCT_OP_BACKUP, now), 0);
+    ck_assert_uint_eq(ledger_tombstone_count(l), 1);
+    ck_assert_int_ge(ledger_merge_json(l, late, now + 6), 0);
+    ck_assert_int_eq(ledger_used(l, "default", ACCT_OP_BACKUP, now + 6), 0);
+    ck_assert_uint_eq(ledger_reservation_count(l), 0);
+    /* Another replica (or a restart) that read the late write and then
+     * our tombstone: not counted either. */
+    struct json_object *fixed = ledger_to_json(l, now + 6);
+    const char *txt = json_object_to_json_string(fixed);
+    ck_assert_ptr_nonnull(strstr(txt, "\"cancelled\""));
+    struct ledger *other = ledger_new(&o);
+    ck_assert_int_ge(ledger_merge_json(other, late, now + 6), 0);
+    ck_assert_int_eq(ledger_used(other, "default", ACCT_OP_BACKUP, now + 6), 1);
+    ck_assert_int_ge(ledger_merge_json(other, fixed, now + 7), 0);
+    ck_assert_int_eq(ledger_used(other, "default", ACCT_OP_BACKUP, now + 7), 0);
+    /* The same key again later: a new reservation, counted once, and it
+     * survives a merge of the tombstone. */
+    ck_assert_int_eq(ledger_reserve(l, "default", ACCT_OP_BACKUP, "late", now + 10, &a), 0);
+    ck_assert_int_eq(a.used, 1);
+    ck_assert_uint_eq(ledger_tombstone_count(l), 0);
+    ck_assert_int_ge(ledger_merge_json(l, fixed, now + 11), 0);
+    ck_assert_int_ge(ledger_merge_json(l, late, now + 11), 0);
+    ck_assert_int_eq(ledger_used(l, "default", ACCT_OP_BACKUP, now + 11), 1);
+    struct json_object *again = ledger_to_json(l, now + 11);
+    ck_assert_int_ge(ledger_merge_json(other, again, now + 12), 0);
+    ck_assert_int_eq(ledger_used(other, "default", ACCT_OP_BACKUP, now + 12), 1);
+    json_object_put(late);
+    json_object_put(fixed);
+    json_object_put(again);
+    ledger_free(other);
+    ledger_free(l);
+}
+END_TEST
+
+/* Names a state document may not carry: not UTF-8, control characters. */
+START_TEST(state_with_invalid_names_rejected)
+{
+    struct ledger_opts o = opts(NULL);
+    struct ledger *l = ledger_new(&o);
+    int64_t now = T("2026-03-14T15:00:00Z");
+    static const char *const bad[] = {"bad\xff\xfe", "\xc0\xafx", "ctl\x01", "\xed\xa0\x80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct json_object *doc = json_object_new_object(), *days = json_object_new_object();
+        struct json_object *day = json_object_new_object(), *inst = json_object_new_object();
+        struct json_object *op = json_object_new_object(), *objs = json_object_new_array();
+        struct json_object *e = json_object_new_object();
+        json_object_object_add(e, "uid", json_object_new_string("u1"));
+        json_object_object_add(e, "created", json_object_new_string("2026-03-14T10:00:00Z"));
+        json_object_array_add(objs, e);
+        json_object_object_add(op, "objects", objs);
+        json_object_object_add(inst, "backup", op);
+        json_object_object_add(day, bad[i], inst);
+        json_object_object_add(days, "2026-03-14", day);
+        json_object_object_add(doc, "version", json_object_new_int(1));
+        json_object_object_add(doc, "days", days);
+        ck_assert_int_eq(ledger_merge_json(l, doc, now), -EINVAL);
+        ck_assert_uint_eq(ledger_object_count(l), 0);
+        json_object_put(doc);
+    }
+    ledger_free(l);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ledger");
@@ -514,6 +590,8 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("state");
     tcase_add_test(tc, json_round_trip_and_merge);
+    tcase_add_test(tc, cancelled_reservation_never_counted_by_a_late_write);
+    tcase_add_test(tc, state_with_invalid_names_rejected);
     suite_add_tcase(s, tc);
     tc = tcase_create("acct");
     tcase_add_test(tc, acct_matchers);

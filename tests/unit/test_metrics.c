@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
+#include "util/utf8.h"
 
 static char *render(struct metrics *m, bool om)
 {
@@ -246,6 +247,38 @@ START_TEST(test_escape_label)
 }
 END_TEST
 
+/* Label values are always valid UTF-8: well-formed sequences pass as
+ * they are, every other byte becomes U+FFFD. */
+START_TEST(test_escape_label_utf8)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    ck_assert_int_eq(metrics_escape_label(&b, "caf\xc3\xa9-\xe2\x82\xac"), 0);
+    ck_assert_str_eq(b.data, "caf\xc3\xa9-\xe2\x82\xac");
+    buf_reset(&b);
+    ck_assert_int_eq(metrics_escape_label(&b, "\xff\xfe\x80" "bad\xc3"), 0);
+    ck_assert_str_eq(b.data, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "bad\xef\xbf\xbd");
+    ck_assert(utf8_valid(b.data, b.len));
+    buf_reset(&b);
+    /* overlong '/', a surrogate, above U+10FFFF */
+    ck_assert_int_eq(metrics_escape_label(&b, "\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80"), 0);
+    ck_assert(utf8_valid(b.data, b.len));
+    ck_assert_ptr_null(strstr(b.data, "\xc0"));
+    buf_free(&b);
+    ck_assert(utf8_instance_name_ok("prod-\xc3\xa9"));
+    ck_assert(!utf8_instance_name_ok("\xff\xfe\x80" "bad"));
+    ck_assert(!utf8_instance_name_ok("a\xc2\x85" "b")); /* C1 control NEL */
+    ck_assert(!utf8_instance_name_ok("a\x01" "b"));
+    ck_assert(!utf8_instance_name_ok(""));
+    char long_name[300];
+    memset(long_name, 'a', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    ck_assert(!utf8_instance_name_ok(long_name));
+    long_name[253] = '\0';
+    ck_assert(utf8_instance_name_ok(long_name));
+}
+END_TEST
+
 START_TEST(test_process_collector)
 {
     struct metrics *m = metrics_new();
@@ -346,6 +379,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_cluster_scope);
     tcase_add_test(tc, test_openmetrics);
     tcase_add_test(tc, test_escape_label);
+    tcase_add_test(tc, test_escape_label_utf8);
     suite_add_tcase(s, tc);
     tc = tcase_create("registry");
     tcase_add_test(tc, test_series_ops);

@@ -25,7 +25,7 @@
 #include "quota/state.h"
 
 #define MAXW 32
-#define TOKEN "wait-token-1"
+#define TOKEN "wait-token-1-0123456789abcdefghijk"
 
 struct waitrec {
     quota_store_done_cb done;

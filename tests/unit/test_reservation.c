@@ -46,7 +46,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(state, sizeof(state), "%s/state/quota.json", dir);
     snprintf(token, sizeof(token), "%s/token", dir);
-    write_file(token, "s3cret-token\n");
+    write_file(token, "s3cret-token-0123456789abcdefghijk\n");
     fake_ms = T("2026-03-14T15:00:00Z") * 1000;
 }
 
@@ -116,7 +116,7 @@ static const char *jstr(struct json_object *o, const char *k)
     return json_object_get_string(v);
 }
 
-#define AUTH "Bearer s3cret-token"
+#define AUTH "Bearer s3cret-token-0123456789abcdefghijk"
 #define PATH_B "/api/v1/quota/default/backup"
 
 /* Registers the two default sources so "default" is a known instance. */
@@ -164,7 +164,7 @@ START_TEST(auth_and_validation)
     ck_assert_int_eq(quota_init(&q, NULL, &o), 0);
     add_sources(q, &bt, &rt, &bs, &rs);
     const char *bad_auth[] = {NULL, "", "Bearer", "Bearer ", "Bearer s3cret-toke",
-                              "Bearer s3cret-token2", "Basic s3cret-token", "s3cret-token"};
+                              "Bearer s3cret-token-0123456789abcdefghijk2", "Basic s3cret-token-0123456789abcdefghijk", "s3cret-token-0123456789abcdefghijk"};
     for (size_t i = 0; i < sizeof(bad_auth) / sizeof(bad_auth[0]); i++) {
         struct post p = do_post(q, PATH_B, bad_auth[i], NULL);
         ck_assert_msg(p.status == 401, "auth %zu -> %d", i, p.status);
@@ -191,7 +191,7 @@ START_TEST(auth_and_validation)
     ck_assert_int_eq(p.status, 400);
     json_object_put(p.body);
     /* Scheme is case-insensitive; a generated id is 32 hex digits. */
-    p = do_post(q, PATH_B, "bearer   s3cret-token", NULL);
+    p = do_post(q, PATH_B, "bearer   s3cret-token-0123456789abcdefghijk", NULL);
     ck_assert_int_eq(p.status, 200);
     ck_assert_uint_eq(strlen(jstr(p.body, "reservation")), 32);
     ck_assert_uint_eq(strspn(jstr(p.body, "reservation"), "0123456789abcdef"), 32);
@@ -207,16 +207,16 @@ START_TEST(auth_and_validation)
     ck_assert_int_eq(quota_used(q, "default", ACCT_OP_BACKUP), 1);
     quota_set_current(q, true);
     /* The token file is re-read when it changes. */
-    write_file(token, "rotated-token-value\n");
+    write_file(token, "rotated-token-value-0123456789abcdef\n");
     p = do_post(q, PATH_B, AUTH, NULL);
     ck_assert_int_eq(p.status, 401);
     json_object_put(p.body);
-    p = do_post(q, PATH_B, "Bearer rotated-token-value", NULL);
+    p = do_post(q, PATH_B, "Bearer rotated-token-value-0123456789abcdef", NULL);
     ck_assert_int_eq(p.status, 200);
     json_object_put(p.body);
     /* A vanished token file refuses everything. */
     unlink(token);
-    p = do_post(q, PATH_B, "Bearer rotated-token-value", NULL);
+    p = do_post(q, PATH_B, "Bearer rotated-token-value-0123456789abcdef", NULL);
     ck_assert_int_eq(p.status, 401);
     json_object_put(p.body);
     ck_assert_int_eq(quota_used(q, "default", ACCT_OP_BACKUP), 2);

@@ -550,6 +550,62 @@ START_TEST(test_decode_path)
 }
 END_TEST
 
+static int released;
+static size_t released_cap;
+static void on_release(void *cls, struct http_body *b, char *data, size_t cap)
+{
+    (void)b;
+    ck_assert_ptr_eq(cls, &released);
+    released++;
+    released_cap = cap;
+    free(data);
+}
+
+/* A shared body lives while any reference does, is released once, with
+ * its buffer handed back (the /metrics renderer reuses it). */
+START_TEST(test_shared_body_refcount)
+{
+    unsigned long live0 = http_body_live();
+    char *data = malloc(64);
+    memcpy(data, "hello", 6);
+    struct http_body *b = http_body_new(data, 5, 64, on_release, &released);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(http_body_live(), live0 + 1);
+    ck_assert_ptr_eq(http_body_ref(b), b);
+    ck_assert_ptr_eq(http_body_ref(b), b);
+    ck_assert_uint_eq(http_body_refs(b), 3);
+    http_body_unref(b);
+    http_body_unref(b);
+    ck_assert_int_eq(released, 0);
+    http_body_unref(b);
+    ck_assert_int_eq(released, 1);
+    ck_assert_uint_eq(released_cap, 64);
+    ck_assert_uint_eq(http_body_live(), live0);
+    http_body_unref(NULL);
+}
+END_TEST
+
+/* Header lines as libmicrohttpd leaves them (the colon turned into NUL,
+ * the value after it), and the obs-fold shape it produces. */
+START_TEST(test_header_line_and_query_checks)
+{
+    static char line[] = "Idempotency-Key\0 fold-1";
+    ck_assert(http_header_well_formed(line, line + 17));
+    ck_assert(http_header_well_formed(line, NULL));
+    static char glued[] = "Idempotency-Keycontinued";
+    ck_assert(!http_header_well_formed(glued, line + 17)); /* value before the name's end */
+    static char spaced[] = "Bad Name\0x";
+    ck_assert(!http_header_well_formed(spaced, spaced + 9));
+    static char far[] = "K\0  zz v";
+    ck_assert(!http_header_well_formed(far, far + 8)); /* non-blank between */
+    ck_assert(!http_header_well_formed("", NULL));
+    ck_assert_uint_eq(http_query_arg_count("/readyz"), 0);
+    ck_assert_uint_eq(http_query_arg_count("/readyz?"), 0);
+    ck_assert_uint_eq(http_query_arg_count("/readyz?verbose"), 1);
+    ck_assert_uint_eq(http_query_arg_count("/readyz?exclude=a&exclude=b;x"), 3);
+}
+END_TEST
+
 START_TEST(test_accept_encoding)
 {
     ck_assert(http_accepts_gzip("gzip"));
@@ -623,6 +679,8 @@ static Suite *suite(void)
     TCase *tc = tcase_create("util");
     tcase_add_test(tc, test_decode_path);
     tcase_add_test(tc, test_accept_encoding);
+    tcase_add_test(tc, test_header_line_and_query_checks);
+    tcase_add_test(tc, test_shared_body_refcount);
     tcase_add_test(tc, test_metrics_negotiation);
     suite_add_tcase(s, tc);
     tc = tcase_create("answers");

@@ -82,6 +82,9 @@ Other templates read it back with `include "abc.config" . | fromYaml`.
 {{- if and .Values.writeApi.enabled (not .Values.writeApi.existingSecret) (not .Values.writeApi.token) -}}
 {{- fail "writeApi.enabled needs writeApi.existingSecret or writeApi.token" -}}
 {{- end -}}
+{{- if and .Values.writeApi.token (lt (len .Values.writeApi.token) 32) -}}
+{{- fail "writeApi.token must be at least 32 characters (the daemon refuses a shorter one)" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The namespace every namespaced object goes to. */}}
