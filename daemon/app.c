@@ -237,6 +237,17 @@ static void health_closed(void *data)
     a->closing--;
 }
 
+void app_closing_begin(struct app *a)
+{
+    a->closing++;
+}
+
+void app_handle_closed(void *data)
+{
+    struct app *a = data;
+    a->closing--;
+}
+
 static void handle_closed(uv_handle_t *h)
 {
     app_handle_closed(h->data);
@@ -470,6 +481,7 @@ static void app_free(struct app *a)
     }
     readyz_free(a->readyz);
     metrics_free(a->metrics);
+    routes_basic_free(a->basic); /* after the servers and the collector's registry */
     regions_free(&a->regions);
     kversions_free(&a->kversions);
     kube_config_clear(&a->kcfg);
@@ -533,7 +545,7 @@ int app_run(const struct app_opts *o)
         }
     }
     if ((rc = app_kube_setup(a, REFLECTOR_WATCH)) || (rc = http_server_init(&a->http, &a->loop)) ||
-        (rc = routes_basic_register(a->http, a->metrics, a->readyz, &a->watchdog)) ||
+        (rc = routes_basic_register(a->http, a->metrics, a->readyz, &a->watchdog, &a->basic)) ||
         (rc = app_register_checks(a)) || (rc = app_register_routes(a))) {
         log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
         free(cert);
@@ -572,7 +584,7 @@ int app_run(const struct app_opts *o)
             .read_timeout_s = (unsigned)a->cfg.http.read_timeout_seconds,
             .name = "health",
         };
-        if (http_server_init(&a->health, &a->loop) || routes_basic_register_health(a->health) ||
+        if (http_server_init(&a->health, &a->loop) || routes_basic_register_health(a->health, a->basic) ||
             http_server_start(a->health, &hh, err, sizeof(err))) {
             log_kv(LOG_ERROR, "cannot listen; exiting", "listen", a->cfg.http.health_listen,
                    "error", err[0] ? err : "out of memory", NULL);

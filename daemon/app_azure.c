@@ -198,14 +198,14 @@ static void azure_closed(void *data)
 {
     struct app *a = data;
     a->azure = NULL;
-    a->closing--;
+    app_handle_closed(a);
 }
 
 void app_azure_close(struct app *a)
 {
     if (!a->azure)
         return;
-    a->closing++;
+    app_closing_begin(a);
     azure_close(a->azure, azure_closed, a);
 }
 

@@ -15,6 +15,7 @@
 #include "health/readyz.h"
 #include "health/watchdog.h"
 #include "metrics/metrics.h"
+#include "http/routes_basic.h"
 #include "http/server.h"
 #include "kube/client.h"
 #include "ha/ha.h"
@@ -62,11 +63,13 @@ struct app {
         struct watchdog watchdog;
         struct http_server *http;
         struct http_server *health; /* http.health_listen; NULL when "" */
+        struct routes_basic *basic;     /* the basic routes' context (both servers) */
 
         uv_signal_t sig_term, sig_int, sig_hup;
         uv_timer_t stop_timer;
-        int closing;                    /* handles still closing at shutdown
-                                           (app_kube_close adds its own) */
+        int closing;                    /* handles still closing at shutdown; the
+                                           other files count through
+                                           app_closing_begin / app_handle_closed */
         int exit_code;
         bool stopping;
     };
@@ -120,7 +123,7 @@ int app_kube_config(struct app *a);
 int app_kube_setup(struct app *a, enum reflector_mode mode);
 int app_kube_start(struct app *a);
 /* Closes reflectors, then the client; frees stores, engine and quota once
- * every handle is closed. Counts its closes in a->closing. */
+ * every handle is closed. Counts its closes with app_closing_begin. */
 void app_kube_close(struct app *a);
 /* Maps the config onto the engine and quota options (start and reload). */
 void app_engine_opts(const struct app *a, struct engine_opts *o);
@@ -156,6 +159,10 @@ bool app_azure_settled(struct app *a);
 /* The report's "azure" section (caller puts); NULL when the view is off. */
 struct json_object *app_azure_json(struct app *a);
 void app_azure_close(struct app *a);
+/* app.c owns the count of handles still closing at shutdown: call
+ * app_closing_begin before starting a close and app_handle_closed (data:
+ * the app) from its callback. */
+void app_closing_begin(struct app *a);
 void app_handle_closed(void *data);
 
 #endif

@@ -327,7 +327,7 @@ void app_writers_reload(struct app *a)
 static void writer_closed(void *data)
 {
     struct app *a = data;
-    a->closing--;
+    app_handle_closed(a);
 }
 
 static void writers_close(struct app *a)
@@ -335,12 +335,12 @@ static void writers_close(struct app *a)
     if (a->engine)
         engine_set_on_change(a->engine, NULL, NULL);
     if (a->events) {
-        a->closing++;
+        app_closing_begin(a);
         event_writer_close(a->events, writer_closed, a);
         a->events = NULL;
     }
     if (a->admission) {
-        a->closing++;
+        app_closing_begin(a);
         admission_writer_close(a->admission, writer_closed, a);
         a->admission = NULL;
     }
@@ -608,12 +608,6 @@ int app_kube_start(struct app *a)
     return uv_timer_start(&a->probe_timer, probe, 0, 0);
 }
 
-void app_handle_closed(void *data)
-{
-    struct app *a = data;
-    a->closing--;
-}
-
 static void kube_closed(void *data)
 {
     struct app *a = data;
@@ -622,7 +616,7 @@ static void kube_closed(void *data)
         store_free(a->res[i].store);
         a->res[i].store = NULL;
     }
-    a->closing--;
+    app_handle_closed(a);
 }
 
 static void refl_closed(void *data)
@@ -637,20 +631,20 @@ static void refl_closed(void *data)
     if (a->kube)
         kube_client_close(a->kube, kube_closed, a);
     else
-        a->closing--;
+        app_handle_closed(a);
 }
 
 static void probe_closed(uv_handle_t *h)
 {
     struct app *a = h->data;
-    a->closing--;
+    app_handle_closed(a);
 }
 
 static void quota_closed(void *data)
 {
     struct app *a = data;
     a->quota = NULL;
-    a->closing--;
+    app_handle_closed(a);
 }
 
 static void close_rest(struct app *a);
@@ -661,14 +655,14 @@ static void ha_closed(void *data)
 {
     struct app *a = data;
     a->ha = NULL;
-    a->closing--;
+    app_handle_closed(a);
     close_rest(a);
 }
 
 void app_kube_close(struct app *a)
 {
     if (a->ha) {
-        a->closing++;
+        app_closing_begin(a);
         ha_close(a->ha, ha_closed, a);
         return;
     }
@@ -680,7 +674,7 @@ static void check_cm_closed(void *data)
     struct app *a = data;
     free(a->check_kctx);
     a->check_kctx = NULL;
-    a->closing--;
+    app_handle_closed(a);
 }
 
 static void on_check_cm_loaded(void *data, int err, int http)
@@ -718,7 +712,7 @@ int app_check_load_shared(struct app *a)
         rc = cm_store_load(a->check_cm, on_check_cm_loaded, a);
     if (rc) {
         if (a->check_cm) {
-            a->closing++;
+            app_closing_begin(a);
             cm_store_close(a->check_cm, check_cm_closed, a);
             a->check_cm = NULL;
         } else {
@@ -736,31 +730,31 @@ static void close_rest(struct app *a)
     if (a->check_cm) {
         if (a->check_kctx)
             kube_transport_cancel_all(a->check_kctx);
-        a->closing++;
+        app_closing_begin(a);
         cm_store_close(a->check_cm, check_cm_closed, a);
         a->check_cm = NULL;
     }
     writers_close(a); /* writers: before the client goes */
     if (a->probe_timer.data && !uv_is_closing((uv_handle_t *)&a->probe_timer)) {
-        a->closing++;
+        app_closing_begin(a);
         a->probe_timer.data = a;
         uv_close((uv_handle_t *)&a->probe_timer, probe_closed);
     }
     if (a->files_timer.data && !uv_is_closing((uv_handle_t *)&a->files_timer)) {
-        a->closing++;
+        app_closing_begin(a);
         a->files_timer.data = a;
         uv_close((uv_handle_t *)&a->files_timer, probe_closed);
     }
     if (a->quota) {
         /* Its collector stays registered but is never called again: the
          * HTTP server is closed before, and metrics_free calls nothing. */
-        a->closing++;
+        app_closing_begin(a);
         quota_close(a->quota, quota_closed, a);
     }
     bool any = false;
     for (size_t i = 0; i < a->nres; i++)
         any |= a->res[i].refl != NULL;
-    a->closing++; /* released when the client is closed (or now) */
+    app_closing_begin(a); /* released when the client is closed (or now) */
     if (!any) {
         if (a->kube)
             kube_client_close(a->kube, kube_closed, a);
