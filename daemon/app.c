@@ -25,7 +25,6 @@
 #include "http/server.h"
 #include "app_int.h"
 #include "rules/metrics_cluster.h"
-#include "model/acct.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -237,6 +236,11 @@ static void health_closed(void *data)
     struct app *a = data;
     a->core.health = NULL;
     a->core.closing--;
+}
+
+void app_set_exit_code(struct app *a, int code)
+{
+    a->core.exit_code = code;
 }
 
 void app_closing_begin(struct app *a)
@@ -473,20 +477,12 @@ static void app_free(struct app *a)
         if (uv_loop_close(&a->core.loop))
             log_kv(LOG_WARN, "event loop closed with handles open", NULL);
     }
-    if (a->kube.engine)
-        engine_free(a->kube.engine);
-    for (size_t i = 0; i < a->kube.nres; i++) {
-        if (a->kube.res[i].store)
-            store_free(a->kube.res[i].store);
-        if (a->kube.res[i].acct_type)
-            acct_type_free(a->kube.res[i].acct_type);
-    }
+    app_kube_free(a);
     readyz_free(a->core.readyz);
     metrics_free(a->core.metrics);
     routes_basic_free(a->core.basic); /* after the servers and the collector's registry */
     regions_free(&a->core.regions);
     kversions_free(&a->core.kversions);
-    kube_config_clear(&a->kube.kcfg);
     config_free(&a->core.cfg);
     free(a);
 }

@@ -139,6 +139,9 @@ int app_kube_start(struct app *a);
 /* Closes reflectors, then the client; frees stores, engine and quota once
  * every handle is closed. Counts its closes with app_closing_begin. */
 void app_kube_close(struct app *a);
+/* Last step of app_free (the loop closed): frees the engine, the stores and
+ * accounting types, and the resolved kubeconfig. */
+void app_kube_free(struct app *a);
 /* Maps the config onto the engine and quota options (start and reload). */
 void app_engine_opts(const struct app *a, struct engine_opts *o);
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only);
@@ -178,5 +181,8 @@ void app_azure_close(struct app *a);
  * the app) from its callback. */
 void app_closing_begin(struct app *a);
 void app_handle_closed(void *data);
+/* The exit code app_run returns (set by app_kube.c when the API refuses
+ * its credentials). */
+void app_set_exit_code(struct app *a, int code);
 
 #endif

@@ -204,7 +204,7 @@ static void on_list_error(void *data, const struct model_type *t, const struct k
             log_kv(LOG_ERROR, "cannot authenticate to the API; exiting", "error", a->check.api_error_msg, NULL);
             fprintf(stderr, "aks-backup-companion: cannot use the API at %s: %s\n", a->kube.kcfg.server,
                     a->check.api_error_msg);
-            a->core.exit_code = APP_EXIT_NO_API;
+            app_set_exit_code(a, APP_EXIT_NO_API);
             /* the usual SIGTERM stop, from the loop rather than from inside
              * this reflector's callback */
             raise(SIGTERM);
@@ -725,6 +725,19 @@ int app_check_load_shared(struct app *a)
     }
     a->check.check_cm_done = false;
     return 0;
+}
+
+void app_kube_free(struct app *a)
+{
+    if (a->kube.engine)
+        engine_free(a->kube.engine);
+    for (size_t i = 0; i < a->kube.nres; i++) {
+        if (a->kube.res[i].store)
+            store_free(a->kube.res[i].store);
+        if (a->kube.res[i].acct_type)
+            acct_type_free(a->kube.res[i].acct_type);
+    }
+    kube_config_clear(&a->kube.kcfg);
 }
 
 static void close_rest(struct app *a)
