@@ -1,6 +1,8 @@
-/* Wires the subsystems (DESIGN.md): config → kube client → reflectors →
- * stores → consumers (rules engine, quota) → HTTP. Owns the one uv loop,
- * the signals (SIGTERM/SIGINT stop, SIGHUP reload) and the exit codes. */
+/* Wires the subsystems (docs/design.md): config → kube client → reflectors →
+ * stores → consumers (rules engine, quota) → HTTP. Owns the core part of
+ * struct app (a->core, app_int.h): the one uv loop, the signals
+ * (SIGTERM/SIGINT stop, SIGHUP reload), the count of handles still closing
+ * and the exit codes. */
 #include "app.h"
 
 #include <errno.h>
@@ -23,7 +25,6 @@
 #include "http/server.h"
 #include "app_int.h"
 #include "rules/metrics_cluster.h"
-#include "model/acct.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -123,19 +124,19 @@ static void load_kversions(struct app *a)
     char err[512];
     struct kversions kv = {0};
     bool builtin = false;
-    int rc = kversions_load_or_builtin(&kv, a->cfg.kubernetes_versions_file, &builtin, err,
+    int rc = kversions_load_or_builtin(&kv, a->core.cfg.kubernetes_versions_file, &builtin, err,
                                        sizeof(err));
     if (rc) {
         log_kv(LOG_WARN, "cannot load the Kubernetes versions list; kubernetes_version is unknown",
                "error", err, NULL);
-        kversions_free(&a->kversions);
+        kversions_free(&a->core.kversions);
         return;
     }
     if (builtin)
         log_kv(LOG_INFO, "the Kubernetes versions file is absent; using the built-in list", "path",
-               a->cfg.kubernetes_versions_file, NULL);
-    kversions_free(&a->kversions);
-    a->kversions = kv;
+               a->core.cfg.kubernetes_versions_file, NULL);
+    kversions_free(&a->core.kversions);
+    a->core.kversions = kv;
 }
 
 static void load_regions(struct app *a)
@@ -144,18 +145,18 @@ static void load_regions(struct app *a)
     char err[512];
     struct regions r = {0};
     bool builtin = false;
-    int rc = regions_load_or_builtin(&r, a->cfg.regions_file, &builtin, err, sizeof(err));
+    int rc = regions_load_or_builtin(&r, a->core.cfg.regions_file, &builtin, err, sizeof(err));
     if (rc) {
         log_kv(LOG_WARN, "cannot load the supported-regions list; region_supported is unknown",
                "error", err, NULL);
-        regions_free(&a->regions);
+        regions_free(&a->core.regions);
         return;
     }
     if (builtin)
         log_kv(LOG_INFO, "the regions file is absent; using the built-in list", "path",
-               a->cfg.regions_file, NULL);
-    regions_free(&a->regions);
-    a->regions = r;
+               a->core.cfg.regions_file, NULL);
+    regions_free(&a->core.regions);
+    a->core.regions = r;
 }
 
 /* Said at start, not at the first reservation: a state file whose
@@ -163,8 +164,8 @@ static void load_regions(struct app *a)
  * every reservation answer 503 state_not_saved. */
 static void warn_unwritable_state(struct app *a)
 {
-    const char *f = a->cfg.accounting.state_file;
-    if (!f[0] || a->cfg.accounting.state_configmap[0])
+    const char *f = a->core.cfg.accounting.state_file;
+    if (!f[0] || a->core.cfg.accounting.state_configmap[0])
         return;
     char dir[CONFIG_PATH_MAX];
     const char *slash = strrchr(f, '/');
@@ -220,21 +221,37 @@ static void on_stop_timeout(uv_timer_t *t)
 {
     struct app *a = t->data;
     log_kv(LOG_WARN, "shutdown took longer than 4 s; stopping the loop", NULL);
-    uv_stop(&a->loop);
+    uv_stop(&a->core.loop);
 }
 
 static void http_closed(void *data)
 {
     struct app *a = data;
-    a->http = NULL;
-    a->closing--;
+    a->core.http = NULL;
+    a->core.closing--;
 }
 
 static void health_closed(void *data)
 {
     struct app *a = data;
-    a->health = NULL;
-    a->closing--;
+    a->core.health = NULL;
+    a->core.closing--;
+}
+
+void app_set_exit_code(struct app *a, int code)
+{
+    a->core.exit_code = code;
+}
+
+void app_closing_begin(struct app *a)
+{
+    a->core.closing++;
+}
+
+void app_handle_closed(void *data)
+{
+    struct app *a = data;
+    a->core.closing--;
 }
 
 static void handle_closed(uv_handle_t *h)
@@ -256,27 +273,27 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 static void app_stop(struct app *a, const char *why)
 {
-    if (a->stopping)
+    if (a->core.stopping)
         return;
-    a->stopping = true;
+    a->core.stopping = true;
     log_kv(LOG_INFO, "stopping", "reason", why, NULL);
-    uv_timer_start(&a->stop_timer, on_stop_timeout, 4000, 0);
-    uv_unref((uv_handle_t *)&a->stop_timer);
-    if (a->http) {
-        a->closing++;
-        http_server_close(a->http, http_closed, a);
+    uv_timer_start(&a->core.stop_timer, on_stop_timeout, 4000, 0);
+    uv_unref((uv_handle_t *)&a->core.stop_timer);
+    if (a->core.http) {
+        a->core.closing++;
+        http_server_close(a->core.http, http_closed, a);
     }
-    if (a->health) {
-        a->closing++;
-        http_server_close(a->health, health_closed, a);
+    if (a->core.health) {
+        a->core.closing++;
+        http_server_close(a->core.health, health_closed, a);
     }
     app_azure_close(a); /* before the client: its calls ride on the client's transport */
     app_kube_close(a);
-    a->closing++;
-    watchdog_close(&a->watchdog, watchdog_closed, a);
-    uv_signal_t *sigs[] = {&a->sig_term, &a->sig_int, &a->sig_hup};
+    a->core.closing++;
+    watchdog_close(&a->core.watchdog, watchdog_closed, a);
+    uv_signal_t *sigs[] = {&a->core.sig_term, &a->core.sig_int, &a->core.sig_hup};
     for (int i = 0; i < 3; i++) {
-        a->closing++;
+        a->core.closing++;
         sigs[i]->data = a;
         uv_close((uv_handle_t *)sigs[i], handle_closed);
     }
@@ -287,16 +304,16 @@ static void app_stop(struct app *a, const char *why)
  * restart. */
 static void app_apply_config(struct app *a)
 {
-    if (a->engine) {
+    if (a->kube.engine) {
         struct engine_opts eo;
         app_engine_opts(a, &eo);
-        if (engine_set_opts(a->engine, &eo))
+        if (engine_set_opts(a->kube.engine, &eo))
             log_kv(LOG_ERROR, "reload: cannot apply the rules options; keeping the old ones", NULL);
     }
-    if (a->quota) {
+    if (a->kube.quota) {
         struct quota_opts qo;
         app_quota_opts(a, &qo, false);
-        if (quota_reload(a->quota, &qo))
+        if (quota_reload(a->kube.quota, &qo))
             log_kv(LOG_ERROR, "reload: cannot apply the quota options; keeping the old ones", NULL);
     }
     app_writers_reload(a);
@@ -371,14 +388,14 @@ static void reload(struct app *a)
 {
     /* Same order as at start: the flags given then keep precedence. */
     struct config_flag flags[] = {
-        {"http.listen", a->opts.listen},
-        {"log.level", a->opts.log_level},
-        {"log.format", a->opts.log_format},
+        {"http.listen", a->core.opts.listen},
+        {"log.level", a->core.opts.log_level},
+        {"log.format", a->core.opts.log_format},
     };
     struct config next;
     struct config_err err;
     char unknown[512] = "";
-    int lrc = config_load(&next, a->opts.config_path, environ, flags, 3, &err, unknown,
+    int lrc = config_load(&next, a->core.opts.config_path, environ, flags, 3, &err, unknown,
                           sizeof(unknown));
     if (lrc == 0 && app_check_edition(&next, &err)) {
         config_free(&next);
@@ -392,17 +409,17 @@ static void reload(struct app *a)
         return;
     }
     char later[512];
-    restart_keys(&a->cfg, &next, later, sizeof(later));
-    config_free(&a->cfg);
-    a->cfg = next;
-    log_setup(a->cfg.log.level_v, a->cfg.log.format_v);
+    restart_keys(&a->core.cfg, &next, later, sizeof(later));
+    config_free(&a->core.cfg);
+    a->core.cfg = next;
+    log_setup(a->core.cfg.log.level_v, a->core.cfg.log.format_v);
     if (later[0])
         log_kv(LOG_WARN, "reload: these keys changed but take effect only at restart; the running "
                          "values stay in use",
                "keys", later, NULL);
     load_regions(a);
     app_apply_config(a);
-    log_kv(LOG_INFO, "configuration reloaded", "file", a->cfg.path[0] ? a->cfg.path : "(defaults)",
+    log_kv(LOG_INFO, "configuration reloaded", "file", a->core.cfg.path[0] ? a->core.cfg.path : "(defaults)",
            NULL);
 }
 
@@ -419,8 +436,8 @@ static void on_signal(uv_signal_t *s, int signum)
 /* Shared by run and check: config, test clock, regions, API access. */
 static int app_prepare(struct app *a, const struct app_opts *o)
 {
-    a->opts = *o;
-    int rc = load_config(o, &a->cfg, a->check_mode);
+    a->core.opts = *o;
+    int rc = load_config(o, &a->core.cfg, a->core.check_mode);
     if (rc)
         return rc;
     int tc = clock_init_from_env();
@@ -434,46 +451,39 @@ static int app_prepare(struct app *a, const struct app_opts *o)
     if ((rc = app_kube_config(a)))
         return rc;
     load_regions(a);
-    uv_loop_init(&a->loop);
-    a->metrics = metrics_new();
-    return a->metrics ? 0 : APP_EXIT_FAIL;
+    uv_loop_init(&a->core.loop);
+    a->core.metrics = metrics_new();
+    return a->core.metrics ? 0 : APP_EXIT_FAIL;
 }
 
 static void app_free(struct app *a)
 {
-    if (a->loop.data == a) {
+    if (a->core.loop.data == a) {
         /* Failure paths before the loop ran: close what owns handles
          * properly first, then anything else. */
-        if (a->http) {
-            a->closing++;
-            http_server_close(a->http, http_closed, a);
+        if (a->core.http) {
+            a->core.closing++;
+            http_server_close(a->core.http, http_closed, a);
         }
-        if (a->health) {
-            a->closing++;
-            http_server_close(a->health, health_closed, a);
+        if (a->core.health) {
+            a->core.closing++;
+            http_server_close(a->core.health, health_closed, a);
         }
-        if (a->watchdog.timer.loop && !uv_is_closing((uv_handle_t *)&a->watchdog.timer))
-            watchdog_close(&a->watchdog, NULL, NULL);
-        uv_run(&a->loop, UV_RUN_NOWAIT);
-        uv_walk(&a->loop, close_walk, NULL);
-        uv_run(&a->loop, UV_RUN_DEFAULT);
-        if (uv_loop_close(&a->loop))
+        if (a->core.watchdog.timer.loop && !uv_is_closing((uv_handle_t *)&a->core.watchdog.timer))
+            watchdog_close(&a->core.watchdog, NULL, NULL);
+        uv_run(&a->core.loop, UV_RUN_NOWAIT);
+        uv_walk(&a->core.loop, close_walk, NULL);
+        uv_run(&a->core.loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&a->core.loop))
             log_kv(LOG_WARN, "event loop closed with handles open", NULL);
     }
-    if (a->engine)
-        engine_free(a->engine);
-    for (size_t i = 0; i < a->nres; i++) {
-        if (a->res[i].store)
-            store_free(a->res[i].store);
-        if (a->res[i].acct_type)
-            acct_type_free(a->res[i].acct_type);
-    }
-    readyz_free(a->readyz);
-    metrics_free(a->metrics);
-    regions_free(&a->regions);
-    kversions_free(&a->kversions);
-    kube_config_clear(&a->kcfg);
-    config_free(&a->cfg);
+    app_kube_free(a);
+    readyz_free(a->core.readyz);
+    metrics_free(a->core.metrics);
+    routes_basic_free(a->core.basic); /* after the servers and the collector's registry */
+    regions_free(&a->core.regions);
+    kversions_free(&a->core.kversions);
+    config_free(&a->core.cfg);
     free(a);
 }
 
@@ -487,53 +497,53 @@ int app_run(const struct app_opts *o)
         app_free(a);
         return rc;
     }
-    a->loop.data = a;
+    a->core.loop.data = a;
     log_kv(LOG_INFO, "starting", "version", ABC_VERSION, "revision", ABC_REVISION, "config",
-           a->cfg.path[0] ? a->cfg.path : "(defaults)", "api", a->kcfg.server, "credentials",
-           a->kcfg.source, NULL);
-    a->readyz = readyz_new();
-    if (!a->readyz) {
+           a->core.cfg.path[0] ? a->core.cfg.path : "(defaults)", "api", a->kube.kcfg.server, "credentials",
+           a->kube.kcfg.source, NULL);
+    a->core.readyz = readyz_new();
+    if (!a->core.readyz) {
         app_free(a);
         return APP_EXIT_FAIL;
     }
-    metrics_add_process_collector(a->metrics);
+    metrics_add_process_collector(a->core.metrics);
     /* A single replica leads; leader election (when enabled) switches this. */
-    metrics_set_cluster_enabled(a->metrics, true);
-    a->m_leader = metrics_family(a->metrics, "aks_backup_leader", METRIC_GAUGE, METRIC_SCOPE_PROCESS,
+    metrics_set_cluster_enabled(a->core.metrics, true);
+    a->core.m_leader = metrics_family(a->core.metrics, "aks_backup_leader", METRIC_GAUGE, METRIC_SCOPE_PROCESS,
                                  "1 on the replica that leads (exports cluster-level families "
                                  "and writes shared state), else 0.",
                                  0, NULL, NULL, 0);
-    if (a->m_leader)
-        metric_set(a->m_leader, NULL, 1);
+    if (a->core.m_leader)
+        metric_set(a->core.m_leader, NULL, 1);
 
-    watchdog_init(&a->watchdog, &a->loop);
-    watchdog_start(&a->watchdog);
-    uv_timer_init(&a->loop, &a->stop_timer);
-    a->stop_timer.data = a;
+    watchdog_init(&a->core.watchdog, &a->core.loop);
+    watchdog_start(&a->core.watchdog);
+    uv_timer_init(&a->core.loop, &a->core.stop_timer);
+    a->core.stop_timer.data = a;
 
     char err[512] = "";
-    if (quota_token_check(a->cfg.api.token_file, err, sizeof(err))) {
+    if (quota_token_check(a->core.cfg.api.token_file, err, sizeof(err))) {
         fprintf(stderr, "aks-backup-companion: %s\n", err);
         log_kv(LOG_ERROR, "write token too short; exiting", "error", err, NULL);
         app_free(a);
         return APP_EXIT_USAGE;
     }
     char *cert = NULL, *key = NULL;
-    if (a->cfg.http.tls_cert_file[0] || a->cfg.http.tls_key_file[0]) {
-        if (!a->cfg.http.tls_cert_file[0] || !a->cfg.http.tls_key_file[0]) {
+    if (a->core.cfg.http.tls_cert_file[0] || a->core.cfg.http.tls_key_file[0]) {
+        if (!a->core.cfg.http.tls_cert_file[0] || !a->core.cfg.http.tls_key_file[0]) {
             log_kv(LOG_ERROR, "http.tls_cert_file and http.tls_key_file must be set together",
                    NULL);
             app_free(a);
             return APP_EXIT_USAGE;
         }
-        if (read_pem(a->cfg.http.tls_cert_file, &cert) || read_pem(a->cfg.http.tls_key_file, &key)) {
+        if (read_pem(a->core.cfg.http.tls_cert_file, &cert) || read_pem(a->core.cfg.http.tls_key_file, &key)) {
             free(cert); /* key is NULL here: read_pem failed on it or was not reached */
             app_free(a);
             return APP_EXIT_USAGE;
         }
     }
-    if ((rc = app_kube_setup(a, REFLECTOR_WATCH)) || (rc = http_server_init(&a->http, &a->loop)) ||
-        (rc = routes_basic_register(a->http, a->metrics, a->readyz, &a->watchdog)) ||
+    if ((rc = app_kube_setup(a, REFLECTOR_WATCH)) || (rc = http_server_init(&a->core.http, &a->core.loop)) ||
+        (rc = routes_basic_register(a->core.http, a->core.metrics, a->core.readyz, &a->core.watchdog, &a->core.basic)) ||
         (rc = app_register_checks(a)) || (rc = app_register_routes(a))) {
         log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
         free(cert);
@@ -544,37 +554,37 @@ int app_run(const struct app_opts *o)
         return APP_EXIT_FAIL;
     }
     struct http_server_opts ho = {
-        .listen = a->cfg.http.listen,
-        .max_connections = (unsigned)a->cfg.http.max_connections,
-        .read_timeout_s = (unsigned)a->cfg.http.read_timeout_seconds,
-        .max_per_client = (unsigned)a->cfg.http.max_connections_per_client,
+        .listen = a->core.cfg.http.listen,
+        .max_connections = (unsigned)a->core.cfg.http.max_connections,
+        .read_timeout_s = (unsigned)a->core.cfg.http.read_timeout_seconds,
+        .max_per_client = (unsigned)a->core.cfg.http.max_connections_per_client,
         .tls_cert_pem = cert,
         .tls_key_pem = key,
         .name = "http",
     };
-    rc = http_server_start(a->http, &ho, err, sizeof(err));
+    rc = http_server_start(a->core.http, &ho, err, sizeof(err));
     if (key)
         explicit_bzero(key, strlen(key));
     free(cert);
     free(key);
     if (rc) {
-        log_kv(LOG_ERROR, "cannot listen; exiting", "listen", a->cfg.http.listen, "error", err,
+        log_kv(LOG_ERROR, "cannot listen; exiting", "listen", a->core.cfg.http.listen, "error", err,
                NULL);
         app_free(a);
         return APP_EXIT_FAIL;
     }
-    if (a->cfg.http.health_listen[0]) {
+    if (a->core.cfg.http.health_listen[0]) {
         /* Probes on their own listener with their own connection limit:
          * clients of the main port cannot starve them. */
         struct http_server_opts hh = {
-            .listen = a->cfg.http.health_listen,
+            .listen = a->core.cfg.http.health_listen,
             .max_connections = HEALTH_MAX_CONNECTIONS,
-            .read_timeout_s = (unsigned)a->cfg.http.read_timeout_seconds,
+            .read_timeout_s = (unsigned)a->core.cfg.http.read_timeout_seconds,
             .name = "health",
         };
-        if (http_server_init(&a->health, &a->loop) || routes_basic_register_health(a->health) ||
-            http_server_start(a->health, &hh, err, sizeof(err))) {
-            log_kv(LOG_ERROR, "cannot listen; exiting", "listen", a->cfg.http.health_listen,
+        if (http_server_init(&a->core.health, &a->core.loop) || routes_basic_register_health(a->core.health, a->core.basic) ||
+            http_server_start(a->core.health, &hh, err, sizeof(err))) {
+            log_kv(LOG_ERROR, "cannot listen; exiting", "listen", a->core.cfg.http.health_listen,
                    "error", err[0] ? err : "out of memory", NULL);
             app_free(a);
             return APP_EXIT_FAIL;
@@ -587,16 +597,16 @@ int app_run(const struct app_opts *o)
         return APP_EXIT_FAIL;
     }
 
-    uv_signal_init(&a->loop, &a->sig_term);
-    uv_signal_init(&a->loop, &a->sig_int);
-    uv_signal_init(&a->loop, &a->sig_hup);
-    a->sig_term.data = a->sig_int.data = a->sig_hup.data = a;
-    uv_signal_start(&a->sig_term, on_signal, SIGTERM);
-    uv_signal_start(&a->sig_int, on_signal, SIGINT);
-    uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
+    uv_signal_init(&a->core.loop, &a->core.sig_term);
+    uv_signal_init(&a->core.loop, &a->core.sig_int);
+    uv_signal_init(&a->core.loop, &a->core.sig_hup);
+    a->core.sig_term.data = a->core.sig_int.data = a->core.sig_hup.data = a;
+    uv_signal_start(&a->core.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&a->core.sig_int, on_signal, SIGINT);
+    uv_signal_start(&a->core.sig_hup, on_signal, SIGHUP);
 
-    uv_run(&a->loop, UV_RUN_DEFAULT);
-    rc = a->exit_code;
+    uv_run(&a->core.loop, UV_RUN_DEFAULT);
+    rc = a->core.exit_code;
     log_kv(LOG_INFO, "stopped", NULL);
     app_free(a);
     return rc;
@@ -607,9 +617,9 @@ int app_run(const struct app_opts *o)
 static void check_poll(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (a->version_done && a->files_done && a->check_cm_done && app_all_synced(a, NULL, 0) &&
+    if (a->check.version_done && a->check.files_done && a->check.check_cm_done && app_all_synced(a, NULL, 0) &&
         app_azure_settled(a))
-        uv_stop(&a->loop);
+        uv_stop(&a->core.loop);
 }
 
 static void check_deadline(uv_timer_t *t)
@@ -617,16 +627,16 @@ static void check_deadline(uv_timer_t *t)
     struct app *a = t->data;
     /* The cluster answered but an Azure read still waits (a long Retry-After):
      * report what is known; that read stays unknown. */
-    bool kube_ok = a->version_done && a->files_done && a->check_cm_done && app_all_synced(a, NULL, 0);
-    if (!a->api_error && !kube_ok) {
+    bool kube_ok = a->check.version_done && a->check.files_done && a->check.check_cm_done && app_all_synced(a, NULL, 0);
+    if (!a->check.api_error && !kube_ok) {
         char waiting[512];
         app_all_synced(a, waiting, sizeof(waiting));
-        a->api_error = -1;
-        snprintf(a->api_error_msg, sizeof(a->api_error_msg),
-                 "timed out after 30 s talking to %s (%s)", a->kcfg.server,
+        a->check.api_error = -1;
+        snprintf(a->check.api_error_msg, sizeof(a->check.api_error_msg),
+                 "timed out after 30 s talking to %s (%s)", a->kube.kcfg.server,
                  waiting[0] ? waiting : "waiting for /version");
     }
-    uv_stop(&a->loop);
+    uv_stop(&a->core.loop);
 }
 
 int app_check(const struct app_opts *o_in)
@@ -650,57 +660,57 @@ int app_check(const struct app_opts *o_in)
     struct app *a = calloc(1, sizeof(*a));
     if (!a)
         return APP_EXIT_FAIL;
-    a->check_mode = true;
+    a->core.check_mode = true;
     int rc = app_prepare(a, o);
     if (rc) {
         app_free(a);
         return rc;
     }
-    a->loop.data = a;
+    a->core.loop.data = a;
     if ((rc = app_kube_setup(a, REFLECTOR_LIST_ONLY)) || (rc = app_kube_start(a)) ||
         (rc = app_check_load_shared(a)) || (rc = app_azure_start(a))) {
         log_kv(LOG_ERROR, "cannot start", "error", strerror(-rc), NULL);
         app_free(a);
         return APP_EXIT_FAIL;
     }
-    uv_timer_init(&a->loop, &a->check_timer);
-    a->check_timer.data = a;
-    uv_timer_start(&a->check_timer, check_poll, 20, 20);
+    uv_timer_init(&a->core.loop, &a->check.check_timer);
+    a->check.check_timer.data = a;
+    uv_timer_start(&a->check.check_timer, check_poll, 20, 20);
     uv_timer_t deadline;
-    uv_timer_init(&a->loop, &deadline);
+    uv_timer_init(&a->core.loop, &deadline);
     deadline.data = a;
     uv_timer_start(&deadline, check_deadline, 30000, 0);
-    uv_run(&a->loop, UV_RUN_DEFAULT);
+    uv_run(&a->core.loop, UV_RUN_DEFAULT);
 
-    if (a->api_error) {
-        fprintf(stderr, "aks-backup-companion: cannot use the API at %s: %s\n", a->kcfg.server,
-                a->api_error_msg);
+    if (a->check.api_error) {
+        fprintf(stderr, "aks-backup-companion: cannot use the API at %s: %s\n", a->kube.kcfg.server,
+                a->check.api_error_msg);
         rc = APP_EXIT_NO_API;
     } else {
         struct buf out, qt;
         buf_init(&out, 0);
         buf_init(&qt, 0);
-        struct json_object *q = quota_json(a->quota);
+        struct json_object *q = quota_json(a->kube.quota);
         struct json_object *az = app_azure_json(a);
-        (void)quota_text(a->quota, &qt);
+        (void)quota_text(a->kube.quota, &qt);
         struct report_opts ro = {
             .now = clock_now_ms() / 1000,
             .quota = q,
             .quota_text = qt.data,
-            .quota_warn = quota_any_warn(a->quota),
+            .quota_warn = quota_any_warn(a->kube.quota),
             .azure = az,
         };
         /* quota_text starts with its own "quota" line; the report has a
          * section title already. */
         const char *qbody = qt.data ? strchr(qt.data, '\n') : NULL;
         ro.quota_text = qbody ? qbody + 1 : qt.data;
-        int r2 = o->output_json ? report_json_render(a->engine, &ro, true, &out)
-                                : report_text(a->engine, &ro, &out);
+        int r2 = o->output_json ? report_json_render(a->kube.engine, &ro, true, &out)
+                                : report_text(a->kube.engine, &ro, &out);
         if (r2 == 0) {
             fwrite(out.data, 1, out.len, stdout);
             if (out.len && out.data[out.len - 1] != '\n')
                 fputc('\n', stdout);
-            rc = report_exit_code(a->engine, &ro);
+            rc = report_exit_code(a->kube.engine, &ro);
         } else {
             rc = APP_EXIT_FAIL;
         }
@@ -710,12 +720,12 @@ int app_check(const struct app_opts *o_in)
         buf_free(&qt);
     }
     fflush(stdout);
-    a->stopping = true;
-    uv_close((uv_handle_t *)&a->check_timer, NULL);
+    a->core.stopping = true;
+    uv_close((uv_handle_t *)&a->check.check_timer, NULL);
     uv_close((uv_handle_t *)&deadline, NULL);
     app_azure_close(a);
     app_kube_close(a);
-    uv_run(&a->loop, UV_RUN_DEFAULT); /* let every close finish */
+    uv_run(&a->core.loop, UV_RUN_DEFAULT); /* let every close finish */
     app_free(a);
     return rc;
 }

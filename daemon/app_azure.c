@@ -1,7 +1,8 @@
 /* The Azure view in the daemon (app.c): starts daemon/azure on the
  * Kubernetes client's transport when azure.enabled, and after each ARM
  * read maps the view onto plain facts for the rules engine (prerequisites,
- * warnings) and plain job records for the quota. Nothing here without it. */
+ * warnings) and plain job records for the quota. Nothing here without it.
+ * Owns the azure part of struct app (a->azure, app_int.h). */
 #include "app_int.h"
 
 #include <errno.h>
@@ -22,7 +23,7 @@ static const char *why(const struct azure_view *v, enum az_read r)
 
 static int64_t today_start(const struct app *a)
 {
-    int64_t now = clock_now_ms() / 1000, off = a->cfg.limits.day_offset;
+    int64_t now = clock_now_ms() / 1000, off = a->core.cfg.limits.day_offset;
     int64_t local = now + off;
     int64_t d = local >= 0 ? local / 86400 : (local - 86399) / 86400;
     return d * 86400 - off;
@@ -53,9 +54,9 @@ static void map_engine(struct app *a, const struct azure_view *v)
         w[n++] = (struct engine_azure_warning){"backup-job-failed", bufs[nb], bufs[nb + 1]};
         nb += 2;
     }
-    long lim = a->cfg.limits.snapshots_per_disk;
+    long lim = a->core.cfg.limits.snapshots_per_disk;
     for (size_t i = 0; i < v->nsnaps; i++) {
-        if ((double)v->snaps[i].n < a->cfg.limits.warn_ratio * (double)lim)
+        if ((double)v->snaps[i].n < a->core.cfg.limits.warn_ratio * (double)lim)
             continue;
         char msg[200];
         snprintf(msg, sizeof(msg), "%ld snapshots of this disk in the snapshot resource group (limit %ld per disk)",
@@ -80,7 +81,7 @@ static void map_engine(struct app *a, const struct azure_view *v)
         nb += 2;
     }
     if (v->storage_blocked == 1) {
-        bufs[nb] = strdup(a->cfg.azure.storage_account_id);
+        bufs[nb] = strdup(a->core.cfg.azure.storage_account_id);
         bufs[nb + 1] = strdup("public network access to the storage account is denied and the vault is not a "
                               "trusted service (networkAcls bypass AzureServices or a resource access rule for "
                               "the vault): backups cannot write there");
@@ -117,7 +118,7 @@ static void map_engine(struct app *a, const struct azure_view *v)
         .warnings = w,
         .nwarnings = oom ? 0 : n,
     };
-    if (a->engine && engine_set_azure(a->engine, &f) != 0)
+    if (a->kube.engine && engine_set_azure(a->kube.engine, &f) != 0)
         log_kv(LOG_WARN, "Azure view: out of memory applying the facts", NULL);
     for (size_t i = 0; i < nb; i++)
         free(bufs[i]);
@@ -127,7 +128,7 @@ static void map_engine(struct app *a, const struct azure_view *v)
 
 static void map_quota(struct app *a, const struct azure_view *v)
 {
-    if (!a->quota)
+    if (!a->kube.quota)
         return;
     struct ledger_job *jobs = calloc(v->njobs ? v->njobs : 1, sizeof(*jobs));
     const char **inst = calloc(v->ninst ? v->ninst : 1, sizeof(*inst));
@@ -155,7 +156,7 @@ static void map_quota(struct app *a, const struct azure_view *v)
                                                : !ri->ok ? ri->reason : rj->reason);
     struct quota_jobs qj = {.enabled = true, .available = avail, .reason = reason, .jobs = jobs, .njobs = n,
                             .instances = inst, .ninstances = v->ninst, .schedule = v->schedule};
-    if (quota_set_jobs(a->quota, &qj) != 0)
+    if (quota_set_jobs(a->kube.quota, &qj) != 0)
         log_kv(LOG_WARN, "Azure view: out of memory applying the jobs", NULL);
     free(jobs);
     free(inst);
@@ -170,43 +171,43 @@ static void on_update(void *data, const struct azure_view *v)
 
 int app_azure_start(struct app *a)
 {
-    if (!a->cfg.azure.enabled)
+    if (!a->core.cfg.azure.enabled)
         return 0;
     struct azure_opts o = {
-        .vault_id = a->cfg.azure.vault_id,
-        .cluster_id = a->cfg.azure.cluster_id,
-        .storage_account_id = a->cfg.azure.storage_account_id,
-        .resource_manager_url = a->cfg.azure.resource_manager_url,
-        .authority_host = a->cfg.azure.authority_host,
-        .imds_url = a->cfg.azure.imds_url,
-        .ca_file = a->cfg.azure.ca_file,
-        .poll_seconds = a->cfg.azure.poll_seconds,
-        .jobs_poll_seconds = a->cfg.azure.jobs_poll_seconds,
-        .day_offset = a->cfg.limits.day_offset,
-        .snapshots_per_disk = a->cfg.limits.snapshots_per_disk,
-        .warn_ratio = a->cfg.limits.warn_ratio,
+        .vault_id = a->core.cfg.azure.vault_id,
+        .cluster_id = a->core.cfg.azure.cluster_id,
+        .storage_account_id = a->core.cfg.azure.storage_account_id,
+        .resource_manager_url = a->core.cfg.azure.resource_manager_url,
+        .authority_host = a->core.cfg.azure.authority_host,
+        .imds_url = a->core.cfg.azure.imds_url,
+        .ca_file = a->core.cfg.azure.ca_file,
+        .poll_seconds = a->core.cfg.azure.poll_seconds,
+        .jobs_poll_seconds = a->core.cfg.azure.jobs_poll_seconds,
+        .day_offset = a->core.cfg.limits.day_offset,
+        .snapshots_per_disk = a->core.cfg.limits.snapshots_per_disk,
+        .warn_ratio = a->core.cfg.limits.warn_ratio,
     };
-    int rc = azure_new(&a->loop, kube_client_http(a->kube), a->metrics, &o, on_update, a, &a->azure);
+    int rc = azure_new(&a->core.loop, kube_client_http(a->kube.client), a->core.metrics, &o, on_update, a, &a->azure.view);
     if (rc)
         return rc;
     /* until the first reads answer: the view's facts are unknown, not the config's */
-    on_update(a, azure_get_view(a->azure));
-    return azure_start(a->azure);
+    on_update(a, azure_get_view(a->azure.view));
+    return azure_start(a->azure.view);
 }
 
 static void azure_closed(void *data)
 {
     struct app *a = data;
-    a->azure = NULL;
-    a->closing--;
+    a->azure.view = NULL;
+    app_handle_closed(a);
 }
 
 void app_azure_close(struct app *a)
 {
-    if (!a->azure)
+    if (!a->azure.view)
         return;
-    a->closing++;
-    azure_close(a->azure, azure_closed, a);
+    app_closing_begin(a);
+    azure_close(a->azure.view, azure_closed, a);
 }
 
 static void jstr(struct json_object *o, const char *k, const char *v)
@@ -227,9 +228,9 @@ static void jtime(struct json_object *o, const char *k, int64_t t)
 
 struct json_object *app_azure_json(struct app *a)
 {
-    if (!a->azure)
+    if (!a->azure.view)
         return NULL;
-    const struct azure_view *v = azure_get_view(a->azure);
+    const struct azure_view *v = azure_get_view(a->azure.view);
     struct json_object *o = json_object_new_object(), *vault = json_object_new_object(),
                        *inst = json_object_new_array(), *reads = json_object_new_array();
     if (!o || !vault || !inst || !reads) {
@@ -239,8 +240,8 @@ struct json_object *app_azure_json(struct app *a)
         json_object_put(reads);
         return NULL;
     }
-    json_object_object_add(o, "up", json_object_new_boolean(azure_up(a->azure)));
-    jstr(vault, "id", a->cfg.azure.vault_id);
+    json_object_object_add(o, "up", json_object_new_boolean(azure_up(a->azure.view)));
+    jstr(vault, "id", a->core.cfg.azure.vault_id);
     jstr(vault, "location", v->vault_location);
     jstr(vault, "storage_redundancy", v->vault_redundancy);
     jstr(vault, "cross_region_restore", v->vault_crr);
@@ -281,9 +282,9 @@ struct json_object *app_azure_json(struct app *a)
 
 bool app_azure_settled(struct app *a)
 {
-    if (!a->azure)
+    if (!a->azure.view)
         return true;
-    const struct azure_view *v = azure_get_view(a->azure);
+    const struct azure_view *v = azure_get_view(a->azure.view);
     for (int r = 0; r < AZ_NREADS; r++)
         if (v->r[r].configured && !v->r[r].done)
             return false;

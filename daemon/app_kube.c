@@ -1,6 +1,8 @@
 /* The watched resources wired together: kube client, one store
  * and reflector per resource, the rules engine and the quota ledger as
- * consumers, the readiness checks and the JSON routes that read them. */
+ * consumers, the writers and the version/DaemonSet probes. Owns the kube
+ * part of struct app (a->kube, app_int.h); counts its closes through
+ * app_closing_begin / app_handle_closed. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,11 +34,11 @@
 int app_kube_config(struct app *a)
 {
     struct kube_config_err err;
-    int rc = kube_config_resolve(a->opts.kubeconfig, a->opts.context, &a->kcfg, &err);
+    int rc = kube_config_resolve(a->core.opts.kubeconfig, a->core.opts.context, &a->kube.kcfg, &err);
     if (rc == 0) {
         /* The server would answer an expired certificate with a bare 401. */
         char why[1400];
-        if (kube_client_cert_check(&a->kcfg, (int64_t)time(NULL), why, sizeof(why)) != 0) {
+        if (kube_client_cert_check(&a->kube.kcfg, (int64_t)time(NULL), why, sizeof(why)) != 0) {
             fprintf(stderr, "aks-backup-companion: cannot authenticate to the API: %s\n", why);
             return APP_EXIT_NO_API;
         }
@@ -45,7 +47,7 @@ int app_kube_config(struct app *a)
     char msg[1200];
     kube_config_err_format(&err, msg, sizeof(msg));
     fprintf(stderr, "aks-backup-companion: %s\n", msg);
-    return rc == -ENOENT && !a->opts.kubeconfig ? APP_EXIT_NO_API : APP_EXIT_USAGE;
+    return rc == -ENOENT && !a->core.opts.kubeconfig ? APP_EXIT_NO_API : APP_EXIT_USAGE;
 }
 
 int app_check_edition(const struct config *c, struct config_err *err)
@@ -69,7 +71,7 @@ long app_schedule_tolerance(const struct config *c)
 
 void app_engine_opts(const struct app *a, struct engine_opts *o)
 {
-    const struct config *c = &a->cfg;
+    const struct config *c = &a->core.cfg;
     engine_opts_default(o);
     o->cluster_region = c->cluster.region;
     o->cluster_subscription = c->cluster.subscription_id;
@@ -84,10 +86,10 @@ void app_engine_opts(const struct app *a, struct engine_opts *o)
     o->instances_limit = c->limits.backup_instances_per_vault;
     o->snapshots_per_disk = c->limits.snapshots_per_disk;
     o->warn_ratio = c->limits.warn_ratio;
-    o->extension_namespace = a->pod_ns;
-    o->extension_selector = a->pod_selector;
-    o->regions = a->regions.n ? &a->regions : NULL;
-    o->kversions = a->kversions.n ? &a->kversions : NULL;
+    o->extension_namespace = a->kube.pod_ns;
+    o->extension_selector = a->kube.pod_selector;
+    o->regions = a->core.regions.n ? &a->core.regions : NULL;
+    o->kversions = a->core.kversions.n ? &a->core.kversions : NULL;
     o->edition = matrix_edition_find(c->matrix.edition);
     o->storage_kind = c->storage.kind;
     o->storage_sku = c->storage.sku;
@@ -95,8 +97,8 @@ void app_engine_opts(const struct app *a, struct engine_opts *o)
     o->azure_files_version = c->driver.azure_files_version;
     struct app *ma = (struct app *)a; /* the pointer array lives in the app */
     for (size_t i = 0; i < c->vault.n_backup_namespaces; i++)
-        ma->backup_ns[i] = c->vault.backup_namespaces[i];
-    o->backup_namespaces = ma->backup_ns;
+        ma->kube.backup_ns[i] = c->vault.backup_namespaces[i];
+    o->backup_namespaces = ma->kube.backup_ns;
     o->n_backup_namespaces = c->vault.n_backup_namespaces;
     o->per_pv = c->metrics.per_pv_v == CONFIG_PER_PV_NONE      ? ENGINE_PER_PV_NONE
                 : c->metrics.per_pv_v == CONFIG_PER_PV_SKIPPED ? ENGINE_PER_PV_SKIPPED
@@ -105,7 +107,7 @@ void app_engine_opts(const struct app *a, struct engine_opts *o)
 
 void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only)
 {
-    const struct config *c = &a->cfg;
+    const struct config *c = &a->core.cfg;
     memset(o, 0, sizeof(*o));
     o->backup_limit = c->limits.on_demand_backups_per_day;
     o->restore_limit = c->limits.restores_per_day;
@@ -125,12 +127,12 @@ void app_quota_opts(const struct app *a, struct quota_opts *o, bool read_only)
 static void count_namespaced(struct app *a)
 {
     size_t n = 0;
-    for (size_t i = 0; i < a->nres; i++) {
-        const struct model_type *t = a->res[i].type;
+    for (size_t i = 0; i < a->kube.nres; i++) {
+        const struct model_type *t = a->kube.res[i].type;
         if (t->namespaced && strcmp(t->resource, "pods") != 0)
-            n += store_count(a->res[i].store);
+            n += store_count(a->kube.res[i].store);
     }
-    engine_set_namespaced_count(a->engine, n);
+    engine_set_namespaced_count(a->kube.engine, n);
 }
 
 static void res_changed(void *data, const struct model_type *t, const void *rec)
@@ -156,9 +158,9 @@ static void res_synced(void *data, const struct model_type *t)
     r->synced = true;
     r->absent = false;
     if (strcmp(t->resource, "volumesnapshots") == 0)
-        engine_set_snapshot_api(a->engine, 1);
+        engine_set_snapshot_api(a->kube.engine, 1);
     if (r->acct_type)
-        quota_set_source_available(a->quota, acct_type_source(r->acct_type)->name, true);
+        quota_set_source_available(a->kube.quota, acct_type_source(r->acct_type)->name, true);
     count_namespaced(a);
 }
 
@@ -172,89 +174,89 @@ static void on_absent(void *data, const struct model_type *t, bool absent)
            "resource", t->resource, "group", t->group[0] ? t->group : "core", "version",
            t->version, NULL);
     if (strcmp(t->resource, "volumesnapshots") == 0)
-        engine_set_snapshot_api(a->engine, absent ? 0 : 1);
+        engine_set_snapshot_api(a->kube.engine, absent ? 0 : 1);
     if (r->acct_type)
-        quota_set_source_available(a->quota, acct_type_source(r->acct_type)->name, !absent);
+        quota_set_source_available(a->kube.quota, acct_type_source(r->acct_type)->name, !absent);
 }
 
 /* Only a client certificate authenticates: a 401 cannot get better by
  * retrying (the certificate is read once, at start). */
 static bool cert_only(const struct app *a)
 {
-    return a->kcfg.cert_pem && !a->kcfg.token && !a->kcfg.token_file && !a->kcfg.exec;
+    return a->kube.kcfg.cert_pem && !a->kube.kcfg.token && !a->kube.kcfg.token_file && !a->kube.kcfg.exec;
 }
 
 static void on_list_error(void *data, const struct model_type *t, const struct kube_status *st)
 {
     struct app_res *r = data;
     struct app *a = r->app;
-    if (a->api_error)
+    if (a->check.api_error)
         return;
     if (st->err == 0 && st->http == 401 && cert_only(a)) {
-        a->api_error = 401;
-        snprintf(a->api_error_msg, sizeof(a->api_error_msg),
+        a->check.api_error = 401;
+        snprintf(a->check.api_error_msg, sizeof(a->check.api_error_msg),
                  "listing %s: unauthorized (401): the API server does not accept client certificate %s "
                  "(not signed by a CA it trusts for clients, or revoked)",
-                 t->resource, a->kcfg.cert_source ? a->kcfg.cert_source : "");
-        if (a->check_mode) {
-            uv_stop(&a->loop);
+                 t->resource, a->kube.kcfg.cert_source ? a->kube.kcfg.cert_source : "");
+        if (a->core.check_mode) {
+            uv_stop(&a->core.loop);
         } else {
-            log_kv(LOG_ERROR, "cannot authenticate to the API; exiting", "error", a->api_error_msg, NULL);
-            fprintf(stderr, "aks-backup-companion: cannot use the API at %s: %s\n", a->kcfg.server,
-                    a->api_error_msg);
-            a->exit_code = APP_EXIT_NO_API;
+            log_kv(LOG_ERROR, "cannot authenticate to the API; exiting", "error", a->check.api_error_msg, NULL);
+            fprintf(stderr, "aks-backup-companion: cannot use the API at %s: %s\n", a->kube.kcfg.server,
+                    a->check.api_error_msg);
+            app_set_exit_code(a, APP_EXIT_NO_API);
             /* the usual SIGTERM stop, from the loop rather than from inside
              * this reflector's callback */
             raise(SIGTERM);
         }
         return;
     }
-    if (!a->check_mode)
+    if (!a->core.check_mode)
         return;
     if (st->http == 0 || st->http == 401 || st->http == 403) {
-        a->api_error = (int)(st->http ? st->http : -1);
-        snprintf(a->api_error_msg, sizeof(a->api_error_msg), "listing %s: %s%s%s",
+        a->check.api_error = (int)(st->http ? st->http : -1);
+        snprintf(a->check.api_error_msg, sizeof(a->check.api_error_msg), "listing %s: %s%s%s",
                  t->resource, st->http == 401 ? "unauthorized (401): " :
                  st->http == 403 ? "forbidden (403): " : "", st->reason,
                  st->http == 0 ? "" : "");
-        uv_stop(&a->loop);
+        uv_stop(&a->core.loop);
     }
 }
 
 static int add_res(struct app *a, const struct model_type *t, enum reflector_mode mode,
                    struct model_type *acct)
 {
-    if (a->nres == APP_MAX_RES)
+    if (a->kube.nres == APP_MAX_RES)
         return -E2BIG;
-    struct app_res *r = &a->res[a->nres];
+    struct app_res *r = &a->kube.res[a->kube.nres];
     memset(r, 0, sizeof(*r));
     r->app = a;
     r->acct_type = acct;
     if (t == NULL) {
-        r->runtime_type = model_pod_type(a->pod_ns, a->pod_selector);
+        r->runtime_type = model_pod_type(a->kube.pod_ns, a->kube.pod_selector);
         t = &r->runtime_type;
     }
     r->type = t;
     r->store = store_new(t);
     if (!r->store)
         return -ENOMEM;
-    a->nres++;
+    a->kube.nres++;
     struct store_consumer bookkeeping = {
         .on_add = res_changed, .on_update = res_updated, .on_delete = res_changed,
         .on_synced = res_synced, .data = r,
     };
     int rc = store_add_consumer(r->store, &bookkeeping);
     if (!rc && !acct) /* the engine points at the store's PV records (no copy) */
-        rc = engine_attach_store(a->engine, r->store);
+        rc = engine_attach_store(a->kube.engine, r->store);
     if (!rc && acct) {
         struct store_consumer qc;
-        rc = quota_add_source(a->quota, acct, &qc);
+        rc = quota_add_source(a->kube.quota, acct, &qc);
         if (!rc)
             rc = store_add_consumer(r->store, &qc);
     }
     struct reflector_hooks hooks = {.on_absent = on_absent, .on_list_error = on_list_error, .data = r};
     if (!rc)
-        rc = reflector_init(&r->refl, &a->loop, a->kube, r->store, a->metrics, mode, &hooks);
+        rc = reflector_init(&r->refl, &a->core.loop, a->kube.client, r->store, a->core.metrics, mode, &hooks);
     return rc;
 }
 
@@ -262,9 +264,9 @@ static int add_res(struct app *a, const struct model_type *t, enum reflector_mod
 
 static const struct store *res_store(const struct app *a, const struct model_type *t)
 {
-    for (size_t i = 0; i < a->nres; i++)
-        if (a->res[i].type == t)
-            return a->res[i].store;
+    for (size_t i = 0; i < a->kube.nres; i++)
+        if (a->kube.res[i].type == t)
+            return a->kube.res[i].store;
     return NULL;
 }
 
@@ -275,15 +277,15 @@ static void pod_namespace(const struct app *a, char *out, size_t n)
 {
     const char *ns = getenv("POD_NAMESPACE");
     if (!ns || !*ns)
-        ns = a->kcfg.namespace_;
+        ns = a->kube.kcfg.namespace_;
     snprintf(out, n, "%s", ns && *ns ? ns : "default");
 }
 
 static void engine_changed(void *data, unsigned what)
 {
     struct app *a = data;
-    event_writer_notify(a->events, what);
-    admission_writer_notify(a->admission, what);
+    event_writer_notify(a->kube.events, what);
+    admission_writer_notify(a->kube.admission, what);
 }
 
 static int writers_setup(struct app *a)
@@ -291,64 +293,64 @@ static int writers_setup(struct app *a)
     char ns[256], id[256] = "";
     pod_namespace(a, ns, sizeof(ns));
     (void)ha_identity(id, sizeof(id));
-    a->writers_tr.client = a->kube;
-    a->writers_tr.timeout_ms = 10000;
+    a->kube.writers_tr.client = a->kube.client;
+    a->kube.writers_tr.timeout_ms = 10000;
     struct event_writer_opts eo = {
-        .transport = kube_transport_get(&a->writers_tr), .engine = a->engine,
+        .transport = kube_transport_get(&a->kube.writers_tr), .engine = a->kube.engine,
         .pvs = res_store(a, &model_pv_type), .namespace_ = "default", .instance = id,
     };
     struct admission_opts ao = {
-        .name = a->cfg.admission.warnings_configmap, .namespace_ = ns,
-        .transport = kube_transport_get(&a->writers_tr), .engine = a->engine,
+        .name = a->core.cfg.admission.warnings_configmap, .namespace_ = ns,
+        .transport = kube_transport_get(&a->kube.writers_tr), .engine = a->kube.engine,
         .classes = res_store(a, &model_storageclass_type),
     };
-    int rc = event_writer_new(&a->events, &a->loop, &eo);
+    int rc = event_writer_new(&a->kube.events, &a->core.loop, &eo);
     if (!rc)
-        rc = admission_writer_new(&a->admission, &a->loop, &ao);
+        rc = admission_writer_new(&a->kube.admission, &a->core.loop, &ao);
     if (!rc)
-        engine_set_on_change(a->engine, engine_changed, a);
+        engine_set_on_change(a->kube.engine, engine_changed, a);
     return rc;
 }
 
 void app_writers_set_leader(struct app *a, bool leader)
 {
-    event_writer_set_leader(a->events, leader);
-    admission_writer_set_leader(a->admission, leader);
+    event_writer_set_leader(a->kube.events, leader);
+    admission_writer_set_leader(a->kube.admission, leader);
 }
 
 void app_writers_reload(struct app *a)
 {
     char ns[256];
     pod_namespace(a, ns, sizeof(ns));
-    if (a->admission)
-        (void)admission_writer_set_target(a->admission, a->cfg.admission.warnings_configmap, ns);
+    if (a->kube.admission)
+        (void)admission_writer_set_target(a->kube.admission, a->core.cfg.admission.warnings_configmap, ns);
 }
 
 static void writer_closed(void *data)
 {
     struct app *a = data;
-    a->closing--;
+    app_handle_closed(a);
 }
 
 static void writers_close(struct app *a)
 {
-    if (a->engine)
-        engine_set_on_change(a->engine, NULL, NULL);
-    if (a->events) {
-        a->closing++;
-        event_writer_close(a->events, writer_closed, a);
-        a->events = NULL;
+    if (a->kube.engine)
+        engine_set_on_change(a->kube.engine, NULL, NULL);
+    if (a->kube.events) {
+        app_closing_begin(a);
+        event_writer_close(a->kube.events, writer_closed, a);
+        a->kube.events = NULL;
     }
-    if (a->admission) {
-        a->closing++;
-        admission_writer_close(a->admission, writer_closed, a);
-        a->admission = NULL;
+    if (a->kube.admission) {
+        app_closing_begin(a);
+        admission_writer_close(a->kube.admission, writer_closed, a);
+        a->kube.admission = NULL;
     }
 }
 
 bool app_on_standby(const struct app *a)
 {
-    return a->standby && !(a->ha && ha_is_leader(a->ha));
+    return a->kube.standby && !(a->kube.ha && ha_is_leader(a->kube.ha));
 }
 
 /* With leader election only the leader watches the cluster: a follower
@@ -358,10 +360,10 @@ bool app_on_standby(const struct app *a)
  * next term's first list replaces. */
 static void reflectors_set_active(struct app *a, bool on)
 {
-    if (a->stopping)
+    if (a->core.stopping)
         return;
-    for (size_t i = 0; i < a->nres; i++) {
-        struct app_res *r = &a->res[i];
+    for (size_t i = 0; i < a->kube.nres; i++) {
+        struct app_res *r = &a->kube.res[i];
         if (!r->refl)
             continue;
         if (on) {
@@ -385,15 +387,15 @@ static void ha_on_leading(void *data, bool leading)
 {
     struct app *a = data;
     app_writers_set_leader(a, leading);
-    if (a->standby)
+    if (a->kube.standby)
         reflectors_set_active(a, leading);
 }
 
 int app_kube_setup(struct app *a, enum reflector_mode mode)
 {
     char err[512] = "";
-    a->kcfg.http1_only = !a->cfg.kubernetes.http2;
-    int rc = kube_client_new(&a->loop, &a->kcfg, a->metrics, &a->kube, err, sizeof(err));
+    a->kube.kcfg.http1_only = !a->core.cfg.kubernetes.http2;
+    int rc = kube_client_new(&a->core.loop, &a->kube.kcfg, a->core.metrics, &a->kube.client, err, sizeof(err));
     if (rc) {
         log_kv(LOG_ERROR, "cannot create the API client", "error", err, NULL);
         return rc;
@@ -402,19 +404,19 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
      * server's audit log (and kubesim's partition fault) tell the replicas
      * apart by it. One replica sends the plain User-Agent. */
     char ident[256], ua[272];
-    if (a->cfg.leader_election.enabled && ha_identity(ident, sizeof(ident)) == 0) {
+    if (a->core.cfg.leader_election.enabled && ha_identity(ident, sizeof(ident)) == 0) {
         snprintf(ua, sizeof(ua), "(%s)", ident);
-        kube_client_set_user_agent_suffix(a->kube, ua);
+        kube_client_set_user_agent_suffix(a->kube.client, ua);
     }
 
-    snprintf(a->pod_ns, sizeof(a->pod_ns), "%s", a->cfg.extension.namespace_);
-    snprintf(a->pod_selector, sizeof(a->pod_selector), "%s", a->cfg.extension.pod_selector);
+    snprintf(a->kube.pod_ns, sizeof(a->kube.pod_ns), "%s", a->core.cfg.extension.namespace_);
+    snprintf(a->kube.pod_selector, sizeof(a->kube.pod_selector), "%s", a->core.cfg.extension.pod_selector);
     struct engine_opts eo;
     app_engine_opts(a, &eo);
-    a->engine = engine_new(&eo);
+    a->kube.engine = engine_new(&eo);
     struct quota_opts qo;
-    app_quota_opts(a, &qo, a->check_mode);
-    if (!a->engine || quota_init(&a->quota, a->check_mode ? NULL : &a->loop, &qo))
+    app_quota_opts(a, &qo, a->core.check_mode);
+    if (!a->kube.engine || quota_init(&a->kube.quota, a->core.check_mode ? NULL : &a->core.loop, &qo))
         return -ENOMEM;
 
     const struct model_type *core[] = {
@@ -426,8 +428,8 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
     for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
         if ((rc = add_res(a, core[i], mode, NULL)))
             return rc;
-    for (size_t i = 0; i < a->cfg.accounting.n_sources; i++) {
-        const struct config_source *s = &a->cfg.accounting.sources[i];
+    for (size_t i = 0; i < a->core.cfg.accounting.n_sources; i++) {
+        const struct config_source *s = &a->core.cfg.accounting.sources[i];
         struct acct_source_opts so = {
             .name = s->name, .operation = s->operation == CONFIG_OP_BACKUP ? ACCT_OP_BACKUP : ACCT_OP_RESTORE,
             .group = s->group, .version = s->version, .resource = s->resource,
@@ -440,22 +442,22 @@ int app_kube_setup(struct app *a, enum reflector_mode mode)
             return rc;
         }
         if ((rc = add_res(a, t, mode, t))) {
-            if (a->nres == 0 || a->res[a->nres - 1].acct_type != t)
+            if (a->kube.nres == 0 || a->kube.res[a->kube.nres - 1].acct_type != t)
                 acct_type_free(t);
             return rc;
         }
     }
-    if (!a->check_mode) {
-        metrics_cluster_register(a->metrics, a->engine);
-        quota_register_metrics(a->quota, a->metrics);
+    if (!a->core.check_mode) {
+        metrics_cluster_register(a->core.metrics, a->kube.engine);
+        quota_register_metrics(a->kube.quota, a->core.metrics);
         if ((rc = writers_setup(a))) /* writers */
             return rc;
         char pns[256];
         pod_namespace(a, pns, sizeof(pns));
-        struct ha_opts ho = {.cfg = &a->cfg, .client = a->kube, .metrics = a->metrics,
-                             .quota = a->quota, .namespace_ = pns, .on_leading = ha_on_leading,
+        struct ha_opts ho = {.cfg = &a->core.cfg, .client = a->kube.client, .metrics = a->core.metrics,
+                             .quota = a->kube.quota, .namespace_ = pns, .on_leading = ha_on_leading,
                              .data = a};
-        if ((rc = ha_init(&a->ha, &a->loop, &ho))) {
+        if ((rc = ha_init(&a->kube.ha, &a->core.loop, &ho))) {
             log_kv(LOG_ERROR, "cannot set up leader election / the quota ConfigMap", "error",
                    strerror(-rc), NULL);
             return rc;
@@ -471,34 +473,34 @@ static void probe(uv_timer_t *t);
 static void on_version(void *data, const struct kube_status *st, const char *git_version)
 {
     struct app *a = data;
-    a->probe_inflight = false;
+    a->kube.probe_inflight = false;
     if (git_version) {
-        if (strcmp(engine_kubernetes_version(a->engine), git_version) != 0)
+        if (strcmp(engine_kubernetes_version(a->kube.engine), git_version) != 0)
             log_kv(LOG_INFO, "kubernetes version", "version", git_version, NULL);
-        engine_set_version(a->engine, git_version);
-    } else if (!a->check_mode) {
+        engine_set_version(a->kube.engine, git_version);
+    } else if (!a->core.check_mode) {
         log_kv(LOG_DEBUG, "GET /version failed", "error", st->reason, NULL);
-    } else if (!a->api_error && (st->http == 0 || st->http == 401 || st->http == 403)) {
-        a->api_error = (int)(st->http ? st->http : -1);
-        snprintf(a->api_error_msg, sizeof(a->api_error_msg), "GET /version: %s%s",
+    } else if (!a->check.api_error && (st->http == 0 || st->http == 401 || st->http == 403)) {
+        a->check.api_error = (int)(st->http ? st->http : -1);
+        snprintf(a->check.api_error_msg, sizeof(a->check.api_error_msg), "GET /version: %s%s",
                  st->http == 401 ? "unauthorized (401): " : st->http == 403 ? "forbidden (403): " : "",
                  st->reason);
-        uv_stop(&a->loop);
+        uv_stop(&a->core.loop);
     }
-    a->version_done = true;
-    if (!a->check_mode && !a->stopping && !uv_is_closing((uv_handle_t *)&a->probe_timer))
-        uv_timer_start(&a->probe_timer, probe, git_version ? PROBE_INTERVAL_MS : PROBE_RETRY_MS, 0);
+    a->check.version_done = true;
+    if (!a->core.check_mode && !a->core.stopping && !uv_is_closing((uv_handle_t *)&a->kube.probe_timer))
+        uv_timer_start(&a->kube.probe_timer, probe, git_version ? PROBE_INTERVAL_MS : PROBE_RETRY_MS, 0);
 }
 
 static void probe(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (a->probe_inflight || a->stopping)
+    if (a->kube.probe_inflight || a->core.stopping)
         return;
-    if (kube_get_version(a->kube, on_version, a) == 0)
-        a->probe_inflight = true;
-    else if (!a->check_mode)
-        uv_timer_start(&a->probe_timer, probe, PROBE_RETRY_MS, 0);
+    if (kube_get_version(a->kube.client, on_version, a) == 0)
+        a->kube.probe_inflight = true;
+    else if (!a->core.check_mode)
+        uv_timer_start(&a->kube.probe_timer, probe, PROBE_RETRY_MS, 0);
 }
 
 /* ---- the Azure Files CSI driver's version --------------------------------
@@ -549,80 +551,74 @@ static void on_files(void *data, const struct kube_status *st, const char *body,
 {
     (void)len;
     struct app *a = data;
-    a->files_inflight = false;
-    a->files_done = true;
+    a->kube.files_inflight = false;
+    a->check.files_done = true;
     char v[64] = "";
     if (st->err == 0 && st->http == 200 && body)
         app_files_version_from_daemonset(body, v, sizeof(v));
     else
         log_kv(LOG_DEBUG, "GET DaemonSet kube-system/csi-azurefile-node failed", "error",
                st->reason, NULL);
-    if (a->engine) {
-        if (strcmp(engine_files_driver_version(a->engine), v) != 0 && *v)
+    if (a->kube.engine) {
+        if (strcmp(engine_files_driver_version(a->kube.engine), v) != 0 && *v)
             log_kv(LOG_INFO, "Azure Files CSI driver version", "version", v, NULL);
-        engine_set_files_driver_version(a->engine, v);
+        engine_set_files_driver_version(a->kube.engine, v);
     }
-    if (!a->check_mode && !a->stopping && !uv_is_closing((uv_handle_t *)&a->files_timer))
-        uv_timer_start(&a->files_timer, files_probe, FILES_INTERVAL_MS, 0);
+    if (!a->core.check_mode && !a->core.stopping && !uv_is_closing((uv_handle_t *)&a->kube.files_timer))
+        uv_timer_start(&a->kube.files_timer, files_probe, FILES_INTERVAL_MS, 0);
 }
 
 static void files_probe(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (a->files_inflight || a->stopping)
+    if (a->kube.files_inflight || a->core.stopping)
         return;
-    if (kube_request(a->kube, "GET", FILES_PATH, NULL, NULL, 0, on_files, a) == 0)
-        a->files_inflight = true;
-    else if (!a->check_mode)
-        uv_timer_start(&a->files_timer, files_probe, PROBE_RETRY_MS, 0);
+    if (kube_request(a->kube.client, "GET", FILES_PATH, NULL, NULL, 0, on_files, a) == 0)
+        a->kube.files_inflight = true;
+    else if (!a->core.check_mode)
+        uv_timer_start(&a->kube.files_timer, files_probe, PROBE_RETRY_MS, 0);
     else
-        a->files_done = true;
+        a->check.files_done = true;
 }
 
 int app_kube_start(struct app *a)
 {
-    a->started_ms = clock_mono_ms();
-    a->standby = !a->check_mode && a->ha && a->cfg.leader_election.enabled;
-    for (size_t i = 0; i < a->nres; i++) {
-        if (a->standby) { /* until ha says this replica leads */
-            reflector_standby(a->res[i].refl);
+    a->kube.started_ms = clock_mono_ms();
+    a->kube.standby = !a->core.check_mode && a->kube.ha && a->core.cfg.leader_election.enabled;
+    for (size_t i = 0; i < a->kube.nres; i++) {
+        if (a->kube.standby) { /* until ha says this replica leads */
+            reflector_standby(a->kube.res[i].refl);
             continue;
         }
-        int rc = reflector_start(a->res[i].refl);
+        int rc = reflector_start(a->kube.res[i].refl);
         if (rc)
             return rc;
     }
-    quota_start(a->quota);
+    quota_start(a->kube.quota);
     /* Leader election, or leading at once when it is off: ha's
      * on_leading switches the writers. */
-    if (a->ha) {
-        int rc = ha_start(a->ha);
+    if (a->kube.ha) {
+        int rc = ha_start(a->kube.ha);
         if (rc)
             return rc;
     }
-    uv_timer_init(&a->loop, &a->files_timer);
-    a->files_timer.data = a;
-    uv_timer_start(&a->files_timer, files_probe, 0, 0);
-    uv_timer_init(&a->loop, &a->probe_timer);
-    a->probe_timer.data = a;
-    return uv_timer_start(&a->probe_timer, probe, 0, 0);
-}
-
-void app_handle_closed(void *data)
-{
-    struct app *a = data;
-    a->closing--;
+    uv_timer_init(&a->core.loop, &a->kube.files_timer);
+    a->kube.files_timer.data = a;
+    uv_timer_start(&a->kube.files_timer, files_probe, 0, 0);
+    uv_timer_init(&a->core.loop, &a->kube.probe_timer);
+    a->kube.probe_timer.data = a;
+    return uv_timer_start(&a->kube.probe_timer, probe, 0, 0);
 }
 
 static void kube_closed(void *data)
 {
     struct app *a = data;
-    a->kube = NULL;
-    for (size_t i = 0; i < a->nres; i++) {
-        store_free(a->res[i].store);
-        a->res[i].store = NULL;
+    a->kube.client = NULL;
+    for (size_t i = 0; i < a->kube.nres; i++) {
+        store_free(a->kube.res[i].store);
+        a->kube.res[i].store = NULL;
     }
-    a->closing--;
+    app_handle_closed(a);
 }
 
 static void refl_closed(void *data)
@@ -630,27 +626,27 @@ static void refl_closed(void *data)
     struct app_res *r = data;
     struct app *a = r->app;
     r->refl = NULL;
-    for (size_t i = 0; i < a->nres; i++)
-        if (a->res[i].refl)
+    for (size_t i = 0; i < a->kube.nres; i++)
+        if (a->kube.res[i].refl)
             return;
     /* Every reflector is gone: nothing uses the client any more. */
-    if (a->kube)
-        kube_client_close(a->kube, kube_closed, a);
+    if (a->kube.client)
+        kube_client_close(a->kube.client, kube_closed, a);
     else
-        a->closing--;
+        app_handle_closed(a);
 }
 
 static void probe_closed(uv_handle_t *h)
 {
     struct app *a = h->data;
-    a->closing--;
+    app_handle_closed(a);
 }
 
 static void quota_closed(void *data)
 {
     struct app *a = data;
-    a->quota = NULL;
-    a->closing--;
+    a->kube.quota = NULL;
+    app_handle_closed(a);
 }
 
 static void close_rest(struct app *a);
@@ -660,16 +656,16 @@ static void close_rest(struct app *a);
 static void ha_closed(void *data)
 {
     struct app *a = data;
-    a->ha = NULL;
-    a->closing--;
+    a->kube.ha = NULL;
+    app_handle_closed(a);
     close_rest(a);
 }
 
 void app_kube_close(struct app *a)
 {
-    if (a->ha) {
-        a->closing++;
-        ha_close(a->ha, ha_closed, a);
+    if (a->kube.ha) {
+        app_closing_begin(a);
+        ha_close(a->kube.ha, ha_closed, a);
         return;
     }
     close_rest(a);
@@ -678,97 +674,110 @@ void app_kube_close(struct app *a)
 static void check_cm_closed(void *data)
 {
     struct app *a = data;
-    free(a->check_kctx);
-    a->check_kctx = NULL;
-    a->closing--;
+    free(a->check.check_kctx);
+    a->check.check_kctx = NULL;
+    app_handle_closed(a);
 }
 
 static void on_check_cm_loaded(void *data, int err, int http)
 {
     struct app *a = data;
-    a->check_cm_done = true;
+    a->check.check_cm_done = true;
     if (err == 0)
         return;
     char st[16];
     snprintf(st, sizeof(st), "%d", http);
     log_kv(LOG_WARN,
            "cannot read the quota ConfigMap; the quota shows what the API and the state file show",
-           "configmap", a->cfg.accounting.state_configmap, "error", strerror(-err), "http", st,
+           "configmap", a->core.cfg.accounting.state_configmap, "error", strerror(-err), "http", st,
            NULL);
 }
 
 int app_check_load_shared(struct app *a)
 {
-    a->check_cm_done = true;
-    if (!a->cfg.accounting.state_configmap[0] || !a->quota)
+    a->check.check_cm_done = true;
+    if (!a->core.cfg.accounting.state_configmap[0] || !a->kube.quota)
         return 0;
     char ns[256];
     pod_namespace(a, ns, sizeof(ns));
-    a->check_kctx = calloc(1, sizeof(*a->check_kctx));
-    if (!a->check_kctx)
+    a->check.check_kctx = calloc(1, sizeof(*a->check.check_kctx));
+    if (!a->check.check_kctx)
         return -ENOMEM;
-    a->check_kctx->client = a->kube;
-    a->check_kctx->timeout_ms = 10000;
+    a->check.check_kctx->client = a->kube.client;
+    a->check.check_kctx->timeout_ms = 10000;
     /* can_write NULL means "always": never asked, check only loads */
-    struct cm_store_opts co = {.name = a->cfg.accounting.state_configmap, .namespace_ = ns,
-                               .transport = kube_transport_get(a->check_kctx),
-                               .ledger = quota_ledger(a->quota), .timeout_ms = 10000};
-    int rc = cm_store_init(&a->check_cm, &a->loop, &co);
+    struct cm_store_opts co = {.name = a->core.cfg.accounting.state_configmap, .namespace_ = ns,
+                               .transport = kube_transport_get(a->check.check_kctx),
+                               .ledger = quota_ledger(a->kube.quota), .timeout_ms = 10000};
+    int rc = cm_store_init(&a->check.check_cm, &a->core.loop, &co);
     if (!rc)
-        rc = cm_store_load(a->check_cm, on_check_cm_loaded, a);
+        rc = cm_store_load(a->check.check_cm, on_check_cm_loaded, a);
     if (rc) {
-        if (a->check_cm) {
-            a->closing++;
-            cm_store_close(a->check_cm, check_cm_closed, a);
-            a->check_cm = NULL;
+        if (a->check.check_cm) {
+            app_closing_begin(a);
+            cm_store_close(a->check.check_cm, check_cm_closed, a);
+            a->check.check_cm = NULL;
         } else {
-            free(a->check_kctx);
-            a->check_kctx = NULL;
+            free(a->check.check_kctx);
+            a->check.check_kctx = NULL;
         }
         return rc;
     }
-    a->check_cm_done = false;
+    a->check.check_cm_done = false;
     return 0;
+}
+
+void app_kube_free(struct app *a)
+{
+    if (a->kube.engine)
+        engine_free(a->kube.engine);
+    for (size_t i = 0; i < a->kube.nres; i++) {
+        if (a->kube.res[i].store)
+            store_free(a->kube.res[i].store);
+        if (a->kube.res[i].acct_type)
+            acct_type_free(a->kube.res[i].acct_type);
+    }
+    kube_config_clear(&a->kube.kcfg);
 }
 
 static void close_rest(struct app *a)
 {
-    if (a->check_cm) {
-        if (a->check_kctx)
-            kube_transport_cancel_all(a->check_kctx);
-        a->closing++;
-        cm_store_close(a->check_cm, check_cm_closed, a);
-        a->check_cm = NULL;
+    if (a->check.check_cm) {
+        if (a->check.check_kctx)
+            kube_transport_cancel_all(a->check.check_kctx);
+        app_closing_begin(a);
+        cm_store_close(a->check.check_cm, check_cm_closed, a);
+        a->check.check_cm = NULL;
     }
     writers_close(a); /* writers: before the client goes */
-    if (a->probe_timer.data && !uv_is_closing((uv_handle_t *)&a->probe_timer)) {
-        a->closing++;
-        a->probe_timer.data = a;
-        uv_close((uv_handle_t *)&a->probe_timer, probe_closed);
+    if (a->kube.probe_timer.data && !uv_is_closing((uv_handle_t *)&a->kube.probe_timer)) {
+        app_closing_begin(a);
+        a->kube.probe_timer.data = a;
+        uv_close((uv_handle_t *)&a->kube.probe_timer, probe_closed);
     }
-    if (a->files_timer.data && !uv_is_closing((uv_handle_t *)&a->files_timer)) {
-        a->closing++;
-        a->files_timer.data = a;
-        uv_close((uv_handle_t *)&a->files_timer, probe_closed);
+    if (a->kube.files_timer.data && !uv_is_closing((uv_handle_t *)&a->kube.files_timer)) {
+        app_closing_begin(a);
+        a->kube.files_timer.data = a;
+        uv_close((uv_handle_t *)&a->kube.files_timer, probe_closed);
     }
-    if (a->quota) {
+    if (a->kube.quota) {
         /* Its collector stays registered but is never called again: the
          * HTTP server is closed before, and metrics_free calls nothing. */
-        a->closing++;
-        quota_close(a->quota, quota_closed, a);
+        app_closing_begin(a);
+        quota_close(a->kube.quota, quota_closed, a);
     }
     bool any = false;
-    for (size_t i = 0; i < a->nres; i++)
-        any |= a->res[i].refl != NULL;
-    a->closing++; /* released when the client is closed (or now) */
+    for (size_t i = 0; i < a->kube.nres; i++)
+        any |= a->kube.res[i].refl != NULL;
+    app_closing_begin(a); /* released when the client is closed (or now) */
     if (!any) {
-        if (a->kube)
-            kube_client_close(a->kube, kube_closed, a);
+        if (a->kube.client)
+            kube_client_close(a->kube.client, kube_closed, a);
         else
             kube_closed(a);
         return;
     }
-    for (size_t i = 0; i < a->nres; i++)
-        if (a->res[i].refl)
-            reflector_close(a->res[i].refl, refl_closed, &a->res[i]);
+    for (size_t i = 0; i < a->kube.nres; i++)
+        if (a->kube.res[i].refl)
+            reflector_close(a->kube.res[i].refl, refl_closed, &a->kube.res[i]);
 }

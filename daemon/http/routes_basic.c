@@ -19,8 +19,9 @@
  * while an earlier one is still downloading it. */
 #define ROUTES_METRICS_SHARE_MS 1000
 
-/* One static context: the daemon has one server (routes keep pointers). */
-struct basic_ctx {
+/* The routes' context, handed to every handler as its user data (the main
+ * and the probe listener share one); the caller owns it (routes_basic_free). */
+struct routes_basic {
     struct metrics *m;
     struct readyz *r;
     struct watchdog *w;
@@ -33,12 +34,11 @@ struct basic_ctx {
     int64_t shared_at[2];    /* monotonic ms when rendered */
     struct buf scratch;
 };
-static struct basic_ctx g_ctx;
 
 static void handle_live(void *data, const struct http_request *req, struct http_response *resp)
 {
     (void)req;
-    struct basic_ctx *c = data;
+    struct routes_basic *c = data;
     bool ok = c->w && watchdog_alive(c->w, clock_mono_ms());
     resp->status = ok ? 200 : 503;
     if (buf_adds(&resp->body, ok ? "ok" : "event loop stalled: watchdog did not tick within 10s\n"))
@@ -59,7 +59,7 @@ static void add_exclude(void *data, const char *value)
 
 static void handle_ready(void *data, const struct http_request *req, struct http_response *resp)
 {
-    struct basic_ctx *c = data;
+    struct routes_basic *c = data;
     const char *only = NULL;
     if (strncmp(req->path, "/readyz/", 8) == 0) {
         only = req->path + 8;
@@ -132,7 +132,7 @@ bool routes_basic_wants_openmetrics(const char *accept)
  * rendering when none is kept yet. */
 static void release_body(void *cls, struct http_body *b, char *data, size_t cap)
 {
-    struct basic_ctx *c = cls;
+    struct routes_basic *c = cls;
     for (int i = 0; i < 2; i++)
         if (b && c->shared[i] == b)
             c->shared[i] = NULL;
@@ -149,7 +149,7 @@ static void release_body(void *cls, struct http_body *b, char *data, size_t cap)
 static void handle_metrics(void *data, const struct http_request *req,
                            struct http_response *resp)
 {
-    struct basic_ctx *c = data;
+    struct routes_basic *c = data;
     bool om = routes_basic_wants_openmetrics(http_request_header(req, "Accept"));
     resp->content_type = om ? OPENMETRICS_CT : PROM_CT;
     resp->allow_gzip = true;
@@ -192,7 +192,7 @@ static void handle_metrics(void *data, const struct http_request *req,
 
 static void collect_basic(struct metrics_writer *w, void *data)
 {
-    struct basic_ctx *c = data;
+    struct routes_basic *c = data;
     static const char *const bi_names[] = {"version", "revision"};
     static const char *const bi_values[] = {ABC_VERSION, ABC_REVISION};
     metrics_write_family(w, "aks_backup_build_info", METRIC_GAUGE,
@@ -212,33 +212,38 @@ static void collect_basic(struct metrics_writer *w, void *data)
     }
 }
 
-int routes_basic_register_health(struct http_server *s)
+int routes_basic_register_health(struct http_server *s, struct routes_basic *c)
 {
-    int rc = http_server_route(s, "GET", "/livez", handle_live, &g_ctx);
+    int rc = http_server_route(s, "GET", "/livez", handle_live, c);
     if (!rc)
-        rc = http_server_route(s, "GET", "/healthz", handle_live, &g_ctx);
+        rc = http_server_route(s, "GET", "/healthz", handle_live, c);
     if (!rc)
-        rc = http_server_route(s, "GET", "/readyz", handle_ready, &g_ctx);
+        rc = http_server_route(s, "GET", "/readyz", handle_ready, c);
     if (!rc)
-        rc = http_server_route(s, "GET", "/readyz/", handle_ready, &g_ctx);
+        rc = http_server_route(s, "GET", "/readyz/", handle_ready, c);
     return rc;
 }
 
 int routes_basic_register(struct http_server *s, struct metrics *m, struct readyz *r,
-                          struct watchdog *w)
+                          struct watchdog *w, struct routes_basic **out)
 {
-    buf_free(&g_ctx.scratch);
-    g_ctx = (struct basic_ctx){.m = m, .r = r, .w = w, .last_metrics_len = 0};
-    int rc = http_server_route(s, "GET", "/livez", handle_live, &g_ctx);
+    struct routes_basic *c = calloc(1, sizeof(*c));
+    *out = c;
+    if (!c)
+        return -ENOMEM;
+    *c = (struct routes_basic){.m = m, .r = r, .w = w, .last_metrics_len = 0};
+    int rc = routes_basic_register_health(s, c);
     if (!rc)
-        rc = http_server_route(s, "GET", "/healthz", handle_live, &g_ctx);
-    if (!rc)
-        rc = http_server_route(s, "GET", "/readyz", handle_ready, &g_ctx);
-    if (!rc)
-        rc = http_server_route(s, "GET", "/readyz/", handle_ready, &g_ctx);
-    if (!rc)
-        rc = http_server_route(s, "GET", "/metrics", handle_metrics, &g_ctx);
+        rc = http_server_route(s, "GET", "/metrics", handle_metrics, c);
     if (!rc && m)
-        rc = metrics_add_collector(m, METRIC_SCOPE_PROCESS, collect_basic, &g_ctx);
+        rc = metrics_add_collector(m, METRIC_SCOPE_PROCESS, collect_basic, c);
     return rc;
+}
+
+void routes_basic_free(struct routes_basic *c)
+{
+    if (!c)
+        return;
+    buf_free(&c->scratch);
+    free(c);
 }

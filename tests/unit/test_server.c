@@ -34,6 +34,7 @@ struct fixture {
     struct metrics *m;
     struct readyz *r;
     struct watchdog w;
+    struct routes_basic *basic;
     int port;
     void (*scenario)(struct fixture *f);
     struct result res[MAXR];
@@ -164,7 +165,7 @@ static void run_fixture(struct fixture *f, unsigned maxc, unsigned rto,
     else
         ck_assert_int_eq(watchdog_start(&f->w), 0);
     ck_assert_int_eq(http_server_init(&f->srv, &f->loop), 0);
-    ck_assert_int_eq(routes_basic_register(f->srv, f->m, f->r, &f->w), 0);
+    ck_assert_int_eq(routes_basic_register(f->srv, f->m, f->r, &f->w, &f->basic), 0);
     ck_assert_int_eq(http_server_route(f->srv, "POST", "/echo", h_echo, NULL), 0);
     ck_assert_int_eq(http_server_route(f->srv, "GET", "/big", h_big, NULL), 0);
     ck_assert_int_eq(http_server_route(f->srv, NULL, "/q/", h_query, NULL), 0);
@@ -190,6 +191,7 @@ static void run_fixture(struct fixture *f, unsigned maxc, unsigned rto,
     ck_assert_int_eq(uv_loop_close(&f->loop), 0);
     metrics_free(f->m);
     readyz_free(f->r);
+    routes_basic_free(f->basic);
 }
 
 static void free_results(struct fixture *f) { results_free(f->res, f->nres); }
