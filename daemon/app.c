@@ -141,7 +141,6 @@ static void load_kversions(struct app *a)
 
 static void load_regions(struct app *a)
 {
-    load_kversions(a);
     char err[512];
     struct regions r = {0};
     bool builtin = false;
@@ -417,6 +416,7 @@ static void reload(struct app *a)
         log_kv(LOG_WARN, "reload: these keys changed but take effect only at restart; the running "
                          "values stay in use",
                "keys", later, NULL);
+    load_kversions(a);
     load_regions(a);
     app_apply_config(a);
     log_kv(LOG_INFO, "configuration reloaded", "file", a->core.cfg.path[0] ? a->core.cfg.path : "(defaults)",
@@ -450,6 +450,7 @@ static int app_prepare(struct app *a, const struct app_opts *o)
                getenv("ABC_TEST_NOW"), NULL);
     if ((rc = app_kube_config(a)))
         return rc;
+    load_kversions(a);
     load_regions(a);
     uv_loop_init(&a->core.loop);
     a->core.metrics = metrics_new();

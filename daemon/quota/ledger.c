@@ -198,26 +198,26 @@ static struct lobj *find_obj(struct ledger *l, const char *uid)
     return NULL;
 }
 
-struct lres *ledger__find_res(struct ledger *l, const char *instance, enum acct_op op,
-                             const char *id)
+static struct lres *find_lres(struct lres *v, size_t n, const char *instance, enum acct_op op,
+                              const char *id)
 {
-    for (size_t i = 0; i < l->nres; i++) {
-        struct lres *r = &l->res[i];
-        if (r->op == op && strcmp(r->id, id) == 0 && strcmp(r->instance, instance) == 0)
-            return r;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (v[i].op == op && strcmp(v[i].id, id) == 0 && strcmp(v[i].instance, instance) == 0)
+            return &v[i];
     return NULL;
 }
 
+struct lres *ledger__find_res(struct ledger *l, const char *instance, enum acct_op op,
+                             const char *id)
+{
+    return find_lres(l->res, l->nres, instance, op, id);
+}
+
+/* Cancelled reservations: same key, their own list. */
 struct lres *ledger__find_tomb(struct ledger *l, const char *instance, enum acct_op op,
                                const char *id)
 {
-    for (size_t i = 0; i < l->ntomb; i++) {
-        struct lres *r = &l->tomb[i];
-        if (r->op == op && strcmp(r->id, id) == 0 && strcmp(r->instance, instance) == 0)
-            return r;
-    }
-    return NULL;
+    return find_lres(l->tomb, l->ntomb, instance, op, id);
 }
 
 int ledger__add_tomb(struct ledger *l, const char *instance, enum acct_op op, const char *id,

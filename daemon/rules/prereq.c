@@ -110,20 +110,8 @@ int prereq_parse_minor(const char *s, int *minor)
 
 int prereq_parse_tag_version(const char *s, int *major, int *minor)
 {
-    if (!s)
-        return -EINVAL;
-    if (*s == 'v' || *s == 'V')
-        s++;
-    int ma, mi;
-    const char *p = read_num(s, &ma);
-    if (!p || *p != '.')
-        return -EINVAL;
-    p = read_num(p + 1, &mi);
-    if (!p || (*p != '\0' && *p != '.' && *p != '-' && *p != '+'))
-        return -EINVAL;
-    *major = ma;
-    *minor = mi;
-    return 0;
+    /* An image tag (v1.32.5, 1.32.5-rc1) reads like a gitVersion. */
+    return prereq_parse_version(s, major, minor);
 }
 
 static bool empty(const char *s)
