@@ -47,6 +47,8 @@ struct kube_call {
     bool added;     /* in the multi handle */
     bool cancelled; /* no more callbacks; remove on the next kick */
     bool stopped;   /* chunk callback asked to stop */
+    bool paused;    /* chunk callback asked to hold the transfer */
+    bool resume;    /* kube_http_resume called: unpause on the next kick */
     bool first;     /* first body byte seen */
     bool headers_done; /* final response headers seen */
     bool code_ok;      /* ... with a 2xx status */
@@ -80,6 +82,7 @@ struct kube_http {
 };
 
 static void check_info(struct kube_http *h);
+static void kick(struct kube_http *h);
 
 static void record_success(struct kube_http *h)
 {
@@ -111,7 +114,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp)
 {
     struct kube_call *c = userp;
     size_t n = size * nmemb;
-    if (c->cancelled)
+    if (c->cancelled || c->stopped)
         return 0;
     if (!c->first) {
         c->first = true;
@@ -121,7 +124,17 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp)
     if (ok && !c->external)
         record_success(c->h);
     if (ok || c->error_bodies) {
-        if (c->on_chunk && n > 0 && c->on_chunk(c->data, p, n) != 0) {
+        int rc = c->on_chunk && n > 0 ? c->on_chunk(c->data, p, n) : 0;
+        if (rc == KUBE_CHUNK_PAUSE || rc == KUBE_CHUNK_YIELD) {
+            /* libcurl keeps p and delivers it again on unpause */
+            c->paused = rc == KUBE_CHUNK_PAUSE;
+            if (rc == KUBE_CHUNK_YIELD) {
+                c->resume = true;
+                kick(c->h);
+            }
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        if (rc != 0) {
             c->stopped = true;
             return 0;
         }
@@ -391,14 +404,16 @@ static void call_finish(struct kube_call *c, CURLcode rc)
     struct kube_http *h = c->h;
     struct kube_status st = {.err = 0, .http = 0, .retry_after = c->retry_after};
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &st.http);
-    if (rc == CURLE_OK) {
+    if (c->stopped && (rc == CURLE_WRITE_ERROR || rc == CURLE_OK)) {
+        /* CURLE_OK: the consumer refused the chunk held by a pause, and
+         * nothing came after it */
+        st.err = -ECANCELED;
+        snprintf(st.reason, sizeof(st.reason), "stopped by the consumer");
+    } else if (rc == CURLE_OK) {
         if (st.http >= 200 && st.http < 300 && !c->external)
             record_success(h);
         else
             status_reason_from_body(c, &st);
-    } else if (rc == CURLE_WRITE_ERROR && c->stopped) {
-        st.err = -ECANCELED;
-        snprintf(st.reason, sizeof(st.reason), "stopped by the consumer");
     } else {
         st.err = map_curl_error(rc);
         snprintf(st.reason, sizeof(st.reason), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
@@ -441,12 +456,32 @@ static void check_info(struct kube_http *h)
     }
 }
 
+/* Unpauses c. libcurl may deliver the held chunk from inside
+ * curl_easy_pause: counted as inside curl, so that cancels from that
+ * callback are deferred. A refused chunk (the callback stopped) makes the
+ * call end with -ECANCELED. */
+static void unpause(struct kube_call *c)
+{
+    struct kube_http *h = c->h;
+    c->resume = false;
+    h->in_curl++;
+    CURLcode rc = curl_easy_pause(c->easy, CURLPAUSE_CONT);
+    h->in_curl--;
+    if (rc != CURLE_OK && !c->paused)
+        c->stopped = true;
+}
+
+/* Deferred work, in order: cancelled calls freed, new calls added and
+ * started at once (their requests go out now where a connection is ready),
+ * then paused calls resumed. */
 static void on_kick(uv_timer_t *t)
 {
     struct kube_http *h = container_of(t, struct kube_http, kick);
     struct kube_call *c = h->calls;
+    bool added = false, resume = false;
     while (c && !h->closing) {
         struct kube_call *next = c->next;
+        resume |= c->resume;
         if (c->cancelled) {
             call_unlink(c);
             call_free(c);
@@ -467,10 +502,16 @@ static void on_kick(uv_timer_t *t)
                 next = h->calls;
             } else {
                 c->added = true;
+                added = true;
             }
         }
         c = next;
     }
+    if (added && !h->closing)
+        socket_action(h, CURL_SOCKET_TIMEOUT, 0);
+    for (c = h->calls; c && resume && !h->closing; c = c->next)
+        if (c->resume && c->added && !c->cancelled)
+            unpause(c); /* its callbacks may start calls (at the head) but free none */
 }
 
 static void kick(struct kube_http *h)
@@ -641,6 +682,15 @@ void kube_http_cancel(struct kube_call *c)
         return;
     }
     kick(h); /* inside a curl callback: remove on the next turn */
+}
+
+void kube_http_resume(struct kube_call *c)
+{
+    if (!c || c->cancelled || !c->paused)
+        return;
+    c->paused = false;
+    c->resume = true;
+    kick(c->h);
 }
 
 int64_t kube_http_last_success_ms(const struct kube_http *h)

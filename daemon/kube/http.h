@@ -65,10 +65,21 @@ struct kube_req {
 };
 
 /* Body bytes of a 2xx response as they arrive (error bodies are kept here
- * and summarised in kube_status.reason). Return 0 to go on, non-zero to
- * stop the request (on_done then gets err -ECANCELED). Must not call
+ * and summarised in kube_status.reason). Return 0 to go on,
+ * KUBE_CHUNK_PAUSE to hold the transfer (below), any other non-zero value
+ * to stop the request (on_done then gets err -ECANCELED). Must not call
  * kube_http_start/cancel on the same call. */
 typedef int (*kube_chunk_cb)(void *data, const char *p, size_t n);
+/* From a chunk callback: this chunk is not taken; the transfer pauses (the
+ * server is held back by flow control: TCP, or the HTTP/2 stream's window)
+ * until kube_http_resume, which delivers the same chunk again. */
+#define KUBE_CHUNK_PAUSE 0x10000
+/* From a chunk callback: this chunk is not taken now but on the next loop
+ * turn, after the requests started in the meantime have been sent (where
+ * their connection is ready): a consumer that just asked for something
+ * gets the request out before it goes on with a long body (libcurl reads a
+ * whole buffered answer in one go otherwise). */
+#define KUBE_CHUNK_YIELD 0x10001
 /* Exactly once per started call (unless cancelled); the call is already
  * freed, so new requests may be started from here. st borrowed. */
 typedef void (*kube_done_cb)(void *data, const struct kube_status *st);
@@ -90,6 +101,10 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
                     kube_done_cb on_done, void *data, struct kube_call **out);
 /* Stops a call; no callback fires afterwards. Safe from any callback. */
 void kube_http_cancel(struct kube_call *c);
+/* Resumes a call paused by KUBE_CHUNK_PAUSE: on the next loop turn the held
+ * chunk is delivered again, then the rest. No-op if it is not paused. Safe
+ * from any callback. */
+void kube_http_resume(struct kube_call *c);
 
 /* Monotonic ms (clock_mono_ms) of the last 2xx response or body bytes of
  * one (a watch bookmark counts); now while a watch answered 2xx is open
