@@ -1,5 +1,7 @@
 /* List+watch for one resource (reflector.h). One request at a time: a
- * list page, or the watch. List pages and watch events both stream through
+ * list page, or the watch; while a page is parsed, the next page may be
+ * in flight already, held until its turn (struct list_page, at most one
+ * page ahead). List pages and watch events both stream through
  * kube/sax.c chunk by chunk as libcurl delivers them: each object's record
  * is built from the fields its type lists (model/fields.h) and no page or
  * object tree is held. One retry timer schedules the next
@@ -27,6 +29,7 @@
 
 static void schedule(struct reflector *r, enum next what, uint64_t delay_ms);
 static void start_list(struct reflector *r);
+static void drop_next(struct reflector *r);
 static void start_watch(struct reflector *r);
 static void start_stream_list(struct reflector *r);
 static void on_idle(uv_timer_t *t);
@@ -87,6 +90,7 @@ static void set_absent(struct reflector *r, bool absent)
 
 static void list_failed(struct reflector *r, const struct kube_status *st)
 {
+    drop_next(r); /* the whole list starts over */
     store_replace_abort(r->staging);
     r->staging = NULL;
     set_str(&r->cont, NULL);
@@ -172,26 +176,132 @@ static int page_bytes(void *data, const char *p, size_t n)
     return sax_feed(r->sax, p, n, page_item, r);
 }
 
+static void on_page(void *data, const struct kube_status *st);
+static int on_page_chunk(void *data, const char *p, size_t n);
+
+/* The next page's request is dropped (cancelled, or its early answer
+ * forgotten). */
+static void drop_next(struct reflector *r)
+{
+    struct list_page *pg = r->next_page;
+    if (!pg)
+        return;
+    r->next_page = NULL;
+    if (pg->call)
+        kube_client_cancel(pg->call);
+    pg->call = NULL;
+    pg->done = false;
+}
+
+/* Makes pg the page being parsed: a fresh parser and inflater. */
+static int begin_page(struct reflector *r, struct list_page *pg)
+{
+    r->page = pg;
+    r->call = pg->call;
+    r->page_err = 0;
+    r->page_skipped = 0;
+    r->next_asked = false;
+    r->next_yield = false;
+    gunzip_end(&r->gz);
+    gunzip_begin(&r->gz);
+    return sax_reset(r->sax, SAX_LIST);
+}
+
+#define NEXT_PAGE_TIMEOUT_MS 120000 /* its own transfer and the wait for the current page */
+
+/* The current page's metadata has been read: ask for the next page now if
+ * it has a continue token. Failing that, the next page is asked for when
+ * this one is done, as without it. */
+static void ask_next(struct reflector *r)
+{
+    struct json_object *md = sax_list_metadata(r->sax), *v;
+    if (!md)
+        return;
+    r->next_asked = true;
+    if (r->next_page || !json_object_object_get_ex(md, "continue", &v) ||
+        !json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
+        return;
+    set_str(&r->cont, json_object_get_string(v));
+    char path[4096];
+    if (!r->cont || reflector__path(r, false, path, sizeof(path)) != 0)
+        return;
+    struct list_page *pg = r->page == &r->pages[0] ? &r->pages[1] : &r->pages[0];
+    struct kube_req req = {.method = "GET", .path = path, .verb = "list", .raw_gzip = true,
+                           .timeout_ms = NEXT_PAGE_TIMEOUT_MS};
+    pg->r = r;
+    pg->done = false;
+    if (kube_client_start(r->client, &req, on_page_chunk, on_page, pg, &pg->call) == 0) {
+        r->next_page = pg;
+        r->next_yield = true;
+    }
+}
+
 /* gzip pages reach us as sent (kube_req.raw_gzip): gunzip.c inflates them
  * without the CRC-32 libcurl would spend a tenth of a sync's CPU on. */
 static int on_page_chunk(void *data, const char *p, size_t n)
 {
-    struct reflector *r = data;
+    struct list_page *pg = data;
+    struct reflector *r = pg->r;
+    if (pg != r->page)
+        return KUBE_CHUNK_PAUSE; /* the next page: its turn comes when this one is done */
+    if (r->next_yield) { /* the request goes out on the next loop turn, before the rest of this page */
+        r->next_yield = false;
+        return KUBE_CHUNK_YIELD;
+    }
     int rc = gunzip_feed(&r->gz, p, n, page_bytes, r);
     if (rc) {
         r->page_err = rc;
         return 1; /* stop the transfer */
     }
+    if (!r->next_asked)
+        ask_next(r);
     return 0;
+}
+
+/* The current page is done and had a continue token: its successor (asked
+ * for already, or now) becomes the current page. */
+static void next_page(struct reflector *r)
+{
+    struct list_page *pg = r->next_page;
+    if (!pg) {
+        start_list(r);
+        return;
+    }
+    r->next_page = NULL;
+    int rc = begin_page(r, pg);
+    if (rc != 0) {
+        if (pg->call)
+            kube_client_cancel(pg->call);
+        pg->call = r->call = NULL;
+        struct kube_status st = {.err = rc, .retry_after = -1};
+        snprintf(st.reason, sizeof(st.reason), "cannot start list: %s", strerror(-rc));
+        list_failed(r, &st);
+        return;
+    }
+    if (pg->done) { /* it was answered early (an error): handle it now, in order */
+        struct kube_status st = pg->st;
+        pg->done = false;
+        on_page(pg, &st);
+        return;
+    }
+    kube_client_resume(pg->call);
 }
 
 static void on_page(void *data, const struct kube_status *st)
 {
-    struct reflector *r = data;
+    struct list_page *pg = data;
+    struct reflector *r = pg->r;
+    pg->call = NULL;
+    if (pg != r->page) { /* the next page ended first: kept for its turn */
+        pg->done = true;
+        pg->st = *st;
+        return;
+    }
     r->call = NULL;
     if (st->err == 0 && st->http == 410) {
         /* continue token expired: start the list over */
         log_kv(LOG_INFO, "list continue token expired; listing again", "resource", r->type->resource, NULL);
+        drop_next(r);
         store_replace_abort(r->staging);
         r->staging = NULL;
         set_str(&r->cont, NULL);
@@ -232,9 +342,10 @@ static void on_page(void *data, const struct kube_status *st)
                r->type->resource, NULL);
     set_str(&r->cont, cont && *cont ? cont : NULL);
     if (r->cont) {
-        start_list(r);
+        next_page(r);
         return;
     }
+    drop_next(r); /* none was asked for: the token was read from this very metadata */
     list_done(r);
 }
 
@@ -258,17 +369,19 @@ static void start_list(struct reflector *r)
             return;
         }
     }
+    drop_next(r);
     char path[4096];
     struct kube_status st = {.err = -E2BIG, .retry_after = -1};
     if (reflector__path(r, false, path, sizeof(path)) == 0) {
         struct kube_req req = {.method = "GET", .path = path, .verb = "list", .raw_gzip = true};
-        gunzip_end(&r->gz);
-        gunzip_begin(&r->gz);
-        r->page_err = 0;
-        r->page_skipped = 0;
-        st.err = sax_reset(r->sax, SAX_LIST);
+        struct list_page *pg = &r->pages[0];
+        pg->r = r;
+        pg->call = NULL;
+        pg->done = false;
+        st.err = begin_page(r, pg);
         if (st.err == 0)
-            st.err = kube_client_start(r->client, &req, on_page_chunk, on_page, r, &r->call);
+            st.err = kube_client_start(r->client, &req, on_page_chunk, on_page, pg, &pg->call);
+        r->call = pg->call;
     }
     r->phase = PH_LISTING;
     if (st.err != 0) {
@@ -701,9 +814,11 @@ void reflector_stop(struct reflector *r)
     if (!r->started)
         return;
     r->started = false;
+    drop_next(r);
     if (r->call)
         kube_client_cancel(r->call);
     r->call = NULL;
+    r->pages[0].call = r->pages[1].call = NULL; /* the current page was r->call */
     uv_timer_stop(&r->retry);
     uv_timer_stop(&r->idle);
     store_replace_abort(r->staging);

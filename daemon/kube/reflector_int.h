@@ -15,6 +15,20 @@ enum phase { PH_IDLE, PH_LISTING, PH_WATCHING, PH_WAITING };
 enum next { NEXT_LIST, NEXT_WATCH };
 enum abort_reason { AB_NONE, AB_EXPIRED, AB_TOO_LARGE, AB_ERROR_EVENT, AB_PARSE, AB_LIST_ONLY_DONE };
 
+/* A list page's request. Pages are parsed one at a time, in order (the
+ * current page). As soon as the current page's continue token has been read
+ * (kube-apiserver writes the list's metadata before its items), the next
+ * page is asked for: the server builds and sends it while this one is
+ * parsed. Its first chunk is held (KUBE_CHUNK_PAUSE: flow control holds the
+ * rest on the server's side) until the current page is done; at most one
+ * page is ahead. */
+struct list_page {
+    struct reflector *r;
+    struct kube_ccall *call;
+    bool done;             /* answered (an error) while it was the next page */
+    struct kube_status st; /* that answer, handled when its turn comes */
+};
+
 struct reflector {
     uv_loop_t *loop;
     struct kube_client *client;
@@ -31,7 +45,11 @@ struct reflector {
 
     enum phase phase;
     enum next next;
-    struct kube_ccall *call;
+    struct kube_ccall *call; /* the request being read: list page (page->call) or watch */
+    struct list_page pages[2];
+    struct list_page *page, *next_page; /* the page being parsed; the next one asked for, or NULL */
+    bool next_asked;                    /* the current page's continue token was acted on */
+    bool next_yield;                    /* let the next page's request out before going on */
     struct store_replace *staging;
     char *cont;      /* continue token of the list in progress */
     char *list_rv;   /* resourceVersion of the list in progress */
