@@ -340,7 +340,9 @@ and run it as its header says (`heap 100000 30 100`: 100k PVs, 30 renders,
 Knobs: `BENCH_QUICK=1` (20k PVs, idle 10 s, one repeat, < 3 min, no README
 update), `BENCH_REPEAT` (3), `BENCH_PEER_REPEAT` (= repeat), `BENCH_IDLE_SECONDS`
 (60), `BENCH_PHASES` (sync,scrape,idle,memory,events,http2), `BENCH_README` (`-` = do
-not write), `BENCH_JSON` (raw results; default `<build>/bench-results.json`).
+not write), `BENCH_JSON` (raw results; default `<build>/bench-results.json`),
+`BENCH_BASE_BIN` (another daemon binary, e.g. main's: its paginated sync is
+measured in the same repetitions, a row beside the daemon's).
 
 ## Latest figures
 """
