@@ -321,6 +321,18 @@ static void call_unlink(struct kube_call *c)
 static void call_free(struct kube_call *c)
 {
     if (c->easy) {
+        if (c->added && (c->paused || c->resume)) {
+            /* libcurl holds the chunk a paused transfer refused; removing
+             * the handle while its HTTP/2 connection still carries other
+             * streams can skip freeing it (libcurl 7.88 multi_done returns
+             * early for a connection in use). Unpaused, the chunk goes to
+             * on_write, which refuses it (cancelled), and libcurl frees it. */
+            c->cancelled = true;
+            c->paused = c->resume = false;
+            c->h->in_curl++;
+            curl_easy_pause(c->easy, CURLPAUSE_CONT);
+            c->h->in_curl--;
+        }
         if (c->added) {
             CURLMcode mc = curl_multi_remove_handle(c->h->multi, c->easy);
             if (mc != CURLM_OK)
