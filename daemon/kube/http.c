@@ -125,13 +125,10 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp)
         record_success(c->h);
     if (ok || c->error_bodies) {
         int rc = c->on_chunk && n > 0 ? c->on_chunk(c->data, p, n) : 0;
-        if (rc == KUBE_CHUNK_PAUSE || rc == KUBE_CHUNK_YIELD) {
-            /* libcurl keeps p and delivers it again on unpause */
+        if (rc == KUBE_CHUNK_PAUSE || rc == KUBE_CHUNK_YIELD) { /* libcurl delivers p again on unpause */
             c->paused = rc == KUBE_CHUNK_PAUSE;
-            if (rc == KUBE_CHUNK_YIELD) {
-                c->resume = true;
+            if ((c->resume = !c->paused))
                 kick(c->h);
-            }
             return CURL_WRITEFUNC_PAUSE;
         }
         if (rc != 0) {
@@ -318,20 +315,29 @@ static void call_unlink(struct kube_call *c)
         c->next->prev = c->prev;
 }
 
+/* Unpauses c. libcurl may deliver the held chunk from inside
+ * curl_easy_pause: counted as inside curl, so that cancels from there are
+ * deferred. A refused chunk (the callback stopped) ends the call with
+ * -ECANCELED. */
+static void unpause(struct kube_call *c)
+{
+    c->resume = c->paused = false;
+    c->h->in_curl++;
+    CURLcode rc = curl_easy_pause(c->easy, CURLPAUSE_CONT);
+    c->h->in_curl--;
+    if (rc != CURLE_OK && !c->paused)
+        c->stopped = true;
+}
+
 static void call_free(struct kube_call *c)
 {
     if (c->easy) {
+        /* A held chunk may outlive a removed handle whose HTTP/2 connection
+         * carries other streams (libcurl 7.88): unpaused while cancelled,
+         * it is refused by on_write and freed by libcurl. */
         if (c->added && (c->paused || c->resume)) {
-            /* libcurl holds the chunk a paused transfer refused; removing
-             * the handle while its HTTP/2 connection still carries other
-             * streams can skip freeing it (libcurl 7.88 multi_done returns
-             * early for a connection in use). Unpaused, the chunk goes to
-             * on_write, which refuses it (cancelled), and libcurl frees it. */
             c->cancelled = true;
-            c->paused = c->resume = false;
-            c->h->in_curl++;
-            curl_easy_pause(c->easy, CURLPAUSE_CONT);
-            c->h->in_curl--;
+            unpause(c);
         }
         if (c->added) {
             CURLMcode mc = curl_multi_remove_handle(c->h->multi, c->easy);
@@ -344,71 +350,6 @@ static void call_free(struct kube_call *c)
     curl_slist_free_all(c->connect_to);
     free(c->errbody);
     free(c);
-}
-
-static int map_curl_error(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return -ETIMEDOUT;
-    case CURLE_COULDNT_CONNECT:
-        return -ECONNREFUSED;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return -EHOSTUNREACH;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-        return -EPROTO;
-    case CURLE_OUT_OF_MEMORY:
-        return -ENOMEM;
-    default:
-        return -EIO;
-    }
-}
-
-bool kube_status_rv_too_large(struct json_object *status)
-{
-    struct json_object *v, *causes;
-    if (!status || !json_object_is_type(status, json_type_object))
-        return false;
-    if (json_object_object_get_ex(status, "details", &v) &&
-        json_object_object_get_ex(v, "causes", &causes) && json_object_is_type(causes, json_type_array)) {
-        size_t n = json_object_array_length(causes);
-        for (size_t i = 0; i < n; i++) {
-            struct json_object *c = json_object_array_get_idx(causes, i), *rs;
-            if (json_object_object_get_ex(c, "reason", &rs) && json_object_is_type(rs, json_type_string) &&
-                strcmp(json_object_get_string(rs), "ResourceVersionTooLarge") == 0)
-                return true;
-        }
-    }
-    /* older servers: a Timeout whose message says it (client-go's fallback) */
-    if (!json_object_object_get_ex(status, "code", &v) || json_object_get_int64(v) != 504)
-        return false;
-    return json_object_object_get_ex(status, "message", &v) && json_object_is_type(v, json_type_string) &&
-           strstr(json_object_get_string(v), "Too large resource version") != NULL;
-}
-
-static void status_reason_from_body(struct kube_call *c, struct kube_status *st)
-{
-    if (c->errbody) {
-        struct json_object *o = json_tokener_parse(c->errbody);
-        struct json_object *msg;
-        st->rv_too_large = kube_status_rv_too_large(o);
-        if (o && json_object_object_get_ex(o, "message", &msg) &&
-            json_object_is_type(msg, json_type_string)) {
-            snprintf(st->reason, sizeof(st->reason), "%s", json_object_get_string(msg));
-            json_object_put(o);
-            return;
-        }
-        json_object_put(o);
-    }
-    snprintf(st->reason, sizeof(st->reason), "HTTP %ld", st->http);
 }
 
 static void call_finish(struct kube_call *c, CURLcode rc)
@@ -425,9 +366,9 @@ static void call_finish(struct kube_call *c, CURLcode rc)
         if (st.http >= 200 && st.http < 300 && !c->external)
             record_success(h);
         else
-            status_reason_from_body(c, &st);
+            kube_status_from_body(&st, c->errbody);
     } else {
-        st.err = map_curl_error(rc);
+        st.err = kube_status_errno_of_curl((int)rc);
         snprintf(st.reason, sizeof(st.reason), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
         size_t l = strlen(st.reason);
         while (l > 0 && st.reason[l - 1] == '\n')
@@ -466,21 +407,6 @@ static void check_info(struct kube_http *h)
         if (h->closing)
             return;
     }
-}
-
-/* Unpauses c. libcurl may deliver the held chunk from inside
- * curl_easy_pause: counted as inside curl, so that cancels from that
- * callback are deferred. A refused chunk (the callback stopped) makes the
- * call end with -ECANCELED. */
-static void unpause(struct kube_call *c)
-{
-    struct kube_http *h = c->h;
-    c->resume = false;
-    h->in_curl++;
-    CURLcode rc = curl_easy_pause(c->easy, CURLPAUSE_CONT);
-    h->in_curl--;
-    if (rc != CURLE_OK && !c->paused)
-        c->stopped = true;
 }
 
 /* Deferred work, in order: cancelled calls freed, new calls added and

@@ -36,6 +36,12 @@ struct json_object;
  * message said so)? The request asked for a resourceVersion the server has
  * not reached (etcd restored, simulator restarted): client-go relists. */
 bool kube_status_rv_too_large(struct json_object *status);
+/* st->reason (and rv_too_large) from an error answer's body, a Status
+ * object (body may be NULL or not JSON: "HTTP <code>"). st->http is set. */
+void kube_status_from_body(struct kube_status *st, const char *body);
+/* libcurl's CURLcode as kube_status.err: -ETIMEDOUT, -ECONNREFUSED,
+ * -EHOSTUNREACH, -EPROTO (TLS), -ENOMEM, else -EIO. */
+int kube_status_errno_of_curl(int code);
 
 struct kube_req {
     const char *method;       /* "GET", "POST", "PUT", "PATCH", "DELETE" */

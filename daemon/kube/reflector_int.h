@@ -5,6 +5,7 @@
 
 #include "kube/gunzip.h"
 #include "kube/reflector.h"
+#include "kube/sax.h"
 #include "kube/watchparse.h"
 #include "metrics/metrics.h"
 #include "util/backoff.h"
@@ -74,6 +75,24 @@ struct reflector {
     struct metric_family *m_events, *m_restarts, *m_relists, *m_synced, *m_objects, *m_last;
     bool standby; /* informer series removed (reflector_standby) */
 };
+
+/* reflector.c, for reflector_list.c */
+void reflector__set_str(char **dst, const char *src); /* *dst = copy of src (NULL ok); kept on ENOMEM */
+/* A list failed: the staged list dropped, logged, retried (or absent on 404). */
+void reflector__list_failed(struct reflector *r, const struct kube_status *st);
+/* The list is complete: applied to the store, then the watch (or idle). */
+void reflector__list_done(struct reflector *r);
+/* The record of a list item or an event's object. */
+int reflector__item_extract(const struct reflector *r, const struct sax_item *it, void **rec);
+void reflector__start_stream_list(struct reflector *r);
+/* The next list or watch after delay_ms. */
+void reflector__schedule(struct reflector *r, enum next what, uint64_t delay_ms);
+
+/* reflector_list.c */
+/* A new list (no staging yet), or the list's next page from r->cont. */
+void reflector__start_list(struct reflector *r);
+/* The next page's request, if any, is cancelled (or its early answer dropped). */
+void reflector__drop_next(struct reflector *r);
 
 /* Declares the reflector's metric families in m and starts its series at 0. */
 void reflector__declare_metrics(struct reflector *r, struct metrics *m);
