@@ -62,6 +62,27 @@ static int pvc_build(const struct model_type *t, const struct model_view *v, voi
     return 0;
 }
 
+struct pvc_rec *model_pvc_clone(const struct pvc_rec *r)
+{
+    struct model_pack pk;
+    char ubuf[MODEL_UID_BUF], rbuf[MODEL_RV_BUF];
+    model_pack_init(&pk, sizeof(struct pvc_rec));
+    model_pack_str(&pk, offsetof(struct pvc_rec, meta.name), r->meta.name, false);
+    model_pack_uid(&pk, model_meta_uid(&r->meta, ubuf));
+    model_pack_rv(&pk, model_meta_rv(&r->meta, rbuf));
+    model_pack_intern(&pk, offsetof(struct pvc_rec, meta.ns), r->meta.ns, false);
+    model_pack_intern(&pk, offsetof(struct pvc_rec, storage_class), r->storage_class, false);
+    model_pack_str(&pk, offsetof(struct pvc_rec, volume_name), r->volume_name, false);
+    model_pack_intern(&pk, offsetof(struct pvc_rec, phase), r->phase, false);
+    struct pvc_rec *c = model_pack_alloc(&pk);
+    if (!c)
+        return NULL;
+    c->meta.created = r->meta.created;
+    c->has_storage_class = r->has_storage_class;
+    c->velero_meta = r->velero_meta;
+    return c;
+}
+
 static const struct model_fields pvc_fields = {pvc_field_table, PVC_NFIELDS, pvc_build};
 
 const struct model_type model_pvc_type = {

@@ -59,6 +59,10 @@ struct pvc_rec {
     char *phase;            /* status.phase; NULL when absent */
 };
 
+/* A copy of r (one allocation, free with model_pvc_type.free); NULL on
+ * ENOMEM. */
+struct pvc_rec *model_pvc_clone(const struct pvc_rec *r);
+
 /* ---- StorageClass (64 bytes) ---- */
 /* storageclass_rec.params: the parameters the support matrix looks at. */
 #define SC_P_NFS 0x01            /* protocol: nfs (any case) */
@@ -93,6 +97,10 @@ struct snapshot_rec {
     bool has_error;            /* status.error present */
     char *error_message;       /* status.error.message; NULL when absent */
 };
+
+/* A copy of r (one allocation, free with model_snapshot_type.free); NULL
+ * on ENOMEM. */
+struct snapshot_rec *model_snapshot_clone(const struct snapshot_rec *r);
 
 /* ---- Node (80 bytes) ---- */
 struct node_rec {

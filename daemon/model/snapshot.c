@@ -46,6 +46,26 @@ static int snap_build(const struct model_type *t, const struct model_view *v, vo
     return 0;
 }
 
+struct snapshot_rec *model_snapshot_clone(const struct snapshot_rec *r)
+{
+    struct model_pack pk;
+    char ubuf[MODEL_UID_BUF], rbuf[MODEL_RV_BUF];
+    model_pack_init(&pk, sizeof(struct snapshot_rec));
+    model_pack_str(&pk, offsetof(struct snapshot_rec, meta.name), r->meta.name, false);
+    model_pack_uid(&pk, model_meta_uid(&r->meta, ubuf));
+    model_pack_rv(&pk, model_meta_rv(&r->meta, rbuf));
+    model_pack_intern(&pk, offsetof(struct snapshot_rec, meta.ns), r->meta.ns, false);
+    model_pack_str(&pk, offsetof(struct snapshot_rec, source_pvc), r->source_pvc, false);
+    model_pack_str(&pk, offsetof(struct snapshot_rec, error_message), r->error_message, false);
+    struct snapshot_rec *c = model_pack_alloc(&pk);
+    if (!c)
+        return NULL;
+    c->meta.created = r->meta.created;
+    c->ready = r->ready;
+    c->has_error = r->has_error;
+    return c;
+}
+
 static const struct model_fields snap_fields = {snap_field_table, SNAP_NFIELDS, snap_build};
 
 const struct model_type model_snapshot_type = {

@@ -258,68 +258,59 @@ static void recompute_max(struct engine *e)
     strmap_foreach(&e->per_claim, max_cb, e);
 }
 
-static void snap_ent_free(void *v)
+static enum snapshot_status snap_status(const struct snapshot_rec *r)
 {
-    struct snap_ent *s = v;
-    if (s)
-        free(s->error);
-    free(s);
+    return r->has_error ? SNAPSHOT_FAILED : r->ready ? SNAPSHOT_READY : SNAPSHOT_PENDING;
 }
 
-void engine__apply_snapshot(struct engine *e, const struct snapshot_rec *old,
-                            const struct snapshot_rec *rec)
+/* Adds or subtracts a snapshot's state and its claim's count. */
+static int snap_count(struct engine *e, const void *rec, int d)
 {
-    const struct obj_meta *m = rec ? &rec->meta : &old->meta;
-    char key[512];
-    snprintf(key, sizeof(key), "%s/%s", m->ns ? m->ns : "", m->name);
-    void *v = NULL;
-    bool recompute = false;
-    if (strmap_remove(&e->snaps, key, &v)) {
-        struct snap_ent *s = v;
-        e->snap_count[s->status]--;
-        if (s->claim) {
-            bool was_max = e->max_claim && strcmp(e->max_claim, s->claim) == 0;
-            strmap_decr(&e->per_claim, s->claim);
-            recompute = was_max;
-            if (was_max)
-                e->max_claim = NULL; /* the key may be gone */
-        }
-        snap_ent_free(s);
-    }
-    if (rec) {
-        struct snap_ent *s = calloc(1, sizeof(*s));
-        if (!s)
-            goto out;
-        s->status = rec->has_error ? SNAPSHOT_FAILED : rec->ready ? SNAPSHOT_READY : SNAPSHOT_PENDING;
-        s->created = rec->meta.created;
-        if (rec->error_message && !(s->error = strdup(rec->error_message))) {
-            snap_ent_free(s);
-            goto out;
-        }
-        if (rec->source_pvc) {
-            char ck[512];
-            snprintf(ck, sizeof(ck), "%s/%s", m->ns ? m->ns : "", rec->source_pvc);
-            s->claim = strmap_incr(&e->per_claim, ck);
-        }
-        if (strmap_put(&e->snaps, key, s, NULL, NULL) < 0) {
-            if (s->claim)
-                strmap_decr(&e->per_claim, s->claim);
-            snap_ent_free(s);
-            goto out;
-        }
-        e->snap_count[s->status]++;
-        if (s->claim && !recompute) {
-            size_t c = strmap_count_of(&e->per_claim, s->claim);
-            if (c > e->max_per_claim) {
+    const struct snapshot_rec *r = rec;
+    const struct obj_meta *m = &r->meta;
+    if (r->source_pvc) {
+        char ck[512];
+        snprintf(ck, sizeof(ck), "%s/%s", m->ns ? m->ns : "", r->source_pvc);
+        if (d > 0) {
+            const char *claim = strmap_incr(&e->per_claim, ck);
+            if (!claim)
+                return -ENOMEM;
+            size_t c = strmap_count_of(&e->per_claim, claim);
+            if (!e->max_stale && c > e->max_per_claim) {
                 e->max_per_claim = c;
-                e->max_claim = s->claim;
+                e->max_claim = claim;
             }
+        } else {
+            if (e->max_claim && strcmp(e->max_claim, ck) == 0) {
+                e->max_claim = NULL; /* the key may be gone */
+                e->max_stale = true; /* snap_done recomputes */
+            }
+            strmap_decr(&e->per_claim, ck);
         }
     }
-out:
-    if (recompute)
-        recompute_max(e);
+    e->snap_count[snap_status(r)] += (size_t)d;
+    return 0;
 }
+
+static struct rec_table *snap_table(struct engine *e)
+{
+    return &e->snaps;
+}
+
+static const void *snap_clone(const void *rec)
+{
+    return model_snapshot_clone(rec);
+}
+
+/* After a change: the maximum, when the claim that held it lost a snapshot. */
+static void snap_done(struct engine *e)
+{
+    if (e->max_stale)
+        recompute_max(e);
+    e->max_stale = false;
+}
+
+const struct rec_ops engine__snap_ops = {&model_snapshot_type, snap_table, snap_clone, snap_count, snap_done};
 
 size_t engine_snapshots(const struct engine *e, enum snapshot_status s)
 {
@@ -336,7 +327,7 @@ size_t engine_snapshots_max_per_claim(const struct engine *e, const char **claim
 void engine__free_ext(struct engine *e)
 {
     strmap_clear(&e->pods, pod_ent_free);
-    strmap_clear(&e->snaps, snap_ent_free);
+    engine__rec_free(e, &engine__snap_ops);
     strmap_clear(&e->per_claim, NULL);
 }
 
@@ -383,33 +374,42 @@ static void warn_add(struct wlist *w, const char *code, const char *object, cons
     w->n++;
 }
 
-static bool warn_pvc(void *data, const char *key, void *val)
+/* cb(data, "namespace/name", record) for each record of t. */
+static void rec_foreach(const struct rec_table *t, void (*cb)(struct wlist *w, const char *key, const void *rec),
+                        struct wlist *w)
 {
-    struct wlist *w = data;
-    const struct pvc_ent *c = val;
-    if (c->pending)
+    for (size_t k = 0; k < t->n; k++) {
+        const struct obj_meta *m = model_meta(t->v[k].rec);
+        char key[512];
+        snprintf(key, sizeof(key), "%s/%s", m->ns ? m->ns : "", m->name);
+        cb(w, key, t->v[k].rec);
+    }
+}
+
+static void warn_pvc(struct wlist *w, const char *key, const void *rec)
+{
+    const struct pvc_rec *c = rec;
+    if (engine__pvc_pending(c))
         warn_add(w, "claim-pending", key, "claim is Pending or not bound to a volume");
-    if (c->no_class)
+    if (engine__pvc_no_class(c))
         warn_add(w, "claim-no-storage-class", key, "%s",
-                 c->class_empty ? "storageClassName is \"\": the claim can only bind a pre-created "
+                 c->has_storage_class && c->storage_class && !*c->storage_class ? "storageClassName is \"\": the claim can only bind a pre-created "
                                   "volume, which AKS backup skips (static)"
                                 : "storageClassName is not set: the claim depends on the default "
                                   "storage class at creation time");
-    return true;
 }
 
-static bool warn_snap(void *data, const char *key, void *val)
+static void warn_snap(struct wlist *w, const char *key, const void *rec)
 {
-    struct wlist *w = data;
-    const struct snap_ent *s = val;
-    if (s->status == SNAPSHOT_FAILED)
+    const struct snapshot_rec *s = rec;
+    enum snapshot_status st = snap_status(s);
+    int64_t created = s->meta.created;
+    if (st == SNAPSHOT_FAILED)
         warn_add(w, "snapshot-failed", key, "snapshot failed: %s",
-                 s->error ? s->error : "status.error set");
-    else if (s->status == SNAPSHOT_PENDING && s->created > 0 &&
-             w->now - s->created > ENGINE_SNAPSHOT_STUCK_SECONDS)
+                 s->error_message ? s->error_message : "status.error set");
+    else if (st == SNAPSHOT_PENDING && created > 0 && w->now - created > ENGINE_SNAPSHOT_STUCK_SECONDS)
         warn_add(w, "snapshot-stuck", key, "snapshot not ready %lld minutes after creation",
-                 (long long)((w->now - s->created) / 60));
-    return true;
+                 (long long)((w->now - created) / 60));
 }
 
 static bool warn_claim_snaps(void *data, const char *key, void *val)
@@ -462,17 +462,15 @@ static void pv_warn_cb(void *data, const struct pv_rec *pv, enum pv_reason r)
         pw->disks_in_scope++;
 }
 
-static bool pvc_velero_cb(void *data, const char *key, void *val)
+static void pvc_velero_cb(struct wlist *w, const char *key, const void *rec)
 {
-    struct wlist *w = data;
-    const struct pvc_ent *c = val;
+    const struct pvc_rec *c = rec;
     size_t nl = strlen(w->e->o.extension_namespace);
     bool ext = strncmp(key, w->e->o.extension_namespace, nl) == 0 && key[nl] == '/';
     if (c->velero_meta && !ext)
         warn_add(w, "velero-metadata", key,
                  "PersistentVolumeClaim carries a label or annotation under velero.io/: the "
                  "backup extension's Velero may act on it; remove it");
-    return true;
 }
 
 static bool ns_velero_cb(void *data, const char *key, void *val)
@@ -491,7 +489,7 @@ static void edition_warnings(const struct engine *e, struct wlist *w)
     struct pv_warn pw = {w, 0};
     engine__pv_scan(e, pv_warn_cb, &pw);
     if (ed->velero_metadata_warning) {
-        strmap_foreach(&e->pvcs, pvc_velero_cb, w);
+        rec_foreach(&e->pvcs, pvc_velero_cb, w);
         strmap_foreach(&e->namespaces, ns_velero_cb, w);
     }
     if (ed->vault_tier && ed->vault_tier_disk_limit > 0 && e->o.vault_tier &&
@@ -530,8 +528,8 @@ static int cmp_warning(const void *a, const void *b)
 int engine_warnings(const struct engine *e, int64_t now, struct engine_warning **out, size_t *n)
 {
     struct wlist w = {.e = e, .now = now};
-    strmap_foreach(&e->pvcs, warn_pvc, &w);
-    strmap_foreach(&e->snaps, warn_snap, &w);
+    rec_foreach(&e->pvcs, warn_pvc, &w);
+    rec_foreach(&e->snaps, warn_snap, &w);
     strmap_foreach(&e->per_claim, warn_claim_snaps, &w);
     size_t np;
     const struct pod_ent **pods = sorted_pods(e, &np);
