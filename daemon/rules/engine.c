@@ -233,21 +233,19 @@ bool engine__pvc_no_class(const struct pvc_rec *r)
     return !r->has_storage_class || !r->storage_class || !*r->storage_class;
 }
 
-static int pvc_count(struct engine *e, const void *rec, int d)
+static void pvc_count(struct engine *e, const void *rec, int d)
 {
     const struct pvc_rec *r = rec;
     const char *ns = r->meta.ns ? r->meta.ns : "";
-    bool pending = engine__pvc_pending(r);
-    if (pending) {
-        if (d > 0 && !strmap_incr(&e->pending_ns, ns))
-            return -ENOMEM;
-        if (d < 0)
+    if (engine__pvc_pending(r)) {
+        if (d > 0)
+            (void)strmap_incr(&e->pending_ns, ns); /* NULL: out of memory, left out */
+        else
             strmap_decr(&e->pending_ns, ns);
         e->pending += (size_t)d;
     }
     if (engine__pvc_no_class(r))
         e->no_class += (size_t)d;
-    return 0;
 }
 
 static struct rec_table *pvc_table(struct engine *e)
@@ -419,14 +417,15 @@ static void b_synced(void *data, const struct model_type *t)
 static void b_release(void *data, const struct model_type *t)
 {
     struct engine_attach *a = data;
-    a->store = NULL; /* being freed */
+    const struct store *s = a->store;
+    a->store = NULL; /* being freed (its records still there) */
     unsigned bit = res_bit(t->resource);
     if (bit == ENGINE_RES_PV)
         engine__pv_release(a->e, a->id);
     else if (bit == ENGINE_RES_PVC)
-        engine__rec_release(a->e, &engine__pvc_ops, a->id);
+        engine__rec_release(a->e, &engine__pvc_ops, s);
     else if (bit == ENGINE_RES_SNAPSHOT)
-        engine__rec_release(a->e, &engine__snap_ops, a->id);
+        engine__rec_release(a->e, &engine__snap_ops, s);
 }
 
 int engine_attach_store(struct engine *e, struct store *s)

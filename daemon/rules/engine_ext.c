@@ -264,7 +264,7 @@ static enum snapshot_status snap_status(const struct snapshot_rec *r)
 }
 
 /* Adds or subtracts a snapshot's state and its claim's count. */
-static int snap_count(struct engine *e, const void *rec, int d)
+static void snap_count(struct engine *e, const void *rec, int d)
 {
     const struct snapshot_rec *r = rec;
     const struct obj_meta *m = &r->meta;
@@ -272,11 +272,9 @@ static int snap_count(struct engine *e, const void *rec, int d)
         char ck[512];
         snprintf(ck, sizeof(ck), "%s/%s", m->ns ? m->ns : "", r->source_pvc);
         if (d > 0) {
-            const char *claim = strmap_incr(&e->per_claim, ck);
-            if (!claim)
-                return -ENOMEM;
-            size_t c = strmap_count_of(&e->per_claim, claim);
-            if (!e->max_stale && c > e->max_per_claim) {
+            const char *claim = strmap_incr(&e->per_claim, ck); /* NULL: out of memory, left out */
+            size_t c = claim ? strmap_count_of(&e->per_claim, claim) : 0;
+            if (claim && !e->max_stale && c > e->max_per_claim) {
                 e->max_per_claim = c;
                 e->max_claim = claim;
             }
@@ -289,7 +287,6 @@ static int snap_count(struct engine *e, const void *rec, int d)
         }
     }
     e->snap_count[snap_status(r)] += (size_t)d;
-    return 0;
 }
 
 static struct rec_table *snap_table(struct engine *e)
@@ -374,16 +371,26 @@ static void warn_add(struct wlist *w, const char *code, const char *object, cons
     w->n++;
 }
 
-/* cb(data, "namespace/name", record) for each record of t. */
-static void rec_foreach(const struct rec_table *t, void (*cb)(struct wlist *w, const char *key, const void *rec),
-                        struct wlist *w)
+/* cb(w, "namespace/name", record) for each record of a kind. */
+struct keyed {
+    struct wlist *w;
+    void (*cb)(struct wlist *w, const char *key, const void *rec);
+};
+
+static void keyed_cb(void *data, const void *rec)
 {
-    for (size_t k = 0; k < t->n; k++) {
-        const struct obj_meta *m = model_meta(t->v[k].rec);
-        char key[512];
-        snprintf(key, sizeof(key), "%s/%s", m->ns ? m->ns : "", m->name);
-        cb(w, key, t->v[k].rec);
-    }
+    struct keyed *k = data;
+    const struct obj_meta *m = model_meta(rec);
+    char key[512];
+    snprintf(key, sizeof(key), "%s/%s", m->ns ? m->ns : "", m->name);
+    k->cb(k->w, key, rec);
+}
+
+static void rec_foreach(const struct engine *e, const struct rec_ops *ops,
+                        void (*cb)(struct wlist *w, const char *key, const void *rec), struct wlist *w)
+{
+    struct keyed k = {w, cb};
+    engine__rec_foreach(e, ops, keyed_cb, &k);
 }
 
 static void warn_pvc(struct wlist *w, const char *key, const void *rec)
@@ -489,7 +496,7 @@ static void edition_warnings(const struct engine *e, struct wlist *w)
     struct pv_warn pw = {w, 0};
     engine__pv_scan(e, pv_warn_cb, &pw);
     if (ed->velero_metadata_warning) {
-        rec_foreach(&e->pvcs, pvc_velero_cb, w);
+        rec_foreach(e, &engine__pvc_ops, pvc_velero_cb, w);
         strmap_foreach(&e->namespaces, ns_velero_cb, w);
     }
     if (ed->vault_tier && ed->vault_tier_disk_limit > 0 && e->o.vault_tier &&
@@ -528,8 +535,8 @@ static int cmp_warning(const void *a, const void *b)
 int engine_warnings(const struct engine *e, int64_t now, struct engine_warning **out, size_t *n)
 {
     struct wlist w = {.e = e, .now = now};
-    rec_foreach(&e->pvcs, warn_pvc, &w);
-    rec_foreach(&e->snaps, warn_snap, &w);
+    rec_foreach(e, &engine__pvc_ops, warn_pvc, &w);
+    rec_foreach(e, &engine__snap_ops, warn_snap, &w);
     strmap_foreach(&e->per_claim, warn_claim_snaps, &w);
     size_t np;
     const struct pod_ent **pods = sorted_pods(e, &np);

@@ -25,13 +25,12 @@ struct pv_table {
     size_t nidx; /* 0 or a power of two */
 };
 
-/* Claims and snapshots (engine_rec.c): the records, borrowed from the
- * store or owned copies, in a dense array indexed by a hash of
- * namespace/name (as struct pv_table). */
+/* Claims and snapshots fed by engine_apply (engine_rec.c): the engine's
+ * copies in a dense array indexed by a hash of namespace/name (as struct
+ * pv_table). Those of attached stores stay in the stores. */
 struct rec_slot {
     const void *rec;
     uint32_t hash;
-    uint16_t src;             /* 0: the engine's copy (owned), else the engine_attach id */
 };
 
 struct rec_table {
@@ -44,13 +43,14 @@ struct rec_table {
 #define RECTAB_NONE ((size_t)-1)
 
 /* What engine_rec.c needs of a kind. count adds (d = 1) or subtracts
- * (d = -1) what the engine derives from rec; with d = 1 it may fail
- * (-ENOMEM) and then leaves the counts as they were. */
+ * (d = -1) what the engine derives from rec; it cannot fail (a per-key
+ * count it has no memory for is left out, and subtracting a key that is
+ * absent is a no-op), so that subtracting what was added always balances. */
 struct rec_ops {
     const struct model_type *type;
     struct rec_table *(*table)(struct engine *e);
     const void *(*clone)(const void *rec);
-    int (*count)(struct engine *e, const void *rec, int d);
+    void (*count)(struct engine *e, const void *rec, int d);
     void (*done)(struct engine *e); /* after each apply or release; NULL */
 };
 
@@ -186,7 +186,12 @@ void engine__pv_free(struct engine *e);
  * namespace/name. */
 void engine__rec_apply(struct engine *e, const struct rec_ops *ops, const void *old, const void *rec,
                        uint16_t src);
-void engine__rec_release(struct engine *e, const struct rec_ops *ops, uint16_t src);
+struct store;
+/* s (attached, being freed): its records leave the counts. */
+void engine__rec_release(struct engine *e, const struct rec_ops *ops, const struct store *s);
+/* cb on every record of the kind: the engine's copies, then the attached stores'. */
+void engine__rec_foreach(const struct engine *e, const struct rec_ops *ops,
+                         void (*cb)(void *data, const void *rec), void *data);
 void engine__rec_free(struct engine *e, const struct rec_ops *ops);
 extern const struct rec_ops engine__pvc_ops;  /* engine.c */
 bool engine__pvc_pending(const struct pvc_rec *r);

@@ -1,15 +1,19 @@
-/* Rules engine, claims and snapshots: the records themselves, indexed by
- * namespace/name (engine_int.h struct rec_table). An entry points at the
- * store's record (engine_attach_store: store.h Lifetime) or the engine's
- * own copy (engine_apply), so an object costs ~20 bytes here; what the
- * engine derives from it (pending and class counts, snapshot states and
- * per-claim counts) is added when the record comes in and subtracted, from
- * the same record, when it goes. */
+/* Rules engine, claims and snapshots: what the engine derives from them
+ * (pending and class counts, snapshot states and per-claim counts) is
+ * added when a record comes in and subtracted, from the same record, when
+ * it goes; the warnings walk the records themselves. Records of a store
+ * the engine is attached to (engine_attach_store) stay the store's (store.h
+ * Lifetime: its callbacks give the old record of an update or delete, and
+ * the release hook walks it before it is freed): nothing per object here.
+ * Records fed by engine_apply are copied into a dense array indexed by a
+ * hash of namespace/name (struct rec_table). */
 #include "rules/engine_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "store/store.h"
 
 static uint32_t key_hash(const char *ns, const char *name)
 {
@@ -107,17 +111,25 @@ static void remove_at(struct rec_table *t, size_t pos, size_t k)
     t->n--;
 }
 
-/* Takes the slot's record out of the counts and frees it when owned. */
+/* Takes the slot's record out of the counts and frees it (owned). */
 static void slot_drop(struct engine *e, const struct rec_ops *ops, struct rec_slot *s)
 {
     ops->count(e, s->rec, -1);
-    if (!s->src)
-        ops->type->free((void *)s->rec);
+    ops->type->free((void *)s->rec);
 }
 
 void engine__rec_apply(struct engine *e, const struct rec_ops *ops, const void *old, const void *rec,
                        uint16_t src)
 {
+    if (src) { /* the store's records: it keeps them by key */
+        if (old)
+            ops->count(e, old, -1);
+        if (rec)
+            ops->count(e, rec, 1);
+        if (ops->done)
+            ops->done(e);
+        return;
+    }
     struct rec_table *t = ops->table(e);
     const struct obj_meta *m = model_meta(rec ? rec : old);
     uint32_t h = key_hash(m->ns, m->name);
@@ -127,16 +139,16 @@ void engine__rec_apply(struct engine *e, const struct rec_ops *ops, const void *
         slot_drop(e, ops, &t->v[k]);
         remove_at(t, pos, k);
     }
-    const void *keep = rec ? (src ? rec : ops->clone(rec)) : NULL;
+    const void *keep = rec ? ops->clone(rec) : NULL;
     /* out of memory: the object is dropped rather than left stale */
-    if (rec && (!keep || reserve(t) != 0 || ops->count(e, keep, 1) != 0)) {
-        if (!src && keep)
-            ops->type->free((void *)keep);
+    if (keep && reserve(t) != 0) {
+        ops->type->free((void *)keep);
         keep = NULL;
     }
     if (keep) {
+        ops->count(e, keep, 1);
         find(t, m->ns, m->name, h, &pos); /* the index may have grown */
-        t->v[t->n] = (struct rec_slot){.rec = keep, .hash = h, .src = src};
+        t->v[t->n] = (struct rec_slot){.rec = keep, .hash = h};
         t->idx[pos] = (uint32_t)(t->n + 1);
         t->n++;
     }
@@ -144,21 +156,45 @@ void engine__rec_apply(struct engine *e, const struct rec_ops *ops, const void *
         ops->done(e);
 }
 
-void engine__rec_release(struct engine *e, const struct rec_ops *ops, uint16_t src)
+struct walk {
+    struct engine *e;
+    const struct rec_ops *ops;
+    void (*cb)(void *data, const void *rec);
+    void *data;
+};
+
+static bool uncount_cb(void *data, const void *rec)
 {
-    struct rec_table *t = ops->table(e);
-    size_t n = 0;
-    for (size_t k = 0; k < t->n; k++) {
-        if (t->v[k].src != src)
-            t->v[n++] = t->v[k];
-        else
-            slot_drop(e, ops, &t->v[k]);
-    }
-    t->n = n;
-    if (t->nidx)
-        idx_fill(t);
+    struct walk *w = data;
+    w->ops->count(w->e, rec, -1);
+    return true;
+}
+
+void engine__rec_release(struct engine *e, const struct rec_ops *ops, const struct store *s)
+{
+    struct walk w = {e, ops, NULL, NULL};
+    store_foreach(s, uncount_cb, &w);
     if (ops->done)
         ops->done(e);
+}
+
+static bool walk_cb(void *data, const void *rec)
+{
+    struct walk *w = data;
+    w->cb(w->data, rec);
+    return true;
+}
+
+void engine__rec_foreach(const struct engine *e, const struct rec_ops *ops,
+                         void (*cb)(void *data, const void *rec), void *data)
+{
+    const struct rec_table *t = ops->table((struct engine *)e);
+    for (size_t k = 0; k < t->n; k++)
+        cb(data, t->v[k].rec);
+    struct walk w = {(struct engine *)e, ops, cb, data};
+    for (const struct engine_attach *a = e->attached; a; a = a->next)
+        if (a->store && strcmp(store_type(a->store)->resource, ops->type->resource) == 0)
+            store_foreach(a->store, walk_cb, &w);
 }
 
 void engine__rec_free(struct engine *e, const struct rec_ops *ops)
