@@ -5,12 +5,11 @@
 #include "model/mjson.h"
 #include "model/pack.h"
 
-/* Interned members (pack.h); name, uid, resourceVersion and the volume
- * name are copied behind the struct. */
+/* Interned members (pack.h) besides the namespace; name, uid,
+ * resourceVersion and the volume name are copied behind the struct. */
 static const size_t pvc_interned[] = {
-    offsetof(struct pvc_rec, meta.ns),
-    offsetof(struct pvc_rec, storage_class),
-    offsetof(struct pvc_rec, phase),
+    offsetof(struct pvc_rec, storage_class_id),
+    offsetof(struct pvc_rec, phase_id),
 };
 
 static void pvc_free(void *p)
@@ -48,9 +47,9 @@ static int pvc_build(const struct model_type *t, const struct model_view *v, voi
     if (rc)
         return rc;
     const char *sc = model_view_str(v, PVC_STORAGE_CLASS);
-    model_pack_intern(&pk, offsetof(struct pvc_rec, storage_class), sc, false); /* "" kept */
+    model_pack_intern(&pk, offsetof(struct pvc_rec, storage_class_id), sc, false); /* "" kept */
     model_pack_str(&pk, offsetof(struct pvc_rec, volume_name), model_view_str(v, PVC_VOLUME_NAME), true);
-    model_pack_intern(&pk, offsetof(struct pvc_rec, phase), model_view_str(v, PVC_PHASE), true);
+    model_pack_intern(&pk, offsetof(struct pvc_rec, phase_id), model_view_str(v, PVC_PHASE), true);
     struct pvc_rec *r = model_pack_alloc(&pk);
     if (!r)
         return -ENOMEM;
@@ -70,10 +69,10 @@ struct pvc_rec *model_pvc_clone(const struct pvc_rec *r)
     model_pack_str(&pk, offsetof(struct pvc_rec, meta.name), r->meta.name, false);
     model_pack_uid(&pk, model_meta_uid(&r->meta, ubuf));
     model_pack_rv(&pk, model_meta_rv(&r->meta, rbuf));
-    model_pack_intern(&pk, offsetof(struct pvc_rec, meta.ns), r->meta.ns, false);
-    model_pack_intern(&pk, offsetof(struct pvc_rec, storage_class), r->storage_class, false);
+    model_pack_ns(&pk, model_meta_ns(&r->meta));
+    model_pack_intern(&pk, offsetof(struct pvc_rec, storage_class_id), pvc_storage_class(r), false);
     model_pack_str(&pk, offsetof(struct pvc_rec, volume_name), r->volume_name, false);
-    model_pack_intern(&pk, offsetof(struct pvc_rec, phase), r->phase, false);
+    model_pack_intern(&pk, offsetof(struct pvc_rec, phase_id), pvc_phase(r), false);
     struct pvc_rec *c = model_pack_alloc(&pk);
     if (!c)
         return NULL;

@@ -5,11 +5,9 @@
 #include "model/mjson.h"
 #include "model/pack.h"
 
-static const size_t snap_interned[] = {offsetof(struct snapshot_rec, meta.ns)};
-
 static void snap_free(void *p)
 {
-    model_pack_free(p, snap_interned, 1);
+    model_pack_free(p, NULL, 0); /* the namespace is its one interned member */
 }
 
 /* The fields a snapshot record is built from (fields.h); a new one gets an
@@ -54,7 +52,7 @@ struct snapshot_rec *model_snapshot_clone(const struct snapshot_rec *r)
     model_pack_str(&pk, offsetof(struct snapshot_rec, meta.name), r->meta.name, false);
     model_pack_uid(&pk, model_meta_uid(&r->meta, ubuf));
     model_pack_rv(&pk, model_meta_rv(&r->meta, rbuf));
-    model_pack_intern(&pk, offsetof(struct snapshot_rec, meta.ns), r->meta.ns, false);
+    model_pack_ns(&pk, model_meta_ns(&r->meta));
     model_pack_str(&pk, offsetof(struct snapshot_rec, source_pvc), r->source_pvc, false);
     model_pack_str(&pk, offsetof(struct snapshot_rec, error_message), r->error_message, false);
     struct snapshot_rec *c = model_pack_alloc(&pk);

@@ -161,8 +161,8 @@ struct classify_ctx engine__classify_ctx(const struct engine *e, const struct pv
 {
     struct classify_ctx c = {.ed = e->ed, .files_driver_ok = engine__files_driver_ok(e),
                              .vault_tier = e->o.vault_tier};
-    if (pv && pv->storage_class) {
-        const struct sc_ent *s = strmap_get(&e->classes, pv->storage_class);
+    if (pv && pv_storage_class(pv)) {
+        const struct sc_ent *s = strmap_get(&e->classes, pv_storage_class(pv));
         if (s)
             c.class_params = s->params;
     }
@@ -225,18 +225,18 @@ void engine_set_on_change(struct engine *e, engine_change_cb cb, void *data)
 /* Whether a claim counts as pending / without a storage class. */
 bool engine__pvc_pending(const struct pvc_rec *r)
 {
-    return (r->phase && strcmp(r->phase, "Pending") == 0) || !r->volume_name;
+    return (pvc_phase(r) && strcmp(pvc_phase(r), "Pending") == 0) || !r->volume_name;
 }
 
 bool engine__pvc_no_class(const struct pvc_rec *r)
 {
-    return !r->has_storage_class || !r->storage_class || !*r->storage_class;
+    return !r->has_storage_class || !pvc_storage_class(r) || !*pvc_storage_class(r);
 }
 
 static void pvc_count(struct engine *e, const void *rec, int d)
 {
     const struct pvc_rec *r = rec;
-    const char *ns = r->meta.ns ? r->meta.ns : "";
+    const char *ns = model_meta_ns(&r->meta) ? model_meta_ns(&r->meta) : "";
     if (engine__pvc_pending(r)) {
         if (d > 0)
             (void)strmap_incr(&e->pending_ns, ns); /* NULL: out of memory, left out */

@@ -270,7 +270,7 @@ static void snap_count(struct engine *e, const void *rec, int d)
     const struct obj_meta *m = &r->meta;
     if (r->source_pvc) {
         char ck[512];
-        snprintf(ck, sizeof(ck), "%s/%s", m->ns ? m->ns : "", r->source_pvc);
+        snprintf(ck, sizeof(ck), "%s/%s", model_meta_ns(m) ? model_meta_ns(m) : "", r->source_pvc);
         if (d > 0) {
             const char *claim = strmap_incr(&e->per_claim, ck); /* NULL: out of memory, left out */
             size_t c = claim ? strmap_count_of(&e->per_claim, claim) : 0;
@@ -382,7 +382,7 @@ static void keyed_cb(void *data, const void *rec)
     struct keyed *k = data;
     const struct obj_meta *m = model_meta(rec);
     char key[512];
-    snprintf(key, sizeof(key), "%s/%s", m->ns ? m->ns : "", m->name);
+    snprintf(key, sizeof(key), "%s/%s", model_meta_ns(m) ? model_meta_ns(m) : "", m->name);
     k->cb(k->w, key, rec);
 }
 
@@ -400,7 +400,7 @@ static void warn_pvc(struct wlist *w, const char *key, const void *rec)
         warn_add(w, "claim-pending", key, "claim is Pending or not bound to a volume");
     if (engine__pvc_no_class(c))
         warn_add(w, "claim-no-storage-class", key, "%s",
-                 c->has_storage_class && c->storage_class && !*c->storage_class ? "storageClassName is \"\": the claim can only bind a pre-created "
+                 c->has_storage_class && pvc_storage_class(c) && !*pvc_storage_class(c) ? "storageClassName is \"\": the claim can only bind a pre-created "
                                   "volume, which AKS backup skips (static)"
                                 : "storageClassName is not set: the claim depends on the default "
                                   "storage class at creation time");
@@ -460,12 +460,12 @@ static void pv_warn_cb(void *data, const struct pv_rec *pv, enum pv_reason r)
     struct pv_warn *pw = data;
     const struct engine *e = pw->w->e;
     if (e->ed->velero_metadata_warning && (pv->flags & PV_F_VELERO_META) &&
-        !(pv->claim_name && !outside_ext(e, pv->claim_ns)))
+        !(pv->claim_name && !outside_ext(e, pv_claim_ns(pv))))
         warn_add(pw->w, "velero-metadata", pv->meta.name,
                  "PersistentVolume carries a label or annotation under velero.io/: the backup "
                  "extension's Velero may act on it; remove it");
-    if (r == PV_REASON_SUPPORTED && pv->csi_driver && strcmp(pv->csi_driver, DISK_CSI_DRIVER) == 0 &&
-        pv->claim_name && in_backup_scope(e, pv->claim_ns))
+    if (r == PV_REASON_SUPPORTED && pv_csi_driver(pv) && strcmp(pv_csi_driver(pv), DISK_CSI_DRIVER) == 0 &&
+        pv->claim_name && in_backup_scope(e, pv_claim_ns(pv)))
         pw->disks_in_scope++;
 }
 

@@ -28,7 +28,7 @@ static uint32_t key_hash(const char *ns, const char *name)
 
 static bool same_key(const struct obj_meta *m, const char *ns, const char *name)
 {
-    return strcmp(m->ns ? m->ns : "", ns ? ns : "") == 0 && strcmp(m->name, name) == 0;
+    return strcmp(model_meta_ns(m) ? model_meta_ns(m) : "", ns ? ns : "") == 0 && strcmp(m->name, name) == 0;
 }
 
 /* Slot index of ns/name, or RECTAB_NONE; *pos gets its index position, or
@@ -132,9 +132,9 @@ void engine__rec_apply(struct engine *e, const struct rec_ops *ops, const void *
     }
     struct rec_table *t = ops->table(e);
     const struct obj_meta *m = model_meta(rec ? rec : old);
-    uint32_t h = key_hash(m->ns, m->name);
+    uint32_t h = key_hash(model_meta_ns(m), m->name);
     size_t pos = 0;
-    size_t k = find(t, m->ns, m->name, h, &pos);
+    size_t k = find(t, model_meta_ns(m), m->name, h, &pos);
     if (k != RECTAB_NONE) {
         slot_drop(e, ops, &t->v[k]);
         remove_at(t, pos, k);
@@ -147,7 +147,7 @@ void engine__rec_apply(struct engine *e, const struct rec_ops *ops, const void *
     }
     if (keep) {
         ops->count(e, keep, 1);
-        find(t, m->ns, m->name, h, &pos); /* the index may have grown */
+        find(t, model_meta_ns(m), m->name, h, &pos); /* the index may have grown */
         t->v[t->n] = (struct rec_slot){.rec = keep, .hash = h};
         t->idx[pos] = (uint32_t)(t->n + 1);
         t->n++;

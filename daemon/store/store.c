@@ -76,7 +76,7 @@ static bool str_eq(const char *a, const char *b)
 static bool same_key(const void *rec, const char *ns, const char *name)
 {
     const struct obj_meta *m = model_meta(rec);
-    return str_eq(m->ns, ns) && strcmp(m->name, name) == 0;
+    return str_eq(model_meta_ns(m), ns) && strcmp(m->name, name) == 0;
 }
 
 static int map_init(struct map *m)
@@ -241,8 +241,8 @@ static void emit_delete(struct store *s, const void *rec)
 static int put(struct store *s, void *rec, bool mark)
 {
     const struct obj_meta *m = model_meta(rec);
-    uint32_t h = key_hash(m->ns, m->name);
-    size_t i = map_find(&s->map, m->ns, m->name, h);
+    uint32_t h = key_hash(model_meta_ns(m), m->name);
+    size_t i = map_find(&s->map, model_meta_ns(m), m->name, h);
     struct slot *e = &s->map.slots[i];
     if (e->rec) {
         e->seen = mark;
@@ -273,7 +273,7 @@ int store_upsert(struct store *s, void *rec)
 int store_delete(struct store *s, void *rec)
 {
     const struct obj_meta *m = model_meta(rec);
-    size_t i = map_find(&s->map, m->ns, m->name, key_hash(m->ns, m->name));
+    size_t i = map_find(&s->map, model_meta_ns(m), m->name, key_hash(model_meta_ns(m), m->name));
     void *cur = s->map.slots[i].rec;
     if (!cur) {
         s->type->free(rec);
@@ -302,8 +302,8 @@ struct store_replace *store_replace_begin(struct store *s)
 int store_replace_add(struct store_replace *r, void *rec)
 {
     const struct obj_meta *m = model_meta(rec);
-    uint32_t h = key_hash(m->ns, m->name);
-    size_t i = map_find(&r->staged, m->ns, m->name, h);
+    uint32_t h = key_hash(model_meta_ns(m), m->name);
+    size_t i = map_find(&r->staged, model_meta_ns(m), m->name, h);
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 512;
         void **no = realloc(r->order, nc * sizeof(*no));

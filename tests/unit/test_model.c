@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "model/pack.h"
+#include "util/clock.h"
 #include "rules_support.h"
 
 static int extract_all(const struct model_type *t, const char *file, const char *kind)
@@ -23,7 +24,7 @@ static int extract_all(const struct model_type *t, const char *file, const char 
         char ub[MODEL_UID_BUF], rb[MODEL_RV_BUF];
         ck_assert_uint_gt(strlen(model_meta_uid(model_meta(rec), ub)), 0);
         ck_assert_uint_gt(strlen(model_meta_rv(model_meta(rec), rb)), 0);
-        ck_assert_int_eq(model_meta(rec)->ns != NULL, t->namespaced);
+        ck_assert_int_eq(model_meta_ns(model_meta(rec)) != NULL, t->namespaced);
         t->free(rec);
         n++;
     }
@@ -73,12 +74,12 @@ START_TEST(pv_fields)
     struct pv_rec *r = fixture_record(&model_pv_type, "persistentvolumes.json",
                                       "pvc-376cbd50-4f18-5d33-b0a1-4a849714f434");
     ck_assert_int_eq(r->source, PV_SOURCE_CSI);
-    ck_assert_str_eq(r->csi_driver, "disk.csi.azure.com");
-    ck_assert_str_eq(r->storage_class, "managed-csi");
-    ck_assert_str_eq(r->claim_ns, "shop");
+    ck_assert_str_eq(pv_csi_driver(r), "disk.csi.azure.com");
+    ck_assert_str_eq(pv_storage_class(r), "managed-csi");
+    ck_assert_str_eq(pv_claim_ns(r), "shop");
     ck_assert_str_eq(r->claim_name, "data-postgres-0");
-    ck_assert_str_eq(r->phase, "Bound");
-    ck_assert_str_eq(r->provisioned_by, "disk.csi.azure.com");
+    ck_assert_str_eq(pv_phase(r), "Bound");
+    ck_assert_str_eq(pv_provisioned_by(r), "disk.csi.azure.com");
     ck_assert(!r->migrated);
     ck_assert_int_gt(r->meta.created, 0);
     model_pv_type.free(r);
@@ -86,25 +87,25 @@ START_TEST(pv_fields)
     r = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-intree-gitea");
     ck_assert_int_eq(r->source, PV_SOURCE_AZURE_DISK);
     ck_assert(r->migrated);
-    ck_assert_ptr_null(r->csi_driver);
+    ck_assert_ptr_null(pv_csi_driver(r));
     model_pv_type.free(r);
 
     r = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-hostpath-scratch");
     ck_assert_int_eq(r->source, PV_SOURCE_OTHER);
-    ck_assert_str_eq(r->source_field, "hostPath");
-    ck_assert_ptr_null(r->claim_ns);
+    ck_assert_str_eq(pv_source_field(r), "hostPath");
+    ck_assert_ptr_null(pv_claim_ns(r));
     ck_assert_ptr_null(r->claim_name);
-    ck_assert_str_eq(r->phase, "Available");
+    ck_assert_str_eq(pv_phase(r), "Available");
     model_pv_type.free(r);
 
     r = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive");
-    ck_assert_str_eq(r->source_field, "nfs");
-    ck_assert_ptr_null(r->storage_class);
+    ck_assert_str_eq(pv_source_field(r), "nfs");
+    ck_assert_ptr_null(pv_storage_class(r));
     model_pv_type.free(r);
 
     r = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-orders-legacy-disk");
-    ck_assert_ptr_null(r->provisioned_by);
-    ck_assert_ptr_null(r->storage_class); /* "" */
+    ck_assert_ptr_null(pv_provisioned_by(r));
+    ck_assert_ptr_null(pv_storage_class(r)); /* "" */
     model_pv_type.free(r);
 }
 END_TEST
@@ -113,18 +114,18 @@ START_TEST(pvc_fields)
 {
     struct pvc_rec *c = fixture_record(&model_pvc_type, "persistentvolumeclaims.json", "orders-legacy");
     ck_assert(c->has_storage_class);
-    ck_assert_str_eq(c->storage_class, "");
+    ck_assert_str_eq(pvc_storage_class(c), "");
     ck_assert_str_eq(c->volume_name, "pv-orders-legacy-disk");
     model_pvc_type.free(c);
     c = fixture_record(&model_pvc_type, "persistentvolumeclaims.json", "scratch");
     ck_assert(!c->has_storage_class);
-    ck_assert_ptr_null(c->storage_class);
+    ck_assert_ptr_null(pvc_storage_class(c));
     ck_assert_ptr_null(c->volume_name);
-    ck_assert_str_eq(c->phase, "Pending");
-    ck_assert_str_eq(c->meta.ns, "shop");
+    ck_assert_str_eq(pvc_phase(c), "Pending");
+    ck_assert_str_eq(model_meta_ns(&c->meta), "shop");
     /* Packed: the namespace is shared with every other claim in it. */
     struct pvc_rec *o = fixture_record(&model_pvc_type, "persistentvolumeclaims.json", "orders-legacy");
-    ck_assert_ptr_eq(o->meta.ns, c->meta.ns);
+    ck_assert_ptr_eq(model_meta_ns(&o->meta), model_meta_ns(&c->meta));
     ck_assert_ptr_eq(o->meta.name, (const char *)o + sizeof(*o));
     model_pvc_type.free(o);
     model_pvc_type.free(c);
@@ -145,7 +146,7 @@ START_TEST(storage_fields)
     ck_assert_str_eq(v->driver, "file.csi.azure.com");
     model_snapshotclass_type.free(v);
     struct csidriver_rec *d = fixture_record(&model_csidriver_type, "storage.json", "disk.csi.azure.com");
-    ck_assert_ptr_null(d->meta.ns);
+    ck_assert_ptr_null(model_meta_ns(&d->meta));
     model_csidriver_type.free(d);
 }
 END_TEST
@@ -307,9 +308,9 @@ START_TEST(rec_new_fills_meta_head)
     char ub[MODEL_UID_BUF], rb[MODEL_RV_BUF];
     ck_assert_str_eq(model_meta_uid(&pv->meta, ub), "u1");
     ck_assert_str_eq(model_meta_rv(&pv->meta, rb), "7");
-    ck_assert_ptr_null(pv->meta.ns);
+    ck_assert_ptr_null(model_meta_ns(&pv->meta));
     ck_assert_int_eq(pv->meta.created, 1767323045);
-    ck_assert_ptr_null(pv->csi_driver); /* the rest of the record is zeroed */
+    ck_assert_ptr_null(pv_csi_driver(pv)); /* the rest of the record is zeroed */
     model_meta_clear(&pv->meta);
     free(pv);
     json_object_put(o);
@@ -342,17 +343,17 @@ START_TEST(pv_packed_and_interned)
     ck_assert_mem_eq(a->meta.uid, b->meta.uid, 16);
     ck_assert(model_meta_rv_eq(&a->meta, &b->meta));
     /* Class, driver, phase, claim namespace are shared between records. */
-    ck_assert_ptr_eq(a->storage_class, b->storage_class);
-    ck_assert_ptr_eq(a->csi_driver, b->csi_driver);
-    ck_assert_ptr_eq(a->phase, b->phase);
-    ck_assert_ptr_eq(a->claim_ns, b->claim_ns);
-    ck_assert_ptr_eq(a->provisioned_by, b->provisioned_by);
-    ck_assert_ptr_eq(a->source_field, b->source_field);
+    ck_assert_ptr_eq(pv_storage_class(a), pv_storage_class(b));
+    ck_assert_ptr_eq(pv_csi_driver(a), pv_csi_driver(b));
+    ck_assert_ptr_eq(pv_phase(a), pv_phase(b));
+    ck_assert_ptr_eq(pv_claim_ns(a), pv_claim_ns(b));
+    ck_assert_ptr_eq(pv_provisioned_by(a), pv_provisioned_by(b));
+    ck_assert_ptr_eq(pv_source_field(a), pv_source_field(b));
     /* managed-csi, disk.csi.azure.com (driver and provisioner), Bound, shop, csi */
     ck_assert_uint_eq(model_intern_count(), base + 5);
     model_pv_type.free(a);
     ck_assert_uint_eq(model_intern_count(), base + 5);
-    ck_assert_str_eq(b->storage_class, "managed-csi");
+    ck_assert_str_eq(pv_storage_class(b), "managed-csi");
     model_pv_type.free(b);
     ck_assert_uint_eq(model_intern_count(), base);
 }
@@ -463,6 +464,75 @@ START_TEST(intern_refcounts)
 }
 END_TEST
 
+/* Records keep 32-bit ids: 0 is NULL, "" has an id of its own, an id
+ * reads back its string while held, and a freed id is reused (removals
+ * from the lookup table keep the other strings findable). */
+START_TEST(intern_ids)
+{
+    size_t base = model_intern_count();
+    ck_assert_uint_eq(model_intern_id(NULL), 0);
+    ck_assert_ptr_null(model_intern_str(0));
+    model_intern_put_id(0);
+    uint32_t e = model_intern_id("");
+    ck_assert_uint_ne(e, 0);
+    ck_assert_str_eq(model_intern_str(e), "");
+    uint32_t ids[300];
+    char buf[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(buf, sizeof(buf), "ns-%d", i);
+        ids[i] = model_intern_id(buf);
+        ck_assert_uint_ne(ids[i], 0);
+        ck_assert_uint_eq(model_intern_id(buf), ids[i]);
+        model_intern_put_id(ids[i]);
+    }
+    for (int i = 0; i < 300; i += 2) /* every other one gone */
+        model_intern_put_id(ids[i]);
+    ck_assert_uint_eq(model_intern_count(), base + 1 + 150);
+    for (int i = 1; i < 300; i += 2) {
+        snprintf(buf, sizeof(buf), "ns-%d", i);
+        ck_assert_str_eq(model_intern_str(ids[i]), buf);
+        ck_assert_uint_eq(model_intern_id(buf), ids[i]);
+        model_intern_put_id(ids[i]);
+    }
+    uint32_t again = model_intern_id("ns-new");
+    bool reused = false;
+    for (int i = 0; i < 300; i += 2)
+        reused |= again == ids[i];
+    ck_assert(reused);
+    model_intern_put_id(again);
+    for (int i = 1; i < 300; i += 2)
+        model_intern_put_id(ids[i]);
+    model_intern_put_id(e);
+    ck_assert_uint_eq(model_intern_count(), base);
+}
+END_TEST
+
+/* obj_meta keeps creationTimestamp in 40 bits and the namespace as a
+ * 24-bit id: every RFC 3339 year (0000-9999) reads back the same, and the
+ * namespace reads back as its string. */
+START_TEST(meta_created_and_ns)
+{
+    static const char *const ts[] = {"9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+                                     "2026-03-14T09:40:00Z"};
+    for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+        int64_t want = 0;
+        ck_assert_int_eq(clock_parse_rfc3339(ts[i], &want, NULL), 0);
+        char js[512];
+        snprintf(js, sizeof(js),
+                 "{\"metadata\":{\"name\":\"c\",\"namespace\":\"team-a\",\"uid\":\"u\","
+                 "\"resourceVersion\":\"5\",\"creationTimestamp\":\"%s\"}}", ts[i]);
+        struct json_object *o = json_tokener_parse(js);
+        void *rec = NULL;
+        ck_assert_int_eq(model_pvc_type.extract(&model_pvc_type, o, &rec), 0);
+        const struct pvc_rec *c = rec;
+        ck_assert_int_eq(c->meta.created, want);
+        ck_assert_str_eq(model_meta_ns(&c->meta), "team-a");
+        model_pvc_type.free(rec);
+        json_object_put(o);
+    }
+}
+END_TEST
+
 START_TEST(pool_reuses_and_big_records)
 {
     struct pv_rec *a = fixture_record(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive");
@@ -526,6 +596,8 @@ static Suite *suite(void)
     tcase_add_test(tc, pv_packed_and_interned);
     tcase_add_test(tc, uid_and_rv_compact_or_kept);
     tcase_add_test(tc, intern_refcounts);
+    tcase_add_test(tc, intern_ids);
+    tcase_add_test(tc, meta_created_and_ns);
     tcase_add_test(tc, pool_reuses_and_big_records);
     suite_add_tcase(s, tc);
     TCase *tq = tcase_create("quantity");

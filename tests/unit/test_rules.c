@@ -103,20 +103,24 @@ START_TEST(first_match_wins)
     /* A CSI disk PV annotated migrated-to is in-tree, not supported. */
     struct pv_rec pv = {0};
     pv.source = PV_SOURCE_CSI;
-    pv.csi_driver = "disk.csi.azure.com";
-    pv.provisioned_by = "disk.csi.azure.com";
+    pv.csi_driver_id = model_intern_id("disk.csi.azure.com");
+    pv.provisioned_by_id = model_intern_id("disk.csi.azure.com");
     ck_assert_int_eq(classify_pv(&pv), PV_REASON_SUPPORTED);
     pv.migrated = true;
     ck_assert_int_eq(classify_pv(&pv), PV_REASON_IN_TREE);
     pv.migrated = false;
-    pv.provisioned_by = "kubernetes.io/azure-disk";
+    model_intern_put_id(pv.provisioned_by_id);
+    pv.provisioned_by_id = model_intern_id("kubernetes.io/azure-disk");
     ck_assert_int_eq(classify_pv(&pv), PV_REASON_STATIC);
     pv.source = PV_SOURCE_NONE;
     ck_assert_int_eq(classify_pv(&pv), PV_REASON_NOT_CSI);
     ck_assert_str_eq(classify_pv_driver(&pv), "");
     pv.source = PV_SOURCE_OTHER;
-    pv.source_field = "iscsi";
+    pv.source_field_id = model_intern_id("iscsi");
     ck_assert_str_eq(classify_pv_driver(&pv), "iscsi");
+    model_intern_put_id(pv.source_field_id);
+    model_intern_put_id(pv.provisioned_by_id);
+    model_intern_put_id(pv.csi_driver_id);
 }
 END_TEST
 
