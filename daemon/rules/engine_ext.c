@@ -240,53 +240,111 @@ const char *snapshot_status_name(enum snapshot_status s)
     }
 }
 
-static bool max_cb(void *data, const char *key, void *val)
-{
-    struct engine *e = data;
-    size_t n = (size_t)(uintptr_t)val;
-    if (n > e->max_per_claim || (n == e->max_per_claim && e->max_claim && strcmp(key, e->max_claim) < 0)) {
-        e->max_per_claim = n;
-        e->max_claim = key;
-    }
-    return true;
-}
-
-static void recompute_max(struct engine *e)
-{
-    e->max_per_claim = 0;
-    e->max_claim = NULL;
-    strmap_foreach(&e->per_claim, max_cb, e);
-}
-
 static enum snapshot_status snap_status(const struct snapshot_rec *r)
 {
     return r->has_error ? SNAPSHOT_FAILED : r->ready ? SNAPSHOT_READY : SNAPSHOT_PENDING;
 }
 
-/* Adds or subtracts a snapshot's state and its claim's count. */
+/* ---- snapshots per claim ----
+ * Counted when read (the largest count for /metrics and the report, each
+ * count for the snapshots-near-limit warning), from the snapshot records
+ * themselves: nothing is kept per claim between changes. A walk groups
+ * them by namespace and source claim in a transient open-addressing table;
+ * the largest count is kept until a snapshot changes. */
+
+struct claim_count {
+    const char *ns;    /* interned: equal namespaces are the same pointer */
+    const char *claim; /* the record's spec.source.persistentVolumeClaimName */
+    uint32_t hash;
+    uint32_t n;
+};
+
+struct claim_counts {
+    struct claim_count *v; /* v[i].claim NULL = empty */
+    size_t cap, n;         /* cap a power of two */
+    bool oom;
+};
+
+struct claim_max {
+    bool valid;
+    size_t max;
+    char key[512]; /* "ns/claim" of the largest count (the smallest key among equals) */
+};
+
+static uint32_t claim_hash(const char *ns, const char *claim)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = ns ? ns : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ '/') * 1099511628211ULL;
+    for (const char *p = claim; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static struct claim_count *cc_slot(struct claim_count *v, size_t cap, const char *ns, const char *claim,
+                                   uint32_t h)
+{
+    size_t mask = cap - 1;
+    size_t i = h & mask;
+    while (v[i].claim && !(v[i].hash == h && v[i].ns == ns && strcmp(v[i].claim, claim) == 0))
+        i = (i + 1) & mask;
+    return &v[i];
+}
+
+static void cc_add(void *data, const void *rec)
+{
+    struct claim_counts *c = data;
+    const struct snapshot_rec *r = rec;
+    if (!r->source_pvc || c->oom)
+        return;
+    if ((c->n + 1) * 4 > c->cap * 3) {
+        size_t nc = c->cap ? c->cap * 2 : 64;
+        struct claim_count *nv = calloc(nc, sizeof(*nv));
+        if (!nv) {
+            c->oom = true;
+            return;
+        }
+        for (size_t i = 0; i < c->cap; i++)
+            if (c->v[i].claim)
+                *cc_slot(nv, nc, c->v[i].ns, c->v[i].claim, c->v[i].hash) = c->v[i];
+        free(c->v);
+        c->v = nv;
+        c->cap = nc;
+    }
+    const char *ns = model_meta_ns(&r->meta);
+    uint32_t h = claim_hash(ns, r->source_pvc);
+    struct claim_count *s = cc_slot(c->v, c->cap, ns, r->source_pvc, h);
+    if (!s->claim) {
+        *s = (struct claim_count){.ns = ns, .claim = r->source_pvc, .hash = h};
+        c->n++;
+    }
+    s->n++;
+}
+
+/* The counts of every claim with snapshots; 0 or -ENOMEM (c freed). */
+static int claim_counts(const struct engine *e, struct claim_counts *c)
+{
+    memset(c, 0, sizeof(*c));
+    engine__rec_foreach(e, &engine__snap_ops, cc_add, c);
+    if (!c->oom)
+        return 0;
+    free(c->v);
+    return -ENOMEM;
+}
+
+static void claim_key(const struct claim_count *c, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s", c->ns ? c->ns : "", c->claim);
+}
+
+/* Counts a snapshot's state; the per-claim maximum is counted anew. */
 static void snap_count(struct engine *e, const void *rec, int d)
 {
     const struct snapshot_rec *r = rec;
-    const struct obj_meta *m = &r->meta;
-    if (r->source_pvc) {
-        char ck[512];
-        snprintf(ck, sizeof(ck), "%s/%s", model_meta_ns(m) ? model_meta_ns(m) : "", r->source_pvc);
-        if (d > 0) {
-            const char *claim = strmap_incr(&e->per_claim, ck); /* NULL: out of memory, left out */
-            size_t c = claim ? strmap_count_of(&e->per_claim, claim) : 0;
-            if (claim && !e->max_stale && c > e->max_per_claim) {
-                e->max_per_claim = c;
-                e->max_claim = claim;
-            }
-        } else {
-            if (e->max_claim && strcmp(e->max_claim, ck) == 0) {
-                e->max_claim = NULL; /* the key may be gone */
-                e->max_stale = true; /* snap_done recomputes */
-            }
-            strmap_decr(&e->per_claim, ck);
-        }
-    }
     e->snap_count[snap_status(r)] += (size_t)d;
+    if (e->cmax)
+        e->cmax->valid = false;
 }
 
 static struct rec_table *snap_table(struct engine *e)
@@ -299,15 +357,7 @@ static const void *snap_clone(const void *rec)
     return model_snapshot_clone(rec);
 }
 
-/* After a change: the maximum, when the claim that held it lost a snapshot. */
-static void snap_done(struct engine *e)
-{
-    if (e->max_stale)
-        recompute_max(e);
-    e->max_stale = false;
-}
-
-const struct rec_ops engine__snap_ops = {&model_snapshot_type, snap_table, snap_clone, snap_count, snap_done};
+const struct rec_ops engine__snap_ops = {&model_snapshot_type, snap_table, snap_clone, snap_count, NULL};
 
 size_t engine_snapshots(const struct engine *e, enum snapshot_status s)
 {
@@ -316,16 +366,41 @@ size_t engine_snapshots(const struct engine *e, enum snapshot_status s)
 
 size_t engine_snapshots_max_per_claim(const struct engine *e, const char **claim)
 {
+    struct claim_max *m = e->cmax;
+    if (!m || !m->valid) {
+        if (!m && !(m = ((struct engine *)e)->cmax = calloc(1, sizeof(*m)))) {
+            if (claim)
+                *claim = NULL;
+            return 0; /* out of memory: as if none */
+        }
+        struct claim_counts c;
+        m->max = 0;
+        m->key[0] = '\0';
+        if (claim_counts(e, &c) == 0) {
+            for (size_t i = 0; i < c.cap; i++) {
+                if (!c.v[i].claim || c.v[i].n < m->max)
+                    continue;
+                char key[sizeof(m->key)];
+                claim_key(&c.v[i], key, sizeof(key));
+                if (c.v[i].n > m->max || strcmp(key, m->key) < 0) {
+                    m->max = c.v[i].n;
+                    memcpy(m->key, key, sizeof(key));
+                }
+            }
+            free(c.v);
+            m->valid = true;
+        }
+    }
     if (claim)
-        *claim = e->max_claim;
-    return e->max_per_claim;
+        *claim = m->max ? m->key : NULL;
+    return m->max;
 }
 
 void engine__free_ext(struct engine *e)
 {
     strmap_clear(&e->pods, pod_ent_free);
     engine__rec_free(e, &engine__snap_ops);
-    strmap_clear(&e->per_claim, NULL);
+    free(e->cmax);
 }
 
 /* ---- warnings ---- */
@@ -419,16 +494,13 @@ static void warn_snap(struct wlist *w, const char *key, const void *rec)
                  (long long)((w->now - created) / 60));
 }
 
-static bool warn_claim_snaps(void *data, const char *key, void *val)
+static void warn_claim_snaps(struct wlist *w, const char *key, size_t n)
 {
-    struct wlist *w = data;
-    size_t n = (size_t)(uintptr_t)val;
     const struct engine_opts *o = &w->e->o;
     if (o->snapshots_per_disk > 0 && (double)n >= o->warn_ratio * (double)o->snapshots_per_disk)
         warn_add(w, "snapshots-near-limit", key,
                  "%zu snapshots of this claim (limit %ld per disk): delete old snapshots or "
                  "shorten retention", n, o->snapshots_per_disk);
-    return true;
 }
 
 /* ---- warnings of editions that have them ---- */
@@ -537,7 +609,19 @@ int engine_warnings(const struct engine *e, int64_t now, struct engine_warning *
     struct wlist w = {.e = e, .now = now};
     rec_foreach(e, &engine__pvc_ops, warn_pvc, &w);
     rec_foreach(e, &engine__snap_ops, warn_snap, &w);
-    strmap_foreach(&e->per_claim, warn_claim_snaps, &w);
+    struct claim_counts cc;
+    if (claim_counts(e, &cc) == 0) {
+        for (size_t i = 0; i < cc.cap; i++) {
+            if (!cc.v[i].claim)
+                continue;
+            char key[512];
+            claim_key(&cc.v[i], key, sizeof(key));
+            warn_claim_snaps(&w, key, cc.v[i].n);
+        }
+        free(cc.v);
+    } else {
+        w.err = -ENOMEM;
+    }
     size_t np;
     const struct pod_ent **pods = sorted_pods(e, &np);
     for (size_t i = 0; i < np; i++) {

@@ -105,11 +105,8 @@ struct engine {
     size_t pending, no_class;
 
     struct rec_table snaps;    /* engine_rec.c */
-    struct strmap per_claim;   /* ns/claim -> count */
     size_t snap_count[SNAPSHOT_STATUS_COUNT];
-    size_t max_per_claim;
-    const char *max_claim;     /* key in per_claim */
-    bool max_stale;            /* max_claim lost a snapshot: recompute (engine_ext.c) */
+    struct claim_max *cmax;    /* engine_ext.c: the most snapshots of one claim, computed when read */
 
     struct strmap classes;     /* name -> sc_ent */
     struct strmap drivers;     /* CSIDriver names (value unused) */
