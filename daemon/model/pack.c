@@ -196,13 +196,13 @@ size_t model_intern_count(void)
  * between the records it keeps, and records of ~200 bytes taken from
  * glibc's bins in between made json-c's next DOM 3x more expensive to
  * allocate (_int_malloc, malloc_consolidate: +50% CPU for a 200k-PV sync).
- * An 8-byte header keeps the size class; blocks are kept for reuse (a
- * cluster's PV count moves slowly). AddressSanitizer builds use calloc so
- * that overflows stay visible. */
+ * No header: a record is freed with the size it was allocated with, which
+ * its type computes again from its strings (model_pack_free). Blocks are
+ * kept for reuse (a cluster's PV count moves slowly). AddressSanitizer
+ * builds use calloc so that overflows stay visible. */
 
 #define POOL_MAX 1024            /* larger records: calloc */
 #define POOL_BLOCK (64 * 1024)
-#define POOL_HDR 8
 
 struct pool_link {
     struct pool_link *next;
@@ -223,20 +223,22 @@ static struct {
 #endif
 #endif
 
+/* The bytes a record of size bytes takes in the pool; 0: calloc'd. */
+static size_t pool_class_bytes(size_t size)
+{
+    size_t total = (size + 7) & ~(size_t)7; /* 8-aligned: no record needs more */
+#ifdef POOL_OFF
+    total = 0;
+#endif
+    return total > POOL_MAX ? 0 : total;
+}
+
 static void *pool_alloc(size_t size)
 {
-    size_t total = (size + POOL_HDR + 7) & ~(size_t)7; /* 8-aligned: no record needs more */
-#ifdef POOL_OFF
-    total = POOL_MAX + 16;
-#endif
+    size_t total = pool_class_bytes(size);
+    if (!total)
+        return calloc(1, size);
     char *p;
-    if (total > POOL_MAX) {
-        p = calloc(1, size + POOL_HDR);
-        if (!p)
-            return NULL;
-        *(uint64_t *)(void *)p = 0;
-        return p + POOL_HDR;
-    }
     size_t c = total / 8;
     if (pool.free[c]) {
         p = (char *)pool.free[c];
@@ -256,21 +258,20 @@ static void *pool_alloc(size_t size)
         pool.left -= total;
     }
     memset(p, 0, total);
-    *(uint64_t *)(void *)p = c;
-    return p + POOL_HDR;
+    return p;
 }
 
-static void pool_free(void *rec)
+/* rec was pool_alloc(size). */
+static void pool_free(void *rec, size_t size)
 {
-    char *p = (char *)rec - POOL_HDR;
-    uint64_t c = *(uint64_t *)(void *)p;
-    if (c == 0) {
-        free(p);
+    size_t total = pool_class_bytes(size);
+    if (!total) {
+        free(rec);
         return;
     }
-    struct pool_link *l = (struct pool_link *)(void *)p;
-    l->next = pool.free[c];
-    pool.free[c] = l;
+    struct pool_link *l = rec;
+    l->next = pool.free[total / 8];
+    pool.free[total / 8] = l;
 }
 
 /* ---- packed records ---- */
@@ -385,7 +386,7 @@ void *model_pack_alloc(const struct model_pack *p)
             if (!id || (f->kind == MODEL_PACK_NS && id > MODEL_NS_ID_MAX)) {
                 model_intern_put_id(id);
                 drop_ids(rec, p, i);
-                pool_free(rec);
+                pool_free(rec, p->size + p->bytes);
                 return NULL;
             }
             if (f->kind == MODEL_PACK_NS)
@@ -408,12 +409,33 @@ void *model_pack_alloc(const struct model_pack *p)
     return rec;
 }
 
-void model_pack_free(void *rec, const size_t *intern_offs, size_t n)
+/* The size model_pack_alloc gave rec: its struct and the strings behind
+ * it (each with its NUL; a resourceVersion string one more, the room to
+ * align it). */
+static size_t packed_size(const void *rec, const struct model_pack_layout *l)
+{
+    const struct obj_meta *m = rec;
+    size_t n = l->size + strlen(m->name) + 1;
+    for (size_t i = 0; i < l->ncopied; i++) {
+        const char *s = *(char *const *)(const void *)((const char *)rec + l->copied[i]);
+        if (s)
+            n += strlen(s) + 1;
+    }
+    const char *u = model_meta_uid_str(m), *r = model_meta_rv_str(m);
+    if (u)
+        n += strlen(u) + 1;
+    if (r)
+        n += strlen(r) + 2;
+    return n;
+}
+
+void model_pack_free(void *rec, const struct model_pack_layout *l)
 {
     if (!rec)
         return;
-    for (size_t i = 0; i < n; i++)
-        model_intern_put_id(*id_member(rec, intern_offs[i]));
+    size_t size = packed_size(rec, l);
+    for (size_t i = 0; i < l->ninterned; i++)
+        model_intern_put_id(*id_member(rec, l->interned[i]));
     model_intern_put_id((uint32_t)((struct obj_meta *)rec)->ns_id);
-    pool_free(rec);
+    pool_free(rec, size);
 }

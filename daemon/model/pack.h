@@ -63,9 +63,20 @@ int model_pack_meta_view(struct model_pack *p, const struct model_view *v, int64
 /* The zeroed record with its string members set; NULL on ENOMEM (nothing
  * held). Free with model_pack_free. */
 void *model_pack_alloc(const struct model_pack *p);
-/* Releases the interned ids at the n offsets (uint32_t members) and the
- * namespace, and frees rec (NULL ok). */
-void model_pack_free(void *rec, const size_t *intern_offs, size_t n);
+/* What model_pack_free needs to know of a record type: its size, its
+ * interned members besides the namespace (uint32_t ids) and the char *
+ * members copied behind it besides the name. The pool keeps no header: a
+ * record's size is computed again from these (every string copied behind
+ * the struct must be listed). */
+struct model_pack_layout {
+    size_t size;
+    const size_t *interned;
+    size_t ninterned;
+    const size_t *copied;
+    size_t ncopied;
+};
+/* Releases the interned ids and frees rec (NULL ok). */
+void model_pack_free(void *rec, const struct model_pack_layout *l);
 
 /* Interned copy of s with one more reference; NULL on ENOMEM or s NULL
  * (model_intern_id by pointer). */

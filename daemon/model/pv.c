@@ -90,9 +90,15 @@ static const size_t pv_interned[] = {
     offsetof(struct pv_rec, phase_id),         offsetof(struct pv_rec, provisioned_by_id),
 };
 
+static const size_t pv_copied[] = {offsetof(struct pv_rec, claim_name)};
+
+static const struct model_pack_layout pv_layout = {
+    sizeof(struct pv_rec), pv_interned, sizeof(pv_interned) / sizeof(pv_interned[0]), pv_copied, 1,
+};
+
 static void pv_free(void *p)
 {
-    model_pack_free(p, pv_interned, sizeof(pv_interned) / sizeof(pv_interned[0]));
+    model_pack_free(p, &pv_layout);
 }
 
 static int pv_build(const struct model_type *t, const struct model_view *v, void **out)

@@ -12,9 +12,15 @@ static const size_t pvc_interned[] = {
     offsetof(struct pvc_rec, phase_id),
 };
 
+static const size_t pvc_copied[] = {offsetof(struct pvc_rec, volume_name)};
+
+static const struct model_pack_layout pvc_layout = {
+    sizeof(struct pvc_rec), pvc_interned, sizeof(pvc_interned) / sizeof(pvc_interned[0]), pvc_copied, 1,
+};
+
 static void pvc_free(void *p)
 {
-    model_pack_free(p, pvc_interned, sizeof(pvc_interned) / sizeof(pvc_interned[0]));
+    model_pack_free(p, &pvc_layout);
 }
 
 /* The fields a claim record is built from (fields.h); a new one gets an

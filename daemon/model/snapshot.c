@@ -5,9 +5,16 @@
 #include "model/mjson.h"
 #include "model/pack.h"
 
+/* The namespace is its one interned member; the name, source claim and
+ * error message are copied behind the struct. */
+static const size_t snap_copied[] = {offsetof(struct snapshot_rec, source_pvc),
+                                     offsetof(struct snapshot_rec, error_message)};
+
+static const struct model_pack_layout snap_layout = {sizeof(struct snapshot_rec), NULL, 0, snap_copied, 2};
+
 static void snap_free(void *p)
 {
-    model_pack_free(p, NULL, 0); /* the namespace is its one interned member */
+    model_pack_free(p, &snap_layout);
 }
 
 /* The fields a snapshot record is built from (fields.h); a new one gets an
