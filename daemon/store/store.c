@@ -11,16 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Open addressing with linear probing: one 16-byte slot per record and no
- * allocation per record (a chained entry cost 48 bytes with malloc's
- * header). Load <= 7/8 (the stored hash keeps long probes cheap: four
- * slots per cache line, names compared only on a hash match); deletion
- * shifts the cluster back (no tombstones). */
-struct slot {
-    void *rec;     /* NULL = empty */
-    uint32_t hash; /* low bits of key_hash */
-    bool seen;     /* marked during store_replace_end */
+/* Open addressing with linear probing: one 12-byte slot per record (packed:
+ * a pointer, 31 bits of hash and the seen mark) and no allocation per
+ * record (a chained entry cost 48 bytes with malloc's header). Load <= 7/8
+ * (the stored hash keeps long probes cheap: five slots per cache line,
+ * names compared only on a hash match); deletion shifts the cluster back
+ * (no tombstones). */
+struct __attribute__((packed)) slot {
+    void *rec;         /* NULL = empty */
+    uint32_t hash : 31; /* key_hash */
+    uint32_t seen : 1;  /* marked during store_replace_end */
 };
+_Static_assert(sizeof(struct slot) == 12, "a store slot is 12 bytes");
 
 struct map {
     struct slot *slots;
@@ -65,7 +67,7 @@ static uint32_t key_hash(const char *ns, const char *name)
     h = (h ^ '/') * 1099511628211ULL;
     for (const char *p = name; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (uint32_t)(h ^ (h >> 32));
+    return (uint32_t)(h ^ (h >> 32)) & 0x7fffffffu; /* 31 bits: struct slot */
 }
 
 static bool str_eq(const char *a, const char *b)
