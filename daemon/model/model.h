@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct json_object;
 struct model_fields;
@@ -44,6 +45,15 @@ static inline const char *model_intern_str(uint32_t id)
  * release with model_intern_put_id (0 ignored). */
 uint32_t model_intern_id(const char *s);
 void model_intern_put_id(uint32_t id);
+
+/* The string k strings after s in a run of NUL-terminated strings (packed
+ * records keep strings right after their name: model/pack.h). */
+static inline const char *model_tail(const char *s, unsigned k)
+{
+    for (; k; k--)
+        s += strlen(s) + 1;
+    return s;
+}
 
 /* m's namespace; NULL for cluster-scoped objects. */
 static inline const char *model_meta_ns(const struct obj_meta *m)

@@ -301,6 +301,13 @@ void model_pack_str(struct model_pack *p, size_t off, const char *s, bool empty_
     add(p, off, s, empty_null, MODEL_PACK_COPY);
 }
 
+bool model_pack_tail(struct model_pack *p, const char *s, bool empty_null)
+{
+    size_t n = p->n;
+    add(p, 0, s, empty_null, MODEL_PACK_TAIL);
+    return p->n > n;
+}
+
 void model_pack_intern(struct model_pack *p, size_t off, const char *s, bool empty_null)
 {
     add(p, off, s, empty_null, MODEL_PACK_INTERN);
@@ -379,32 +386,41 @@ void *model_pack_alloc(const struct model_pack *p)
     memcpy(m->uid, p->uid, sizeof(m->uid));
     m->rv = p->rv;
     char *q = rec + p->size;
-    for (size_t i = 0; i < p->n; i++) {
-        const struct model_pack_field *f = &p->f[i];
-        if (f->kind == MODEL_PACK_INTERN || f->kind == MODEL_PACK_NS) {
-            uint32_t id = model_intern_id(f->s);
-            if (!id || (f->kind == MODEL_PACK_NS && id > MODEL_NS_ID_MAX)) {
-                model_intern_put_id(id);
-                drop_ids(rec, p, i);
-                pool_free(rec, p->size + p->bytes);
-                return NULL;
+    /* pass 0: the name and the tail strings, in order; pass 1: the uid and
+     * resourceVersion strings */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < p->n; i++) {
+            const struct model_pack_field *f = &p->f[i];
+            bool late = f->kind == MODEL_PACK_UID || f->kind == MODEL_PACK_RV;
+            if (f->kind == MODEL_PACK_INTERN || f->kind == MODEL_PACK_NS) {
+                if (pass)
+                    continue;
+                uint32_t id = model_intern_id(f->s);
+                if (!id || (f->kind == MODEL_PACK_NS && id > MODEL_NS_ID_MAX)) {
+                    model_intern_put_id(id);
+                    drop_ids(rec, p, i);
+                    pool_free(rec, p->size + p->bytes);
+                    return NULL;
+                }
+                if (f->kind == MODEL_PACK_NS)
+                    m->ns_id = id;
+                else
+                    *id_member(rec, f->off) = id;
+                continue;
             }
-            if (f->kind == MODEL_PACK_NS)
-                m->ns_id = id;
-            else
-                *id_member(rec, f->off) = id;
-            continue;
+            if (late != (pass == 1))
+                continue;
+            if (f->kind == MODEL_PACK_RV && ((uintptr_t)q & 1))
+                q++; /* an even pointer tells a string from an integer */
+            memcpy(q, f->s, f->len);
+            if (f->kind == MODEL_PACK_UID)
+                model_meta_put_uid_str(m, q);
+            else if (f->kind == MODEL_PACK_RV)
+                model_meta_put_rv_str(m, q);
+            else if (f->kind == MODEL_PACK_COPY)
+                *member(rec, f->off) = q;
+            q += f->len;
         }
-        if (f->kind == MODEL_PACK_RV && ((uintptr_t)q & 1))
-            q++; /* an even pointer tells a string from an integer */
-        memcpy(q, f->s, f->len);
-        if (f->kind == MODEL_PACK_UID)
-            model_meta_put_uid_str(m, q);
-        else if (f->kind == MODEL_PACK_RV)
-            model_meta_put_rv_str(m, q);
-        else
-            *member(rec, f->off) = q;
-        q += f->len;
     }
     return rec;
 }
@@ -415,12 +431,8 @@ void *model_pack_alloc(const struct model_pack *p)
 static size_t packed_size(const void *rec, const struct model_pack_layout *l)
 {
     const struct obj_meta *m = rec;
-    size_t n = l->size + strlen(m->name) + 1;
-    for (size_t i = 0; i < l->ncopied; i++) {
-        const char *s = *(char *const *)(const void *)((const char *)rec + l->copied[i]);
-        if (s)
-            n += strlen(s) + 1;
-    }
+    const char *end = model_tail(m->name, 1 + (l->tails ? l->tails(rec) : 0));
+    size_t n = l->size + (size_t)(end - m->name);
     const char *u = model_meta_uid_str(m), *r = model_meta_rv_str(m);
     if (u)
         n += strlen(u) + 1;

@@ -18,6 +18,7 @@ struct model_view;
 
 enum model_pack_kind {
     MODEL_PACK_COPY,   /* a char * member: copy of s behind the struct */
+    MODEL_PACK_TAIL,   /* no member: copy of s right after the name (model_tail) */
     MODEL_PACK_INTERN, /* a uint32_t member: the id of interned s */
     MODEL_PACK_NS,     /* obj_meta.ns_id: the id of interned s */
     MODEL_PACK_UID,    /* obj_meta.uid kept as a string (not a UUID) */
@@ -44,6 +45,12 @@ void model_pack_init(struct model_pack *p, size_t size);
 /* The char * member at offset off gets a copy of s (borrowed until
  * model_pack_alloc); NULL stays NULL, and so does "" when empty_null. */
 void model_pack_str(struct model_pack *p, size_t off, const char *s, bool empty_null);
+/* A copy of s behind the struct with no pointer to it: the name and the
+ * strings added this way are copied first, one after the other, in the
+ * order added (the k-th is model_tail(name, k)); uid and resourceVersion
+ * strings come after them. Returns whether s is stored (not NULL, and not
+ * "" when empty_null): the record keeps that as a flag. */
+bool model_pack_tail(struct model_pack *p, const char *s, bool empty_null);
 /* The uint32_t member at offset off gets the id of interned s (released by
  * model_pack_free); NULL stays 0, and so does "" when empty_null. */
 void model_pack_intern(struct model_pack *p, size_t off, const char *s, bool empty_null);
@@ -64,16 +71,14 @@ int model_pack_meta_view(struct model_pack *p, const struct model_view *v, int64
  * held). Free with model_pack_free. */
 void *model_pack_alloc(const struct model_pack *p);
 /* What model_pack_free needs to know of a record type: its size, its
- * interned members besides the namespace (uint32_t ids) and the char *
- * members copied behind it besides the name. The pool keeps no header: a
- * record's size is computed again from these (every string copied behind
- * the struct must be listed). */
+ * interned members besides the namespace (uint32_t ids) and how many
+ * model_pack_tail strings rec holds. The pool keeps no header: a record's
+ * size is computed again from these. */
 struct model_pack_layout {
     size_t size;
     const size_t *interned;
     size_t ninterned;
-    const size_t *copied;
-    size_t ncopied;
+    unsigned (*tails)(const void *rec);
 };
 /* Releases the interned ids and frees rec (NULL ok). */
 void model_pack_free(void *rec, const struct model_pack_layout *l);

@@ -82,19 +82,29 @@ static const char *find_source(const struct model_view *v)
     return NULL;
 }
 
-/* Interned members (pack.h) besides the namespace; name, uid,
- * resourceVersion and the claim name are copied behind the struct. */
+/* Interned members (pack.h) besides the namespace; name, claim name
+ * (model_pack_tail), uid and resourceVersion are copied behind the struct. */
 static const size_t pv_interned[] = {
     offsetof(struct pv_rec, source_field_id),  offsetof(struct pv_rec, csi_driver_id),
     offsetof(struct pv_rec, storage_class_id), offsetof(struct pv_rec, claim_ns_id),
     offsetof(struct pv_rec, phase_id),         offsetof(struct pv_rec, provisioned_by_id),
 };
 
-static const size_t pv_copied[] = {offsetof(struct pv_rec, claim_name)};
+static unsigned pv_tails(const void *rec)
+{
+    return ((const struct pv_rec *)rec)->claim_off != 0;
+}
 
 static const struct model_pack_layout pv_layout = {
-    sizeof(struct pv_rec), pv_interned, sizeof(pv_interned) / sizeof(pv_interned[0]), pv_copied, 1,
+    sizeof(struct pv_rec), pv_interned, sizeof(pv_interned) / sizeof(pv_interned[0]), pv_tails,
 };
+
+/* The claim name follows the name (model_pack_tail). */
+static void pv_set_claim_off(struct pv_rec *r)
+{
+    size_t off = strlen(r->meta.name) + 1;
+    r->claim_off = off < 255 ? (uint8_t)off : 255;
+}
 
 static void pv_free(void *p)
 {
@@ -129,13 +139,15 @@ static int pv_build(const struct model_type *t, const struct model_view *v, void
     model_pack_intern(&pk, offsetof(struct pv_rec, storage_class_id), model_view_str(v, PV_STORAGE_CLASS), true);
     if (claim_name && *claim_name) /* a namespace without a claim name is dropped */
         model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns_id), model_view_str(v, PV_CLAIM_NS), true);
-    model_pack_str(&pk, offsetof(struct pv_rec, claim_name), claim_name, true);
+    bool has_claim = model_pack_tail(&pk, claim_name, true);
     model_pack_intern(&pk, offsetof(struct pv_rec, phase_id), model_view_str(v, PV_PHASE), true);
     model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by_id), model_view_str(v, PV_PROVISIONED_BY), false);
     struct pv_rec *r = model_pack_alloc(&pk);
     if (!r)
         return -ENOMEM;
     r->meta.created = created;
+    if (has_claim)
+        pv_set_claim_off(r);
     r->source = source;
     r->migrated = model_view_str(v, PV_MIGRATED_TO) != NULL;
     if (mj_ieq(model_view_str(v, PV_ATTR_PROTOCOL), "nfs"))
@@ -172,13 +184,15 @@ struct pv_rec *model_pv_clone(const struct pv_rec *r)
     model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver_id), pv_csi_driver(r), false);
     model_pack_intern(&pk, offsetof(struct pv_rec, storage_class_id), pv_storage_class(r), false);
     model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns_id), pv_claim_ns(r), false);
-    model_pack_str(&pk, offsetof(struct pv_rec, claim_name), r->claim_name, false);
+    bool has_claim = model_pack_tail(&pk, pv_claim_name(r), false);
     model_pack_intern(&pk, offsetof(struct pv_rec, phase_id), pv_phase(r), false);
     model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by_id), pv_provisioned_by(r), false);
     struct pv_rec *c = model_pack_alloc(&pk);
     if (!c)
         return NULL;
     c->meta.created = r->meta.created;
+    if (has_claim)
+        pv_set_claim_off(c);
     c->source = r->source;
     c->migrated = r->migrated;
     c->flags = r->flags;

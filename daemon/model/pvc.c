@@ -5,17 +5,20 @@
 #include "model/mjson.h"
 #include "model/pack.h"
 
-/* Interned members (pack.h) besides the namespace; name, uid,
- * resourceVersion and the volume name are copied behind the struct. */
+/* Interned members (pack.h) besides the namespace; name, volume name
+ * (model_pack_tail), uid and resourceVersion are copied behind the struct. */
 static const size_t pvc_interned[] = {
     offsetof(struct pvc_rec, storage_class_id),
     offsetof(struct pvc_rec, phase_id),
 };
 
-static const size_t pvc_copied[] = {offsetof(struct pvc_rec, volume_name)};
+static unsigned pvc_tails(const void *rec)
+{
+    return ((const struct pvc_rec *)rec)->has_volume_name;
+}
 
 static const struct model_pack_layout pvc_layout = {
-    sizeof(struct pvc_rec), pvc_interned, sizeof(pvc_interned) / sizeof(pvc_interned[0]), pvc_copied, 1,
+    sizeof(struct pvc_rec), pvc_interned, sizeof(pvc_interned) / sizeof(pvc_interned[0]), pvc_tails,
 };
 
 static void pvc_free(void *p)
@@ -54,12 +57,13 @@ static int pvc_build(const struct model_type *t, const struct model_view *v, voi
         return rc;
     const char *sc = model_view_str(v, PVC_STORAGE_CLASS);
     model_pack_intern(&pk, offsetof(struct pvc_rec, storage_class_id), sc, false); /* "" kept */
-    model_pack_str(&pk, offsetof(struct pvc_rec, volume_name), model_view_str(v, PVC_VOLUME_NAME), true);
+    bool has_volume = model_pack_tail(&pk, model_view_str(v, PVC_VOLUME_NAME), true);
     model_pack_intern(&pk, offsetof(struct pvc_rec, phase_id), model_view_str(v, PVC_PHASE), true);
     struct pvc_rec *r = model_pack_alloc(&pk);
     if (!r)
         return -ENOMEM;
     r->meta.created = created;
+    r->has_volume_name = has_volume;
     r->has_storage_class = sc != NULL;
     r->velero_meta = (v->v[PVC_LABELS].set && v->v[PVC_LABELS].b) ||
                      (v->v[PVC_ANNOTATIONS].set && v->v[PVC_ANNOTATIONS].b);
@@ -77,12 +81,13 @@ struct pvc_rec *model_pvc_clone(const struct pvc_rec *r)
     model_pack_rv(&pk, model_meta_rv(&r->meta, rbuf));
     model_pack_ns(&pk, model_meta_ns(&r->meta));
     model_pack_intern(&pk, offsetof(struct pvc_rec, storage_class_id), pvc_storage_class(r), false);
-    model_pack_str(&pk, offsetof(struct pvc_rec, volume_name), r->volume_name, false);
+    bool has_volume = model_pack_tail(&pk, pvc_volume_name(r), false);
     model_pack_intern(&pk, offsetof(struct pvc_rec, phase_id), pvc_phase(r), false);
     struct pvc_rec *c = model_pack_alloc(&pk);
     if (!c)
         return NULL;
     c->meta.created = r->meta.created;
+    c->has_volume_name = has_volume;
     c->has_storage_class = r->has_storage_class;
     c->velero_meta = r->velero_meta;
     return c;

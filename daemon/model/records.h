@@ -16,7 +16,7 @@
 
 #include "model/model.h"
 
-/* ---- PersistentVolume (88 bytes; name and claim name packed behind it
+/* ---- PersistentVolume (80 bytes; name and claim name packed behind it
  * in the same allocation, the other strings interned ids: do not free or
  * replace members, extract or clone anew) ---- */
 enum pv_source {
@@ -36,7 +36,6 @@ enum pv_source {
 struct pv_rec {
     struct obj_meta meta;
     int64_t capacity;           /* spec.capacity.storage in bytes; -1 absent or unparsable */
-    char *claim_name;           /* spec.claimRef.name; NULL when unbound */
     /* interned ids (0 = NULL), read through the pv_* accessors below */
     uint32_t source_field_id;   /* spec field name of the source ("csi", "hostPath", ...); 0 for NONE */
     uint32_t csi_driver_id;     /* spec.csi.driver; 0 unless CSI */
@@ -47,7 +46,16 @@ struct pv_rec {
     enum pv_source source;
     bool migrated;              /* annotation pv.kubernetes.io/migrated-to present */
     uint8_t flags;              /* PV_F_* */
+    uint8_t claim_off;          /* pv_claim_name: 0 none, 255 after the name, else its offset from it */
 };
+
+/* spec.claimRef.name, right after the name; NULL when unbound. */
+static inline const char *pv_claim_name(const struct pv_rec *r)
+{
+    if (!r->claim_off)
+        return NULL;
+    return r->claim_off != 255 ? r->meta.name + r->claim_off : model_tail(r->meta.name, 1);
+}
 
 static inline const char *pv_source_field(const struct pv_rec *r) { return model_intern_str(r->source_field_id); }
 static inline const char *pv_csi_driver(const struct pv_rec *r) { return model_intern_str(r->csi_driver_id); }
@@ -60,15 +68,21 @@ static inline const char *pv_provisioned_by(const struct pv_rec *r) { return mod
  * ENOMEM. */
 struct pv_rec *model_pv_clone(const struct pv_rec *r);
 
-/* ---- PersistentVolumeClaim (64 bytes; packed like pv_rec) ---- */
+/* ---- PersistentVolumeClaim (56 bytes; packed like pv_rec) ---- */
 struct pvc_rec {
     struct obj_meta meta;
-    char *volume_name;         /* spec.volumeName; NULL when absent or "" */
     uint32_t storage_class_id; /* interned spec.storageClassName when present ("" kept as ""); 0 when absent */
     uint32_t phase_id;         /* interned status.phase; 0 when absent */
     bool has_storage_class;    /* spec.storageClassName present (possibly "") */
     bool velero_meta;          /* a label or annotation key under velero.io/ */
+    bool has_volume_name;      /* pvc_volume_name */
 };
+
+/* spec.volumeName, right after the name; NULL when absent or "". */
+static inline const char *pvc_volume_name(const struct pvc_rec *r)
+{
+    return r->has_volume_name ? model_tail(r->meta.name, 1) : NULL;
+}
 
 static inline const char *pvc_storage_class(const struct pvc_rec *r) { return model_intern_str(r->storage_class_id); }
 static inline const char *pvc_phase(const struct pvc_rec *r) { return model_intern_str(r->phase_id); }
@@ -103,14 +117,27 @@ struct snapshotclass_rec {
     char *driver; /* never NULL */
 };
 
-/* ---- VolumeSnapshot (64 bytes; packed like pv_rec) ---- */
+/* ---- VolumeSnapshot (48 bytes; packed like pv_rec) ---- */
 struct snapshot_rec {
     struct obj_meta meta;      /* meta.created is the creationTimestamp */
-    char *source_pvc;          /* spec.source.persistentVolumeClaimName; NULL for content sources */
     bool ready;                /* status.readyToUse == true */
     bool has_error;            /* status.error present */
-    char *error_message;       /* status.error.message; NULL when absent */
+    bool has_source_pvc;       /* snapshot_source_pvc */
+    bool has_error_message;    /* snapshot_error_message */
 };
+
+/* spec.source.persistentVolumeClaimName, right after the name; NULL for
+ * content sources. */
+static inline const char *snapshot_source_pvc(const struct snapshot_rec *r)
+{
+    return r->has_source_pvc ? model_tail(r->meta.name, 1) : NULL;
+}
+
+/* status.error.message, after the source claim; NULL when absent. */
+static inline const char *snapshot_error_message(const struct snapshot_rec *r)
+{
+    return r->has_error_message ? model_tail(r->meta.name, r->has_source_pvc ? 2u : 1u) : NULL;
+}
 
 /* A copy of r (one allocation, free with model_snapshot_type.free); NULL
  * on ENOMEM. */

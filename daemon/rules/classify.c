@@ -168,7 +168,7 @@ enum pv_reason classify_pv_ctx(const struct classify_ctx *ctx, const struct pv_r
     uint8_t nb = 0;
     if (notes)
         *notes = 0;
-    if (pv->claim_name && matrix_namespace_excluded(ed, pv_claim_ns(pv)))
+    if (pv_claim_name(pv) && matrix_namespace_excluded(ed, pv_claim_ns(pv)))
         return PV_REASON_EXCLUDED_NAMESPACE;
     if (pv->source == PV_SOURCE_AZURE_DISK || pv->source == PV_SOURCE_AZURE_FILE || pv->migrated)
         return PV_REASON_IN_TREE;
@@ -230,7 +230,7 @@ bool classify_pv_is_smb_files(const struct classify_ctx *ctx, const struct pv_re
     unsigned params = ctx ? ctx->class_params : 0;
     return ed->files_smb_supported && pv->source == PV_SOURCE_CSI && !pv->migrated &&
            streq(pv_csi_driver(pv), FILE_CSI_DRIVER) && !(pv->flags & PV_F_NFS) &&
-           !(params & SC_P_NFS) && !(pv->claim_name && matrix_namespace_excluded(ed, pv_claim_ns(pv)));
+           !(params & SC_P_NFS) && !(pv_claim_name(pv) && matrix_namespace_excluded(ed, pv_claim_ns(pv)));
 }
 
 const char *classify_pv_driver(const struct pv_rec *pv)

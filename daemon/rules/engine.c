@@ -225,7 +225,7 @@ void engine_set_on_change(struct engine *e, engine_change_cb cb, void *data)
 /* Whether a claim counts as pending / without a storage class. */
 bool engine__pvc_pending(const struct pvc_rec *r)
 {
-    return (pvc_phase(r) && strcmp(pvc_phase(r), "Pending") == 0) || !r->volume_name;
+    return (pvc_phase(r) && strcmp(pvc_phase(r), "Pending") == 0) || !pvc_volume_name(r);
 }
 
 bool engine__pvc_no_class(const struct pvc_rec *r)

@@ -296,7 +296,8 @@ static void cc_add(void *data, const void *rec)
 {
     struct claim_counts *c = data;
     const struct snapshot_rec *r = rec;
-    if (!r->source_pvc || c->oom)
+    const char *claim = snapshot_source_pvc(r);
+    if (!claim || c->oom)
         return;
     if ((c->n + 1) * 4 > c->cap * 3) {
         size_t nc = c->cap ? c->cap * 2 : 64;
@@ -313,10 +314,10 @@ static void cc_add(void *data, const void *rec)
         c->cap = nc;
     }
     const char *ns = model_meta_ns(&r->meta);
-    uint32_t h = claim_hash(ns, r->source_pvc);
-    struct claim_count *s = cc_slot(c->v, c->cap, ns, r->source_pvc, h);
+    uint32_t h = claim_hash(ns, claim);
+    struct claim_count *s = cc_slot(c->v, c->cap, ns, claim, h);
     if (!s->claim) {
-        *s = (struct claim_count){.ns = ns, .claim = r->source_pvc, .hash = h};
+        *s = (struct claim_count){.ns = ns, .claim = claim, .hash = h};
         c->n++;
     }
     s->n++;
@@ -486,9 +487,9 @@ static void warn_snap(struct wlist *w, const char *key, const void *rec)
     const struct snapshot_rec *s = rec;
     enum snapshot_status st = snap_status(s);
     int64_t created = s->meta.created;
+    const char *msg = snapshot_error_message(s);
     if (st == SNAPSHOT_FAILED)
-        warn_add(w, "snapshot-failed", key, "snapshot failed: %s",
-                 s->error_message ? s->error_message : "status.error set");
+        warn_add(w, "snapshot-failed", key, "snapshot failed: %s", msg ? msg : "status.error set");
     else if (st == SNAPSHOT_PENDING && created > 0 && w->now - created > ENGINE_SNAPSHOT_STUCK_SECONDS)
         warn_add(w, "snapshot-stuck", key, "snapshot not ready %lld minutes after creation",
                  (long long)((w->now - created) / 60));
@@ -532,12 +533,12 @@ static void pv_warn_cb(void *data, const struct pv_rec *pv, enum pv_reason r)
     struct pv_warn *pw = data;
     const struct engine *e = pw->w->e;
     if (e->ed->velero_metadata_warning && (pv->flags & PV_F_VELERO_META) &&
-        !(pv->claim_name && !outside_ext(e, pv_claim_ns(pv))))
+        !(pv_claim_name(pv) && !outside_ext(e, pv_claim_ns(pv))))
         warn_add(pw->w, "velero-metadata", pv->meta.name,
                  "PersistentVolume carries a label or annotation under velero.io/: the backup "
                  "extension's Velero may act on it; remove it");
     if (r == PV_REASON_SUPPORTED && pv_csi_driver(pv) && strcmp(pv_csi_driver(pv), DISK_CSI_DRIVER) == 0 &&
-        pv->claim_name && in_backup_scope(e, pv_claim_ns(pv)))
+        pv_claim_name(pv) && in_backup_scope(e, pv_claim_ns(pv)))
         pw->disks_in_scope++;
 }
 
