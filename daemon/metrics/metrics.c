@@ -57,6 +57,7 @@ struct metrics_writer {
     struct buf *out;
     bool om;
     int err;
+    struct metrics_marks *marks; /* NULL: none kept */
 };
 
 static char *xstrdup(const char *s)
@@ -568,9 +569,39 @@ static void render_family(struct metrics_writer *w, const struct metric_family *
     }
 }
 
+void metrics_marks_free(struct metrics_marks *mk)
+{
+    free(mk->v);
+    *mk = (struct metrics_marks){0};
+}
+
+void metrics_write_mark(struct metrics_writer *w)
+{
+    struct metrics_marks *mk = w->marks;
+    if (!mk || w->err)
+        return;
+    if (mk->n == mk->cap) {
+        size_t nc = mk->cap ? mk->cap * 2 : 1024;
+        size_t *nv = realloc(mk->v, nc * sizeof(*nv));
+        if (!nv)
+            return; /* a hint only: the block just gets longer */
+        mk->v = nv;
+        mk->cap = nc;
+    }
+    mk->v[mk->n++] = w->out->len;
+}
+
 int metrics_render(struct metrics *m, bool openmetrics, struct buf *out)
 {
-    struct metrics_writer w = {.out = out, .om = openmetrics, .err = 0};
+    return metrics_render_marked(m, openmetrics, out, NULL);
+}
+
+int metrics_render_marked(struct metrics *m, bool openmetrics, struct buf *out,
+                          struct metrics_marks *mk)
+{
+    if (mk)
+        mk->n = 0;
+    struct metrics_writer w = {.out = out, .om = openmetrics, .err = 0, .marks = mk};
     for (size_t i = 0; i < m->nfams; i++) {
         const struct metric_family *f = m->fams[i];
         if (f->scope == METRIC_SCOPE_CLUSTER && !m->cluster_enabled)
