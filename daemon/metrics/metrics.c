@@ -618,7 +618,7 @@ int metrics_render_marked(struct metrics *m, bool openmetrics, struct buf *out,
     return w.err ? -ENOMEM : 0;
 }
 
-/* ---- fast sample lines (metrics_format_line) ---- */
+/* ---- fast sample lines (metrics_format_line, metrics_write_line) ---- */
 
 static bool put_bytes(char **q, const char *end, const char *s, size_t n)
 {
@@ -635,7 +635,8 @@ static const unsigned char stop_byte[256] = {[0] = 1, ['\\'] = 1, ['"'] = 1, ['\
 
 /* Label value with exposition escaping (backslash, double quote, newline):
  * plain runs found with a table lookup per byte and copied with memcpy
- * (a strcspn per value cost more than the copy; values are short). */
+ * (a strcspn per value cost more than the copy; values are short; so did
+ * strlen and a scan 8 bytes at a time, by callgrind). */
 static inline bool put_label(char **q, const char *end, const char *v)
 {
     for (;;) {
@@ -654,17 +655,29 @@ static inline bool put_label(char **q, const char *end, const char *v)
     }
 }
 
-size_t metrics_format_line(char *out, size_t size, const struct metrics_lit *parts,
-                           const char *const *vals, size_t n, const struct metrics_lit *tail)
+/* The line without its NUL into out[0..size); its length, 0 if too small. */
+static size_t format_into(char *out, size_t size, const struct metrics_lit *parts,
+                          const char *const *vals, size_t n, const struct metrics_lit *tail)
 {
     char *q = out;
     const char *end = out + size;
     for (size_t i = 0; i < n; i++)
         if (!put_bytes(&q, end, parts[i].s, parts[i].n) || !put_label(&q, end, vals[i]))
             return 0;
-    if (!put_bytes(&q, end, tail->s, tail->n) || !put_bytes(&q, end, "", 1))
+    if (!put_bytes(&q, end, tail->s, tail->n))
         return 0;
-    return (size_t)(q - out) - 1;
+    return (size_t)(q - out);
+}
+
+size_t metrics_format_line(char *out, size_t size, const struct metrics_lit *parts,
+                           const char *const *vals, size_t n, const struct metrics_lit *tail)
+{
+    if (!size)
+        return 0;
+    size_t len = format_into(out, size - 1, parts, vals, n, tail);
+    if (len)
+        out[len] = '\0';
+    return len;
 }
 
 size_t metrics_line_bound(const struct metrics_lit *parts, const char *const *vals, size_t n,
@@ -674,4 +687,24 @@ size_t metrics_line_bound(const struct metrics_lit *parts, const char *const *va
     for (size_t i = 0; i < n; i++)
         len += parts[i].n + 2 * strlen(vals[i]);
     return len;
+}
+
+/* Room most lines fit in; a longer one is sized exactly on the retry. */
+#define LINE_ROOM 1024
+
+void metrics_write_line(struct metrics_writer *w, const struct metrics_lit *parts,
+                        const char *const *vals, size_t n, const struct metrics_lit *tail)
+{
+    struct buf *b = w->out;
+    for (int attempt = 0; attempt < 2 && !w->err; attempt++) {
+        size_t need = attempt ? metrics_line_bound(parts, vals, n, tail) : LINE_ROOM;
+        if ((!b->data || b->cap - b->len <= need) && (w->err = buf_reserve(b, need)) != 0)
+            return;
+        size_t len = format_into(b->data + b->len, b->cap - b->len - 1, parts, vals, n, tail);
+        if (len) {
+            b->len += len;
+            b->data[b->len] = '\0';
+            return;
+        }
+    }
 }

@@ -84,6 +84,9 @@ struct metrics_lit {
  * size is too small. */
 size_t metrics_format_line(char *out, size_t size, const struct metrics_lit *parts,
                            const char *const *vals, size_t n, const struct metrics_lit *tail);
+/* metrics_format_line straight into the output (no copy). */
+void metrics_write_line(struct metrics_writer *w, const struct metrics_lit *parts,
+                        const char *const *vals, size_t n, const struct metrics_lit *tail);
 /* A size always large enough for metrics_format_line (every byte escaped). */
 size_t metrics_line_bound(const struct metrics_lit *parts, const char *const *vals, size_t n,
                           const struct metrics_lit *tail);
