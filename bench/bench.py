@@ -208,6 +208,19 @@ def curl_time(url, gzip=False):
     return float(t), int(n)
 
 
+def cpu_ns(pid):
+    """CPU time of every thread of pid in ns (/proc/<pid>/task/*/schedstat:
+    nanosecond resolution where /proc/<pid>/stat counts 10 ms ticks)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass  # thread ended meanwhile
+    return total
+
+
 def scrape_at(ks, d):
     """SCRAPES scrapes of the daemon's /metrics by curl (plain text, and
     gzip every 4th) while kubesim's mutator makes SCRAPE_RATE PV changes/s."""
@@ -217,14 +230,26 @@ def scrape_at(ks, d):
     ks.mutator(SCRAPE_RATE, seed=7)
     try:
         time.sleep(1.0)
+        # the daemon's CPU for the events alone, to take out of each scrape's
+        c0, w0 = cpu_ns(d.pid), time.monotonic()
+        time.sleep(2.0)
+        ev_rate = (cpu_ns(d.pid) - c0) / (time.monotonic() - w0)  # ns per s
         t0 = time.monotonic()
-        lat, size, lat_gz, size_gz = [], [], [], []
+        lat, size, lat_gz, size_gz, cpu, cpu_gz = [], [], [], [], [], []
+
+        def one(gz):
+            c, w = cpu_ns(d.pid), time.monotonic()
+            t, n = curl_time(url, gzip=gz)
+            used = cpu_ns(d.pid) - c - ev_rate * (time.monotonic() - w)
+            (cpu_gz if gz else cpu).append(max(used, 0) / 1e9)
+            return t, n
+
         for i in range(SCRAPES):
-            t, n = curl_time(url)
+            t, n = one(False)
             lat.append(t)
             size.append(n)
             if i % 4 == 0:
-                t, n = curl_time(url, gzip=True)
+                t, n = one(True)
                 lat_gz.append(t)
                 size_gz.append(n)
             time.sleep(0.05)
@@ -236,10 +261,12 @@ def scrape_at(ks, d):
     series = sum(1 for line in body.split(b"\n") if line.startswith(b"aks_backup_persistent_volume_supported{"))
     r = {"latency_s": lat, "quiet_latency_s": quiet, "bytes": bl.median(size), "gzip_latency_s": lat_gz,
          "gzip_bytes": bl.median(size_gz), "pv_series": series,
-         "events_during": e1 - e0, "events_per_s": (e1 - e0) / (window + 1.0)}
+         "events_during": e1 - e0, "events_per_s": (e1 - e0) / (window + 3.0),
+         "cpu_s": cpu, "gzip_cpu_s": cpu_gz, "events_cpu_pct": ev_rate / 1e7}
     bl.log(f"scrape: {series} PV series: p50 {bl.pct(lat, 50) * 1000:.1f} ms, p99 {bl.pct(lat, 99) * 1000:.1f} ms, "
            f"{bl.median(size) / 1e6:.1f} MB; gzip p50 {bl.pct(lat_gz, 50) * 1000:.1f} ms, "
-           f"p99 {bl.pct(lat_gz, 99) * 1000:.1f} ms; {r['events_per_s']:.0f} events/s")
+           f"p99 {bl.pct(lat_gz, 99) * 1000:.1f} ms; {r['events_per_s']:.0f} events/s; daemon CPU per scrape "
+           f"p50 {bl.pct(cpu, 50) * 1000:.1f} ms (gzip {bl.pct(cpu_gz, 50) * 1000:.1f} ms)")
     return r
 
 

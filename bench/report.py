@@ -238,6 +238,11 @@ def render(res):
                  f"max {max(lat) * 1000:.1f} ms, {sc['bytes'] / 1e6:.1f} MB; gzip: p50 "
                  f"{bl.pct(sc['gzip_latency_s'], 50) * 1000:.1f} ms, p99 {bl.pct(sc['gzip_latency_s'], 99) * 1000:.1f}"
                  f" ms, {sc['gzip_bytes'] / 1e6:.2f} MB")
+        if sc.get("cpu_s"):
+            L.append(f"daemon CPU per scrape (events' own CPU, {sc['events_cpu_pct']:.1f}% of a core, taken out): "
+                     f"plain p50 {bl.pct(sc['cpu_s'], 50) * 1000:.1f} ms, p99 {bl.pct(sc['cpu_s'], 99) * 1000:.1f} ms; "
+                     f"gzip p50 {bl.pct(sc['gzip_cpu_s'], 50) * 1000:.1f} ms, "
+                     f"p99 {bl.pct(sc['gzip_cpu_s'], 99) * 1000:.1f} ms")
         if sc.get("quiet_latency_s"):
             q = sc["quiet_latency_s"]
             L.append(f"without events flowing ({len(q)} scrapes): p50 {bl.pct(q, 50) * 1000:.1f} ms, "
