@@ -620,11 +620,39 @@ int metrics_render_marked(struct metrics *m, bool openmetrics, struct buf *out,
 
 /* ---- fast sample lines (metrics_format_line, metrics_write_line) ---- */
 
-static bool put_bytes(char **q, const char *end, const char *s, size_t n)
+/* memcpy for the short pieces of a sample line (label names, values of
+ * a few dozen bytes): fixed-size copies, overlapping at the end, that the
+ * compiler emits as a few moves, where a call to memcpy with a variable
+ * size cost more than the copy (callgrind: 13 calls per per-PV line). */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n >= 16) {
+        if (n > 256) {
+            memcpy(d, s, n);
+            return;
+        }
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            memcpy(d + i, s + i, 16);
+        if (i < n)
+            memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
+static inline bool put_bytes(char **q, const char *end, const char *s, size_t n)
 {
     if ((size_t)(end - *q) < n)
         return false;
-    memcpy(*q, s, n);
+    copy_short(*q, s, n);
     *q += n;
     return true;
 }
