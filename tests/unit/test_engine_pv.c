@@ -146,7 +146,7 @@ START_TEST(attach_indexes_store_records)
     struct engine_pv pv;
     ck_assert(engine_pv_get(e, "pvc-gen-000007", &pv));
     ck_assert_ptr_eq(pv.name, r7->meta.name);
-    ck_assert_ptr_eq(pv.claim_name, r7->claim_name);
+    ck_assert_ptr_eq(pv.claim_name, pv_claim_name(r7));
     ck_assert_str_eq(pv.claim_ns, "load-7");
     ck_assert_int_eq(pv.reason, PV_REASON_AZURE_FILES);
     /* Same labels, new resourceVersion: no change notified, new record indexed. */
