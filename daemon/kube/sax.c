@@ -40,7 +40,8 @@ enum fkey { FK_OTHER, FK_TYPE, FK_OBJECT, FK_ITEMS, FK_METADATA };
 enum capture { CAP_NONE, CAP_ITEM, CAP_LIST_MD };
 
 struct sax {
-    yajl_handle h;
+    yajl_handle h;      /* the reference lexer (sax_use_yajl), else NULL */
+    bool yajl;
     enum sax_mode mode;
     const struct model_type *t;
     size_t max_event;
@@ -56,9 +57,26 @@ struct sax {
     enum fkey key; /* the framing's current member */
 
     /* watch framing */
-    uint64_t fed;       /* bytes given to yajl before the current slice */
+    uint64_t fed;       /* bytes lexed before the current slice */
     uint64_t ev_start;  /* offset of the current event's '{' */
     size_t slice_end;   /* end of the last event inside the current slice */
+    uint64_t tokpos;    /* offset of the '{' or '[' being dispatched */
+    size_t tokend;      /* offset in the slice after the '}' or ']' being dispatched */
+
+    /* own lexer (lex.c-style state, resumable at any byte) */
+    uint8_t gs;          /* enum gstate: what the grammar expects next */
+    uint8_t tk;          /* enum tok: a token left open at the end of the last slice */
+    uint8_t tsub;        /* number state, or literal position */
+    uint8_t lit;         /* which literal */
+    uint8_t hex;         /* \u hex digits still expected */
+    bool esc;            /* after a backslash */
+    bool tesc;           /* the open string has escapes */
+    uint8_t ctype[(SAX_MAX_DEPTH + 7) / 8]; /* open containers: bit set = object */
+    char *tbuf;          /* raw bytes of a token split across slices (+1 sentinel) */
+    size_t tlen, tcap;
+    char *dbuf;          /* a decoded string */
+    size_t dcap;
+    bool failed;         /* an error: feeding again needs a reset */
     char type[64];
     bool type_set, obj_set;
     bool obj_view;      /* the object went to the matcher (else json) */
@@ -451,7 +469,7 @@ static int watch_ev(struct sax *s, enum ev e, const char *p, size_t n)
         if (e != EV_MAP)
             return -EBADMSG; /* an event is an object, nothing else */
         s->depth = 1;
-        s->ev_start = s->fed + yajl_get_bytes_consumed(s->h) - 1;
+        s->ev_start = s->tokpos;
         s->type_set = s->obj_set = false;
         s->key = FK_OTHER;
         json_object_put(s->djson);
@@ -466,7 +484,7 @@ static int watch_ev(struct sax *s, enum ev e, const char *p, size_t n)
         return 0;
     case EV_END: {
         s->depth = 0;
-        size_t end = yajl_get_bytes_consumed(s->h);
+        size_t end = s->tokend;
         s->slice_end = end;
         if (s->fed + end - s->ev_start > s->max_event)
             return -E2BIG;
@@ -569,7 +587,549 @@ static int list_ev(struct sax *s, enum ev e, const char *p, size_t n)
     }
 }
 
-/* Every yajl callback lands here. */
+/* One parse event outside skipped values, from either lexer. */
+static int dispatch(struct sax *s, enum ev e, const char *p, size_t n)
+{
+    if (s->cap != CAP_NONE)
+        return dom_ev(s, e, p, n);
+    if (s->in_view)
+        return view_ev(s, e, p, n);
+    if (s->mode == SAX_WATCH)
+        return watch_ev(s, e, p, n);
+    return list_ev(s, e, p, n);
+}
+
+/* ---- the own lexer ----
+ * A JSON lexer and grammar check in one state machine, resumable at any
+ * byte: a token cut by the end of a slice is kept (its bytes only when they
+ * will be dispatched) and finished by the next slice. Inside a skipped
+ * value nothing is dispatched or copied: strings are stepped over eight
+ * bytes at a time, and only the grammar is checked, so bad input gets the
+ * answers it got from yajl (configured as in sax_reset): the same grammar,
+ * yajl's whitespace (\v and \f too), control characters refused inside
+ * strings, bytes >= 0x80 taken as sent (no UTF-8 check), escapes decoded
+ * as yajl decodes them. */
+
+enum gstate { G_TOP, G_DONE, G_VALUE, G_AVALUE, G_OKEY, G_KEY, G_COLON, G_AFTER };
+enum tok { TK_NONE, TK_STR, TK_KEY, TK_NUM, TK_LIT };
+enum nstate { N_MINUS, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };
+
+#define C_STOP 2 /* ends a run of plain string bytes: '"', '\\', control characters */
+#define C_HEX 4  /* a \u digit */
+#define C_ESC 8  /* may follow a backslash, besides 'u' */
+
+static const uint8_t cls[256] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    1, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0,
+    0, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0,
+    0, 4, 12, 4, 4, 4, 12, 0, 0, 0, 0, 0, 0, 0, 8, 0,
+    0, 0, 8, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+static const char *const lits[] = {"true", "false", "null"};
+
+static inline bool accepts_value(uint8_t gs)
+{
+    return gs == G_VALUE || gs == G_AVALUE || gs == G_TOP;
+}
+
+static inline bool top_is_obj(const struct sax *s)
+{
+    unsigned d = (unsigned)s->nest - 1;
+    return (s->ctype[d >> 3] >> (d & 7)) & 1;
+}
+
+static inline void after_value(struct sax *s)
+{
+    s->gs = s->nest > 0 ? G_AFTER : s->mode == SAX_WATCH ? G_TOP : G_DONE;
+}
+
+/* Appends [a, b) to the open token's bytes, keeping room for a sentinel. */
+static int tok_save(struct sax *s, const uint8_t *a, const uint8_t *b)
+{
+    size_t n = (size_t)(b - a);
+    if (s->tlen + n + 1 > s->tcap) {
+        size_t cap = s->tcap ? s->tcap : 256;
+        while (cap < s->tlen + n + 1)
+            cap *= 2;
+        char *t = realloc(s->tbuf, cap);
+        if (!t)
+            return -ENOMEM;
+        s->tbuf = t;
+        s->tcap = cap;
+    }
+    memcpy(s->tbuf + s->tlen, a, n);
+    s->tlen += n;
+    return 0;
+}
+
+/* Any of '"', '\\' or a byte below 0x20 among the 8 bytes of v. */
+static inline bool swar_stop(uint64_t v)
+{
+    const uint64_t lo = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+    uint64_t q = v ^ 0x2222222222222222ull, b = v ^ 0x5c5c5c5c5c5c5c5cull;
+    return ((((q - lo) & ~q) | ((b - lo) & ~b) | ((v - 0x2020202020202020ull) & ~v)) & hi) != 0;
+}
+
+/* String bytes from *qp. 1 at the closing quote (*cend at it, *qp after
+ * it), 0 at the end of the slice (*qp = e), -EBADMSG. */
+static int str_run(struct sax *s, const uint8_t **qp, const uint8_t *e, const uint8_t **cend)
+{
+    const uint8_t *q = *qp;
+    for (;;) {
+        if (s->esc | (s->hex != 0)) {
+            if (q == e)
+                break;
+            uint8_t c = *q++;
+            if (s->hex) {
+                if (!(cls[c] & C_HEX))
+                    return -EBADMSG;
+                s->hex--;
+            } else {
+                s->esc = false;
+                if (c == 'u')
+                    s->hex = 4;
+                else if (!(cls[c] & C_ESC))
+                    return -EBADMSG;
+            }
+            continue;
+        }
+        while (e - q >= 8) {
+            uint64_t v;
+            memcpy(&v, q, 8);
+            if (swar_stop(v))
+                break;
+            q += 8;
+        }
+        while (q < e && !(cls[*q] & C_STOP))
+            q++;
+        if (q == e)
+            break;
+        if (*q == '"') {
+            *cend = q;
+            *qp = q + 1;
+            return 1;
+        }
+        if (*q != '\\')
+            return -EBADMSG; /* a control character */
+        s->esc = true;
+        s->tesc = true;
+        q++;
+    }
+    *qp = q;
+    return 0;
+}
+
+/* Number bytes from *qp (its first byte already read into s->tsub). 1 when
+ * the number ended before *qp, 0 at the end of the slice, -EBADMSG. */
+static int num_run(struct sax *s, const uint8_t **qp, const uint8_t *e)
+{
+    const uint8_t *q = *qp;
+    uint8_t st = s->tsub;
+    int rc = 0;
+    for (; q < e; q++) {
+        uint8_t c = *q;
+        bool dig = c >= '0' && c <= '9';
+        switch (st) {
+        case N_MINUS:
+            if (!dig)
+                return -EBADMSG;
+            st = c == '0' ? N_ZERO : N_INT;
+            continue;
+        case N_ZERO:
+        case N_INT:
+            if (dig && st == N_INT)
+                continue;
+            if (c == '.')
+                st = N_DOT;
+            else if (c == 'e' || c == 'E')
+                st = N_E;
+            else
+                break;
+            continue;
+        case N_DOT:
+            if (!dig)
+                return -EBADMSG;
+            st = N_FRAC;
+            continue;
+        case N_FRAC:
+            if (dig)
+                continue;
+            if (c == 'e' || c == 'E') {
+                st = N_E;
+                continue;
+            }
+            break;
+        case N_E:
+            if (c == '+' || c == '-') {
+                st = N_ESIGN;
+                continue;
+            }
+            if (!dig)
+                return -EBADMSG;
+            st = N_EXP;
+            continue;
+        case N_ESIGN:
+            if (!dig)
+                return -EBADMSG;
+            st = N_EXP;
+            continue;
+        case N_EXP:
+            if (dig)
+                continue;
+            break;
+        }
+        rc = 1;
+        break;
+    }
+    s->tsub = st;
+    *qp = q;
+    return rc;
+}
+
+/* Literal bytes from *qp. 1 when complete, 0 at the end of the slice, -EBADMSG. */
+static int lit_run(struct sax *s, const uint8_t **qp, const uint8_t *e)
+{
+    const char *l = lits[s->lit];
+    const uint8_t *q = *qp;
+    while (l[s->tsub]) {
+        if (q == e) {
+            *qp = q;
+            return 0;
+        }
+        if (*q++ != (uint8_t)l[s->tsub])
+            return -EBADMSG;
+        s->tsub++;
+    }
+    *qp = q;
+    return 1;
+}
+
+/* The value of 4 hex digits (checked by the lexer). */
+static unsigned hex4(const uint8_t *h)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = h[i];
+        if (c >= 'A')
+            c = (unsigned char)((c & ~0x20) - 7);
+        c = (unsigned char)(c - '0');
+        v = (v << 4) | c;
+    }
+    return v;
+}
+
+static size_t utf8_put(unsigned cp, char *o)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)((cp >> 6) | 0xC0);
+        o[1] = (char)((cp & 0x3F) | 0x80);
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)((cp >> 12) | 0xE0);
+        o[1] = (char)(((cp >> 6) & 0x3F) | 0x80);
+        o[2] = (char)((cp & 0x3F) | 0x80);
+        return 3;
+    }
+    if (cp < 0x200000) {
+        o[0] = (char)((cp >> 18) | 0xF0);
+        o[1] = (char)(((cp >> 12) & 0x3F) | 0x80);
+        o[2] = (char)(((cp >> 6) & 0x3F) | 0x80);
+        o[3] = (char)((cp & 0x3F) | 0x80);
+        return 4;
+    }
+    o[0] = '?';
+    return 1;
+}
+
+/* The escapes of a lexed string decoded into s->dbuf, byte for byte as
+ * Debian's yajl 2.1 decodes them: a high surrogate followed by any \u
+ * escape is combined with it, one that is not becomes '?', a lone low
+ * surrogate is encoded as it is. */
+static int decode(struct sax *s, const uint8_t *str, size_t len, size_t *out)
+{
+    if (len + 1 > s->dcap) {
+        char *d = realloc(s->dbuf, len + 1);
+        if (!d)
+            return -ENOMEM;
+        s->dbuf = d;
+        s->dcap = len + 1;
+    }
+    char *o = s->dbuf;
+    size_t beg = 0, end = 0;
+    while (end < len) {
+        if (str[end] != '\\') {
+            end++;
+            continue;
+        }
+        memcpy(o, str + beg, end - beg);
+        o += end - beg;
+        char u[4] = {'?'};
+        size_t ulen = 1;
+        switch (str[++end]) {
+        case 'r': u[0] = '\r'; break;
+        case 'n': u[0] = '\n'; break;
+        case '\\': u[0] = '\\'; break;
+        case '/': u[0] = '/'; break;
+        case '"': u[0] = '"'; break;
+        case 'f': u[0] = '\f'; break;
+        case 'b': u[0] = '\b'; break;
+        case 't': u[0] = '\t'; break;
+        default: { /* 'u' and 4 hex digits (the lexer checked them) */
+            unsigned cp = hex4(str + end + 1);
+            end += 4;
+            if ((cp & 0xFC00) == 0xD800) {
+                if (end + 2 < len && str[end + 1] == '\\' && str[end + 2] == 'u') {
+                    unsigned lo = hex4(str + end + 3);
+                    cp = ((cp & 0x3F) << 10) | ((((cp >> 6) & 0xF) + 1) << 16) | (lo & 0x3FF);
+                    end += 6;
+                } else {
+                    break; /* '?' */
+                }
+            }
+            ulen = utf8_put(cp, u);
+            break;
+        }
+        }
+        memcpy(o, u, ulen);
+        o += ulen;
+        beg = ++end;
+    }
+    memcpy(o, str + beg, end - beg);
+    o += end - beg;
+    *out = (size_t)(o - s->dbuf);
+    return 0;
+}
+
+static int lex_open(struct sax *s, bool obj, uint64_t pos)
+{
+    if (!accepts_value(s->gs) || ++s->nest > SAX_MAX_DEPTH)
+        return -EBADMSG;
+    unsigned d = (unsigned)s->nest - 1;
+    if (obj)
+        s->ctype[d >> 3] |= (uint8_t)(1u << (d & 7));
+    else
+        s->ctype[d >> 3] &= (uint8_t)~(1u << (d & 7));
+    s->gs = obj ? G_OKEY : G_AVALUE;
+    if (s->skip) {
+        s->skip++;
+        return 0;
+    }
+    s->tokpos = pos;
+    return dispatch(s, obj ? EV_MAP : EV_ARRAY, NULL, 0);
+}
+
+static int lex_close(struct sax *s, bool obj, size_t end)
+{
+    if ((s->gs != G_AFTER && s->gs != (obj ? G_OKEY : G_AVALUE)) || s->nest == 0 || top_is_obj(s) != obj)
+        return -EBADMSG;
+    s->nest--;
+    after_value(s);
+    if (s->skip) {
+        s->skip--;
+        return 0;
+    }
+    s->tokend = end;
+    return dispatch(s, EV_END, NULL, 0);
+}
+
+/* A string complete: p[n] is its closing quote. */
+static int str_done(struct sax *s, bool key, const uint8_t *p, size_t n)
+{
+    if (s->gs == G_DONE)
+        return -EBADMSG; /* a string after the list */
+    if (key)
+        s->gs = G_COLON;
+    else
+        after_value(s);
+    if (s->skip)
+        return 0;
+    if (s->tesc) {
+        int rc = decode(s, p, n, &n);
+        if (rc)
+            return rc;
+        p = (const uint8_t *)s->dbuf;
+    }
+    return dispatch(s, key ? EV_KEY : EV_STR, (const char *)p, n);
+}
+
+static int scalar_done(struct sax *s, enum ev e, const char *p, size_t n)
+{
+    after_value(s);
+    return s->skip ? 0 : dispatch(s, e, p, n);
+}
+
+static int lit_done(struct sax *s)
+{
+    return s->lit == 2 ? scalar_done(s, EV_NULL, NULL, 0) : scalar_done(s, EV_BOOL, NULL, s->lit == 0);
+}
+
+/* Finishes the token the last slice left open. */
+static int lex_resume(struct sax *s, const uint8_t **qp, const uint8_t *e)
+{
+    const uint8_t *start = *qp;
+    int rc, rc2;
+    switch (s->tk) {
+    case TK_STR:
+    case TK_KEY: {
+        const uint8_t *cend = NULL;
+        if ((rc = str_run(s, qp, e, &cend)) < 0)
+            return rc;
+        if (!s->skip && (rc2 = tok_save(s, start, rc ? cend : e)) != 0)
+            return rc2;
+        if (rc == 0)
+            return 0;
+        bool key = s->tk == TK_KEY;
+        s->tk = TK_NONE;
+        if (s->skip)
+            return str_done(s, key, NULL, 0);
+        s->tbuf[s->tlen] = '"';
+        return str_done(s, key, (const uint8_t *)s->tbuf, s->tlen);
+    }
+    case TK_NUM:
+        if ((rc = num_run(s, qp, e)) < 0)
+            return rc;
+        if (!s->skip && (rc2 = tok_save(s, start, *qp)) != 0)
+            return rc2;
+        if (rc == 0)
+            return 0;
+        s->tk = TK_NONE;
+        return scalar_done(s, EV_NUM, s->tbuf, s->tlen);
+    case TK_LIT:
+        if ((rc = lit_run(s, qp, e)) <= 0)
+            return rc;
+        s->tk = TK_NONE;
+        return lit_done(s);
+    default:
+        return 0;
+    }
+}
+
+/* One slice through the own lexer: 0 or an error. */
+static int lex_slice(struct sax *s, const uint8_t *p, size_t n)
+{
+    const uint8_t *q = p, *e = p + n;
+    int rc;
+    if (s->tk != TK_NONE && (rc = lex_resume(s, &q, e)) != 0)
+        return rc;
+    while (q < e) {
+        uint8_t c = *q;
+        switch (c) {
+        case ' ':
+        case '\n':
+        case '\r':
+        case '\t':
+        case '\v':
+        case '\f':
+            q++;
+            continue;
+        case '{':
+        case '[':
+            rc = lex_open(s, c == '{', s->fed + (uint64_t)(q - p));
+            q++;
+            break;
+        case '}':
+        case ']':
+            q++;
+            rc = lex_close(s, c == '}', (size_t)(q - p));
+            break;
+        case ',':
+            if (s->gs != G_AFTER)
+                return -EBADMSG;
+            s->gs = top_is_obj(s) ? G_KEY : G_VALUE;
+            q++;
+            continue;
+        case ':':
+            if (s->gs != G_COLON)
+                return -EBADMSG;
+            s->gs = G_VALUE;
+            q++;
+            continue;
+        case '"': {
+            bool key = s->gs == G_OKEY || s->gs == G_KEY;
+            if (!key && !accepts_value(s->gs) && s->gs != G_DONE)
+                return -EBADMSG;
+            const uint8_t *start = ++q, *cend = NULL;
+            s->tesc = false;
+            if ((rc = str_run(s, &q, e, &cend)) < 0)
+                return rc;
+            if (rc == 0) {
+                s->tk = key ? TK_KEY : TK_STR;
+                s->tlen = 0;
+                return s->skip ? 0 : tok_save(s, start, e);
+            }
+            rc = str_done(s, key, start, (size_t)(cend - start));
+            break;
+        }
+        case '-':
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7':
+        case '8':
+        case '9': {
+            if (!accepts_value(s->gs))
+                return -EBADMSG;
+            s->tsub = c == '-' ? N_MINUS : c == '0' ? N_ZERO : N_INT;
+            const uint8_t *start = q++;
+            if ((rc = num_run(s, &q, e)) < 0)
+                return rc;
+            if (rc == 0) {
+                s->tk = TK_NUM;
+                s->tlen = 0;
+                return s->skip ? 0 : tok_save(s, start, e);
+            }
+            rc = scalar_done(s, EV_NUM, (const char *)start, (size_t)(q - start));
+            break;
+        }
+        case 't':
+        case 'f':
+        case 'n':
+            if (!accepts_value(s->gs))
+                return -EBADMSG;
+            s->lit = c == 't' ? 0 : c == 'f' ? 1 : 2;
+            s->tsub = 1;
+            q++;
+            if ((rc = lit_run(s, &q, e)) < 0)
+                return rc;
+            if (rc == 0) {
+                s->tk = TK_LIT;
+                return 0;
+            }
+            rc = lit_done(s);
+            break;
+        default:
+            return -EBADMSG;
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- the reference lexer: yajl (sax_use_yajl) ---- */
+
+/* Every yajl callback outside skipped values lands here. */
 static int on_ev(struct sax *s, enum ev e, const char *p, size_t n)
 {
     if (e == EV_MAP || e == EV_ARRAY) {
@@ -577,25 +1137,12 @@ static int on_ev(struct sax *s, enum ev e, const char *p, size_t n)
             s->rc = -EBADMSG;
             return 0;
         }
+        s->tokpos = s->fed + yajl_get_bytes_consumed(s->h) - 1;
     } else if (e == EV_END) {
         s->nest--;
+        s->tokend = yajl_get_bytes_consumed(s->h);
     }
-    if (s->skip > 0) {
-        if (e == EV_MAP || e == EV_ARRAY)
-            s->skip++;
-        else if (e == EV_END)
-            s->skip--;
-        return 1;
-    }
-    int rc;
-    if (s->cap != CAP_NONE)
-        rc = dom_ev(s, e, p, n);
-    else if (s->in_view)
-        rc = view_ev(s, e, p, n);
-    else if (s->mode == SAX_WATCH)
-        rc = watch_ev(s, e, p, n);
-    else
-        rc = list_ev(s, e, p, n);
+    int rc = dispatch(s, e, p, n);
     if (rc) {
         s->rc = rc;
         return 0;
@@ -603,8 +1150,8 @@ static int on_ev(struct sax *s, enum ev e, const char *p, size_t n)
     return 1;
 }
 
-/* The callbacks step over skipped values themselves (most of the bytes:
- * managedFields, status), without a call into on_ev. */
+/* The callbacks step over skipped values themselves, without a call into
+ * on_ev. */
 static int cb_null(void *c)
 {
     struct sax *s = c;
@@ -697,24 +1244,42 @@ void sax_free(struct sax *s)
         yajl_free(s->h);
     free(s->arena);
     free(s->dkey);
+    free(s->tbuf);
+    free(s->dbuf);
     free(s);
 }
+
+#define TOKBUF_KEEP (64u * 1024) /* token buffers larger than this are freed by a reset */
 
 int sax_reset(struct sax *s, enum sax_mode mode)
 {
     clear_state(s);
     if (s->h)
         yajl_free(s->h);
-    s->h = yajl_alloc(&callbacks, NULL, s);
-    if (!s->h)
-        return -ENOMEM;
-    /* Strings are not checked for UTF-8: a name with invalid bytes is
-     * taken as sent, as it always was. */
-    yajl_config(s->h, yajl_dont_validate_strings, 1);
-    if (mode == SAX_WATCH)
-        yajl_config(s->h, yajl_allow_multiple_values, 1);
+    s->h = NULL;
+    if (s->yajl) {
+        s->h = yajl_alloc(&callbacks, NULL, s);
+        if (!s->h)
+            return -ENOMEM;
+        /* Strings are not checked for UTF-8: a name with invalid bytes is
+         * taken as sent, as it always was. */
+        yajl_config(s->h, yajl_dont_validate_strings, 1);
+        if (mode == SAX_WATCH)
+            yajl_config(s->h, yajl_allow_multiple_values, 1);
+    }
+    if (s->tcap > TOKBUF_KEEP) {
+        free(s->tbuf);
+        s->tbuf = NULL;
+        s->tcap = 0;
+    }
+    if (s->dcap > TOKBUF_KEEP) {
+        free(s->dbuf);
+        s->dbuf = NULL;
+        s->dcap = 0;
+    }
     s->mode = mode;
     s->rc = 0;
+    s->failed = false;
     s->nest = s->depth = s->skip = 0;
     s->key = FK_OTHER;
     s->fed = 0;
@@ -722,7 +1287,18 @@ int sax_reset(struct sax *s, enum sax_mode mode)
     s->root_seen = s->items_seen = s->list_done = false;
     s->in_view = false;
     s->alen = 0;
+    s->gs = G_TOP;
+    s->tk = TK_NONE;
+    s->esc = false;
+    s->hex = 0;
+    s->tlen = 0;
     return 0;
+}
+
+int sax_use_yajl(struct sax *s, bool yajl)
+{
+    s->yajl = yajl;
+    return sax_reset(s, SAX_WATCH);
 }
 
 static bool is_ws(char c)
@@ -730,8 +1306,20 @@ static bool is_ws(char c)
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
+static int feed_slice(struct sax *s, const char *p, size_t len)
+{
+    if (!s->yajl)
+        return lex_slice(s, (const uint8_t *)p, len);
+    yajl_status st = yajl_parse(s->h, (const unsigned char *)p, len);
+    if (st == yajl_status_client_canceled)
+        return s->rc ? s->rc : -EBADMSG;
+    return st == yajl_status_ok ? 0 : -EBADMSG;
+}
+
 int sax_feed(struct sax *s, const char *p, size_t n, sax_item_cb cb, void *data)
 {
+    if (s->failed)
+        return -EBADMSG; /* as yajl answers after an error */
     s->cb = cb;
     s->cbdata = data;
     size_t off = 0;
@@ -739,21 +1327,21 @@ int sax_feed(struct sax *s, const char *p, size_t n, sax_item_cb cb, void *data)
         size_t len = n - off < SLICE ? n - off : SLICE;
         s->slice_end = 0;
         s->rc = 0;
-        yajl_status st = yajl_parse(s->h, (const unsigned char *)p + off, len);
-        if (st == yajl_status_client_canceled)
-            return s->rc ? s->rc : -EBADMSG;
-        if (st != yajl_status_ok)
-            return -EBADMSG;
-        if (s->mode == SAX_WATCH) {
+        int rc = feed_slice(s, p + off, len);
+        if (rc == 0 && s->mode == SAX_WATCH) {
             if (s->depth == 0 && s->nest == 0) {
                 /* between events: only whitespace may follow the last one
                  * (a partial token at the top level is not an event) */
-                for (size_t i = s->slice_end; i < len; i++)
+                for (size_t i = s->slice_end; i < len && rc == 0; i++)
                     if (!is_ws(p[off + i]))
-                        return -EBADMSG;
+                        rc = -EBADMSG;
             } else if (s->fed + len - s->ev_start > s->max_event) {
-                return -E2BIG;
+                rc = -E2BIG;
             }
+        }
+        if (rc) {
+            s->failed = true;
+            return rc;
         }
         s->fed += len;
         off += len;
@@ -765,9 +1353,13 @@ int sax_finish(struct sax *s)
 {
     if (s->mode == SAX_WATCH)
         return s->depth > 0 ? -EBADMSG : 0;
-    if (!s->list_done || !s->items_seen)
+    if (!s->list_done || !s->items_seen || s->failed)
         return -EBADMSG;
-    return yajl_complete_parse(s->h) == yajl_status_ok ? 0 : -EBADMSG;
+    if (s->yajl)
+        return yajl_complete_parse(s->h) == yajl_status_ok ? 0 : -EBADMSG;
+    /* yajl finishes by lexing one more space: a string left open after the
+     * list is taken (unless inside an escape), any other token is not */
+    return s->gs == G_DONE && (s->tk == TK_NONE || (s->tk == TK_STR && !s->esc && !s->hex)) ? 0 : -EBADMSG;
 }
 
 struct json_object *sax_list_metadata(const struct sax *s)
