@@ -21,7 +21,7 @@
 #define SAX_DEFAULT_MAX_EVENT (16u << 20)
 #define TRIE_MAX 96
 #define SLICE (64u * 1024) /* bytes per yajl_parse call: the event bound is checked between */
-#define KEYBUF 256
+#define KEYS_SEEN 128 /* members of an MF_KEYS object remembered (json-c: all) */
 
 enum ev { EV_MAP, EV_ARRAY, EV_END, EV_KEY, EV_STR, EV_NUM, EV_BOOL, EV_NULL };
 
@@ -34,6 +34,7 @@ struct tnode {
     bool keys;    /* MF_KEYS: record the names of object members */
     const char *prefix; /* MF_PREFIX: a key starting with it sets the slot's b */
     size_t plen;
+    uint32_t sub; /* slots of this node and the nodes below it */
 };
 
 enum fkey { FK_OTHER, FK_TYPE, FK_OBJECT, FK_ITEMS, FK_METADATA };
@@ -98,11 +99,15 @@ struct sax {
     int16_t vstack[SAX_MAX_DEPTH];
     int vtop;
     int16_t knode; /* trie node of the last key, -1 none */
-    char lastkey[KEYBUF];
-    size_t lastkey_len; /* KEYBUF = too long to record */
+    uint32_t keys_bit;  /* the MF_KEYS slot's bit, 0 none */
+    uint32_t pendoff;   /* the last member name of the MF_KEYS object, in the arena */
+    uint32_t pendlen;
+    size_t nseen;       /* its members so far, first occurrences in order */
+    uint32_t seenlen[KEYS_SEEN];
+    bool seenobj[KEYS_SEEN]; /* the member's last value is an object */
     struct model_view view;
     uint32_t off[MODEL_VIEW_MAX];
-    uint32_t keyoff[MODEL_VIEW_KEYS];
+    uint32_t keyoff[KEYS_SEEN];
     char *arena;
     size_t alen, acap;
 };
@@ -121,6 +126,7 @@ static int trie_build(struct sax *s)
 {
     const struct model_fields *fs = s->t ? s->t->fields : NULL;
     s->ntrie = 0;
+    s->keys_bit = 0;
     if (!fs)
         return 0;
     s->trie[0] = (struct tnode){.child = -1, .sibling = -1, .slot = -1};
@@ -128,6 +134,7 @@ static int trie_build(struct sax *s)
     for (size_t i = 0; i < fs->n && i < MODEL_VIEW_MAX; i++) {
         int16_t cur = 0;
         const char *prefix = NULL;
+        s->trie[0].sub |= 1u << i;
         for (size_t d = 0; d < MODEL_PATH_MAX && fs->f[i].path[d]; d++) {
             const char *k = fs->f[i].path[d];
             if (fs->f[i].kind == MF_PREFIX && (d + 1 == MODEL_PATH_MAX || !fs->f[i].path[d + 1])) {
@@ -144,10 +151,13 @@ static int trie_build(struct sax *s)
                 s->trie[cur].child = c;
             }
             cur = c;
+            s->trie[cur].sub |= 1u << i; /* the slot is below every node of its path */
         }
         s->trie[cur].slot = (int16_t)i;
         s->trie[cur].kind = (uint8_t)fs->f[i].kind;
         s->trie[cur].keys = fs->f[i].kind == MF_KEYS;
+        if (s->trie[cur].keys)
+            s->keys_bit = 1u << i;
         if (prefix) {
             s->trie[cur].prefix = prefix;
             s->trie[cur].plen = strlen(prefix);
@@ -187,6 +197,7 @@ static void view_begin(struct sax *s)
     s->vtop = 1;
     s->vstack[0] = 0;
     s->knode = -1;
+    s->nseen = 0;
 }
 
 /* Pointers into the arena once the object is complete (it may have moved). */
@@ -195,8 +206,10 @@ static void view_finish(struct sax *s)
     for (size_t i = 0; i < MODEL_VIEW_MAX; i++)
         if (s->view.v[i].set && s->off[i] != UINT32_MAX)
             s->view.v[i].s = s->arena + s->off[i];
-    for (size_t i = 0; i < s->view.nkeys; i++)
-        s->view.keys[i] = s->arena + s->keyoff[i];
+    s->view.nkeys = 0;
+    for (size_t i = 0; i < s->nseen && s->view.nkeys < MODEL_VIEW_KEYS; i++)
+        if (s->seenobj[i])
+            s->view.keys[s->view.nkeys++] = s->arena + s->keyoff[i];
 }
 
 static void slot_clear(struct sax *s, int16_t n)
@@ -205,14 +218,22 @@ static void slot_clear(struct sax *s, int16_t n)
         s->view.v[s->trie[n].slot].set = false;
 }
 
-static int record_key(struct sax *s)
+/* A member of the MF_KEYS object has its value (an object or not): as in
+ * a json-c tree, a name keeps the place of its first occurrence and the
+ * kind of its last value. */
+static void member_seen(struct sax *s, bool obj)
 {
-    if (s->lastkey_len >= KEYBUF || s->view.nkeys >= MODEL_VIEW_KEYS)
-        return 0;
-    int rc = arena_put(s, s->lastkey, s->lastkey_len, &s->keyoff[s->view.nkeys]);
-    if (rc == 0)
-        s->view.nkeys++;
-    return rc;
+    const char *k = s->arena + s->pendoff;
+    for (size_t i = 0; i < s->nseen; i++)
+        if (s->seenlen[i] == s->pendlen && memcmp(s->arena + s->keyoff[i], k, s->pendlen) == 0) {
+            s->seenobj[i] = obj;
+            return;
+        }
+    if (s->nseen < KEYS_SEEN) {
+        s->keyoff[s->nseen] = s->pendoff;
+        s->seenlen[s->nseen] = s->pendlen;
+        s->seenobj[s->nseen++] = obj;
+    }
 }
 
 static int item_done(struct sax *s);
@@ -223,24 +244,34 @@ static int view_ev(struct sax *s, enum ev e, const char *p, size_t n)
     int16_t parent = s->vstack[s->vtop - 1];
     int16_t kn = s->knode;
     s->knode = -1;
-    switch (e) {
-    case EV_KEY:
+    if (e == EV_KEY) {
         s->knode = trie_child(s, parent, p, n);
         if (s->trie[parent].prefix && s->trie[parent].slot >= 0 && n >= s->trie[parent].plen &&
             memcmp(p, s->trie[parent].prefix, s->trie[parent].plen) == 0)
             s->view.v[s->trie[parent].slot].b = true;
         if (s->trie[parent].keys) {
-            s->lastkey_len = n < KEYBUF ? n : KEYBUF;
-            if (n < KEYBUF)
-                memcpy(s->lastkey, p, n);
+            s->pendlen = (uint32_t)n;
+            return arena_put(s, p, n, &s->pendoff);
         }
         return 0;
-    case EV_MAP: {
-        if (s->trie[parent].keys) {
-            int rc = record_key(s);
-            if (rc)
-                return rc;
+    }
+    if (e != EV_END) { /* a member's value: it replaces any earlier one of the same name */
+        if (s->trie[parent].keys)
+            member_seen(s, e == EV_MAP);
+        if (kn >= 0) {
+            uint32_t sub = s->trie[kn].sub;
+            if (sub & s->keys_bit)
+                s->nseen = 0;
+            while (sub) {
+                s->view.v[__builtin_ctz(sub)].set = false;
+                sub &= sub - 1;
+            }
         }
+    }
+    switch (e) {
+    case EV_KEY:
+        return 0;
+    case EV_MAP: {
         if (kn >= 0) {
             struct tnode *t = &s->trie[kn];
             if (t->slot >= 0) {
@@ -674,46 +705,77 @@ static int tok_save(struct sax *s, const uint8_t *a, const uint8_t *b)
     return 0;
 }
 
-/* Any of '"', '\\' or a byte below 0x20 among the 8 bytes of v. */
-static inline bool swar_stop(uint64_t v)
+/* A bit set in the byte of v (little-endian) that is '"', '\\' or below
+ * 0x20; the lowest set bit is exact (borrows only reach higher bytes). */
+static inline uint64_t swar_stop(uint64_t v)
 {
     const uint64_t lo = 0x0101010101010101ull, hi = 0x8080808080808080ull;
     uint64_t q = v ^ 0x2222222222222222ull, b = v ^ 0x5c5c5c5c5c5c5c5cull;
-    return ((((q - lo) & ~q) | ((b - lo) & ~b) | ((v - 0x2020202020202020ull) & ~v)) & hi) != 0;
+    return (((q - lo) & ~q) | ((b - lo) & ~b) | ((v - 0x2020202020202020ull) & ~v)) & hi;
+}
+
+/* The first byte of [q, e) that is '"', '\\' or a control character, or e. */
+static inline const uint8_t *str_plain(const uint8_t *q, const uint8_t *e)
+{
+    while (e - q >= 8) {
+        uint64_t v;
+        memcpy(&v, q, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t m = swar_stop(v);
+        if (m)
+            return q + (__builtin_ctzll(m) >> 3);
+#else
+        if (swar_stop(v))
+            break;
+#endif
+        q += 8;
+    }
+    while (q < e && !(cls[*q] & C_STOP))
+        q++;
+    return q;
+}
+
+/* An escape's bytes from *qp (after a backslash or inside \u digits): 1
+ * when done, 0 at the end of the slice, -EBADMSG. */
+static int esc_run(struct sax *s, const uint8_t **qp, const uint8_t *e)
+{
+    const uint8_t *q = *qp;
+    while (s->esc || s->hex) {
+        if (q == e) {
+            *qp = q;
+            return 0;
+        }
+        uint8_t c = *q++;
+        if (s->hex) {
+            if (!(cls[c] & C_HEX))
+                return -EBADMSG;
+            s->hex--;
+        } else {
+            s->esc = false;
+            if (c == 'u')
+                s->hex = 4;
+            else if (!(cls[c] & C_ESC))
+                return -EBADMSG;
+        }
+    }
+    *qp = q;
+    return 1;
 }
 
 /* String bytes from *qp. 1 at the closing quote (*cend at it, *qp after
  * it), 0 at the end of the slice (*qp = e), -EBADMSG. */
-static int str_run(struct sax *s, const uint8_t **qp, const uint8_t *e, const uint8_t **cend)
+static inline int str_run(struct sax *s, const uint8_t **qp, const uint8_t *e, const uint8_t **cend)
 {
     const uint8_t *q = *qp;
     for (;;) {
-        if (s->esc | (s->hex != 0)) {
-            if (q == e)
-                break;
-            uint8_t c = *q++;
-            if (s->hex) {
-                if (!(cls[c] & C_HEX))
-                    return -EBADMSG;
-                s->hex--;
-            } else {
-                s->esc = false;
-                if (c == 'u')
-                    s->hex = 4;
-                else if (!(cls[c] & C_ESC))
-                    return -EBADMSG;
+        if (__builtin_expect(s->esc || s->hex, 0)) {
+            int rc = esc_run(s, &q, e);
+            if (rc <= 0) {
+                *qp = q;
+                return rc;
             }
-            continue;
         }
-        while (e - q >= 8) {
-            uint64_t v;
-            memcpy(&v, q, 8);
-            if (swar_stop(v))
-                break;
-            q += 8;
-        }
-        while (q < e && !(cls[*q] & C_STOP))
-            q++;
+        q = str_plain(q, e);
         if (q == e)
             break;
         if (*q == '"') {
@@ -917,7 +979,7 @@ static int decode(struct sax *s, const uint8_t *str, size_t len, size_t *out)
     return 0;
 }
 
-static int lex_open(struct sax *s, bool obj, uint64_t pos)
+static inline int lex_open(struct sax *s, bool obj, uint64_t pos)
 {
     if (!accepts_value(s->gs) || ++s->nest > SAX_MAX_DEPTH)
         return -EBADMSG;
@@ -935,7 +997,7 @@ static int lex_open(struct sax *s, bool obj, uint64_t pos)
     return dispatch(s, obj ? EV_MAP : EV_ARRAY, NULL, 0);
 }
 
-static int lex_close(struct sax *s, bool obj, size_t end)
+static inline int lex_close(struct sax *s, bool obj, size_t end)
 {
     if ((s->gs != G_AFTER && s->gs != (obj ? G_OKEY : G_AVALUE)) || s->nest == 0 || top_is_obj(s) != obj)
         return -EBADMSG;
@@ -950,7 +1012,7 @@ static int lex_close(struct sax *s, bool obj, size_t end)
 }
 
 /* A string complete: p[n] is its closing quote. */
-static int str_done(struct sax *s, bool key, const uint8_t *p, size_t n)
+static inline int str_done(struct sax *s, bool key, const uint8_t *p, size_t n)
 {
     if (s->gs == G_DONE)
         return -EBADMSG; /* a string after the list */
@@ -969,7 +1031,7 @@ static int str_done(struct sax *s, bool key, const uint8_t *p, size_t n)
     return dispatch(s, key ? EV_KEY : EV_STR, (const char *)p, n);
 }
 
-static int scalar_done(struct sax *s, enum ev e, const char *p, size_t n)
+static inline int scalar_done(struct sax *s, enum ev e, const char *p, size_t n)
 {
     after_value(s);
     return s->skip ? 0 : dispatch(s, e, p, n);

@@ -281,16 +281,28 @@ START_TEST(last_value_wins_like_json_c)
                        "\"name\":\"b\"},\"spec\":{\"storageClassName\":\"x\",\"storageClassName\":1,"
                        "\"claimRef\":{\"name\":{\"n\":1}},\"hostPath\":{},\"csi\":{\"driver\":\"d\"},"
                        "\"local\":[]},\"status\":{\"phase\":null}}]}";
-    struct json_object *whole = json_tokener_parse(page), *items;
-    ck_assert(json_object_object_get_ex(whole, "items", &items));
-    struct sax *s = sax_new(&model_pv_type, 0);
-    struct expect e = {.t = &model_pv_type, .items = items, .what = "duplicates"};
-    ck_assert_int_eq(sax_reset(s, SAX_LIST), 0);
-    ck_assert_int_eq(sax_feed(s, page, strlen(page), check_item, &e), 0);
-    ck_assert_int_eq(sax_finish(s), 0);
-    ck_assert_int_eq(e.fast, 1);
-    sax_free(s);
-    json_object_put(whole);
+    /* a duplicate object replaces the whole earlier one (its fields and
+     * the names of its object members); a member name keeps the place of
+     * its first occurrence and the kind of its last value */
+    const char *dup = "{\"items\":[{\"metadata\":{\"name\":\"a\",\"uid\":\"u\",\"resourceVersion\":\"1\"},"
+                      "\"spec\":{\"csi\":{\"driver\":\"d\"},\"nfs\":{},\"claimRef\":{\"name\":\"c\"}},"
+                      "\"spec\":{\"local\":1,\"hostPath\":{},\"local\":{},\"csi\":{\"fsType\":\"x\"},"
+                      "\"hostPath\":[],\"iscsi\":{},\"iscsi\":{},\"metadata\":{\"name\":\"z\"}},"
+                      "\"metadata\":{\"name\":\"b\",\"uid\":\"u\",\"resourceVersion\":\"2\",\"labels\":"
+                      "{\"velero.io/x\":\"1\"},\"labels\":{\"y\":\"2\"}}}]}";
+    const char *pages[] = {page, dup};
+    for (size_t i = 0; i < 2; i++) {
+        struct json_object *whole = json_tokener_parse(pages[i]), *items;
+        ck_assert(json_object_object_get_ex(whole, "items", &items));
+        struct sax *s = sax_new(&model_pv_type, 0);
+        struct expect e = {.t = &model_pv_type, .items = items, .what = "duplicates"};
+        ck_assert_int_eq(sax_reset(s, SAX_LIST), 0);
+        ck_assert_int_eq(sax_feed(s, pages[i], strlen(pages[i]), check_item, &e), 0);
+        ck_assert_int_eq(sax_finish(s), 0);
+        ck_assert_int_eq(e.fast, 1);
+        sax_free(s);
+        json_object_put(whole);
+    }
 }
 END_TEST
 
