@@ -298,7 +298,7 @@ README_HEAD = """# Benchmarks
 clusters and measures the daemon side by side, in the same run, with the tools a
 user would otherwise pick (real `kubectl`, the official Python client) and with
 the floor: json-c and yajl parsing the very same bytes alone, the daemon's own
-lexer stepping over them (`bench/floor.c` compiles `daemon/kube/sax.c` in), `memchr` over
+lexer stepping over them (`bench/floor.c` compiles `daemon/kube/sax*.c` in), `memchr` over
 them, and a bare fetch of the same pages from kubesim (gzip inflated, nothing
 parsed: what any client of that kubesim must spend).
 Compare ratios within one run: the machine is shared and absolute figures move.

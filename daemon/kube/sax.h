@@ -1,4 +1,4 @@
-/* Streaming parser (yajl) of list pages and watch streams, fed chunk by
+/* Streaming parser (its own resumable lexer) of list pages and watch streams, fed chunk by
  * chunk straight from libcurl's write callback: no page or event is held
  * whole. For a resource with a field table (model/fields.h) each object is
  * matched against the table as it streams by: the values of the listed
