@@ -478,6 +478,138 @@ static int lex_resume(struct sax *s, const uint8_t **qp, const uint8_t *e)
     }
 }
 
+/* Inside a skipped value (s->skip > 0, no token open): the same grammar
+ * as sax__lex_slice, with its state in registers, nothing dispatched and
+ * no token kept. 1 when the skipped value closed (*qp after it), 0 at the
+ * end of the slice (a token possibly left open), -EBADMSG. */
+static int skip_run(struct sax *s, const uint8_t **qp, const uint8_t *e)
+{
+    const uint8_t *q = *qp;
+    uint8_t gs = s->gs;
+    int nest = s->nest, skip = s->skip, rc = 0;
+    while (q < e) {
+        uint8_t c = *q;
+        switch (c) {
+        case ' ':
+        case '\n':
+        case '\r':
+        case '\t':
+        case '\v':
+        case '\f':
+            q++;
+            continue;
+        case '{':
+        case '[': {
+            if (!accepts_value(gs) || nest >= SAX_MAX_DEPTH) {
+                rc = -EBADMSG;
+                goto out;
+            }
+            unsigned d = (unsigned)nest++;
+            if (c == '{') {
+                s->ctype[d >> 3] |= (uint8_t)(1u << (d & 7));
+                gs = G_OKEY;
+            } else {
+                s->ctype[d >> 3] &= (uint8_t)~(1u << (d & 7));
+                gs = G_AVALUE;
+            }
+            skip++;
+            q++;
+            continue;
+        }
+        case '}':
+        case ']': {
+            bool obj = c == '}';
+            unsigned d = (unsigned)nest - 1;
+            if ((gs != G_AFTER && gs != (obj ? G_OKEY : G_AVALUE)) || (bool)((s->ctype[d >> 3] >> (d & 7)) & 1) != obj) {
+                rc = -EBADMSG;
+                goto out;
+            }
+            nest--;
+            q++;
+            gs = G_AFTER;
+            if (--skip == 0) {
+                rc = 1;
+                goto out;
+            }
+            continue;
+        }
+        case ',': {
+            unsigned d = (unsigned)nest - 1;
+            if (gs != G_AFTER) {
+                rc = -EBADMSG;
+                goto out;
+            }
+            gs = (s->ctype[d >> 3] >> (d & 7)) & 1 ? G_KEY : G_VALUE;
+            q++;
+            continue;
+        }
+        case ':':
+            if (gs != G_COLON) {
+                rc = -EBADMSG;
+                goto out;
+            }
+            gs = G_VALUE;
+            q++;
+            continue;
+        case '"': {
+            bool key = gs == G_OKEY || gs == G_KEY;
+            if (!key && !accepts_value(gs)) {
+                rc = -EBADMSG;
+                goto out;
+            }
+            const uint8_t *z = str_plain(++q, e);
+            if (z < e && *z == '"') { /* no escape: the common case */
+                q = z + 1;
+            } else {
+                const uint8_t *cend;
+                q = z;
+                if ((rc = str_run(s, &q, e, &cend)) < 0)
+                    goto out;
+                if (rc == 0) {
+                    s->tk = key ? TK_KEY : TK_STR;
+                    gs = key ? G_COLON : G_AFTER; /* set again when the token ends */
+                    goto out;
+                }
+                rc = 0;
+            }
+            gs = key ? G_COLON : G_AFTER;
+            continue;
+        }
+        case 't':
+        case 'f':
+        case 'n':
+        case '-':
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7':
+        case '8':
+        case '9':
+            /* scalars: the general path (rare in skipped values) */
+            s->gs = gs;
+            s->nest = nest;
+            s->skip = skip;
+            *qp = q;
+            return 2;
+        default:
+            rc = -EBADMSG;
+            goto out;
+        }
+    }
+out:
+    s->gs = gs;
+    s->nest = nest;
+    s->skip = skip;
+    if (rc == 1)
+        after_value(s);
+    *qp = q;
+    return rc;
+}
+
 /* One slice through the own lexer: 0 or an error. */
 int sax__lex_slice(struct sax *s, const uint8_t *p, size_t n)
 {
@@ -486,6 +618,15 @@ int sax__lex_slice(struct sax *s, const uint8_t *p, size_t n)
     if (s->tk != TK_NONE && (rc = lex_resume(s, &q, e)) != 0)
         return rc;
     while (q < e) {
+        if (s->skip && s->tk == TK_NONE) {
+            if ((rc = skip_run(s, &q, e)) < 0)
+                return rc;
+            if (rc == 0)
+                return 0; /* the slice ended inside the skipped value */
+            if (rc == 1)
+                continue;
+            /* 2: a scalar at q, lexed below */
+        }
         uint8_t c = *q;
         switch (c) {
         case ' ':

@@ -432,6 +432,21 @@ static const char *const lex_lists[] = {
     " tru",
 };
 
+/* Bad input inside a skipped value (managedFields), where the own lexer
+ * checks the grammar without dispatching anything. */
+#define IN_SKIPPED(f) "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":[" f "],\"name\":\"n\"}}}\n"
+static const char *const skipped_docs[] = {
+    IN_SKIPPED("{\"a\":{\"b\":[1,\"x\",true,null,-2.5e3,{},[]]},\"c\":\"\\u00e9\\\"\\/\"}"),
+    IN_SKIPPED("{\"a\":\"\x01\"}"),       IN_SKIPPED("{\"a\" 1}"),     IN_SKIPPED("{\"a\":1,}"),
+    IN_SKIPPED("{,}"),                    IN_SKIPPED("{\"a\":[}]}"),   IN_SKIPPED("{\"a\":{]}"),
+    IN_SKIPPED("[1:2]"),                  IN_SKIPPED("{1:2}"),         IN_SKIPPED("\"\\q\""),
+    IN_SKIPPED("\"\\u12G4\""),           IN_SKIPPED("tru"),           IN_SKIPPED("01"),
+    IN_SKIPPED("{\"a\":\"\xff\xfe\xc3\"}"), IN_SKIPPED("{}{}"),          IN_SKIPPED("[,1]"),
+    IN_SKIPPED("{\"a\":}"),                IN_SKIPPED("{\"a\"}"),         IN_SKIPPED("{\"a\":1 \"b\":2}"),
+    IN_SKIPPED("[\"a\" \"b\"]"),            IN_SKIPPED("{\"a\":1}}"),     IN_SKIPPED("\x80"),
+    IN_SKIPPED("{\"a\":[[[[[[[[{\"b\":{}}]]]]]]]]}"),
+};
+
 static void lex_compare(const struct model_type *t, enum sax_mode mode, size_t max_event, const char *doc, size_t n,
                         size_t split, size_t chunk)
 {
@@ -450,9 +465,9 @@ START_TEST(own_lexer_answers_as_yajl_at_every_split)
     /* every document, every type, both modes, cut in two at every byte,
      * and byte by byte: the same items, views, trees and errors */
     const struct model_type *ts[] = {&model_pv_type, &model_pvc_type, &model_snapshot_type, NULL};
-    for (size_t d = 0; d < sizeof(lex_docs) / sizeof(lex_docs[0]) + sizeof(lex_lists) / sizeof(lex_lists[0]); d++) {
-        bool watch = d < sizeof(lex_docs) / sizeof(lex_docs[0]);
-        const char *doc = watch ? lex_docs[d] : lex_lists[d - sizeof(lex_docs) / sizeof(lex_docs[0])];
+    size_t nd = sizeof(lex_docs) / sizeof(lex_docs[0]), ns = sizeof(skipped_docs) / sizeof(skipped_docs[0]);
+    for (size_t d = 0; d < nd + ns + sizeof(lex_lists) / sizeof(lex_lists[0]); d++) {
+        const char *doc = d < nd ? lex_docs[d] : d < nd + ns ? skipped_docs[d - nd] : lex_lists[d - nd - ns];
         size_t n = strlen(doc);
         for (size_t t = 0; t < sizeof(ts) / sizeof(ts[0]); t++)
             for (int m = 0; m < 2; m++) {
