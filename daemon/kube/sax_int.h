@@ -69,6 +69,8 @@ struct sax {
     uint8_t hex;         /* \u hex digits still expected */
     bool esc;            /* after a backslash */
     bool tesc;           /* the open string has escapes */
+    bool bad;            /* the open token is not allowed here: an error once it is lexed,
+                          * as yajl lexes a token before it checks the grammar */
     uint8_t ctype[(SAX_MAX_DEPTH + 7) / 8]; /* open containers: bit set = object */
     char *tbuf;          /* raw bytes of a token split across slices (+1 sentinel) */
     size_t tlen, tcap;

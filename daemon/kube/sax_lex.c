@@ -448,12 +448,14 @@ static int lex_resume(struct sax *s, const uint8_t **qp, const uint8_t *e)
         const uint8_t *cend = NULL;
         if ((rc = str_run(s, qp, e, &cend)) < 0)
             return rc;
-        if (!s->skip && (rc2 = tok_save(s, start, rc ? cend : e)) != 0)
+        if (!s->skip && !s->bad && (rc2 = tok_save(s, start, rc ? cend : e)) != 0)
             return rc2;
         if (rc == 0)
             return 0;
         bool key = s->tk == TK_KEY;
         s->tk = TK_NONE;
+        if (s->bad)
+            return -EBADMSG;
         if (s->skip)
             return str_done(s, key, NULL, 0);
         s->tbuf[s->tlen] = '"';
@@ -462,16 +464,20 @@ static int lex_resume(struct sax *s, const uint8_t **qp, const uint8_t *e)
     case TK_NUM:
         if ((rc = num_run(s, qp, e)) < 0)
             return rc;
-        if (!s->skip && (rc2 = tok_save(s, start, *qp)) != 0)
+        if (!s->skip && !s->bad && (rc2 = tok_save(s, start, *qp)) != 0)
             return rc2;
         if (rc == 0)
             return 0;
         s->tk = TK_NONE;
+        if (s->bad)
+            return -EBADMSG;
         return scalar_done(s, EV_NUM, s->tbuf, s->tlen);
     case TK_LIT:
         if ((rc = lit_run(s, qp, e)) <= 0)
             return rc;
         s->tk = TK_NONE;
+        if (s->bad)
+            return -EBADMSG;
         return lit_done(s);
     default:
         return 0;
@@ -553,9 +559,12 @@ static int skip_run(struct sax *s, const uint8_t **qp, const uint8_t *e)
             continue;
         case '"': {
             bool key = gs == G_OKEY || gs == G_KEY;
-            if (!key && !accepts_value(gs)) {
-                rc = -EBADMSG;
-                goto out;
+            if (!key && !accepts_value(gs)) { /* an error once lexed: the general path */
+                s->gs = gs;
+                s->nest = nest;
+                s->skip = skip;
+                *qp = q;
+                return 2;
             }
             const uint8_t *z = str_plain(++q, e);
             if (z < e && *z == '"') { /* no escape: the common case */
@@ -661,17 +670,19 @@ int sax__lex_slice(struct sax *s, const uint8_t *p, size_t n)
             continue;
         case '"': {
             bool key = s->gs == G_OKEY || s->gs == G_KEY;
-            if (!key && !accepts_value(s->gs) && s->gs != G_DONE)
-                return -EBADMSG;
+            bool bad = !key && !accepts_value(s->gs) && s->gs != G_DONE;
             const uint8_t *start = ++q, *cend = NULL;
             s->tesc = false;
             if ((rc = str_run(s, &q, e, &cend)) < 0)
                 return rc;
             if (rc == 0) {
                 s->tk = key ? TK_KEY : TK_STR;
+                s->bad = bad;
                 s->tlen = 0;
-                return s->skip ? 0 : tok_save(s, start, e);
+                return s->skip || bad ? 0 : tok_save(s, start, e);
             }
+            if (bad)
+                return -EBADMSG;
             rc = str_done(s, key, start, (size_t)(cend - start));
             break;
         }
@@ -686,25 +697,26 @@ int sax__lex_slice(struct sax *s, const uint8_t *p, size_t n)
         case '7':
         case '8':
         case '9': {
-            if (!accepts_value(s->gs))
-                return -EBADMSG;
+            bool bad = !accepts_value(s->gs);
             s->tsub = c == '-' ? N_MINUS : c == '0' ? N_ZERO : N_INT;
             const uint8_t *start = q++;
             if ((rc = num_run(s, &q, e)) < 0)
                 return rc;
             if (rc == 0) {
                 s->tk = TK_NUM;
+                s->bad = bad;
                 s->tlen = 0;
-                return s->skip ? 0 : tok_save(s, start, e);
+                return s->skip || bad ? 0 : tok_save(s, start, e);
             }
+            if (bad)
+                return -EBADMSG;
             rc = scalar_done(s, EV_NUM, (const char *)start, (size_t)(q - start));
             break;
         }
         case 't':
         case 'f':
         case 'n':
-            if (!accepts_value(s->gs))
-                return -EBADMSG;
+            bool bad = !accepts_value(s->gs);
             s->lit = c == 't' ? 0 : c == 'f' ? 1 : 2;
             s->tsub = 1;
             q++;
@@ -712,8 +724,11 @@ int sax__lex_slice(struct sax *s, const uint8_t *p, size_t n)
                 return rc;
             if (rc == 0) {
                 s->tk = TK_LIT;
+                s->bad = bad;
                 return 0;
             }
+            if (bad)
+                return -EBADMSG;
             rc = lit_done(s);
             break;
         default:
@@ -729,6 +744,7 @@ void sax__lex_reset(struct sax *s)
 {
     s->gs = G_TOP;
     s->tk = TK_NONE;
+    s->bad = false;
     s->esc = false;
     s->hex = 0;
     s->tlen = 0;
@@ -738,5 +754,5 @@ bool sax__lex_list_end_ok(const struct sax *s)
 {
     /* yajl finishes by lexing one more space: a string left open after the
      * list is taken (unless inside an escape), any other token is not */
-    return s->gs == G_DONE && (s->tk == TK_NONE || (s->tk == TK_STR && !s->esc && !s->hex));
+    return s->gs == G_DONE && (s->tk == TK_NONE || (s->tk == TK_STR && !s->bad && !s->esc && !s->hex));
 }
