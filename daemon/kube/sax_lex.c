@@ -715,7 +715,7 @@ int sax__lex_slice(struct sax *s, const uint8_t *p, size_t n)
         }
         case 't':
         case 'f':
-        case 'n':
+        case 'n': {
             bool bad = !accepts_value(s->gs);
             s->lit = c == 't' ? 0 : c == 'f' ? 1 : 2;
             s->tsub = 1;
@@ -731,6 +731,7 @@ int sax__lex_slice(struct sax *s, const uint8_t *p, size_t n)
                 return -EBADMSG;
             rc = lit_done(s);
             break;
+        }
         default:
             return -EBADMSG;
         }
