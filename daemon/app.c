@@ -618,8 +618,7 @@ int app_run(const struct app_opts *o)
 static void check_poll(uv_timer_t *t)
 {
     struct app *a = t->data;
-    if (a->check.version_done && a->check.files_done && a->check.check_cm_done && app_all_synced(a, NULL, 0) &&
-        app_azure_settled(a))
+    if (a->check.check_cm_done && app_first_view_done(a, NULL, 0) && app_azure_settled(a))
         uv_stop(&a->core.loop);
 }
 
@@ -628,14 +627,14 @@ static void check_deadline(uv_timer_t *t)
     struct app *a = t->data;
     /* The cluster answered but an Azure read still waits (a long Retry-After):
      * report what is known; that read stays unknown. */
-    bool kube_ok = a->check.version_done && a->check.files_done && a->check.check_cm_done && app_all_synced(a, NULL, 0);
+    bool kube_ok = a->check.check_cm_done && app_first_view_done(a, NULL, 0);
     if (!a->check.api_error && !kube_ok) {
         char waiting[512];
-        app_all_synced(a, waiting, sizeof(waiting));
+        app_first_view_done(a, waiting, sizeof(waiting));
         a->check.api_error = -1;
         snprintf(a->check.api_error_msg, sizeof(a->check.api_error_msg),
                  "timed out after 30 s talking to %s (%s)", a->kube.kcfg.server,
-                 waiting[0] ? waiting : "waiting for /version");
+                 waiting[0] ? waiting : "waiting for the quota ConfigMap");
     }
     uv_stop(&a->core.loop);
 }

@@ -103,10 +103,12 @@ struct app_kube_state {
 };
 
 /* check mode: app.c's app_check (its timer and verdict) and app_kube.c's
- * probes and shared-ledger read (the answers they record). */
+ * probes and shared-ledger read (the answers they record). version_done and
+ * files_done are set in both modes: the daemon's `synced` readiness waits
+ * for them as `check` does (app_first_view_done). */
 struct app_check_state {
-    bool version_done;
-    bool files_done;                /* the DaemonSet GET answered */
+    bool version_done;              /* GET /version answered (either way) */
+    bool files_done;                /* the DaemonSet GET answered (either way) */
     int api_error;                  /* 401/403/unreachable seen */
     char api_error_msg[384];
     uv_timer_t check_timer;
@@ -163,6 +165,11 @@ bool app_on_standby(const struct app *a);
 int app_check_load_shared(struct app *a);
 /* True when every reflector has synced once or its API is absent. */
 bool app_all_synced(const struct app *a, char *waiting, size_t n);
+/* The first view of the cluster is complete: every reflector synced (or
+ * absent) and the first GET /version and DaemonSet read answered. Both the
+ * daemon's `synced` readiness and `check` wait for it, so a report served
+ * once `synced` passes and `check`'s report judge the same state. */
+bool app_first_view_done(const struct app *a, char *waiting, size_t n);
 int app_register_checks(struct app *a);
 /* writers: leadership for the Event and admission ConfigMap writers (call
  * from ha's on_leading); reload re-reads admission.warnings_configmap. */

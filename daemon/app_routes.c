@@ -37,11 +37,25 @@ bool app_all_synced(const struct app *a, char *waiting, size_t n)
     return all;
 }
 
+bool app_first_view_done(const struct app *a, char *waiting, size_t n)
+{
+    if (!app_all_synced(a, waiting, n))
+        return false;
+    if (!a->check.version_done || !a->check.files_done) {
+        if (waiting && n)
+            snprintf(waiting, n, "waiting for the first answer to %s",
+                     !a->check.version_done ? "GET /version"
+                                            : "GET daemonset kube-system/csi-azurefile-node");
+        return false;
+    }
+    return true;
+}
+
 /* A follower on standby watches nothing: nothing to be in step with, no
  * cluster to judge; its checks pass (the leader's say how the cluster is). */
 static bool check_synced(void *data, char *reason, size_t n)
 {
-    return app_on_standby(data) || app_all_synced(data, reason, n);
+    return app_on_standby(data) || app_first_view_done(data, reason, n);
 }
 
 static bool check_apiserver(void *data, char *reason, size_t n)

@@ -259,7 +259,10 @@ if (dashCm) {
   const exprs = JSON.stringify(dash.panels);
   for (const m of ["aks_backup_persistent_volumes", "aks_backup_prerequisite_status", "aks_backup_extension_pods",
     "aks_backup_on_demand_backups_used", "aks_backup_restores_limit", "aks_backup_quota_reset_timestamp_seconds",
-    "aks_backup_volume_snapshots", "aks_backup_informer_synced", "aks_backup_watch_restarts_total"]) {
+    "aks_backup_volume_snapshots", "aks_backup_informer_synced", "aks_backup_watch_restarts_total",
+    "aks_backup_vault_backup_instances", "aks_backup_azure_up", "aks_backup_azure_requests_total",
+    "aks_backup_backup_instance_info", "aks_backup_last_successful_backup_timestamp_seconds", "aks_backup_jobs",
+    "aks_backup_job_failures_total", "aks_backup_disk_snapshots", "aks_backup_quota_source_disagreement"]) {
     check(exprs.includes(m), `dashboard shows ${m}`);
   }
   for (const m of exprs.matchAll(/\b(aks_backup_[a-z_]+?)(_bucket)?\b/g)) {

@@ -145,6 +145,20 @@ release_rules() {
   promtool test rules "$out/alerts-release.test.yaml"
 }
 step promtool-test-rules-release release_rules
+# The dashboard's queries parse as PromQL: each becomes a recording rule
+# ($job as Grafana's "All" value) for promtool.
+dashboard_queries() {
+  python3 - "$chart/files/dashboard.json" >"$out/dashboard-rules.json" <<'PY' || return 1
+import json, sys
+d = json.load(open(sys.argv[1]))
+rules = [{"record": f"dashboard:panel_{p['id']}_{t['refId']}", "expr": t["expr"].replace("$job", ".+")}
+         for p in d["panels"] for t in p.get("targets", [])]
+assert len(rules) > 30, len(rules)
+json.dump({"groups": [{"name": "dashboard", "rules": rules}]}, sys.stdout)
+PY
+  promtool check rules "$out/dashboard-rules.json"
+}
+step promtool-dashboard-queries dashboard_queries
 
 # 8. structural checks of the renders (rules equal the canonical file, security
 #    context, probes, HA switches, admission on/off, config copies, docs)

@@ -518,7 +518,7 @@ static int fault_check(struct MHD_Connection *c, const char *verb, const char *p
     pthread_mutex_lock(&sim.mu);
     if (sim.partition_ua[0] && now_ms() < sim.partition_until_ms && ua && strstr(ua, sim.partition_ua))
         *hang = true;
-    lat = sim.latency_ms;
+    lat = (!sim.latency_path[0] || strstr(path, sim.latency_path)) ? sim.latency_ms : 0;
     for (size_t i = 0; i < sim.nfails && !*hang; i++) {
         struct fail_rule *f = &sim.fails[i];
         if (f->count <= 0 || (f->path[0] && !strstr(path, f->path)) || (f->verb[0] && strcmp(f->verb, verb)))

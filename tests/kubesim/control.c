@@ -366,6 +366,7 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *url, const 
     } else if (!strcmp(url, "/latency")) {
         pthread_mutex_lock(&sim.mu);
         sim.latency_ms = (int)jint(body, "ms", 0);
+        snprintf(sim.latency_path, sizeof sim.latency_path, "%s", jstr(body, "path") ? jstr(body, "path") : "");
         pthread_mutex_unlock(&sim.mu);
         ret = reply_rv(c, "ms", jint(body, "ms", 0));
     } else if (!strcmp(url, "/stall-watches")) {

@@ -111,6 +111,7 @@ struct sim {
     /* faults */
     struct fail_rule fails[32]; size_t nfails;
     int latency_ms;
+    char latency_path[128]; /* only requests whose path contains it ("" = all) */
     uint64_t stall_until_ms;
     uint64_t drop_gen;
     uint64_t *drop_res_gen; /* per rdef: /drop-watches {"resource"} */
