@@ -671,10 +671,14 @@ int sax__lex_slice(struct sax *s, const uint8_t *p, size_t n)
         case '"': {
             bool key = s->gs == G_OKEY || s->gs == G_KEY;
             bool bad = !key && !accepts_value(s->gs) && s->gs != G_DONE;
-            const uint8_t *start = ++q, *cend = NULL;
+            const uint8_t *start = ++q, *cend = str_plain(q, e);
             s->tesc = false;
-            if ((rc = str_run(s, &q, e, &cend)) < 0)
+            if (cend < e && *cend == '"') { /* no escape: the common case */
+                q = cend + 1;
+                rc = 1;
+            } else if ((rc = str_run(s, &q, e, &cend)) < 0) {
                 return rc;
+            }
             if (rc == 0) {
                 s->tk = key ? TK_KEY : TK_STR;
                 s->bad = bad;
