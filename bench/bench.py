@@ -35,6 +35,7 @@ EVENT_RATES = [int(x) for x in (os.environ.get("BENCH_EVENT_RATES") or
 EVENT_BURST_S = 3.0 if QUICK else 6.0
 SCRAPES = 20 if QUICK else 100
 SCRAPE_RATE = 1000
+SCRAPE_PVS = [20000, 100000]  # per-PV series; budgets: p99 <= 10 ms and <= 40 ms
 SETTLE_S = 3.0
 WATCHED = [("persistentvolumes", "/api/v1/persistentvolumes"),
            ("persistentvolumeclaims", "/api/v1/persistentvolumeclaims"),
@@ -210,35 +211,89 @@ def curl_time(url, gzip=False):
     return float(t), int(n)
 
 
-def phase_scrape(res, keep):
-    ks, d = keep["ks"], keep["d"]
-    bl.log(f"scrape: {SCRAPES} scrapes of /metrics while the mutator makes {SCRAPE_RATE} PV changes/s")
+def cpu_ns(pid):
+    """CPU time of every thread of pid in ns (/proc/<pid>/task/*/schedstat:
+    nanosecond resolution where /proc/<pid>/stat counts 10 ms ticks)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass  # thread ended meanwhile
+    return total
+
+
+def scrape_at(ks, d):
+    """SCRAPES scrapes of the daemon's /metrics by curl (plain text, and
+    gzip every 4th) while kubesim's mutator makes SCRAPE_RATE PV changes/s."""
     url = f"http://127.0.0.1:{d.port}/metrics"
     quiet = [curl_time(url)[0] for _ in range(max(5, SCRAPES // 5))]  # no events flowing
     e0 = d.events_total()
     ks.mutator(SCRAPE_RATE, seed=7)
-    time.sleep(1.0)
-    t0 = time.monotonic()
-    lat, size, lat_gz, size_gz = [], [], [], []
-    for i in range(SCRAPES):
-        t, n = curl_time(url)
-        lat.append(t)
-        size.append(n)
-        if i % 4 == 0:
-            t, n = curl_time(url, gzip=True)
-            lat_gz.append(t)
-            size_gz.append(n)
-        time.sleep(0.05)
-    window = time.monotonic() - t0
-    e1 = d.events_total()
-    ks.mutator_stop()
+    try:
+        time.sleep(1.0)
+        # the daemon's CPU for the events alone, to take out of each scrape's
+        c0, w0 = cpu_ns(d.pid), time.monotonic()
+        time.sleep(2.0)
+        ev_rate = (cpu_ns(d.pid) - c0) / (time.monotonic() - w0)  # ns per s
+        t0 = time.monotonic()
+        lat, size, lat_gz, size_gz, cpu, cpu_gz = [], [], [], [], [], []
+
+        def one(gz):
+            c, w = cpu_ns(d.pid), time.monotonic()
+            t, n = curl_time(url, gzip=gz)
+            used = cpu_ns(d.pid) - c - ev_rate * (time.monotonic() - w)
+            (cpu_gz if gz else cpu).append(max(used, 0) / 1e9)
+            return t, n
+
+        for i in range(SCRAPES):
+            t, n = one(False)
+            lat.append(t)
+            size.append(n)
+            if i % 4 == 0:
+                t, n = one(True)
+                lat_gz.append(t)
+                size_gz.append(n)
+            time.sleep(0.05)
+        window = time.monotonic() - t0
+        e1 = d.events_total()
+    finally:
+        ks.mutator_stop()
     body = d.get_keepalive("/metrics", timeout=60)[1]
     series = sum(1 for line in body.split(b"\n") if line.startswith(b"aks_backup_persistent_volume_supported{"))
-    res["scrape"] = {"latency_s": lat, "quiet_latency_s": quiet, "bytes": bl.median(size), "gzip_latency_s": lat_gz,
-                     "gzip_bytes": bl.median(size_gz), "pv_series": series,
-                     "events_during": e1 - e0, "events_per_s": (e1 - e0) / (window + 1.0)}
-    bl.log(f"scrape: p50 {bl.pct(lat, 50) * 1000:.1f} ms, p99 {bl.pct(lat, 99) * 1000:.1f} ms, "
-           f"{bl.median(size) / 1e6:.1f} MB, {series} PV series")
+    r = {"latency_s": lat, "quiet_latency_s": quiet, "bytes": bl.median(size), "gzip_latency_s": lat_gz,
+         "gzip_bytes": bl.median(size_gz), "pv_series": series,
+         "events_during": e1 - e0, "events_per_s": (e1 - e0) / (window + 3.0),
+         "cpu_s": cpu, "gzip_cpu_s": cpu_gz, "events_cpu_pct": ev_rate / 1e7}
+    bl.log(f"scrape: {series} PV series: p50 {bl.pct(lat, 50) * 1000:.1f} ms, p99 {bl.pct(lat, 99) * 1000:.1f} ms, "
+           f"{bl.median(size) / 1e6:.1f} MB; gzip p50 {bl.pct(lat_gz, 50) * 1000:.1f} ms, "
+           f"p99 {bl.pct(lat_gz, 99) * 1000:.1f} ms; {r['events_per_s']:.0f} events/s; daemon CPU per scrape "
+           f"p50 {bl.pct(cpu, 50) * 1000:.1f} ms (gzip {bl.pct(cpu_gz, 50) * 1000:.1f} ms)")
+    return r
+
+
+def phase_scrape(res, keep):
+    """/metrics at each of SCRAPE_PVS per-PV series, events flowing: on the
+    sync phase's cluster when it has that many PVs, else on a PV-only
+    cluster of that size started here."""
+    out = []
+    for n in SCRAPE_PVS:
+        bl.log(f"scrape: {n} PVs, {SCRAPES} scrapes of /metrics while the mutator makes {SCRAPE_RATE} PV changes/s")
+        if keep.get("d") and CLUSTER["pvs"] == n:
+            out.append(scrape_at(keep["ks"], keep["d"]))
+            continue
+        with bl.Kubesim({"pvs": n}) as ks:
+            d = bl.Daemon(ks)
+            try:
+                d.start()
+                d.wait_synced()
+                time.sleep(SETTLE_S)
+                out.append(scrape_at(ks, d))
+            finally:
+                d.kill()
+    res["scrapes"] = out
+    res["scrape"] = max(out, key=lambda r: r["pv_series"])  # the largest, as before
 
 
 # ---------------------------------------------------------------- idle
@@ -314,19 +369,35 @@ def store_rv(d):
 
 
 def marker_lag(ks, d, seq, timeout=5.0):
-    """Applies the marker PV; seconds from sending the change until the
-    daemon's PV reflector has reached its resourceVersion (None: timeout)."""
+    """Applies the marker PV, bound to a claim named after seq so that its
+    aks_backup_persistent_volume_supported line changes; seconds from
+    sending the change until that line is in /metrics, from kubesim's reply
+    until then, /apply's round trip, and from sending until the daemon's PV
+    reflector has reached its resourceVersion (/debug/store). Lags are None
+    on timeout."""
     m = json.loads(json.dumps(MARKER))
     m["metadata"]["labels"]["bench/seq"] = str(seq)
+    m["spec"]["claimRef"] = {"namespace": "bench", "name": f"bench-marker-{seq}"}
+    needle = f'persistentvolumeclaim="bench-marker-{seq}"'.encode()
     t_send = time.monotonic()
     rv = int(ks.apply(m)["resourceVersion"])
     t_reply = time.monotonic()
+    t_store = t_metrics = None
     while True:
-        if store_rv(d) >= rv:
-            t = time.monotonic()
-            return t - t_send, t - t_reply, t_reply - t_send
+        if t_metrics is None:
+            code, body = d.get_keepalive("/metrics")
+            if code != 200:
+                raise RuntimeError(f"/metrics answered {code}")
+            if needle in body:
+                t_metrics = time.monotonic()
+        if t_store is None and store_rv(d) >= rv:
+            t_store = time.monotonic()
+        if t_metrics is not None and t_store is not None:
+            return t_metrics - t_send, t_metrics - t_reply, t_reply - t_send, t_store - t_send
         if time.monotonic() - t_send > timeout:
-            return None, None, t_reply - t_send
+            return (None if t_metrics is None else t_metrics - t_send,
+                    None if t_metrics is None else t_metrics - t_reply, t_reply - t_send,
+                    None if t_store is None else t_store - t_send)
         time.sleep(0.0003)
 
 
@@ -338,12 +409,14 @@ def event_step(ks, d, rate, seq):
     if rate:
         ks.mutator(rate, seed=seq + 11)
     t0 = time.monotonic()
-    lags, lags_r, rtts, markers, lost = [], [], [], 0, 0
+    lags, lags_r, lags_s, rtts, markers, lost = [], [], [], [], 0, 0
     while time.monotonic() - t0 < EVENT_STEP_S:
         seq += 1
         markers += 1
-        lag, lag_r, rtt = marker_lag(ks, d, seq)
+        lag, lag_r, rtt, lag_s = marker_lag(ks, d, seq)
         rtts.append(rtt)
+        if lag_s is not None:
+            lags_s.append(lag_s)
         if lag is None:
             lost += 1
         else:
@@ -370,7 +443,8 @@ def event_step(ks, d, rate, seq):
          "lag_p50_ms": (bl.pct(lags, 50) or 0) * 1000, "lag_p99_ms": (bl.pct(lags, 99) or 0) * 1000,
          "lag_max_ms": max(lags) * 1000 if lags else None, "apply_rtt_p50_ms": bl.pct(rtts, 50) * 1000,
          "apply_rtt_p99_ms": bl.pct(rtts, 99) * 1000, "lag_reply_p50_ms": (bl.pct(lags_r, 50) or 0) * 1000,
-         "lag_reply_p99_ms": (bl.pct(lags_r, 99) or 0) * 1000, "kubesim_cpu_pct": (kcpu1 - kcpu0) / el * 100,
+         "lag_reply_p99_ms": (bl.pct(lags_r, 99) or 0) * 1000,
+         "store_lag_p50_ms": (bl.pct(lags_s, 50) or 0) * 1000, "store_lag_p99_ms": (bl.pct(lags_s, 99) or 0) * 1000, "kubesim_cpu_pct": (kcpu1 - kcpu0) / el * 100,
          "cpu_s": cpu1 - cpu0, "cpu_pct": (cpu1 - cpu0) / el * 100, "cpu_us_per_event": (cpu1 - cpu0) / handled * 1e6 if handled else None}
     r["watch_restarts"] = c1["restarts"] - c0["restarts"]
     r["relists"] = c1["relists"] - c0["relists"]
@@ -433,7 +507,8 @@ def phase_events(res):
                 steps.append(r)
                 bl.log(f"events: target {rate}/s: kubesim {r['produced_per_s']:.0f}/s, daemon "
                        f"{r['handled_per_s']:.0f}/s, lag p50 {r['lag_p50_ms']:.1f} ms p99 {r['lag_p99_ms']:.1f} ms "
-                       f"(from reply {r['lag_reply_p99_ms']:.1f}, apply p99 {r['apply_rtt_p99_ms']:.1f}), "
+                       f"(from reply {r['lag_reply_p99_ms']:.1f}, apply p99 {r['apply_rtt_p99_ms']:.1f}; "
+                       f"store p99 {r['store_lag_p99_ms']:.1f}), "
                        f"kubesim cpu {r['kubesim_cpu_pct']:.0f}%, "
                        f"backlog {r['backlog_end']:.0f}, cpu {r['cpu_s']:.2f} s"
                        + (" [kubesim-bound]" if r["kubesim_bound"] else "") + ("" if r["kept_up"] else " [lagging]"))
@@ -467,10 +542,10 @@ def main():
     try:
         if "sync" in PHASES:
             phase_sync(res, tmp, args.floor, keep)
-            if "scrape" in PHASES:
-                phase_scrape(res, keep)
-            if "idle" in PHASES:
-                phase_idle(res, keep)
+        if "scrape" in PHASES:
+            phase_scrape(res, keep)
+        if "sync" in PHASES and "idle" in PHASES:
+            phase_idle(res, keep)
         if keep.get("d"):
             keep["d"].kill()
         if keep.get("ks"):

@@ -2,6 +2,9 @@
  * you mean" suggestions and the bash completion script. Nothing is started
  * here; app.c does the work and returns the exit code. */
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <unistd.h>
 
@@ -233,6 +236,13 @@ static void print_help(enum cmd cmd)
 
 int main(int argc, char **argv)
 {
+#ifdef __GLIBC__
+    /* A fixed trim threshold (which also fixes the mmap threshold at its
+     * 128 KiB default): without it glibc raises both each time a large
+     * block is freed (list staging tables, sort arrays), and after a sync
+     * ~0.7 MiB of freed heap per 60k objects stayed in RSS. */
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+#endif
     struct app_opts o = {0};
     enum cmd cmd = CMD_RUN;
     bool explicit_run = false;

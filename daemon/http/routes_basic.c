@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "abc_version.h"
+#include "http/gzip_blocks.h"
 #include "util/clock.h"
 
 #define OPENMETRICS_CT "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -33,6 +34,10 @@ struct routes_basic {
     struct http_body *shared[2];
     int64_t shared_at[2];    /* monotonic ms when rendered */
     struct buf scratch;
+    /* Block boundaries of the last rendering, and per format the gzip
+     * blocks kept across scrapes (made on the first gzip'ed one). */
+    struct metrics_marks marks;
+    struct gzip_blocks *gzb[2];
 };
 
 static void handle_live(void *data, const struct http_request *req, struct http_response *resp)
@@ -167,7 +172,7 @@ static void handle_metrics(void *data, const struct http_request *req,
     if (c->last_metrics_len && b->cap < c->last_metrics_len + c->last_metrics_len / 8 + 1 &&
         buf_reserve(b, c->last_metrics_len + c->last_metrics_len / 8))
         buf_reset(b);
-    if (metrics_render(c->m, om, b)) {
+    if (metrics_render_marked(c->m, om, b, &c->marks)) {
         buf_free(b);
         resp->status = 500;
         resp->content_type = NULL;
@@ -185,6 +190,10 @@ static void handle_metrics(void *data, const struct http_request *req,
         (void)!buf_adds(&resp->body, "metrics rendering failed: out of memory\n");
         return;
     }
+    if (!c->gzb[om])
+        c->gzb[om] = gzip_blocks_new(); /* NULL: gzip'ed whole */
+    if (c->gzb[om])
+        (void)http_body_set_gzip_blocks(body, c->gzb[om], c->marks.v, c->marks.n);
     c->shared[om] = body;
     c->shared_at[om] = now;
     resp->shared = body; /* the response holds the one reference */
@@ -245,5 +254,8 @@ void routes_basic_free(struct routes_basic *c)
     if (!c)
         return;
     buf_free(&c->scratch);
+    metrics_marks_free(&c->marks);
+    gzip_blocks_free(c->gzb[0]);
+    gzip_blocks_free(c->gzb[1]);
     free(c);
 }

@@ -70,6 +70,13 @@ struct http_body *http_body_new(char *data, size_t len, size_t cap, http_body_re
                                 void *cls);
 struct http_body *http_body_ref(struct http_body *b);
 void http_body_unref(struct http_body *b);
+/* The gzip variant of b, when asked for, comes from g (gzip_blocks.h:
+ * blocks cut at cuts, copied here; unchanged blocks not compressed
+ * again). g is borrowed: it must outlive b. 0 or -ENOMEM (then b is
+ * gzip'ed whole, as without this call). */
+struct gzip_blocks;
+int http_body_set_gzip_blocks(struct http_body *b, struct gzip_blocks *g, const size_t *cuts,
+                              size_t ncuts);
 /* References held (the owner's weak pointer excluded). */
 unsigned http_body_refs(const struct http_body *b);
 /* Bodies alive now (tests). */

@@ -4,10 +4,12 @@
  * server closes first. See server.h. */
 #include "http/server_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/gzip_blocks.h"
 #include "http/http_util.h"
 
 /* ---- shared bodies ---- */
@@ -19,6 +21,9 @@ struct http_body {
     char *gz;               /* gzip variant, made on first use */
     size_t gzlen;
     bool gz_tried;
+    struct gzip_blocks *gzb; /* when set, the gzip variant is made there */
+    size_t *cuts;
+    size_t ncuts;
     http_body_release_cb release;
     void *cls;
 };
@@ -58,8 +63,24 @@ void http_body_unref(struct http_body *b)
     else
         free(b->data);
     free(b->gz);
+    free(b->cuts);
     free(b);
     g_bodies--;
+}
+
+int http_body_set_gzip_blocks(struct http_body *b, struct gzip_blocks *g, const size_t *cuts,
+                              size_t ncuts)
+{
+    size_t *c = malloc((ncuts ? ncuts : 1) * sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    if (ncuts)
+        memcpy(c, cuts, ncuts * sizeof(*c));
+    free(b->cuts);
+    b->cuts = c;
+    b->ncuts = ncuts;
+    b->gzb = g;
+    return 0;
 }
 
 unsigned http_body_refs(const struct http_body *b)
@@ -122,7 +143,10 @@ static struct MHD_Response *shared_response(struct MHD_Connection *mc,
                                                  MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
         if (!b->gz_tried) {
             b->gz_tried = true;
-            if (http_gzip(b->data, b->len, &b->gz, &b->gzlen)) {
+            int rc = b->gzb ? gzip_blocks_run(b->gzb, b->data, b->len, b->cuts, b->ncuts,
+                                              &b->gz, &b->gzlen)
+                            : http_gzip(b->data, b->len, &b->gz, &b->gzlen);
+            if (rc) {
                 b->gz = NULL;
                 b->gzlen = 0;
             }

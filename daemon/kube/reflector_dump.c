@@ -35,7 +35,8 @@ static bool collect_cb(void *data, const void *rec)
 static int cmp_meta(const void *a, const void *b)
 {
     const struct obj_meta *x = *(const struct obj_meta *const *)a, *y = *(const struct obj_meta *const *)b;
-    int c = strcmp(x->ns ? x->ns : "", y->ns ? y->ns : "");
+    const char *xn = model_meta_ns(x), *yn = model_meta_ns(y);
+    int c = strcmp(xn ? xn : "", yn ? yn : "");
     return c ? c : strcmp(x->name, y->name);
 }
 
@@ -57,7 +58,8 @@ int reflector_dump(const struct reflector *r, struct buf *out)
                               reflector_synced(r) ? "true" : "false", reflector_absent(r) ? "true" : "false");
     for (size_t i = 0; i < c.n && rc == 0; i++) {
         rc = buf_adds(out, i ? ",{\"namespace\":" : "{\"namespace\":");
-        rc = rc ? rc : buf_add_json_str(out, c.v[i]->ns ? c.v[i]->ns : "");
+        const char *ns = model_meta_ns(c.v[i]);
+        rc = rc ? rc : buf_add_json_str(out, ns ? ns : "");
         rc = rc ? rc : buf_adds(out, ",\"name\":");
         rc = rc ? rc : buf_add_json_str(out, c.v[i]->name);
         rc = rc ? rc : buf_adds(out, ",\"resourceVersion\":");

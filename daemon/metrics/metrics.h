@@ -84,6 +84,9 @@ struct metrics_lit {
  * size is too small. */
 size_t metrics_format_line(char *out, size_t size, const struct metrics_lit *parts,
                            const char *const *vals, size_t n, const struct metrics_lit *tail);
+/* metrics_format_line straight into the output (no copy). */
+void metrics_write_line(struct metrics_writer *w, const struct metrics_lit *parts,
+                        const char *const *vals, size_t n, const struct metrics_lit *tail);
 /* A size always large enough for metrics_format_line (every byte escaped). */
 size_t metrics_line_bound(const struct metrics_lit *parts, const char *const *vals, size_t n,
                           const struct metrics_lit *tail);
@@ -94,6 +97,24 @@ int metrics_escape_label(struct buf *out, const char *value);
  * text (counters' family name without _total, "# EOF" at the end).
  * Returns 0 or -ENOMEM. */
 int metrics_render(struct metrics *m, bool openmetrics, struct buf *out);
+
+/* Block boundaries in a rendered body: offsets into out, ascending. A
+ * collector writing many lines that mostly stay the same between scrapes
+ * (the per-PV family) marks every few of them, so that a consumer keeping
+ * per-block state (the gzip of /metrics) finds unchanged blocks at the
+ * same positions. Marks never change the bytes rendered. */
+struct metrics_marks {
+    size_t *v;
+    size_t n, cap;
+};
+void metrics_marks_free(struct metrics_marks *mk);
+/* metrics_render, and the marks written (mk reset first, its array reused;
+ * a mark that cannot be stored for lack of memory is left out). */
+int metrics_render_marked(struct metrics *m, bool openmetrics, struct buf *out,
+                          struct metrics_marks *mk);
+/* From a collector: a block boundary at the current end of the output
+ * (nothing when the render keeps no marks). */
+void metrics_write_mark(struct metrics_writer *w);
 
 /* Standard process collector (process_cpu_seconds_total,
  * process_resident_memory_bytes, process_virtual_memory_bytes,

@@ -188,9 +188,14 @@ int model_meta_set_rv(struct obj_meta *m, const char *s)
 static int meta_fill(struct obj_meta *m, const struct model_meta_src *src)
 {
     m->name = strdup(src->name);
-    m->ns = src->ns ? strdup(src->ns) : NULL;
+    uint32_t ns = model_intern_id(src->ns);
+    if (ns > MODEL_NS_ID_MAX) {
+        model_intern_put_id(ns);
+        ns = 0;
+    }
+    m->ns_id = ns;
     m->rv = 1; /* integer 0 until set: nothing to free */
-    if (!m->name || (src->ns && !m->ns) || model_meta_set_uid(m, src->uid) ||
+    if (!m->name || (src->ns && !ns) || model_meta_set_uid(m, src->uid) ||
         model_meta_set_rv(m, src->rv)) {
         model_meta_clear(m);
         return -ENOMEM;
@@ -211,7 +216,7 @@ int model_meta_extract(struct json_object *obj, struct obj_meta *m)
 
 void model_meta_clear(struct obj_meta *m)
 {
-    free(m->ns);
+    model_intern_put_id((uint32_t)m->ns_id);
     free(m->name);
     free((char *)model_meta_uid_str(m)); /* NULL in a zeroed head */
     free((char *)model_meta_rv_str(m));

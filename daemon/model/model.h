@@ -9,12 +9,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct json_object;
 struct model_fields;
 struct model_view;
 
-/* Common head of every record (first member). Strings owned by the record.
+/* Common head of every record (first member), 40 bytes. The name is owned
+ * by the record; the namespace is interned (model_meta_ns).
  * uid and resourceVersion are kept compact and read through the accessors
  * below: a uid in the canonical lowercase UUID form (RFC 4122 variant, what
  * the API server generates) as its 16 bytes, a resourceVersion in canonical
@@ -23,12 +25,41 @@ struct model_view;
  * in bytes 0-7 and byte 8 zero, a variant no parsed uid has; rv: an even
  * value, the pointer, where an integer is stored as (n << 1) | 1). */
 struct obj_meta {
-    char *ns;        /* NULL for cluster-scoped objects */
     char *name;
-    uint64_t rv;     /* metadata.resourceVersion, encoded: model_meta_rv */
-    uint8_t uid[16]; /* metadata.uid, encoded: model_meta_uid */
-    int64_t created; /* creationTimestamp, Unix seconds; 0 if absent */
+    uint64_t rv;           /* metadata.resourceVersion, encoded: model_meta_rv */
+    uint8_t uid[16];       /* metadata.uid, encoded: model_meta_uid */
+    int64_t created : 40;  /* creationTimestamp, Unix seconds (years 0-9999 fit); 0 if absent */
+    uint64_t ns_id : 24;   /* metadata.namespace interned (model_intern_str); 0 = cluster-scoped */
 };
+
+#define MODEL_NS_ID_MAX ((1u << 24) - 1)
+
+/* Interned strings (model/pack.c): records keep a 32-bit id (0 = none)
+ * instead of a pointer. The string of an id, valid while the id is held. */
+extern const char *const *model_intern_strs;
+static inline const char *model_intern_str(uint32_t id)
+{
+    return id ? model_intern_strs[id] : NULL;
+}
+/* The id of s with one more reference (0 for NULL, and on ENOMEM);
+ * release with model_intern_put_id (0 ignored). */
+uint32_t model_intern_id(const char *s);
+void model_intern_put_id(uint32_t id);
+
+/* The string k strings after s in a run of NUL-terminated strings (packed
+ * records keep strings right after their name: model/pack.h). */
+static inline const char *model_tail(const char *s, unsigned k)
+{
+    for (; k; k--)
+        s += strlen(s) + 1;
+    return s;
+}
+
+/* m's namespace; NULL for cluster-scoped objects. */
+static inline const char *model_meta_ns(const struct obj_meta *m)
+{
+    return model_intern_str((uint32_t)m->ns_id);
+}
 
 #define MODEL_UID_BUF 37 /* 36 characters and the NUL */
 #define MODEL_RV_BUF 21  /* a uint64 in decimal and the NUL */

@@ -82,18 +82,33 @@ static const char *find_source(const struct model_view *v)
     return NULL;
 }
 
-/* Interned members (pack.h); name, uid, resourceVersion and the claim name
- * are copied behind the struct. */
+/* Interned members (pack.h) besides the namespace; name, claim name
+ * (model_pack_tail), uid and resourceVersion are copied behind the struct. */
 static const size_t pv_interned[] = {
-    offsetof(struct pv_rec, meta.ns),       offsetof(struct pv_rec, source_field),
-    offsetof(struct pv_rec, csi_driver),    offsetof(struct pv_rec, storage_class),
-    offsetof(struct pv_rec, claim_ns),      offsetof(struct pv_rec, phase),
-    offsetof(struct pv_rec, provisioned_by),
+    offsetof(struct pv_rec, source_field_id),  offsetof(struct pv_rec, csi_driver_id),
+    offsetof(struct pv_rec, storage_class_id), offsetof(struct pv_rec, claim_ns_id),
+    offsetof(struct pv_rec, phase_id),         offsetof(struct pv_rec, provisioned_by_id),
 };
+
+static unsigned pv_tails(const void *rec)
+{
+    return ((const struct pv_rec *)rec)->claim_off != 0;
+}
+
+static const struct model_pack_layout pv_layout = {
+    sizeof(struct pv_rec), pv_interned, sizeof(pv_interned) / sizeof(pv_interned[0]), pv_tails,
+};
+
+/* The claim name follows the name (model_pack_tail). */
+static void pv_set_claim_off(struct pv_rec *r)
+{
+    size_t off = strlen(r->meta.name) + 1;
+    r->claim_off = off < 255 ? (uint8_t)off : 255;
+}
 
 static void pv_free(void *p)
 {
-    model_pack_free(p, pv_interned, sizeof(pv_interned) / sizeof(pv_interned[0]));
+    model_pack_free(p, &pv_layout);
 }
 
 static int pv_build(const struct model_type *t, const struct model_view *v, void **out)
@@ -118,19 +133,21 @@ static int pv_build(const struct model_type *t, const struct model_view *v, void
     else
         source = PV_SOURCE_OTHER;
     const char *claim_name = model_view_str(v, PV_CLAIM_NAME);
-    model_pack_intern(&pk, offsetof(struct pv_rec, source_field), src, true);
+    model_pack_intern(&pk, offsetof(struct pv_rec, source_field_id), src, true);
     if (source == PV_SOURCE_CSI)
-        model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver), model_view_str(v, PV_CSI_DRIVER), true);
-    model_pack_intern(&pk, offsetof(struct pv_rec, storage_class), model_view_str(v, PV_STORAGE_CLASS), true);
+        model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver_id), model_view_str(v, PV_CSI_DRIVER), true);
+    model_pack_intern(&pk, offsetof(struct pv_rec, storage_class_id), model_view_str(v, PV_STORAGE_CLASS), true);
     if (claim_name && *claim_name) /* a namespace without a claim name is dropped */
-        model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns), model_view_str(v, PV_CLAIM_NS), true);
-    model_pack_str(&pk, offsetof(struct pv_rec, claim_name), claim_name, true);
-    model_pack_intern(&pk, offsetof(struct pv_rec, phase), model_view_str(v, PV_PHASE), true);
-    model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by), model_view_str(v, PV_PROVISIONED_BY), false);
+        model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns_id), model_view_str(v, PV_CLAIM_NS), true);
+    bool has_claim = model_pack_tail(&pk, claim_name, true);
+    model_pack_intern(&pk, offsetof(struct pv_rec, phase_id), model_view_str(v, PV_PHASE), true);
+    model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by_id), model_view_str(v, PV_PROVISIONED_BY), false);
     struct pv_rec *r = model_pack_alloc(&pk);
     if (!r)
         return -ENOMEM;
     r->meta.created = created;
+    if (has_claim)
+        pv_set_claim_off(r);
     r->source = source;
     r->migrated = model_view_str(v, PV_MIGRATED_TO) != NULL;
     if (mj_ieq(model_view_str(v, PV_ATTR_PROTOCOL), "nfs"))
@@ -162,18 +179,20 @@ struct pv_rec *model_pv_clone(const struct pv_rec *r)
     model_pack_str(&pk, offsetof(struct pv_rec, meta.name), r->meta.name, false);
     model_pack_uid(&pk, model_meta_uid(&r->meta, ubuf));
     model_pack_rv(&pk, model_meta_rv(&r->meta, rbuf));
-    model_pack_intern(&pk, offsetof(struct pv_rec, meta.ns), r->meta.ns, false);
-    model_pack_intern(&pk, offsetof(struct pv_rec, source_field), r->source_field, false);
-    model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver), r->csi_driver, false);
-    model_pack_intern(&pk, offsetof(struct pv_rec, storage_class), r->storage_class, false);
-    model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns), r->claim_ns, false);
-    model_pack_str(&pk, offsetof(struct pv_rec, claim_name), r->claim_name, false);
-    model_pack_intern(&pk, offsetof(struct pv_rec, phase), r->phase, false);
-    model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by), r->provisioned_by, false);
+    model_pack_ns(&pk, model_meta_ns(&r->meta));
+    model_pack_intern(&pk, offsetof(struct pv_rec, source_field_id), pv_source_field(r), false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, csi_driver_id), pv_csi_driver(r), false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, storage_class_id), pv_storage_class(r), false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, claim_ns_id), pv_claim_ns(r), false);
+    bool has_claim = model_pack_tail(&pk, pv_claim_name(r), false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, phase_id), pv_phase(r), false);
+    model_pack_intern(&pk, offsetof(struct pv_rec, provisioned_by_id), pv_provisioned_by(r), false);
     struct pv_rec *c = model_pack_alloc(&pk);
     if (!c)
         return NULL;
     c->meta.created = r->meta.created;
+    if (has_claim)
+        pv_set_claim_off(c);
     c->source = r->source;
     c->migrated = r->migrated;
     c->flags = r->flags;

@@ -2,8 +2,11 @@
  * model_type descriptors. The reflector builds them with ->extract, the
  * store owns them, the rules engine reads them in its consumer callbacks.
  * Each record keeps only what rules/ needs; sizes below are sizeof() on
- * x86-64 without the heap strings (typically 20-80 bytes more each: uid and resourceVersion live in
- * struct obj_meta itself, see model.h). */
+ * x86-64 without the strings packed behind the struct (the name and the
+ * other per-object strings, typically 20-40 bytes: uid and resourceVersion
+ * live in struct obj_meta itself, see model.h). Low-cardinality strings
+ * (namespace, class, driver, phase, ...) are interned and kept as 32-bit
+ * ids: read them through the accessors below (model_intern_str). */
 #ifndef ABC_MODEL_RECORDS_H
 #define ABC_MODEL_RECORDS_H
 
@@ -13,9 +16,9 @@
 
 #include "model/model.h"
 
-/* ---- PersistentVolume (120 bytes; name and claim name packed behind it
- * in the same allocation, the other strings interned and shared: do not
- * free or replace members, extract or clone anew) ---- */
+/* ---- PersistentVolume (80 bytes; name and claim name packed behind it
+ * in the same allocation, the other strings interned ids: do not free or
+ * replace members, extract or clone anew) ---- */
 enum pv_source {
     PV_SOURCE_NONE = 0,   /* no volume source field at all */
     PV_SOURCE_CSI,        /* spec.csi */
@@ -32,34 +35,63 @@ enum pv_source {
 
 struct pv_rec {
     struct obj_meta meta;
+    int64_t capacity;           /* spec.capacity.storage in bytes; -1 absent or unparsable */
+    /* interned ids (0 = NULL), read through the pv_* accessors below */
+    uint32_t source_field_id;   /* spec field name of the source ("csi", "hostPath", ...); 0 for NONE */
+    uint32_t csi_driver_id;     /* spec.csi.driver; 0 unless CSI */
+    uint32_t storage_class_id;  /* spec.storageClassName; 0 when absent or "" */
+    uint32_t claim_ns_id;       /* spec.claimRef.namespace; 0 when unbound */
+    uint32_t phase_id;          /* status.phase; 0 when absent */
+    uint32_t provisioned_by_id; /* annotation pv.kubernetes.io/provisioned-by; 0 when absent */
     enum pv_source source;
-    bool migrated;        /* annotation pv.kubernetes.io/migrated-to present */
-    uint8_t flags;        /* PV_F_* */
-    int64_t capacity;     /* spec.capacity.storage in bytes; -1 absent or unparsable */
-    char *source_field;   /* spec field name of the source ("csi", "hostPath", ...); NULL for NONE */
-    char *csi_driver;     /* spec.csi.driver; NULL unless CSI */
-    char *storage_class;  /* spec.storageClassName; NULL when absent or "" */
-    char *claim_ns;       /* spec.claimRef; NULL when unbound */
-    char *claim_name;
-    char *phase;          /* status.phase; NULL when absent */
-    char *provisioned_by; /* annotation pv.kubernetes.io/provisioned-by; NULL when absent */
+    bool migrated;              /* annotation pv.kubernetes.io/migrated-to present */
+    uint8_t flags;              /* PV_F_* */
+    uint8_t claim_off;          /* pv_claim_name: 0 none, 255 after the name, else its offset from it */
 };
+
+/* spec.claimRef.name, right after the name; NULL when unbound. */
+static inline const char *pv_claim_name(const struct pv_rec *r)
+{
+    if (!r->claim_off)
+        return NULL;
+    return r->claim_off != 255 ? r->meta.name + r->claim_off : model_tail(r->meta.name, 1);
+}
+
+static inline const char *pv_source_field(const struct pv_rec *r) { return model_intern_str(r->source_field_id); }
+static inline const char *pv_csi_driver(const struct pv_rec *r) { return model_intern_str(r->csi_driver_id); }
+static inline const char *pv_storage_class(const struct pv_rec *r) { return model_intern_str(r->storage_class_id); }
+static inline const char *pv_claim_ns(const struct pv_rec *r) { return model_intern_str(r->claim_ns_id); }
+static inline const char *pv_phase(const struct pv_rec *r) { return model_intern_str(r->phase_id); }
+static inline const char *pv_provisioned_by(const struct pv_rec *r) { return model_intern_str(r->provisioned_by_id); }
 
 /* A copy of r (one allocation, free with model_pv_type.free); NULL on
  * ENOMEM. */
 struct pv_rec *model_pv_clone(const struct pv_rec *r);
 
-/* ---- PersistentVolumeClaim (80 bytes; packed like pv_rec) ---- */
+/* ---- PersistentVolumeClaim (56 bytes; packed like pv_rec) ---- */
 struct pvc_rec {
     struct obj_meta meta;
-    bool has_storage_class; /* spec.storageClassName present (possibly "") */
-    bool velero_meta;       /* a label or annotation key under velero.io/ */
-    char *storage_class;    /* its value when present ("" kept as ""); NULL when absent */
-    char *volume_name;      /* spec.volumeName; NULL when absent or "" */
-    char *phase;            /* status.phase; NULL when absent */
+    uint32_t storage_class_id; /* interned spec.storageClassName when present ("" kept as ""); 0 when absent */
+    uint32_t phase_id;         /* interned status.phase; 0 when absent */
+    bool has_storage_class;    /* spec.storageClassName present (possibly "") */
+    bool velero_meta;          /* a label or annotation key under velero.io/ */
+    bool has_volume_name;      /* pvc_volume_name */
 };
 
-/* ---- StorageClass (64 bytes) ---- */
+/* spec.volumeName, right after the name; NULL when absent or "". */
+static inline const char *pvc_volume_name(const struct pvc_rec *r)
+{
+    return r->has_volume_name ? model_tail(r->meta.name, 1) : NULL;
+}
+
+static inline const char *pvc_storage_class(const struct pvc_rec *r) { return model_intern_str(r->storage_class_id); }
+static inline const char *pvc_phase(const struct pvc_rec *r) { return model_intern_str(r->phase_id); }
+
+/* A copy of r (one allocation, free with model_pvc_type.free); NULL on
+ * ENOMEM. */
+struct pvc_rec *model_pvc_clone(const struct pvc_rec *r);
+
+/* ---- StorageClass (56 bytes) ---- */
 /* storageclass_rec.params: the parameters the support matrix looks at. */
 #define SC_P_NFS 0x01            /* protocol: nfs (any case) */
 #define SC_P_PRIVATE_EP 0x02     /* networkEndpointType: privateEndpoint */
@@ -74,27 +106,44 @@ struct storageclass_rec {
     unsigned params;   /* SC_P_* */
 };
 
-/* ---- CSIDriver (48 bytes): the name is all the rules need ---- */
+/* ---- CSIDriver (40 bytes): the name is all the rules need ---- */
 struct csidriver_rec {
     struct obj_meta meta;
 };
 
-/* ---- VolumeSnapshotClass (56 bytes) ---- */
+/* ---- VolumeSnapshotClass (48 bytes) ---- */
 struct snapshotclass_rec {
     struct obj_meta meta;
     char *driver; /* never NULL */
 };
 
-/* ---- VolumeSnapshot (72 bytes; packed like pv_rec) ---- */
+/* ---- VolumeSnapshot (48 bytes; packed like pv_rec) ---- */
 struct snapshot_rec {
     struct obj_meta meta;      /* meta.created is the creationTimestamp */
-    char *source_pvc;          /* spec.source.persistentVolumeClaimName; NULL for content sources */
     bool ready;                /* status.readyToUse == true */
     bool has_error;            /* status.error present */
-    char *error_message;       /* status.error.message; NULL when absent */
+    bool has_source_pvc;       /* snapshot_source_pvc */
+    bool has_error_message;    /* snapshot_error_message */
 };
 
-/* ---- Node (80 bytes) ---- */
+/* spec.source.persistentVolumeClaimName, right after the name; NULL for
+ * content sources. */
+static inline const char *snapshot_source_pvc(const struct snapshot_rec *r)
+{
+    return r->has_source_pvc ? model_tail(r->meta.name, 1) : NULL;
+}
+
+/* status.error.message, after the source claim; NULL when absent. */
+static inline const char *snapshot_error_message(const struct snapshot_rec *r)
+{
+    return r->has_error_message ? model_tail(r->meta.name, r->has_source_pvc ? 2u : 1u) : NULL;
+}
+
+/* A copy of r (one allocation, free with model_snapshot_type.free); NULL
+ * on ENOMEM. */
+struct snapshot_rec *model_snapshot_clone(const struct snapshot_rec *r);
+
+/* ---- Node (72 bytes) ---- */
 struct node_rec {
     struct obj_meta meta;
     char *region;          /* topology.kubernetes.io/region, else the failure-domain beta label; NULL */
@@ -117,7 +166,7 @@ struct bsl_rec {
     char *message;         /* status.message; NULL */
 };
 
-/* ---- Pod (88 bytes + 40 per container) ---- */
+/* ---- Pod (80 bytes + 40 per container) ---- */
 struct pod_container {
     char *name;
     int32_t restarts;            /* restartCount */

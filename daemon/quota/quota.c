@@ -293,7 +293,7 @@ static void observe(struct quota *q, const void *rec)
         quota__changed(q);
     else if (rc < 0)
         log_kv(LOG_ERROR, "cannot record an accounting object; it is not counted",
-               "namespace", r->meta.ns, "name", r->meta.name, "error", strerror(-rc), NULL);
+               "namespace", model_meta_ns(&r->meta), "name", r->meta.name, "error", strerror(-rc), NULL);
 }
 
 static void c_add(void *data, const struct model_type *t, const void *rec)

@@ -156,8 +156,8 @@ static enum pv_reason files_verdict(const struct matrix_edition *ed, bool nfs, b
 static bool is_static(const struct matrix_edition *ed, const struct pv_rec *pv, const char *driver)
 {
     if (ed->static_rule == MATRIX_STATIC_WITHOUT_CLASS)
-        return !pv->storage_class || !*pv->storage_class;
-    return !streq(pv->provisioned_by, driver);
+        return !pv_storage_class(pv) || !*pv_storage_class(pv);
+    return !streq(pv_provisioned_by(pv), driver);
 }
 
 enum pv_reason classify_pv_ctx(const struct classify_ctx *ctx, const struct pv_rec *pv,
@@ -168,13 +168,13 @@ enum pv_reason classify_pv_ctx(const struct classify_ctx *ctx, const struct pv_r
     uint8_t nb = 0;
     if (notes)
         *notes = 0;
-    if (pv->claim_name && matrix_namespace_excluded(ed, pv->claim_ns))
+    if (pv_claim_name(pv) && matrix_namespace_excluded(ed, pv_claim_ns(pv)))
         return PV_REASON_EXCLUDED_NAMESPACE;
     if (pv->source == PV_SOURCE_AZURE_DISK || pv->source == PV_SOURCE_AZURE_FILE || pv->migrated)
         return PV_REASON_IN_TREE;
     if (pv->source != PV_SOURCE_CSI)
         return PV_REASON_NOT_CSI;
-    const char *drv = pv->csi_driver;
+    const char *drv = pv_csi_driver(pv);
     if (streq(drv, FILE_CSI_DRIVER)) {
         enum pv_reason r = files_verdict(ed, (pv->flags & PV_F_NFS) || (params & SC_P_NFS),
                                          (pv->flags & PV_F_PRIVATE_EP) || (params & SC_P_PRIVATE_EP),
@@ -229,21 +229,21 @@ bool classify_pv_is_smb_files(const struct classify_ctx *ctx, const struct pv_re
     const struct matrix_edition *ed = edition_of(ctx);
     unsigned params = ctx ? ctx->class_params : 0;
     return ed->files_smb_supported && pv->source == PV_SOURCE_CSI && !pv->migrated &&
-           streq(pv->csi_driver, FILE_CSI_DRIVER) && !(pv->flags & PV_F_NFS) &&
-           !(params & SC_P_NFS) && !(pv->claim_name && matrix_namespace_excluded(ed, pv->claim_ns));
+           streq(pv_csi_driver(pv), FILE_CSI_DRIVER) && !(pv->flags & PV_F_NFS) &&
+           !(params & SC_P_NFS) && !(pv_claim_name(pv) && matrix_namespace_excluded(ed, pv_claim_ns(pv)));
 }
 
 const char *classify_pv_driver(const struct pv_rec *pv)
 {
     switch (pv->source) {
     case PV_SOURCE_CSI:
-        return pv->csi_driver ? pv->csi_driver : "";
+        return pv_csi_driver(pv) ? pv_csi_driver(pv) : "";
     case PV_SOURCE_AZURE_DISK:
         return "kubernetes.io/azure-disk";
     case PV_SOURCE_AZURE_FILE:
         return "kubernetes.io/azure-file";
     case PV_SOURCE_OTHER:
-        return pv->source_field ? pv->source_field : "";
+        return pv_source_field(pv) ? pv_source_field(pv) : "";
     case PV_SOURCE_NONE:
     default:
         return "";

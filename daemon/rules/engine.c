@@ -161,8 +161,8 @@ struct classify_ctx engine__classify_ctx(const struct engine *e, const struct pv
 {
     struct classify_ctx c = {.ed = e->ed, .files_driver_ok = engine__files_driver_ok(e),
                              .vault_tier = e->o.vault_tier};
-    if (pv && pv->storage_class) {
-        const struct sc_ent *s = strmap_get(&e->classes, pv->storage_class);
+    if (pv && pv_storage_class(pv)) {
+        const struct sc_ent *s = strmap_get(&e->classes, pv_storage_class(pv));
         if (s)
             c.class_params = s->params;
     }
@@ -191,7 +191,7 @@ void engine_free(struct engine *e)
     detach_all(e);
     engine__azure_free(e);
     engine__pv_free(e);
-    strmap_clear(&e->pvcs, free);
+    engine__rec_free(e, &engine__pvc_ops);
     strmap_clear(&e->pending_ns, NULL);
     strmap_clear(&e->classes, engine__free_sc);
     strmap_clear(&e->drivers, NULL);
@@ -222,54 +222,43 @@ void engine_set_on_change(struct engine *e, engine_change_cb cb, void *data)
 
 /* ---- claims ---- */
 
-static void claim_key(const struct obj_meta *m, char *out, size_t n)
+/* Whether a claim counts as pending / without a storage class. */
+bool engine__pvc_pending(const struct pvc_rec *r)
 {
-    snprintf(out, n, "%s/%s", m->ns ? m->ns : "", m->name);
+    return (pvc_phase(r) && strcmp(pvc_phase(r), "Pending") == 0) || !pvc_volume_name(r);
 }
 
-static void pvc_remove(struct engine *e, const char *key)
+bool engine__pvc_no_class(const struct pvc_rec *r)
 {
-    void *v;
-    if (!strmap_remove(&e->pvcs, key, &v))
-        return;
-    struct pvc_ent *c = v;
-    if (c->pending) {
-        e->pending--;
-        strmap_decr(&e->pending_ns, c->ns);
-    }
-    if (c->no_class)
-        e->no_class--;
-    free(c);
+    return !r->has_storage_class || !pvc_storage_class(r) || !*pvc_storage_class(r);
 }
 
-static void pvc_upsert(struct engine *e, const struct pvc_rec *rec)
+static void pvc_count(struct engine *e, const void *rec, int d)
 {
-    char key[512];
-    claim_key(&rec->meta, key, sizeof(key));
-    pvc_remove(e, key);
-    struct pvc_ent *c = calloc(1, sizeof(*c));
-    if (!c)
-        return;
-    c->pending = (rec->phase && strcmp(rec->phase, "Pending") == 0) || !rec->volume_name;
-    c->no_class = !rec->has_storage_class || !rec->storage_class || !*rec->storage_class;
-    c->class_empty = rec->has_storage_class && rec->storage_class && !*rec->storage_class;
-    c->velero_meta = rec->velero_meta;
-    if (c->pending) {
-        c->ns = strmap_incr(&e->pending_ns, rec->meta.ns ? rec->meta.ns : "");
-        if (!c->ns) {
-            free(c);
-            return;
-        }
+    const struct pvc_rec *r = rec;
+    const char *ns = model_meta_ns(&r->meta) ? model_meta_ns(&r->meta) : "";
+    if (engine__pvc_pending(r)) {
+        if (d > 0)
+            (void)strmap_incr(&e->pending_ns, ns); /* NULL: out of memory, left out */
+        else
+            strmap_decr(&e->pending_ns, ns);
+        e->pending += (size_t)d;
     }
-    if (strmap_put(&e->pvcs, key, c, NULL, NULL) < 0) {
-        if (c->pending)
-            strmap_decr(&e->pending_ns, c->ns);
-        free(c);
-        return;
-    }
-    e->pending += c->pending;
-    e->no_class += c->no_class;
+    if (engine__pvc_no_class(r))
+        e->no_class += (size_t)d;
 }
+
+static struct rec_table *pvc_table(struct engine *e)
+{
+    return &e->pvcs;
+}
+
+static const void *pvc_clone(const void *rec)
+{
+    return model_pvc_clone(rec);
+}
+
+const struct rec_ops engine__pvc_ops = {&model_pvc_type, pvc_table, pvc_clone, pvc_count, NULL};
 
 size_t engine_claims_pending(const struct engine *e)
 {
@@ -348,13 +337,7 @@ static void apply(struct engine *e, const struct model_type *t, const void *old_
         engine__pv_apply(e, old_rec, new_rec, src);
         break;
     case ENGINE_RES_PVC:
-        if (new_rec)
-            pvc_upsert(e, new_rec);
-        else {
-            char key[512];
-            claim_key(model_meta(old_rec), key, sizeof(key));
-            pvc_remove(e, key);
-        }
+        engine__rec_apply(e, &engine__pvc_ops, old_rec, new_rec, src);
         break;
     case ENGINE_RES_SC:
         engine__sc_apply(e, old_rec, new_rec);
@@ -369,7 +352,7 @@ static void apply(struct engine *e, const struct model_type *t, const void *old_
         engine__vsc_apply(e, old_rec, new_rec);
         break;
     case ENGINE_RES_SNAPSHOT:
-        engine__apply_snapshot(e, old_rec, new_rec);
+        engine__rec_apply(e, &engine__snap_ops, old_rec, new_rec, src);
         break;
     case ENGINE_RES_NODE:
         engine__node_apply(e, old_rec, new_rec);
@@ -434,9 +417,15 @@ static void b_synced(void *data, const struct model_type *t)
 static void b_release(void *data, const struct model_type *t)
 {
     struct engine_attach *a = data;
-    a->store = NULL; /* being freed */
-    if (res_bit(t->resource) == ENGINE_RES_PV)
+    const struct store *s = a->store;
+    a->store = NULL; /* being freed (its records still there) */
+    unsigned bit = res_bit(t->resource);
+    if (bit == ENGINE_RES_PV)
         engine__pv_release(a->e, a->id);
+    else if (bit == ENGINE_RES_PVC)
+        engine__rec_release(a->e, &engine__pvc_ops, s);
+    else if (bit == ENGINE_RES_SNAPSHOT)
+        engine__rec_release(a->e, &engine__snap_ops, s);
 }
 
 int engine_attach_store(struct engine *e, struct store *s)

@@ -89,16 +89,16 @@ const struct engine_opts *engine_get_opts(const struct engine *e);
  * it dispatches on the store's type (persistentvolumes,
  * persistentvolumeclaims, storageclasses, csidrivers,
  * volumesnapshotclasses, volumesnapshots, nodes, pods; others ignored).
- * The engine keeps pointers to s's PV records instead of copies (store.h
- * Lifetime; a release hook drops them when s is freed). Either may be
+ * The engine keeps pointers to s's PV, claim and snapshot records instead
+ * of copies (store.h Lifetime; a release hook drops them when s is freed). Either may be
  * freed first: engine_free unregisters the hook from stores still alive
  * (their consumer must then not fire again: free the store or stop its
  * reflector). 0 / -ENOMEM (-ENOSPC after 65535 attachments). */
 int engine_attach_store(struct engine *e, struct store *s);
 
 /* Direct feeding (tests, and what a consumer of the engine calls). rec is
- * borrowed for the call (a PV is copied); old may be NULL (add) and rec
- * NULL (delete). */
+ * borrowed for the call (a PV, claim or snapshot is copied); old may be
+ * NULL (add) and rec NULL (delete). */
 void engine_apply(struct engine *e, const struct model_type *t, const void *old_rec,
                   const void *new_rec);
 void engine_mark_synced(struct engine *e, const char *resource);

@@ -63,7 +63,7 @@ void engine__bsl_apply(struct engine *e, const struct bsl_rec *old, const struct
 {
     const struct obj_meta *m = rec ? &rec->meta : &old->meta;
     char key[512];
-    snprintf(key, sizeof(key), "%s/%s", m->ns ? m->ns : "", m->name);
+    snprintf(key, sizeof(key), "%s/%s", model_meta_ns(m) ? model_meta_ns(m) : "", m->name);
     void *v = NULL;
     if (strmap_remove(&e->bsls, key, &v))
         engine__free_bsl(v);

@@ -240,86 +240,125 @@ const char *snapshot_status_name(enum snapshot_status s)
     }
 }
 
-static bool max_cb(void *data, const char *key, void *val)
+static enum snapshot_status snap_status(const struct snapshot_rec *r)
 {
-    struct engine *e = data;
-    size_t n = (size_t)(uintptr_t)val;
-    if (n > e->max_per_claim || (n == e->max_per_claim && e->max_claim && strcmp(key, e->max_claim) < 0)) {
-        e->max_per_claim = n;
-        e->max_claim = key;
-    }
-    return true;
+    return r->has_error ? SNAPSHOT_FAILED : r->ready ? SNAPSHOT_READY : SNAPSHOT_PENDING;
 }
 
-static void recompute_max(struct engine *e)
+/* ---- snapshots per claim ----
+ * Counted when read (the largest count for /metrics and the report, each
+ * count for the snapshots-near-limit warning), from the snapshot records
+ * themselves: nothing is kept per claim between changes. A walk groups
+ * them by namespace and source claim in a transient open-addressing table;
+ * the largest count is kept until a snapshot changes. */
+
+struct claim_count {
+    const char *ns;    /* interned: equal namespaces are the same pointer */
+    const char *claim; /* the record's spec.source.persistentVolumeClaimName */
+    uint32_t hash;
+    uint32_t n;
+};
+
+struct claim_counts {
+    struct claim_count *v; /* v[i].claim NULL = empty */
+    size_t cap, n;         /* cap a power of two */
+    bool oom;
+};
+
+struct claim_max {
+    bool valid;
+    size_t max;
+    char key[512]; /* "ns/claim" of the largest count (the smallest key among equals) */
+};
+
+static uint32_t claim_hash(const char *ns, const char *claim)
 {
-    e->max_per_claim = 0;
-    e->max_claim = NULL;
-    strmap_foreach(&e->per_claim, max_cb, e);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = ns ? ns : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ '/') * 1099511628211ULL;
+    for (const char *p = claim; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (uint32_t)(h ^ (h >> 32));
 }
 
-static void snap_ent_free(void *v)
+static struct claim_count *cc_slot(struct claim_count *v, size_t cap, const char *ns, const char *claim,
+                                   uint32_t h)
 {
-    struct snap_ent *s = v;
-    if (s)
-        free(s->error);
-    free(s);
+    size_t mask = cap - 1;
+    size_t i = h & mask;
+    while (v[i].claim && !(v[i].hash == h && v[i].ns == ns && strcmp(v[i].claim, claim) == 0))
+        i = (i + 1) & mask;
+    return &v[i];
 }
 
-void engine__apply_snapshot(struct engine *e, const struct snapshot_rec *old,
-                            const struct snapshot_rec *rec)
+static void cc_add(void *data, const void *rec)
 {
-    const struct obj_meta *m = rec ? &rec->meta : &old->meta;
-    char key[512];
-    snprintf(key, sizeof(key), "%s/%s", m->ns ? m->ns : "", m->name);
-    void *v = NULL;
-    bool recompute = false;
-    if (strmap_remove(&e->snaps, key, &v)) {
-        struct snap_ent *s = v;
-        e->snap_count[s->status]--;
-        if (s->claim) {
-            bool was_max = e->max_claim && strcmp(e->max_claim, s->claim) == 0;
-            strmap_decr(&e->per_claim, s->claim);
-            recompute = was_max;
-            if (was_max)
-                e->max_claim = NULL; /* the key may be gone */
+    struct claim_counts *c = data;
+    const struct snapshot_rec *r = rec;
+    const char *claim = snapshot_source_pvc(r);
+    if (!claim || c->oom)
+        return;
+    if ((c->n + 1) * 4 > c->cap * 3) {
+        size_t nc = c->cap ? c->cap * 2 : 64;
+        struct claim_count *nv = calloc(nc, sizeof(*nv));
+        if (!nv) {
+            c->oom = true;
+            return;
         }
-        snap_ent_free(s);
+        for (size_t i = 0; i < c->cap; i++)
+            if (c->v[i].claim)
+                *cc_slot(nv, nc, c->v[i].ns, c->v[i].claim, c->v[i].hash) = c->v[i];
+        free(c->v);
+        c->v = nv;
+        c->cap = nc;
     }
-    if (rec) {
-        struct snap_ent *s = calloc(1, sizeof(*s));
-        if (!s)
-            goto out;
-        s->status = rec->has_error ? SNAPSHOT_FAILED : rec->ready ? SNAPSHOT_READY : SNAPSHOT_PENDING;
-        s->created = rec->meta.created;
-        if (rec->error_message && !(s->error = strdup(rec->error_message))) {
-            snap_ent_free(s);
-            goto out;
-        }
-        if (rec->source_pvc) {
-            char ck[512];
-            snprintf(ck, sizeof(ck), "%s/%s", m->ns ? m->ns : "", rec->source_pvc);
-            s->claim = strmap_incr(&e->per_claim, ck);
-        }
-        if (strmap_put(&e->snaps, key, s, NULL, NULL) < 0) {
-            if (s->claim)
-                strmap_decr(&e->per_claim, s->claim);
-            snap_ent_free(s);
-            goto out;
-        }
-        e->snap_count[s->status]++;
-        if (s->claim && !recompute) {
-            size_t c = strmap_count_of(&e->per_claim, s->claim);
-            if (c > e->max_per_claim) {
-                e->max_per_claim = c;
-                e->max_claim = s->claim;
-            }
-        }
+    const char *ns = model_meta_ns(&r->meta);
+    uint32_t h = claim_hash(ns, claim);
+    struct claim_count *s = cc_slot(c->v, c->cap, ns, claim, h);
+    if (!s->claim) {
+        *s = (struct claim_count){.ns = ns, .claim = claim, .hash = h};
+        c->n++;
     }
-out:
-    if (recompute)
-        recompute_max(e);
+    s->n++;
 }
+
+/* The counts of every claim with snapshots; 0 or -ENOMEM (c freed). */
+static int claim_counts(const struct engine *e, struct claim_counts *c)
+{
+    memset(c, 0, sizeof(*c));
+    engine__rec_foreach(e, &engine__snap_ops, cc_add, c);
+    if (!c->oom)
+        return 0;
+    free(c->v);
+    return -ENOMEM;
+}
+
+static void claim_key(const struct claim_count *c, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s", c->ns ? c->ns : "", c->claim);
+}
+
+/* Counts a snapshot's state; the per-claim maximum is counted anew. */
+static void snap_count(struct engine *e, const void *rec, int d)
+{
+    const struct snapshot_rec *r = rec;
+    e->snap_count[snap_status(r)] += (size_t)d;
+    if (e->cmax)
+        e->cmax->valid = false;
+}
+
+static struct rec_table *snap_table(struct engine *e)
+{
+    return &e->snaps;
+}
+
+static const void *snap_clone(const void *rec)
+{
+    return model_snapshot_clone(rec);
+}
+
+const struct rec_ops engine__snap_ops = {&model_snapshot_type, snap_table, snap_clone, snap_count, NULL};
 
 size_t engine_snapshots(const struct engine *e, enum snapshot_status s)
 {
@@ -328,16 +367,41 @@ size_t engine_snapshots(const struct engine *e, enum snapshot_status s)
 
 size_t engine_snapshots_max_per_claim(const struct engine *e, const char **claim)
 {
+    struct claim_max *m = e->cmax;
+    if (!m || !m->valid) {
+        if (!m && !(m = ((struct engine *)e)->cmax = calloc(1, sizeof(*m)))) {
+            if (claim)
+                *claim = NULL;
+            return 0; /* out of memory: as if none */
+        }
+        struct claim_counts c;
+        m->max = 0;
+        m->key[0] = '\0';
+        if (claim_counts(e, &c) == 0) {
+            for (size_t i = 0; i < c.cap; i++) {
+                if (!c.v[i].claim || c.v[i].n < m->max)
+                    continue;
+                char key[sizeof(m->key)];
+                claim_key(&c.v[i], key, sizeof(key));
+                if (c.v[i].n > m->max || strcmp(key, m->key) < 0) {
+                    m->max = c.v[i].n;
+                    memcpy(m->key, key, sizeof(key));
+                }
+            }
+            free(c.v);
+            m->valid = true;
+        }
+    }
     if (claim)
-        *claim = e->max_claim;
-    return e->max_per_claim;
+        *claim = m->max ? m->key : NULL;
+    return m->max;
 }
 
 void engine__free_ext(struct engine *e)
 {
     strmap_clear(&e->pods, pod_ent_free);
-    strmap_clear(&e->snaps, snap_ent_free);
-    strmap_clear(&e->per_claim, NULL);
+    engine__rec_free(e, &engine__snap_ops);
+    free(e->cmax);
 }
 
 /* ---- warnings ---- */
@@ -383,45 +447,61 @@ static void warn_add(struct wlist *w, const char *code, const char *object, cons
     w->n++;
 }
 
-static bool warn_pvc(void *data, const char *key, void *val)
+/* cb(w, "namespace/name", record) for each record of a kind. */
+struct keyed {
+    struct wlist *w;
+    void (*cb)(struct wlist *w, const char *key, const void *rec);
+};
+
+static void keyed_cb(void *data, const void *rec)
 {
-    struct wlist *w = data;
-    const struct pvc_ent *c = val;
-    if (c->pending)
+    struct keyed *k = data;
+    const struct obj_meta *m = model_meta(rec);
+    char key[512];
+    snprintf(key, sizeof(key), "%s/%s", model_meta_ns(m) ? model_meta_ns(m) : "", m->name);
+    k->cb(k->w, key, rec);
+}
+
+static void rec_foreach(const struct engine *e, const struct rec_ops *ops,
+                        void (*cb)(struct wlist *w, const char *key, const void *rec), struct wlist *w)
+{
+    struct keyed k = {w, cb};
+    engine__rec_foreach(e, ops, keyed_cb, &k);
+}
+
+static void warn_pvc(struct wlist *w, const char *key, const void *rec)
+{
+    const struct pvc_rec *c = rec;
+    if (engine__pvc_pending(c))
         warn_add(w, "claim-pending", key, "claim is Pending or not bound to a volume");
-    if (c->no_class)
+    if (engine__pvc_no_class(c))
         warn_add(w, "claim-no-storage-class", key, "%s",
-                 c->class_empty ? "storageClassName is \"\": the claim can only bind a pre-created "
+                 c->has_storage_class && pvc_storage_class(c) && !*pvc_storage_class(c) ? "storageClassName is \"\": the claim can only bind a pre-created "
                                   "volume, which AKS backup skips (static)"
                                 : "storageClassName is not set: the claim depends on the default "
                                   "storage class at creation time");
-    return true;
 }
 
-static bool warn_snap(void *data, const char *key, void *val)
+static void warn_snap(struct wlist *w, const char *key, const void *rec)
 {
-    struct wlist *w = data;
-    const struct snap_ent *s = val;
-    if (s->status == SNAPSHOT_FAILED)
-        warn_add(w, "snapshot-failed", key, "snapshot failed: %s",
-                 s->error ? s->error : "status.error set");
-    else if (s->status == SNAPSHOT_PENDING && s->created > 0 &&
-             w->now - s->created > ENGINE_SNAPSHOT_STUCK_SECONDS)
+    const struct snapshot_rec *s = rec;
+    enum snapshot_status st = snap_status(s);
+    int64_t created = s->meta.created;
+    const char *msg = snapshot_error_message(s);
+    if (st == SNAPSHOT_FAILED)
+        warn_add(w, "snapshot-failed", key, "snapshot failed: %s", msg ? msg : "status.error set");
+    else if (st == SNAPSHOT_PENDING && created > 0 && w->now - created > ENGINE_SNAPSHOT_STUCK_SECONDS)
         warn_add(w, "snapshot-stuck", key, "snapshot not ready %lld minutes after creation",
-                 (long long)((w->now - s->created) / 60));
-    return true;
+                 (long long)((w->now - created) / 60));
 }
 
-static bool warn_claim_snaps(void *data, const char *key, void *val)
+static void warn_claim_snaps(struct wlist *w, const char *key, size_t n)
 {
-    struct wlist *w = data;
-    size_t n = (size_t)(uintptr_t)val;
     const struct engine_opts *o = &w->e->o;
     if (o->snapshots_per_disk > 0 && (double)n >= o->warn_ratio * (double)o->snapshots_per_disk)
         warn_add(w, "snapshots-near-limit", key,
                  "%zu snapshots of this claim (limit %ld per disk): delete old snapshots or "
                  "shorten retention", n, o->snapshots_per_disk);
-    return true;
 }
 
 /* ---- warnings of editions that have them ---- */
@@ -453,26 +533,24 @@ static void pv_warn_cb(void *data, const struct pv_rec *pv, enum pv_reason r)
     struct pv_warn *pw = data;
     const struct engine *e = pw->w->e;
     if (e->ed->velero_metadata_warning && (pv->flags & PV_F_VELERO_META) &&
-        !(pv->claim_name && !outside_ext(e, pv->claim_ns)))
+        !(pv_claim_name(pv) && !outside_ext(e, pv_claim_ns(pv))))
         warn_add(pw->w, "velero-metadata", pv->meta.name,
                  "PersistentVolume carries a label or annotation under velero.io/: the backup "
                  "extension's Velero may act on it; remove it");
-    if (r == PV_REASON_SUPPORTED && pv->csi_driver && strcmp(pv->csi_driver, DISK_CSI_DRIVER) == 0 &&
-        pv->claim_name && in_backup_scope(e, pv->claim_ns))
+    if (r == PV_REASON_SUPPORTED && pv_csi_driver(pv) && strcmp(pv_csi_driver(pv), DISK_CSI_DRIVER) == 0 &&
+        pv_claim_name(pv) && in_backup_scope(e, pv_claim_ns(pv)))
         pw->disks_in_scope++;
 }
 
-static bool pvc_velero_cb(void *data, const char *key, void *val)
+static void pvc_velero_cb(struct wlist *w, const char *key, const void *rec)
 {
-    struct wlist *w = data;
-    const struct pvc_ent *c = val;
+    const struct pvc_rec *c = rec;
     size_t nl = strlen(w->e->o.extension_namespace);
     bool ext = strncmp(key, w->e->o.extension_namespace, nl) == 0 && key[nl] == '/';
     if (c->velero_meta && !ext)
         warn_add(w, "velero-metadata", key,
                  "PersistentVolumeClaim carries a label or annotation under velero.io/: the "
                  "backup extension's Velero may act on it; remove it");
-    return true;
 }
 
 static bool ns_velero_cb(void *data, const char *key, void *val)
@@ -491,7 +569,7 @@ static void edition_warnings(const struct engine *e, struct wlist *w)
     struct pv_warn pw = {w, 0};
     engine__pv_scan(e, pv_warn_cb, &pw);
     if (ed->velero_metadata_warning) {
-        strmap_foreach(&e->pvcs, pvc_velero_cb, w);
+        rec_foreach(e, &engine__pvc_ops, pvc_velero_cb, w);
         strmap_foreach(&e->namespaces, ns_velero_cb, w);
     }
     if (ed->vault_tier && ed->vault_tier_disk_limit > 0 && e->o.vault_tier &&
@@ -530,9 +608,21 @@ static int cmp_warning(const void *a, const void *b)
 int engine_warnings(const struct engine *e, int64_t now, struct engine_warning **out, size_t *n)
 {
     struct wlist w = {.e = e, .now = now};
-    strmap_foreach(&e->pvcs, warn_pvc, &w);
-    strmap_foreach(&e->snaps, warn_snap, &w);
-    strmap_foreach(&e->per_claim, warn_claim_snaps, &w);
+    rec_foreach(e, &engine__pvc_ops, warn_pvc, &w);
+    rec_foreach(e, &engine__snap_ops, warn_snap, &w);
+    struct claim_counts cc;
+    if (claim_counts(e, &cc) == 0) {
+        for (size_t i = 0; i < cc.cap; i++) {
+            if (!cc.v[i].claim)
+                continue;
+            char key[512];
+            claim_key(&cc.v[i], key, sizeof(key));
+            warn_claim_snaps(&w, key, cc.v[i].n);
+        }
+        free(cc.v);
+    } else {
+        w.err = -ENOMEM;
+    }
     size_t np;
     const struct pod_ent **pods = sorted_pods(e, &np);
     for (size_t i = 0; i < np; i++) {

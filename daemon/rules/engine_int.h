@@ -25,19 +25,33 @@ struct pv_table {
     size_t nidx; /* 0 or a power of two */
 };
 
-struct pvc_ent {
-    const char *ns;            /* interned in pending_ns when pending */
-    bool pending;
-    bool no_class;
-    bool class_empty;          /* storageClassName is "" (vs absent) */
-    bool velero_meta;          /* velero.io/ label or annotation key */
+/* Claims and snapshots fed by engine_apply (engine_rec.c): the engine's
+ * copies in a dense array indexed by a hash of namespace/name (as struct
+ * pv_table). Those of attached stores stay in the stores. */
+struct rec_slot {
+    const void *rec;
+    uint32_t hash;
 };
 
-struct snap_ent {
-    const char *claim;         /* "ns/claim" key in per_claim; NULL */
-    enum snapshot_status status;
-    int64_t created;
-    char *error;               /* owned; NULL */
+struct rec_table {
+    struct rec_slot *v;
+    size_t n, cap;
+    uint32_t *idx;
+    size_t nidx; /* 0 or a power of two */
+};
+
+#define RECTAB_NONE ((size_t)-1)
+
+/* What engine_rec.c needs of a kind. count adds (d = 1) or subtracts
+ * (d = -1) what the engine derives from rec; it cannot fail (a per-key
+ * count it has no memory for is left out, and subtracting a key that is
+ * absent is a no-op), so that subtracting what was added always balances. */
+struct rec_ops {
+    const struct model_type *type;
+    struct rec_table *(*table)(struct engine *e);
+    const void *(*clone)(const void *rec);
+    void (*count)(struct engine *e, const void *rec, int d);
+    void (*done)(struct engine *e); /* after each apply or release; NULL */
 };
 
 struct sc_ent {
@@ -86,15 +100,13 @@ struct engine {
     struct strmap bsls;        /* ns/name -> bsl_ent */
     size_t nodes_linux_ready;
 
-    struct strmap pvcs;        /* ns/name -> pvc_ent */
+    struct rec_table pvcs;     /* engine_rec.c */
     struct strmap pending_ns;  /* ns -> count */
     size_t pending, no_class;
 
-    struct strmap snaps;       /* ns/name -> snap_ent */
-    struct strmap per_claim;   /* ns/claim -> count */
+    struct rec_table snaps;    /* engine_rec.c */
     size_t snap_count[SNAPSHOT_STATUS_COUNT];
-    size_t max_per_claim;
-    const char *max_claim;     /* key in per_claim */
+    struct claim_max *cmax;    /* engine_ext.c: the most snapshots of one claim, computed when read */
 
     struct strmap classes;     /* name -> sc_ent */
     struct strmap drivers;     /* CSIDriver names (value unused) */
@@ -166,6 +178,23 @@ void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct p
 void engine__pv_release(struct engine *e, uint16_t src); /* drops src's records */
 void engine__pv_free(struct engine *e);
 
+/* engine_rec.c: the same for claims and snapshots (ops below). rec NULL:
+ * old's namespace/name is removed; else rec replaces whatever has its
+ * namespace/name. */
+void engine__rec_apply(struct engine *e, const struct rec_ops *ops, const void *old, const void *rec,
+                       uint16_t src);
+struct store;
+/* s (attached, being freed): its records leave the counts. */
+void engine__rec_release(struct engine *e, const struct rec_ops *ops, const struct store *s);
+/* cb on every record of the kind: the engine's copies, then the attached stores'. */
+void engine__rec_foreach(const struct engine *e, const struct rec_ops *ops,
+                         void (*cb)(void *data, const void *rec), void *data);
+void engine__rec_free(struct engine *e, const struct rec_ops *ops);
+extern const struct rec_ops engine__pvc_ops;  /* engine.c */
+bool engine__pvc_pending(const struct pvc_rec *r);
+bool engine__pvc_no_class(const struct pvc_rec *r);
+extern const struct rec_ops engine__snap_ops; /* engine_ext.c */
+
 /* engine_cluster.c */
 void engine__sc_apply(struct engine *e, const struct storageclass_rec *old,
                       const struct storageclass_rec *rec);
@@ -175,8 +204,6 @@ void engine__node_apply(struct engine *e, const struct node_rec *old, const stru
 
 /* engine_ext.c */
 void engine__apply_pod(struct engine *e, const struct pod_rec *old, const struct pod_rec *rec);
-void engine__apply_snapshot(struct engine *e, const struct snapshot_rec *old,
-                            const struct snapshot_rec *rec);
 void engine__free_ext(struct engine *e);
 
 #endif

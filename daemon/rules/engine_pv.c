@@ -168,9 +168,9 @@ static bool s_eq(const char *a, const char *b)
 /* Whether the labels /metrics and the report show differ (the name aside). */
 static bool labels_differ(const struct pv_rec *a, const struct pv_rec *b)
 {
-    return !s_eq(a->storage_class, b->storage_class) ||
-           strcmp(classify_pv_driver(a), classify_pv_driver(b)) != 0 || !s_eq(a->phase, b->phase) ||
-           !s_eq(a->claim_name, b->claim_name) || (a->claim_name && !s_eq(a->claim_ns, b->claim_ns));
+    return !s_eq(pv_storage_class(a), pv_storage_class(b)) ||
+           strcmp(classify_pv_driver(a), classify_pv_driver(b)) != 0 || !s_eq(pv_phase(a), pv_phase(b)) ||
+           !s_eq(pv_claim_name(a), pv_claim_name(b)) || (pv_claim_name(a) && !s_eq(pv_claim_ns(a), pv_claim_ns(b)));
 }
 
 static void pv_delete(struct engine *e, const char *name)
@@ -285,11 +285,11 @@ static void fill_pub(const struct engine *e, const struct pv_slot *s, struct eng
 {
     const struct pv_rec *r = s->rec;
     out->name = r->meta.name;
-    out->storage_class = r->storage_class ? r->storage_class : "";
+    out->storage_class = pv_storage_class(r) ? pv_storage_class(r) : "";
     out->driver = classify_pv_driver(r);
-    out->claim_ns = r->claim_name ? (r->claim_ns ? r->claim_ns : "") : NULL;
-    out->claim_name = r->claim_name;
-    out->phase = r->phase ? r->phase : "";
+    out->claim_ns = pv_claim_name(r) ? (pv_claim_ns(r) ? pv_claim_ns(r) : "") : NULL;
+    out->claim_name = pv_claim_name(r);
+    out->phase = pv_phase(r) ? pv_phase(r) : "";
     out->reason = (enum pv_reason)s->reason;
     out->notes = s->notes & (uint8_t)~SLOT_SMB_FILES;
     out->capacity = r->capacity;

@@ -11,16 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Open addressing with linear probing: one 16-byte slot per record and no
- * allocation per record (a chained entry cost 48 bytes with malloc's
- * header). Load <= 7/8 (the stored hash keeps long probes cheap: four
- * slots per cache line, names compared only on a hash match); deletion
- * shifts the cluster back (no tombstones). */
-struct slot {
-    void *rec;     /* NULL = empty */
-    uint32_t hash; /* low bits of key_hash */
-    bool seen;     /* marked during store_replace_end */
+/* Open addressing with linear probing: one 12-byte slot per record (packed:
+ * a pointer, 31 bits of hash and the seen mark) and no allocation per
+ * record (a chained entry cost 48 bytes with malloc's header). Load <= 7/8
+ * (the stored hash keeps long probes cheap: five slots per cache line,
+ * names compared only on a hash match); deletion shifts the cluster back
+ * (no tombstones). */
+struct __attribute__((packed)) slot {
+    void *rec;         /* NULL = empty */
+    uint32_t hash : 31; /* key_hash */
+    uint32_t seen : 1;  /* marked during store_replace_end */
 };
+_Static_assert(sizeof(struct slot) == 12, "a store slot is 12 bytes");
 
 struct map {
     struct slot *slots;
@@ -65,7 +67,7 @@ static uint32_t key_hash(const char *ns, const char *name)
     h = (h ^ '/') * 1099511628211ULL;
     for (const char *p = name; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (uint32_t)(h ^ (h >> 32));
+    return (uint32_t)(h ^ (h >> 32)) & 0x7fffffffu; /* 31 bits: struct slot */
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -76,7 +78,7 @@ static bool str_eq(const char *a, const char *b)
 static bool same_key(const void *rec, const char *ns, const char *name)
 {
     const struct obj_meta *m = model_meta(rec);
-    return str_eq(m->ns, ns) && strcmp(m->name, name) == 0;
+    return str_eq(model_meta_ns(m), ns) && strcmp(m->name, name) == 0;
 }
 
 static int map_init(struct map *m)
@@ -241,8 +243,8 @@ static void emit_delete(struct store *s, const void *rec)
 static int put(struct store *s, void *rec, bool mark)
 {
     const struct obj_meta *m = model_meta(rec);
-    uint32_t h = key_hash(m->ns, m->name);
-    size_t i = map_find(&s->map, m->ns, m->name, h);
+    uint32_t h = key_hash(model_meta_ns(m), m->name);
+    size_t i = map_find(&s->map, model_meta_ns(m), m->name, h);
     struct slot *e = &s->map.slots[i];
     if (e->rec) {
         e->seen = mark;
@@ -273,7 +275,7 @@ int store_upsert(struct store *s, void *rec)
 int store_delete(struct store *s, void *rec)
 {
     const struct obj_meta *m = model_meta(rec);
-    size_t i = map_find(&s->map, m->ns, m->name, key_hash(m->ns, m->name));
+    size_t i = map_find(&s->map, model_meta_ns(m), m->name, key_hash(model_meta_ns(m), m->name));
     void *cur = s->map.slots[i].rec;
     if (!cur) {
         s->type->free(rec);
@@ -302,8 +304,8 @@ struct store_replace *store_replace_begin(struct store *s)
 int store_replace_add(struct store_replace *r, void *rec)
 {
     const struct obj_meta *m = model_meta(rec);
-    uint32_t h = key_hash(m->ns, m->name);
-    size_t i = map_find(&r->staged, m->ns, m->name, h);
+    uint32_t h = key_hash(model_meta_ns(m), m->name);
+    size_t i = map_find(&r->staged, model_meta_ns(m), m->name, h);
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 512;
         void **no = realloc(r->order, nc * sizeof(*no));

@@ -14,7 +14,6 @@
 #include "store/store.h"
 #include "model/records.h"
 #include "rules/engine.h"
-#include "rules/strmap.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -25,12 +24,21 @@
 
 enum pv_state_kind { PS_IDLE, PS_QUEUED, PS_INFLIGHT };
 
+/* One per skipped PV: one allocation with the name behind it, in an
+ * open-addressing set of pointers (struct states), ~60 bytes a PV. */
 struct pv_state {
-    const char *name;      /* the map's key */
+    struct pv_state *next; /* queue link */
     int32_t day_done;      /* yyyymmdd whose Event is known to exist; 0 = none */
     uint32_t gen;          /* last scan that saw it skipped */
-    enum pv_state_kind kind;
-    struct pv_state *next; /* queue link */
+    uint32_t hash;         /* of name */
+    uint8_t kind;          /* enum pv_state_kind */
+    char name[];
+};
+
+/* Linear probing, load <= 3/4, backward-shift deletion. */
+struct states {
+    struct pv_state **v; /* NULL = empty */
+    size_t cap, n;       /* cap 0 or a power of two */
 };
 
 struct ev_req {
@@ -63,7 +71,7 @@ struct event_writer {
     unsigned posted_today;  /* POSTs today, against EVENTS_PER_DAY_MAX */
     bool cap_logged;
     uint32_t gen;
-    struct strmap states;   /* pv name -> struct pv_state */
+    struct states states;   /* by pv name */
     struct pv_state *qhead, *qtail;
     size_t queued;
     struct ev_req *reqs[MAX_INFLIGHT];
@@ -156,6 +164,85 @@ int event_body(struct buf *b, const char *name, const char *namespace_, const ch
                const char *uid, enum pv_reason r, const char *instance, int64_t now)
 {
     return event_body_ed(b, name, namespace_, pv, uid, r, NULL, instance, now);
+}
+
+/* ---- states ----------------------------------------------------------- */
+
+static uint32_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a, folded */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Position of name (hash h) in st, or of the empty position for it. */
+static size_t st_pos(const struct states *st, const char *name, uint32_t h)
+{
+    size_t mask = st->cap - 1;
+    size_t i = h & mask;
+    while (st->v[i] && !(st->v[i]->hash == h && strcmp(st->v[i]->name, name) == 0))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static struct pv_state *st_get(const struct states *st, const char *name)
+{
+    return st->cap ? st->v[st_pos(st, name, name_hash(name))] : NULL;
+}
+
+/* A new idle state for name (absent from st); NULL on ENOMEM. */
+static struct pv_state *st_add(struct states *st, const char *name)
+{
+    if ((st->n + 1) * 4 > st->cap * 3) {
+        size_t nc = st->cap ? st->cap * 2 : 64;
+        struct pv_state **nv = calloc(nc, sizeof(*nv));
+        if (!nv)
+            return NULL;
+        struct states g = {nv, nc, st->n};
+        for (size_t i = 0; i < st->cap; i++)
+            if (st->v[i])
+                nv[st_pos(&g, st->v[i]->name, st->v[i]->hash)] = st->v[i];
+        free(st->v);
+        *st = g;
+    }
+    size_t len = strlen(name);
+    struct pv_state *ps = calloc(1, sizeof(*ps) + len + 1);
+    if (!ps)
+        return NULL;
+    memcpy(ps->name, name, len + 1);
+    ps->hash = name_hash(name);
+    st->v[st_pos(st, name, ps->hash)] = ps;
+    st->n++;
+    return ps;
+}
+
+/* Removes and frees ps. */
+static void st_remove(struct states *st, struct pv_state *ps)
+{
+    size_t mask = st->cap - 1;
+    size_t i = ps->hash & mask;
+    while (st->v[i] != ps)
+        i = (i + 1) & mask;
+    for (size_t j = (i + 1) & mask; st->v[j]; j = (j + 1) & mask) {
+        size_t home = st->v[j]->hash & mask;
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            st->v[i] = st->v[j];
+            i = j;
+        }
+    }
+    st->v[i] = NULL;
+    st->n--;
+    free(ps);
+}
+
+static void st_clear(struct states *st)
+{
+    for (size_t i = 0; i < st->cap; i++)
+        free(st->v[i]);
+    free(st->v);
+    memset(st, 0, sizeof(*st));
 }
 
 /* ---- queue ------------------------------------------------------------ */
@@ -359,14 +446,10 @@ static bool scan_cb(void *data, const struct engine_pv *pv)
     struct event_writer *w = s->w;
     if (pv->reason == PV_REASON_SUPPORTED)
         return true;
-    struct pv_state *ps = strmap_get(&w->states, pv->name);
-    if (!ps) {
-        ps = calloc(1, sizeof(*ps));
-        if (!ps || strmap_put(&w->states, pv->name, ps, NULL, &ps->name) < 0) {
-            free(ps);
-            s->oom = true;
-            return false;
-        }
+    struct pv_state *ps = st_get(&w->states, pv->name);
+    if (!ps && !(ps = st_add(&w->states, pv->name))) {
+        s->oom = true;
+        return false;
     }
     ps->gen = w->gen;
     if (ps->kind == PS_IDLE && ps->day_done != s->day)
@@ -374,44 +457,21 @@ static bool scan_cb(void *data, const struct engine_pv *pv)
     return true;
 }
 
-struct sweep {
-    struct event_writer *w;
-    const char *drop[64];
-    size_t n;
-    size_t done_today;
-    int32_t day;
-};
-
-static bool sweep_cb(void *data, const char *key, void *val)
-{
-    struct sweep *s = data;
-    struct pv_state *ps = val;
-    if (ps->gen != s->w->gen && ps->kind == PS_IDLE) {
-        if (s->n < sizeof(s->drop) / sizeof(s->drop[0]))
-            s->drop[s->n++] = key;
-    } else if (ps->day_done == s->day) {
-        s->done_today++;
-    }
-    return true;
-}
-
 /* Forgets PVs no longer skipped (or gone) that are not queued or in flight. */
 static void sweep(struct event_writer *w, int32_t day)
 {
-    for (;;) {
-        struct sweep s = {.w = w, .day = day};
-        strmap_foreach(&w->states, sweep_cb, &s);
-        for (size_t i = 0; i < s.n; i++) {
-            void *v = NULL;
-            char key[EVENT_NAME_MAX + 1];
-            snprintf(key, sizeof(key), "%s", s.drop[i]);
-            if (strmap_remove(&w->states, key, &v))
-                free(v);
-        }
-        w->st.done_today = s.done_today;
-        if (s.n < sizeof(s.drop) / sizeof(s.drop[0]))
-            return;
+    struct states *st = &w->states;
+    for (size_t i = 0; i < st->cap;) {
+        struct pv_state *ps = st->v[i];
+        if (ps && ps->gen != w->gen && ps->kind == PS_IDLE)
+            st_remove(st, ps); /* a later one may shift into i: look again */
+        else
+            i++;
     }
+    size_t done_today = 0;
+    for (size_t i = 0; i < st->cap; i++)
+        done_today += st->v[i] && st->v[i]->day_done == day;
+    w->st.done_today = done_today;
 }
 
 static void on_scan(uv_timer_t *t);
@@ -491,7 +551,6 @@ int event_writer_new(struct event_writer **out, uv_loop_t *loop,
     w->scan_delay_ms = o->scan_delay_ms > 0 ? o->scan_delay_ms : 2000;
     backoff_init(&w->bo, o->retry_initial_ms ? o->retry_initial_ms : 1000,
                  o->retry_max_ms ? o->retry_max_ms : 60000, (uint64_t)clock_mono_ms() | 1);
-    strmap_init(&w->states);
     uv_timer_init(loop, &w->scan_timer);
     uv_timer_init(loop, &w->day_timer);
     uv_timer_init(loop, &w->retry_timer);
@@ -532,7 +591,7 @@ static void handle_closed(uv_handle_t *h)
         return;
     void (*cb)(void *) = w->close_cb;
     void *data = w->close_data;
-    strmap_clear(&w->states, free);
+    st_clear(&w->states);
     free(w);
     if (cb)
         cb(data);

@@ -5,8 +5,11 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "metrics/metrics.h"
 #include "store/store.h"
+#include "util/buf.h"
 #include "rules/engine.h"
 #include "rules/metrics_cluster.h"
 #include "rules_support.h"
@@ -143,7 +146,7 @@ START_TEST(attach_indexes_store_records)
     struct engine_pv pv;
     ck_assert(engine_pv_get(e, "pvc-gen-000007", &pv));
     ck_assert_ptr_eq(pv.name, r7->meta.name);
-    ck_assert_ptr_eq(pv.claim_name, r7->claim_name);
+    ck_assert_ptr_eq(pv.claim_name, pv_claim_name(r7));
     ck_assert_str_eq(pv.claim_ns, "load-7");
     ck_assert_int_eq(pv.reason, PV_REASON_AZURE_FILES);
     /* Same labels, new resourceVersion: no change notified, new record indexed. */
@@ -336,6 +339,125 @@ START_TEST(per_pv_modes)
 }
 END_TEST
 
+/* The per-PV lines as they were rendered before the collector wrote them
+ * straight into the output: each label value escaped byte by byte
+ * (backslash, double quote, newline; other bytes as they are). */
+static void ref_label(struct buf *b, const char *v)
+{
+    for (; *v; v++) {
+        int rc = *v == '\\' ? buf_add(b, "\\\\", 2)
+                 : *v == '"' ? buf_add(b, "\\\"", 2)
+                 : *v == '\n' ? buf_add(b, "\\n", 2)
+                              : buf_addc(b, *v);
+        ck_assert_int_eq(rc, 0);
+    }
+}
+
+static void ref_line(void *data, const struct engine_pv *pv)
+{
+    struct buf *b = data;
+    static const char *const names[] = {"persistentvolume", "storageclass", "driver", "reason",
+                                        "claim_namespace", "persistentvolumeclaim"};
+    const char *vals[] = {pv->name, pv->storage_class, pv->driver, pv_reason_code(pv->reason),
+                          pv->claim_ns ? pv->claim_ns : "", pv->claim_name ? pv->claim_name : ""};
+    ck_assert_int_eq(buf_adds(b, "aks_backup_persistent_volume_supported{"), 0);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(buf_printf(b, "%s%s=\"", i ? "," : "", names[i]), 0);
+        ref_label(b, vals[i]);
+        ck_assert_int_eq(buf_addc(b, '"'), 0);
+    }
+    ck_assert_int_eq(buf_printf(b, "} %d\n", pv->reason == PV_REASON_SUPPORTED), 0);
+}
+
+static void cat_line(void *data, const char *line, size_t len)
+{
+    ck_assert_int_eq(buf_add(data, line, len), 0);
+}
+
+/* The collector's per-PV family is byte for byte the reference rendering
+ * (and engine_foreach_pv_line's) on a generated state: kubesim-like PVs,
+ * unbound ones, values with quotes, backslashes, newlines, UTF-8 and
+ * invalid bytes, one longer than any line buffer, after churn. */
+START_TEST(collector_lines_match_reference)
+{
+    struct engine *e = engine_2023();
+    for (long i = 0; i < 500; i++) {
+        struct pv_rec *r = mkpv(i, 1);
+        engine_apply(e, &model_pv_type, NULL, r);
+        model_pv_type.free(r);
+    }
+    for (long i = 0; i < 500; i += 7) { /* deletes move the last PVs into the holes */
+        struct pv_rec *r = mkpv(i, 1);
+        engine_apply(e, &model_pv_type, r, NULL);
+        model_pv_type.free(r);
+    }
+    static char big[3000];
+    memset(big, 'q', sizeof(big) - 1);
+    big[1000] = '"';
+    big[2000] = '\\';
+    const char *odd[] = {"we\"ird\\name\n", "caf\xc3\xa9-\xe2\x82\xac", "bad\xff\xfe", "", big,
+                         "\"\"\"", "ends-with\\"};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(*odd); i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "pv-odd-%zu", i);
+        const struct fx_edit ed[] = {{{"spec", "claimRef", "name"}, odd[i]},
+                                     {{"metadata", "name"}, name},
+                                     {{"spec", "storageClassName"}, odd[(i + 1) % 7]}};
+        struct pv_rec *r = fixture_record_edited(&model_pv_type, "persistentvolumes.json", "pv-nfs-archive",
+                                                 3, ed);
+        engine_apply(e, &model_pv_type, NULL, r);
+        model_pv_type.free(r);
+    }
+    struct metrics *m = metrics_new();
+    ck_assert_int_eq(metrics_cluster_register(m, e), 0);
+    metrics_set_cluster_enabled(m, true);
+    for (int mode = ENGINE_PER_PV_ALL; mode <= ENGINE_PER_PV_SKIPPED; mode++) {
+        struct engine_opts o = *engine_get_opts(e);
+        o.per_pv = (enum engine_per_pv)mode;
+        ck_assert_int_eq(engine_set_opts(e, &o), 0);
+        struct buf out, ref, cat;
+        buf_init(&out, 0);
+        buf_init(&ref, 0);
+        buf_init(&cat, 0);
+        ck_assert_int_eq(metrics_render(m, false, &out), 0);
+        const char *head = "# TYPE aks_backup_persistent_volume_supported gauge\n";
+        const char *from = strstr(out.data, head);
+        ck_assert_ptr_nonnull(from);
+        from += strlen(head);
+        const char *to = strstr(from, "# HELP aks_backup_persistent_volumes ");
+        ck_assert_ptr_nonnull(to);
+        engine_foreach_pv(e, ref_line, &ref);
+        if (mode == ENGINE_PER_PV_SKIPPED) { /* keep the 0 lines only */
+            struct buf only;
+            buf_init(&only, 0);
+            for (const char *p = ref.data; *p;) {
+                const char *nl = strchr(p, '\n');
+                /* a value's newline is escaped: each line ends at its own '\n' */
+                if (nl[-1] == '0')
+                    ck_assert_int_eq(buf_add(&only, p, (size_t)(nl + 1 - p)), 0);
+                p = nl + 1;
+            }
+            buf_free(&ref);
+            ref = only;
+        }
+        engine_foreach_pv_line(e, cat_line, &cat);
+        ck_assert_uint_gt(ref.len, 1000);
+        ck_assert_ptr_nonnull(strstr(ref.data, "persistentvolumeclaim=\"we\\\"ird\\\\name\\n\"}"));
+        ck_assert_ptr_nonnull(strstr(ref.data, "persistentvolumeclaim=\"bad\xff\xfe\"}"));
+        ck_assert_ptr_nonnull(strstr(ref.data, "{persistentvolume=\"pv-odd-4\""));
+        ck_assert_uint_eq((size_t)(to - from), ref.len);
+        ck_assert_int_eq(memcmp(from, ref.data, ref.len), 0);
+        ck_assert_uint_eq(cat.len, ref.len);
+        ck_assert_int_eq(memcmp(cat.data, ref.data, ref.len), 0);
+        buf_free(&out);
+        buf_free(&ref);
+        buf_free(&cat);
+    }
+    metrics_free(m);
+    engine_free(e);
+}
+END_TEST
+
 START_TEST(engine_freed_before_store)
 {
     struct engine *e = engine_2023();
@@ -365,6 +487,7 @@ static Suite *suite(void)
     tcase_add_test(tc, sorted_by_whole_name);
     tcase_add_test(tc, engine_freed_before_store);
     tcase_add_test(tc, per_pv_modes);
+    tcase_add_test(tc, collector_lines_match_reference);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -386,6 +386,43 @@ START_TEST(test_new_pvs)
 }
 END_TEST
 
+/* Hundreds of skipped PVs (the writer's state set grows), then half of
+ * them deleted: the rescan forgets exactly those (removals shift the set's
+ * clusters) and keeps the others known as done today. */
+START_TEST(test_many_skipped_then_deleted)
+{
+    struct fx x;
+    fx_init(&x, true);
+    ck_assert(fake_run(&x.loop, &x.f, 3000, drained, &x));
+    enum { N = 300 };
+    char name[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "pv-many-%03d", i);
+        add_pv(&x, name, "\"hostPath\":{\"path\":\"/tmp\"}");
+    }
+    ck_assert(fake_run(&x.loop, &x.f, 5000, drained, &x));
+    fake_run(&x.loop, &x.f, 100, NULL, NULL);
+    event_writer_notify(x.w, ENGINE_CHANGED_VERDICTS); /* a rescan counts what is done */
+    fake_run(&x.loop, &x.f, 100, NULL, NULL);
+    struct event_writer_stats st;
+    event_writer_stats(x.w, &st);
+    ck_assert_uint_eq(st.done_today, NSKIPPED + N);
+    for (int i = 0; i < N; i += 2) {
+        snprintf(name, sizeof(name), "pv-many-%03d", i);
+        char js[512];
+        snprintf(js, sizeof(js),
+                 "{\"metadata\":{\"name\":\"%s\",\"uid\":\"uid-%s\",\"resourceVersion\":\"901\"}}", name,
+                 name);
+        ck_assert_int_eq(store_delete(x.pvs, writers_rec(&model_pv_type, js)), 0);
+    }
+    fake_run(&x.loop, &x.f, 200, NULL, NULL);
+    event_writer_stats(x.w, &st);
+    ck_assert_uint_eq(st.done_today, NSKIPPED + N / 2);
+    ck_assert_uint_eq(st.created, NSKIPPED + N); /* nothing posted again */
+    fx_free(&x);
+}
+END_TEST
+
 START_TEST(test_daily_cap)
 {
     struct fx x;
@@ -462,6 +499,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_follower_posts_nothing);
     tcase_add_test(tc, test_daily_cap);
     tcase_add_test(tc, test_new_pvs);
+    tcase_add_test(tc, test_many_skipped_then_deleted);
     tcase_add_test(tc, test_day_rollover);
     tcase_add_test(tc, test_close_inflight);
     suite_add_tcase(s, tc);

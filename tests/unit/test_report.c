@@ -375,6 +375,25 @@ START_TEST(metrics_collector)
     ck_assert_ptr_null(strstr(t, "aks_backup_vault_backup_policies"));
     ck_assert_ptr_nonnull(strstr(t, "# HELP aks_backup_persistent_volumes "));
     ck_assert_ptr_nonnull(strstr(t, "# TYPE aks_backup_persistent_volume_supported gauge"));
+    {
+        /* Marked (for the gzip blocks of /metrics): the same bytes, one
+         * mark where the per-PV lines start (16 PVs: one block) and one
+         * right after them. */
+        struct buf mb;
+        buf_init(&mb, 0);
+        struct metrics_marks mk = {0};
+        ck_assert_int_eq(metrics_render_marked(m, false, &mb, &mk), 0);
+        ck_assert_uint_eq(mb.len, b.len);
+        ck_assert_int_eq(memcmp(mb.data, b.data, b.len), 0);
+        ck_assert_uint_eq(mk.n, 2);
+        const char *first = strstr(t, "\naks_backup_persistent_volume_supported{") + 1;
+        ck_assert_uint_eq(mk.v[0], (size_t)(first - t));
+        ck_assert_int_eq(count_lines(t + mk.v[0], "aks_backup_persistent_volume_supported{"), 16);
+        ck_assert_int_eq(count_lines(t + mk.v[1], "aks_backup_persistent_volume_supported{"), 0);
+        ck_assert_int_eq(strncmp(t + mk.v[1], "# HELP aks_backup_persistent_volumes ", 37), 0);
+        metrics_marks_free(&mk);
+        buf_free(&mb);
+    }
 
     /* Known vault counts appear with their limits; a verdict change shows at the next scrape. */
     struct engine_opts o = *engine_get_opts(e);

@@ -4,6 +4,7 @@
  * driver changes flip what depends on them, the change hook fires. */
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rules/classify.h"
 #include "rules/engine.h"
@@ -102,20 +103,24 @@ START_TEST(first_match_wins)
     /* A CSI disk PV annotated migrated-to is in-tree, not supported. */
     struct pv_rec pv = {0};
     pv.source = PV_SOURCE_CSI;
-    pv.csi_driver = "disk.csi.azure.com";
-    pv.provisioned_by = "disk.csi.azure.com";
+    pv.csi_driver_id = model_intern_id("disk.csi.azure.com");
+    pv.provisioned_by_id = model_intern_id("disk.csi.azure.com");
     ck_assert_int_eq(classify_pv(&pv), PV_REASON_SUPPORTED);
     pv.migrated = true;
     ck_assert_int_eq(classify_pv(&pv), PV_REASON_IN_TREE);
     pv.migrated = false;
-    pv.provisioned_by = "kubernetes.io/azure-disk";
+    model_intern_put_id(pv.provisioned_by_id);
+    pv.provisioned_by_id = model_intern_id("kubernetes.io/azure-disk");
     ck_assert_int_eq(classify_pv(&pv), PV_REASON_STATIC);
     pv.source = PV_SOURCE_NONE;
     ck_assert_int_eq(classify_pv(&pv), PV_REASON_NOT_CSI);
     ck_assert_str_eq(classify_pv_driver(&pv), "");
     pv.source = PV_SOURCE_OTHER;
-    pv.source_field = "iscsi";
+    pv.source_field_id = model_intern_id("iscsi");
     ck_assert_str_eq(classify_pv_driver(&pv), "iscsi");
+    model_intern_put_id(pv.source_field_id);
+    model_intern_put_id(pv.provisioned_by_id);
+    model_intern_put_id(pv.csi_driver_id);
 }
 END_TEST
 
@@ -438,6 +443,87 @@ START_TEST(through_store)
 }
 END_TEST
 
+static size_t count_code(const struct engine *g, const char *code, const char *object)
+{
+    struct engine_warning *w = NULL;
+    size_t n = 0, k = 0;
+    ck_assert_int_eq(engine_warnings(g, 1773500400, &w, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        k += strcmp(w[i].code, code) == 0 && (!object || strcmp(w[i].object, object) == 0);
+    engine_warnings_free(w, n);
+    return k;
+}
+
+/* Claims and snapshots through the real stores: the engine indexes the
+ * store's records (no copies), so updates, deletes, a relist and the
+ * stores freed before the engine must all keep its counts and warnings
+ * right (and, under ASan, never touch a freed record). */
+START_TEST(claims_snapshots_through_store)
+{
+    struct engine *g = engine_new(NULL);
+    struct store *pvcs = store_new(&model_pvc_type), *snaps = store_new(&model_snapshot_type);
+    ck_assert_int_eq(engine_attach_store(g, pvcs), 0);
+    ck_assert_int_eq(engine_attach_store(g, snaps), 0);
+    ck_assert_int_eq(store_upsert(pvcs, fixture_record(&model_pvc_type, "persistentvolumeclaims.json",
+                                                       "prometheus-data")), 0);
+    ck_assert_int_eq(store_upsert(pvcs, fixture_record(&model_pvc_type, "persistentvolumeclaims.json",
+                                                       "scratch")), 0);
+    ck_assert_int_eq(store_upsert(pvcs, fixture_record(&model_pvc_type, "persistentvolumeclaims.json",
+                                                       "grafana")), 0);
+    ck_assert_uint_eq(engine_claims_pending(g), 2);
+    ck_assert_uint_eq(engine_claims_pending_in(g, "monitoring"), 1);
+    ck_assert_uint_eq(count_code(g, "claim-pending", "monitoring/prometheus-data"), 1);
+    /* Update through the store: bound now (the store frees the old record). */
+    const struct fx_edit bound[] = {{{"status", "phase"}, "Bound"},
+                                    {{"spec", "volumeName"}, "pv-x"},
+                                    {{"metadata", "resourceVersion"}, "99999"}};
+    ck_assert_int_eq(store_upsert(pvcs, fixture_record_edited(&model_pvc_type, "persistentvolumeclaims.json",
+                                                              "prometheus-data", 3, bound)), 0);
+    ck_assert_uint_eq(engine_claims_pending(g), 1);
+    ck_assert_uint_eq(engine_claims_pending_in(g, "monitoring"), 0);
+    ck_assert_uint_eq(count_code(g, "claim-pending", NULL), 1);
+    /* Delete. */
+    ck_assert_int_eq(store_delete(pvcs, fixture_record(&model_pvc_type, "persistentvolumeclaims.json",
+                                                       "scratch")), 0);
+    ck_assert_uint_eq(engine_claims_pending(g), 0);
+    ck_assert_uint_eq(count_code(g, "claim-pending", NULL), 0);
+
+    const char *names[] = {"data-postgres-0-01", "data-postgres-0-02", "data-postgres-1-0400",
+                           "data-postgres-1-0500"};
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(store_upsert(snaps, fixture_record(&model_snapshot_type, "volumesnapshots.json",
+                                                            names[i])), 0);
+    const char *claim = NULL;
+    ck_assert_uint_eq(engine_snapshots(g, SNAPSHOT_READY), 2);
+    ck_assert_uint_eq(engine_snapshots(g, SNAPSHOT_FAILED), 1);
+    ck_assert_uint_eq(engine_snapshots(g, SNAPSHOT_PENDING), 1);
+    ck_assert_uint_eq(engine_snapshots_max_per_claim(g, &claim), 2);
+    ck_assert_str_eq(claim, "shop/data-postgres-0");
+    ck_assert_uint_eq(count_code(g, "snapshot-failed", NULL), 1);
+    /* Relist without one of postgres-0's snapshots: deleted, the tie at 2 -> 1
+     * leaves postgres-1 the maximum. */
+    struct store_replace *r = store_replace_begin(snaps);
+    ck_assert_ptr_nonnull(r);
+    for (size_t i = 1; i < 4; i++)
+        ck_assert_int_eq(store_replace_add(r, fixture_record(&model_snapshot_type, "volumesnapshots.json",
+                                                             names[i])), 0);
+    ck_assert_int_eq(store_replace_end(r), 0);
+    ck_assert_uint_eq(engine_snapshots(g, SNAPSHOT_READY), 1);
+    ck_assert_uint_eq(engine_snapshots_max_per_claim(g, &claim), 2);
+    ck_assert_str_eq(claim, "shop/data-postgres-1");
+    /* The stores go first: their records leave the engine with them. */
+    store_free(pvcs);
+    store_free(snaps);
+    ck_assert_uint_eq(engine_claims_pending(g), 0);
+    ck_assert_uint_eq(engine_claims_without_class(g), 0);
+    ck_assert_uint_eq(engine_snapshots(g, SNAPSHOT_READY) + engine_snapshots(g, SNAPSHOT_FAILED) +
+                      engine_snapshots(g, SNAPSHOT_PENDING), 0);
+    ck_assert_uint_eq(engine_snapshots_max_per_claim(g, NULL), 0);
+    ck_assert_uint_eq(count_code(g, "snapshot-failed", NULL) + count_code(g, "claim-no-storage-class", NULL), 0);
+    engine_free(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("rules");
@@ -462,6 +548,7 @@ static Suite *suite(void)
     tcase_add_test(te, prerendered_lines);
     tcase_add_test(te, snapshots_near_limit);
     tcase_add_test(te, through_store);
+    tcase_add_test(te, claims_snapshots_through_store);
     suite_add_tcase(s, te);
     return s;
 }

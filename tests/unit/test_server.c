@@ -19,6 +19,7 @@
 #include "http_client.h"
 #include "health/readyz.h"
 #include "health/watchdog.h"
+#include "http/gzip_blocks.h"
 #include "http/http_util.h"
 #include "metrics/metrics.h"
 #include "http/routes_basic.h"
@@ -149,6 +150,10 @@ static void on_done(uv_async_t *a)
 
 /* When set, the watchdog is not started and its last tick lies 20 s back. */
 static bool g_stale_watchdog;
+/* When set, /metrics also has collect_many's 3000 lines. */
+static bool g_many_metrics;
+static void collect_many(struct metrics_writer *w, void *data);
+static char *gunzip_all(const char *z, size_t zlen, size_t *out_len);
 
 static void run_fixture(struct fixture *f, unsigned maxc, unsigned rto,
                         void (*scenario)(struct fixture *))
@@ -166,6 +171,8 @@ static void run_fixture(struct fixture *f, unsigned maxc, unsigned rto,
         ck_assert_int_eq(watchdog_start(&f->w), 0);
     ck_assert_int_eq(http_server_init(&f->srv, &f->loop), 0);
     ck_assert_int_eq(routes_basic_register(f->srv, f->m, f->r, &f->w, &f->basic), 0);
+    if (g_many_metrics)
+        ck_assert_int_eq(metrics_add_collector(f->m, METRIC_SCOPE_PROCESS, collect_many, NULL), 0);
     ck_assert_int_eq(http_server_route(f->srv, "POST", "/echo", h_echo, NULL), 0);
     ck_assert_int_eq(http_server_route(f->srv, "GET", "/big", h_big, NULL), 0);
     ck_assert_int_eq(http_server_route(f->srv, NULL, "/q/", h_query, NULL), 0);
@@ -462,6 +469,69 @@ static void sc_stale(struct fixture *f)
     get(f, "GET", "/healthz", NULL);
 }
 
+/* A collector of many lines, marked every 32 as the per-PV family is;
+ * line 1000 follows g_variant (set from the client thread). */
+static int g_variant;
+
+static void collect_many(struct metrics_writer *w, void *data)
+{
+    (void)data;
+    int v = __atomic_load_n(&g_variant, __ATOMIC_SEQ_CST);
+    metrics_write_family(w, "test_many", METRIC_GAUGE, "Many lines.");
+    for (int i = 0; i < 3000; i++) {
+        if (i % 32 == 0)
+            metrics_write_mark(w);
+        char line[128];
+        int n = snprintf(line, sizeof(line), "test_many{line=\"%d\"} %d\n", i, i == 1000 ? v : 0);
+        metrics_write_raw(w, line, (size_t)n);
+    }
+    metrics_write_mark(w);
+}
+
+static void sc_many(struct fixture *f)
+{
+    get(f, "GET", "/metrics", NULL);
+    get(f, "GET", "/metrics", "Accept-Encoding: gzip\r\n");
+    __atomic_store_n(&g_variant, 7, __ATOMIC_SEQ_CST);
+    get(f, "GET", "/metrics", "Accept-Encoding: gzip\r\n");
+    get(f, "GET", "/metrics", NULL);
+    get(f, "GET", "/metrics", "Accept-Encoding: gzip\r\n");
+}
+
+/* /metrics gzip'ed in blocks: each answer inflates to the plain text of
+ * the same state, before and after a line changed. */
+START_TEST(test_metrics_gzip_blocks)
+{
+    struct fixture f;
+    g_variant = 0;
+    g_many_metrics = true;
+    run_fixture(&f, 8, 5, sc_many);
+    g_many_metrics = false;
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_int_eq(f.res[i].status, 200);
+    const size_t plain_of[5] = {0, 0, 3, 3, 3};
+    for (size_t i = 1; i < 5; i++) {
+        if (i == 3)
+            continue;
+        ck_assert_ptr_nonnull(strstr(f.res[i].text, "Content-Encoding: gzip\r\n"));
+        const char *zb = body_of(&f.res[i]);
+        size_t zlen = f.res[i].len - (size_t)(zb - f.res[i].text), plen = 0;
+        char *plain = gunzip_all(zb, zlen, &plen);
+        const struct result *pr = &f.res[plain_of[i]];
+        const char *want = body_of(pr);
+        /* the process collector's figures move; compare the test family */
+        const char *a = strstr(plain, "# HELP test_many"), *b = strstr(want, "# HELP test_many");
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        ck_assert_uint_eq(strlen(a), strlen(b));
+        ck_assert_str_eq(a, b);
+        ck_assert_ptr_nonnull(strstr(a, i == 1 ? "test_many{line=\"1000\"} 0\n" : "test_many{line=\"1000\"} 7\n"));
+        free(plain);
+    }
+    free_results(&f);
+}
+END_TEST
+
 START_TEST(test_livez_stale_and_metrics)
 {
     struct fixture f;
@@ -608,6 +678,119 @@ START_TEST(test_header_line_and_query_checks)
 }
 END_TEST
 
+/* Inflates a gzip member into a malloc'ed, NUL-terminated buffer. */
+static char *gunzip_all(const char *z, size_t zlen, size_t *out_len)
+{
+    size_t cap = 1 << 20;
+    char *out = malloc(cap);
+    z_stream zs = {0};
+    ck_assert_int_eq(inflateInit2(&zs, 15 + 16), Z_OK);
+    zs.next_in = (Bytef *)(uintptr_t)z;
+    zs.avail_in = (uInt)zlen;
+    int rc;
+    do {
+        if (zs.total_out + 1 >= cap) {
+            cap *= 2;
+            out = realloc(out, cap);
+        }
+        zs.next_out = (Bytef *)out + zs.total_out;
+        zs.avail_out = (uInt)(cap - zs.total_out - 1);
+        rc = inflate(&zs, Z_FINISH);
+    } while (rc == Z_BUF_ERROR && zs.avail_in);
+    ck_assert_int_eq(rc, Z_STREAM_END);
+    ck_assert_uint_eq(zs.avail_in, 0); /* one member, nothing after it */
+    *out_len = zs.total_out;
+    out[zs.total_out] = '\0';
+    inflateEnd(&zs);
+    return out;
+}
+
+/* Blocks deflated on their own inflate, joined, to the very bytes given;
+ * a run on the same bytes deflates nothing, a changed block deflates
+ * itself and the block after it (whose dictionary it is). */
+START_TEST(test_gzip_blocks)
+{
+    struct gzip_blocks *g = gzip_blocks_new();
+    ck_assert_ptr_nonnull(g);
+    struct buf t;
+    buf_init(&t, 0);
+    size_t cuts[200];
+    size_t ncuts = 0;
+    for (int i = 0; i < 3000; i++) {
+        if (i % 32 == 0)
+            cuts[ncuts++] = t.len;
+        ck_assert_int_eq(buf_printf(&t, "aks_backup_persistent_volume_supported{persistentvolume=\"pv-%05d\","
+                                        "reason=\"%s\"} %d\n", i, i % 7 ? "supported" : "in-tree", i % 7 != 0), 0);
+    }
+    cuts[ncuts++] = t.len;     /* a cut at the end: no empty block */
+    cuts[ncuts++] = 12;        /* out of order: ignored */
+    cuts[ncuts++] = t.len + 5; /* beyond the end: ignored */
+    const size_t nblocks = 94; /* 94 cuts at every 32nd line, the first at 0 */
+
+    char *z = NULL;
+    size_t zlen = 0, blocks = 0, deflated = 0, plen = 0;
+    ck_assert_int_eq(gzip_blocks_run(g, t.data, t.len, cuts, ncuts, &z, &zlen), 0);
+    gzip_blocks_last(g, &blocks, &deflated);
+    ck_assert_uint_eq(blocks, nblocks);
+    ck_assert_uint_eq(deflated, nblocks);
+    ck_assert_uint_lt(zlen, t.len / 10);
+    char *plain = gunzip_all(z, zlen, &plen);
+    ck_assert_uint_eq(plen, t.len);
+    ck_assert_int_eq(memcmp(plain, t.data, t.len), 0);
+    free(plain);
+
+    /* the same bytes: every block from the cache, the same output */
+    char *z2 = NULL;
+    size_t zlen2 = 0;
+    ck_assert_int_eq(gzip_blocks_run(g, t.data, t.len, cuts, ncuts, &z2, &zlen2), 0);
+    gzip_blocks_last(g, &blocks, &deflated);
+    ck_assert_uint_eq(deflated, 0);
+    ck_assert_uint_eq(zlen2, zlen);
+    ck_assert_int_eq(memcmp(z2, z, zlen), 0);
+    free(z2);
+
+    /* one byte changed in block 40, same length */
+    size_t at = cuts[40] + 50;
+    t.data[at] = t.data[at] == 'x' ? 'y' : 'x';
+    ck_assert_int_eq(gzip_blocks_run(g, t.data, t.len, cuts, ncuts, &z2, &zlen2), 0);
+    gzip_blocks_last(g, &blocks, &deflated);
+    ck_assert_uint_eq(deflated, 2);
+    plain = gunzip_all(z2, zlen2, &plen);
+    ck_assert_uint_eq(plen, t.len);
+    ck_assert_int_eq(memcmp(plain, t.data, t.len), 0);
+    free(plain);
+    free(z2);
+
+    /* fewer blocks (the body shrank): the cache follows */
+    ck_assert_int_eq(gzip_blocks_run(g, t.data, cuts[10], cuts, 10, &z2, &zlen2), 0);
+    gzip_blocks_last(g, &blocks, &deflated);
+    ck_assert_uint_eq(blocks, 10);
+    ck_assert_uint_eq(deflated, 0); /* the first 10 blocks as they were */
+    plain = gunzip_all(z2, zlen2, &plen);
+    ck_assert_uint_eq(plen, cuts[10]);
+    ck_assert_int_eq(memcmp(plain, t.data, plen), 0);
+    free(plain);
+    free(z2);
+
+    /* no cuts, and an empty body */
+    ck_assert_int_eq(gzip_blocks_run(g, t.data, t.len, NULL, 0, &z2, &zlen2), 0);
+    plain = gunzip_all(z2, zlen2, &plen);
+    ck_assert_uint_eq(plen, t.len);
+    ck_assert_int_eq(memcmp(plain, t.data, t.len), 0);
+    free(plain);
+    free(z2);
+    ck_assert_int_eq(gzip_blocks_run(g, "", 0, NULL, 0, &z2, &zlen2), 0);
+    plain = gunzip_all(z2, zlen2, &plen);
+    ck_assert_uint_eq(plen, 0);
+    free(plain);
+    free(z2);
+
+    free(z);
+    buf_free(&t);
+    gzip_blocks_free(g);
+}
+END_TEST
+
 START_TEST(test_accept_encoding)
 {
     ck_assert(http_accepts_gzip("gzip"));
@@ -681,6 +864,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("util");
     tcase_add_test(tc, test_decode_path);
     tcase_add_test(tc, test_accept_encoding);
+    tcase_add_test(tc, test_gzip_blocks);
     tcase_add_test(tc, test_header_line_and_query_checks);
     tcase_add_test(tc, test_shared_body_refcount);
     tcase_add_test(tc, test_metrics_negotiation);
@@ -699,6 +883,7 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("probes");
     tcase_add_test(tc, test_livez_stale_and_metrics);
+    tcase_add_test(tc, test_metrics_gzip_blocks);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -29,7 +29,7 @@ static const struct model_type rtype = {
 static struct rec *mk(const char *ns, const char *name, const char *rv)
 {
     struct rec *r = calloc(1, sizeof(*r));
-    r->meta.ns = ns ? strdup(ns) : NULL;
+    r->meta.ns_id = model_intern_id(ns); /* model_meta_clear releases it */
     r->meta.name = strdup(name);
     ck_assert_int_eq(model_meta_set_uid(&r->meta, name), 0);
     ck_assert_int_eq(model_meta_set_rv(&r->meta, rv), 0);
