@@ -1,7 +1,8 @@
 /* The cluster-level metric families that come from the rules
  * engine, rendered by a METRIC_SCOPE_CLUSTER collector (only the leader
- * exports them). Per-PV series are pre-rendered by the engine when a
- * verdict changes; a scrape only concatenates them. */
+ * exports them). Per-PV series are written at scrape time from the
+ * engine's verdicts straight into the output, marked in blocks of lines so
+ * the gzip variant recompresses only blocks that changed. */
 #ifndef ABC_RULES_METRICS_CLUSTER_H
 #define ABC_RULES_METRICS_CLUSTER_H
 
