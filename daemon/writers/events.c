@@ -237,6 +237,26 @@ static void st_remove(struct states *st, struct pv_state *ps)
     free(ps);
 }
 
+/* After states were dropped: a table at load < 1/4 halves (to 64 at
+ * least) until its load is 1/4 or more. */
+static void st_shrink(struct states *st)
+{
+    size_t nc = st->cap;
+    while (nc > 64 && st->n * 4 < nc)
+        nc /= 2;
+    if (nc == st->cap)
+        return;
+    struct pv_state **nv = calloc(nc, sizeof(*nv));
+    if (!nv)
+        return; /* keeps the larger table */
+    struct states g = {nv, nc, st->n};
+    for (size_t i = 0; i < st->cap; i++)
+        if (st->v[i])
+            nv[st_pos(&g, st->v[i]->name, st->v[i]->hash)] = st->v[i];
+    free(st->v);
+    *st = g;
+}
+
 static void st_clear(struct states *st)
 {
     for (size_t i = 0; i < st->cap; i++)
@@ -396,9 +416,16 @@ static void pump(struct event_writer *w)
         struct pv_state *ps = pop(w);
         ps->kind = PS_IDLE;
         struct engine_pv pv;
-        if (ps->day_done == day || !engine_pv_get(w->engine, ps->name, &pv) ||
-            pv.reason == PV_REASON_SUPPORTED)
+        if (ps->day_done == day)
             continue;
+        /* From here on a PV not posted keeps no state: an idle state
+         * without today's Event is what a scan finds for an unknown PV
+         * (with tens of thousands of skipped PVs, most are past the daily
+         * cap: ~60 bytes each kept for nothing). */
+        if (!engine_pv_get(w->engine, ps->name, &pv) || pv.reason == PV_REASON_SUPPORTED) {
+            st_remove(&w->states, ps);
+            continue;
+        }
         /* An event recorder must not flood the API server: a cluster with
          * tens of thousands of skipped PVs gets the first EVENTS_PER_DAY_MAX
          * of them a day; the report and the metrics list them all. */
@@ -416,6 +443,7 @@ static void pump(struct event_writer *w)
                        "cap", cap, NULL);
                 w->cap_logged = true;
             }
+            st_remove(&w->states, ps);
             continue;
         }
         w->posted_today++;
@@ -429,6 +457,7 @@ static void pump(struct event_writer *w)
             return;
         }
     }
+    st_shrink(&w->states);
     summary(w);
 }
 
@@ -582,6 +611,7 @@ void event_writer_stats(const struct event_writer *w, struct event_writer_stats 
     *out = w->st;
     out->queued = w->queued;
     out->inflight = w->inflight;
+    out->tracked = w->states.n;
 }
 
 static void handle_closed(uv_handle_t *h)
