@@ -5,6 +5,9 @@
 #include "writers/events.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,8 @@
 #define MAX_INFLIGHT 64
 #define NOT_SYNCED_RETRY_MS 250
 #define NS_MAX 254
+/* States dropped (pump) from which a drained queue returns free heap pages. */
+#define TRIM_AFTER_DROPS 1024
 
 enum pv_state_kind { PS_IDLE, PS_QUEUED, PS_INFLIGHT };
 
@@ -72,6 +77,7 @@ struct event_writer {
     bool cap_logged;
     uint32_t gen;
     struct states states;   /* by pv name */
+    size_t dropped;         /* states dropped since the last trim */
     struct pv_state *qhead, *qtail;
     size_t queued;
     struct ev_req *reqs[MAX_INFLIGHT];
@@ -424,6 +430,7 @@ static void pump(struct event_writer *w)
          * cap: ~60 bytes each kept for nothing). */
         if (!engine_pv_get(w->engine, ps->name, &pv) || pv.reason == PV_REASON_SUPPORTED) {
             st_remove(&w->states, ps);
+            w->dropped++;
             continue;
         }
         /* An event recorder must not flood the API server: a cluster with
@@ -444,6 +451,7 @@ static void pump(struct event_writer *w)
                 w->cap_logged = true;
             }
             st_remove(&w->states, ps);
+            w->dropped++;
             continue;
         }
         w->posted_today++;
@@ -458,6 +466,14 @@ static void pump(struct event_writer *w)
         }
     }
     st_shrink(&w->states);
+#ifdef __GLIBC__
+    /* The states of a large scan came in one burst and went mostly here:
+     * once the queue drained, hand their pages back (a few ms). */
+    if (w->dropped >= TRIM_AFTER_DROPS && !w->qhead) {
+        w->dropped = 0;
+        malloc_trim(0);
+    }
+#endif
     summary(w);
 }
 
@@ -476,6 +492,10 @@ static bool scan_cb(void *data, const struct engine_pv *pv)
     if (pv->reason == PV_REASON_SUPPORTED)
         return true;
     struct pv_state *ps = st_get(&w->states, pv->name);
+    /* Past today's cap (logged), an unknown PV would be queued only for
+     * pump to drop it. */
+    if (!ps && w->cap_day == s->day && w->posted_today >= EVENTS_PER_DAY_MAX && w->cap_logged)
+        return true;
     if (!ps && !(ps = st_add(&w->states, pv->name))) {
         s->oom = true;
         return false;
