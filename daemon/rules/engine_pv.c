@@ -50,9 +50,26 @@ static size_t idx_find(const struct pv_table *t, const char *name, uint32_t h)
     return i;
 }
 
+/* The slot of rec, even if its position hint was overwritten (another
+ * engine indexing the same store's records), or NO_SLOT. */
+static size_t slot_scan(const struct pv_table *t, const struct pv_rec *rec)
+{
+    size_t k = slot_of(t, rec);
+    if (k != NO_SLOT)
+        return k;
+    for (k = 0; k < t->n; k++)
+        if (t->v[k].rec == rec)
+            return k;
+    return NO_SLOT;
+}
+
 /* Slot index of the PV named name, or NO_SLOT. hint: a record that may be
- * the one indexed (the store's old record on an update or delete). */
-static size_t pv_find(const struct engine *e, const char *name, const struct pv_rec *hint)
+ * the one indexed (the store's old record on an update or delete); fresh:
+ * a record known not to be indexed (the one being added), or NULL. With a
+ * single engine on a store, the hint or the record the store holds is
+ * found by its position, without a search. */
+static size_t pv_find(const struct engine *e, const char *name, const struct pv_rec *hint,
+                      const struct pv_rec *fresh)
 {
     const struct pv_table *t = &e->pvs;
     size_t k = slot_of(t, hint);
@@ -62,17 +79,14 @@ static size_t pv_find(const struct engine *e, const char *name, const struct pv_
         size_t i = idx_find(t, name, name_hash(name));
         return t->idx[i] ? t->idx[i] - 1 : NO_SLOT;
     }
-    /* Every slot is borrowed: the name is in one of the attached stores. */
+    /* Every slot is borrowed: the store's old record itself, or the record
+     * named name in one of the attached stores. */
+    if (hint && (k = slot_scan(t, hint)) != NO_SLOT)
+        return k;
     for (const struct engine_attach *a = e->attached; a; a = a->next) {
         const struct pv_rec *r = a->store ? store_get(a->store, NULL, name) : NULL;
-        if (!r)
-            continue;
-        if ((k = slot_of(t, r)) != NO_SLOT)
+        if (r && r != fresh && r != hint && (k = slot_scan(t, r)) != NO_SLOT)
             return k;
-        /* another engine indexing the same store moved the hint */
-        for (k = 0; k < t->n; k++)
-            if (t->v[k].rec == r)
-                return k;
     }
     return NO_SLOT;
 }
@@ -265,7 +279,7 @@ static void pv_drop_at(struct engine *e, size_t k)
 
 static void pv_delete(struct engine *e, const struct pv_rec *old)
 {
-    size_t k = pv_find(e, old->meta.name, old);
+    size_t k = pv_find(e, old->meta.name, old, NULL);
     if (k != NO_SLOT)
         pv_drop_at(e, k);
 }
@@ -280,7 +294,8 @@ void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct p
         return;
     }
     const struct pv_rec *keep = borrowed ? rec : model_pv_clone(rec);
-    size_t k = pv_find(e, rec->meta.name, old && old != rec ? old : NULL);
+    size_t k = pv_find(e, rec->meta.name, old && old != rec ? old : NULL,
+                       !old && slot_of(t, rec) == NO_SLOT ? rec : NULL);
     if (!keep || (k == NO_SLOT && pv_reserve(t, !borrowed) != 0)) {
         /* out of memory: the PV is dropped rather than left stale */
         if (!borrowed && keep)
@@ -391,7 +406,7 @@ static void fill_pub(const struct engine *e, const struct pv_slot *s, struct eng
 
 bool engine_pv_get(const struct engine *e, const char *name, struct engine_pv *out)
 {
-    size_t k = pv_find(e, name, NULL);
+    size_t k = pv_find(e, name, NULL, NULL);
     if (k == NO_SLOT)
         return false;
     fill_pub(e, &e->pvs.v[k], out);

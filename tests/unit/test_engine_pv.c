@@ -60,7 +60,8 @@ static bool sorted_cb(void *data, const struct engine_pv *pv)
     return true;
 }
 
-static void check_consistent(struct engine *e, const bool *present, long n)
+/* extra: PVs the engine holds besides pvc-gen-0..n-1. */
+static void check_consistent_x(struct engine *e, const bool *present, long n, size_t extra)
 {
     size_t count = 0;
     for (long i = 0; i < n; i++) {
@@ -74,6 +75,7 @@ static void check_consistent(struct engine *e, const bool *present, long n)
             count++;
         }
     }
+    count += extra;
     ck_assert_uint_eq(engine_pv_count(e), count);
     size_t by_reason = 0;
     for (int r = 0; r < PV_REASON_COUNT; r++)
@@ -84,6 +86,11 @@ static void check_consistent(struct engine *e, const bool *present, long n)
     ck_assert_uint_eq(lines, count);
     char prev[64] = "";
     ck_assert_int_eq(engine_foreach_pv_sorted(e, sorted_cb, prev), 0);
+}
+
+static void check_consistent(struct engine *e, const bool *present, long n)
+{
+    check_consistent_x(e, present, n, 0);
 }
 
 START_TEST(churn_keeps_index_consistent)
@@ -512,10 +519,16 @@ START_TEST(attached_churn_keeps_positions)
     memset(present, 0, sizeof(present));
     memset(&m, 0, sizeof(m));
     struct engine *e = engine_2023();
-    struct engine *e2 = engine_2023(); /* a second engine on the same store */
+    /* A second engine on the same store, attached last: it holds a copy of
+     * its own first, so its positions differ from e's and overwrite e's
+     * hints in the records (e then finds its verdicts by a search). */
+    struct engine *e2 = engine_2023();
     struct store *s = store_new(&model_pv_type);
     ck_assert_int_eq(engine_attach_store(e, s), 0);
     ck_assert_int_eq(engine_attach_store(e2, s), 0);
+    struct pv_rec *own = mkpv(N, 1);
+    engine_apply(e2, &model_pv_type, NULL, own);
+    model_pv_type.free(own);
     for (long i = 0; i < N; i++) {
         ck_assert_int_eq(store_upsert(s, mkpv(i, 1)), 0);
         present[i] = true;
@@ -523,10 +536,9 @@ START_TEST(attached_churn_keeps_positions)
     }
     engine_mark_synced(e, "persistentvolumes"); /* trims the array */
     check_consistent(e, present, N);
-    check_consistent(e2, present, N);
+    check_consistent_x(e2, present, N, 1);
     check_order(e, &m);
-    check_order(e2, &m);
-    /* Scattered deletes move the last verdict into each hole; updates keep
+        /* Scattered deletes move the last verdict into each hole; updates keep
      * their place; re-adds append. */
     for (long i = 0; i < N; i += 3) {
         long j = (i * 7919) % N;
@@ -536,18 +548,16 @@ START_TEST(attached_churn_keeps_positions)
     }
     check_consistent(e, present, N);
     check_order(e, &m);
-    check_order(e2, &m);
-    for (long i = 0; i < N; i += 2) {
+        for (long i = 0; i < N; i += 2) {
         ck_assert_int_eq(store_upsert(s, mkpv(i, 2)), 0);
         if (!present[i])
             model_add(&m, i);
         present[i] = true;
     }
     check_consistent(e, present, N);
-    check_consistent(e2, present, N);
+    check_consistent_x(e2, present, N, 1);
     check_order(e, &m);
-    check_order(e2, &m);
-    /* A relist that drops every fifth PV and updates the rest. */
+        /* A relist that drops every fifth PV and updates the rest. */
     struct store_replace *r = store_replace_begin(s);
     ck_assert_ptr_nonnull(r);
     for (long i = 0; i < N; i++) {
@@ -557,7 +567,7 @@ START_TEST(attached_churn_keeps_positions)
     }
     ck_assert_int_eq(store_replace_end(r), 0);
     check_consistent(e, present, N);
-    check_consistent(e2, present, N);
+    check_consistent_x(e2, present, N, 1);
     /* A copy of the engine's own beside the borrowed ones builds the name
      * index over all of them; a borrowed update then replaces it by name. */
     struct pv_rec *c = mkpv(0, 9);
@@ -573,10 +583,10 @@ START_TEST(attached_churn_keeps_positions)
     ck_assert_int_eq(store_delete(s, mkpv(1, 3)), 0);
     present[1] = false;
     check_consistent(e, present, N);
-    check_consistent(e2, present, N);
+    check_consistent_x(e2, present, N, 1);
     store_free(s); /* drops the borrowed verdicts of both engines */
     ck_assert_uint_eq(engine_pv_count(e), 0);
-    ck_assert_uint_eq(engine_pv_count(e2), 0);
+    ck_assert_uint_eq(engine_pv_count(e2), 1); /* its own copy */
     engine_free(e);
     engine_free(e2);
 }
