@@ -139,13 +139,16 @@ def phase_sync(res, tmp, floor_bin, keep):
         w, c, n = bl.bare_fetch(ks, [p for _, p in WATCHED])
         runs["fetch"].append({"seconds": w, "cpu_seconds": c, "bytes": n})
         bl.log(f"sync: bare fetch rep {rep + 1}: {w:.2f} s, {n / 1e6:.1f} MB")
-    bl.log("sync: floor (json-c per page, json-c per event line, yajl, memchr)")
-    floor = {"pages": [], "lines": [], "yajl_pages": [], "yajl_lines": [], "memchr": []}
+    bl.log("sync: floor (json-c per page, json-c per event line, yajl, the own lexer, memchr)")
+    floor = {"pages": [], "lines": [], "yajl_pages": [], "yajl_lines": [], "own_pages": [], "own_lines": [],
+             "memchr": []}
     for _ in range(REPEAT):
         floor["pages"].append(bl.run_floor(floor_bin, "pages", 0, pfiles))
         floor["lines"].append(bl.run_floor(floor_bin, "lines", 0, wfiles))
         floor["yajl_pages"].append(bl.run_floor(floor_bin, "yajl-pages", 0, pfiles))
         floor["yajl_lines"].append(bl.run_floor(floor_bin, "yajl-lines", 0, wfiles))
+        floor["own_pages"].append(bl.run_floor(floor_bin, "own-pages", 0, pfiles))
+        floor["own_lines"].append(bl.run_floor(floor_bin, "own-lines", 0, wfiles))
         floor["memchr"].append(bl.run_floor(floor_bin, "memchr", 1, pfiles))
     res["floor"] = floor
     shutil.rmtree(cap, ignore_errors=True)

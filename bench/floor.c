@@ -1,10 +1,11 @@
 /* The benchmark's floor: what json-c alone costs on the very bytes the daemon
- * received, what yajl (the streaming parser the daemon uses) costs walking
- * them, and what a memchr pass over them costs (memory bandwidth).
- * Built ad hoc by bench/run.sh (cc -O2 ... -ljson-c -lyajl); not part of the
- * daemon.
+ * received, what yajl (the streaming lexer the daemon used) costs walking
+ * them, what the daemon's own lexer (kube/sax*.c, compiled in) costs
+ * stepping over them, and what a memchr pass over them costs (memory
+ * bandwidth). Built ad hoc by bench/run.sh (cc -O2 -Idaemon ... -ljson-c
+ * -lyajl); not part of the daemon.
  *
- *   floor lines|pages|yajl-pages|yajl-lines|memchr MIN_SECONDS FILE...
+ *   floor lines|pages|yajl-pages|yajl-lines|own-pages|own-lines|memchr MIN_SECONDS FILE...
  *
  * lines:  every '\n'-terminated line of every file is one JSON document (a
  *         watch event), parsed with json_tokener_parse and freed at once.
@@ -14,6 +15,10 @@
  *         streaming parser's own cost, no tree built.
  * yajl-lines: the same over the watch streams (one handle per file, many
  *         values).
+ * own-pages, own-lines: the same bytes through the daemon's streaming
+ *         parser (kube/sax.c and sax_lex.c) with a field table that
+ *         matches nothing: every item or event object is checked byte for
+ *         byte and stepped over, nothing is copied; the lexer's own cost.
  * memchr: counts '\n' over all the bytes with memchr.
  * Repeats the pass until MIN_SECONDS have gone by (at least once) and prints
  * one JSON line: {"mode","bytes","passes","seconds","mb_per_s","docs","peak_rss_kb"}. */
@@ -27,6 +32,10 @@
 
 #include <json-c/json.h>
 #include <yajl/yajl_parse.h>
+
+#include "kube/sax.c" /* the daemon's streaming parser, compiled in */
+#include "kube/sax_lex.c"
+#include "kube/sax_yajl.c"
 
 struct blob {
     char *data;
@@ -131,6 +140,35 @@ static long yajl_walk(const char *p, size_t len, int multi)
     return ok ? maps : -1;
 }
 
+/* A table whose one path matches no key: each object is stepped over. */
+static const struct model_field nothing_f[] = {{.path = {"\x01"}, .kind = MF_STR}};
+static const struct model_fields nothing = {.f = nothing_f, .n = 1};
+static const struct model_type nothing_type = {.resource = "floor", .fields = &nothing};
+
+static int own_item(void *data, const char *type, const struct sax_item *it)
+{
+    (void)type;
+    (void)it;
+    (*(long *)data)++;
+    return 0;
+}
+
+/* The own lexer over one buffer in 64 KiB chunks; objects seen, -1 on error. */
+static long own_walk(struct sax *s, const char *p, size_t len, int lines)
+{
+    long items = 0;
+    if (sax_reset(s, lines ? SAX_WATCH : SAX_LIST) != 0)
+        return -1;
+    for (size_t off = 0; off < len; off += 65536) {
+        size_t n = len - off < 65536 ? len - off : 65536;
+        if (sax_feed(s, p + off, n, own_item, &items) != 0)
+            return -1;
+    }
+    return sax_finish(s) == 0 ? items : -1;
+}
+
+static struct sax *own;
+
 /* One pass; returns the number of documents parsed (or '\n' found), -1 on a parse error. */
 static long pass(const char *mode, struct blob *v, size_t n)
 {
@@ -142,6 +180,10 @@ static long pass(const char *mode, struct blob *v, size_t n)
                 docs++;
                 p++;
             }
+        } else if (strncmp(mode, "own-", 4) == 0) {
+            if (own_walk(own, p, v[i].len, strcmp(mode, "own-lines") == 0) < 0)
+                return -1;
+            docs++;
         } else if (strncmp(mode, "yajl-", 5) == 0) {
             long m = yajl_walk(p, v[i].len, strcmp(mode, "yajl-lines") == 0);
             if (m < 0)
@@ -178,8 +220,10 @@ static long pass(const char *mode, struct blob *v, size_t n)
 int main(int argc, char **argv)
 {
     if (argc < 4 || (strcmp(argv[1], "lines") && strcmp(argv[1], "pages") && strcmp(argv[1], "memchr") &&
-                     strcmp(argv[1], "yajl-pages") && strcmp(argv[1], "yajl-lines"))) {
-        fprintf(stderr, "usage: floor lines|pages|yajl-pages|yajl-lines|memchr MIN_SECONDS FILE...\n");
+                     strcmp(argv[1], "yajl-pages") && strcmp(argv[1], "yajl-lines") &&
+                     strcmp(argv[1], "own-pages") && strcmp(argv[1], "own-lines"))) {
+        fprintf(stderr, "usage: floor lines|pages|yajl-pages|yajl-lines|own-pages|own-lines|memchr MIN_SECONDS "
+                        "FILE...\n");
         return 2;
     }
     char *endp;
@@ -199,7 +243,7 @@ int main(int argc, char **argv)
         }
         bytes += v[i].len;
     }
-    if (!v)
+    if (!v || !(own = sax_new(&nothing_type, 0)))
         return 1;
     long docs = 0, passes = 0;
     double t0 = now_s(), el = 0;
@@ -222,5 +266,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         free(v[i].data);
     free(v);
+    sax_free(own);
     return sink >= 0 ? 0 : 1;
 }

@@ -1,15 +1,17 @@
 /* In-process micro-benchmark of list-page parsing, records included: the
  * daemon's streaming path (kube/sax.c with the type's field table, fed in
- * 64 KiB chunks, a record built per item) against a json-c tree per page
- * with the same extractor (what the daemon did before). No sockets, no
+ * 64 KiB chunks, a record built per item; `sax` with its own lexer, `yajl`
+ * with yajl lexing instead, as before the own lexer) against a json-c tree
+ * per page with the same extractor (what the daemon did before either). No sockets, no
  * gzip: run it under `valgrind --tool=callgrind` to compare instruction
  * counts on a loaded machine. Pages come from kubesim (bench/bench.py
  * captures them; any `{"items":[...]}` files do).
  * Build against a meson build's static library:
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Idaemon -Ibuild bench/parse.c build/daemon/libabc.a \
  *      $(pkg-config --cflags --libs json-c yajl libuv libcurl yaml-0.1 libmicrohttpd zlib gnutls) -lm
- * Usage: parse sax|jsonc RESOURCE PASSES FILE...   (RESOURCE: persistentvolumes,
- * persistentvolumeclaims, volumesnapshots, nodes). Prints MB/s and records. */
+ * Usage: parse sax|yajl|jsonc RESOURCE PASSES FILE...   (RESOURCE: persistentvolumes,
+ * persistentvolumeclaims, volumesnapshots, nodes). Prints MB/s and records.
+ * PARSE_CHUNK (bytes, default 65536) sets the size of the pieces fed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +60,7 @@ static char *slurp(const char *path, size_t *len)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: parse sax|jsonc RESOURCE PASSES FILE...\n");
+        fprintf(stderr, "usage: parse sax|yajl|jsonc RESOURCE PASSES FILE...\n");
         return 2;
     }
     const struct model_type *types[] = {&model_pv_type, &model_pvc_type, &model_snapshot_type, &model_node_type};
@@ -81,8 +83,12 @@ int main(int argc, char **argv)
         }
         bytes += len[i];
     }
-    bool sax = strcmp(argv[1], "sax") == 0;
+    bool yajl = strcmp(argv[1], "yajl") == 0, sax = yajl || strcmp(argv[1], "sax") == 0;
     struct sax *s = sax_new(t, 0);
+    if (!s || sax_use_yajl(s, yajl) != 0)
+        return 1;
+    const char *ce = getenv("PARSE_CHUNK");
+    size_t chunk = ce && atol(ce) > 0 ? (size_t)atol(ce) : 65536;
     struct timespec t0, t1;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
     for (long p = 0; p < passes; p++)
@@ -90,8 +96,8 @@ int main(int argc, char **argv)
             if (sax) {
                 if (sax_reset(s, SAX_LIST) != 0)
                     return 1;
-                for (size_t off = 0; off < len[i]; off += 65536) {
-                    size_t n = len[i] - off < 65536 ? len[i] - off : 65536;
+                for (size_t off = 0; off < len[i]; off += chunk) {
+                    size_t n = len[i] - off < chunk ? len[i] - off : chunk;
                     if (sax_feed(s, data[i] + off, n, on_item, (void *)t) != 0)
                         return 1;
                 }

@@ -151,6 +151,13 @@ def render(res):
                 L.append(f"| floor | yajl walk (no tree), the streaming-list bytes | "
                          f"{_rng(floor['yajl_lines'], 'seconds')} | | | | "
                          f"{_rng(floor['yajl_lines'], 'mb_per_s', 1, '{:.0f}')} |")
+            if floor.get("own_pages"):
+                L.append(f"| floor | the daemon's own lexer stepping over every object (grammar checked, nothing "
+                         f"copied), the page bytes in 64 KiB chunks | {_rng(floor['own_pages'], 'seconds')} | | | | "
+                         f"{_rng(floor['own_pages'], 'mb_per_s', 1, '{:.0f}')} |")
+                L.append(f"| floor | the daemon's own lexer, the streaming-list bytes | "
+                         f"{_rng(floor['own_lines'], 'seconds')} | | | | "
+                         f"{_rng(floor['own_lines'], 'mb_per_s', 1, '{:.0f}')} |")
             fe = sync.get("fetch") or []
             if fe:
                 L.append(f"| fetch | bare fetch of the same pages from kubesim (gzip inflated, not parsed) | "
@@ -305,7 +312,8 @@ README_HEAD = """# Benchmarks
 `make bench` (= `bench/run.sh build`) runs kubesim over plain HTTP with generated
 clusters and measures the daemon side by side, in the same run, with the tools a
 user would otherwise pick (real `kubectl`, the official Python client) and with
-the floor: json-c and yajl parsing the very same bytes alone, `memchr` over
+the floor: json-c and yajl parsing the very same bytes alone, the daemon's own
+lexer stepping over them (`bench/floor.c` compiles `daemon/kube/sax*.c` in), `memchr` over
 them, and a bare fetch of the same pages from kubesim (gzip inflated, nothing
 parsed: what any client of that kubesim must spend).
 Compare ratios within one run: the machine is shared and absolute figures move.

@@ -1,5 +1,6 @@
 #!/bin/sh
-# `make bench`: builds the floor program (bench/floor.c, against json-c) ad hoc
+# `make bench`: builds the floor program (bench/floor.c, against json-c and yajl,
+# with the daemon's kube/sax.c compiled in) ad hoc
 # and runs the benchmark (bench/bench.py) against BUILD's daemon and kubesim.
 # Usage: bench/run.sh [BUILD]   (see bench/README.md for BENCH_* knobs)
 set -eu
@@ -22,7 +23,7 @@ mkdir -p "$build/bench"
 floor=$build/bench/floor
 jsonc=$(pkg-config --cflags --libs json-c yajl)
 # shellcheck disable=SC2086  # flags are words
-cc -O2 -std=c11 -Wall -Wextra -Werror -o "$floor" "$here/floor.c" $jsonc
+cc -O2 -std=c11 -Wall -Wextra -Werror -I"$root/daemon" -o "$floor" "$here/floor.c" $jsonc
 
 cmd=${BENCH_COMMAND:-make bench}
 [ "${BENCH_QUICK:-}" = 1 ] && cmd="BENCH_QUICK=1 $cmd"

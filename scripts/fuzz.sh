@@ -14,7 +14,7 @@ if [ ! -f "$dir/build.ninja" ]; then
 fi
 ninja -C "$dir" >/dev/null || { ninja -C "$dir"; exit 1; }
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(watchparse config kubeconfig quota_state http)
+[ ${#targets[@]} -gt 0 ] || targets=(watchparse sax_diff config kubeconfig quota_state http)
 fail=0
 summary=()
 for t in "${targets[@]}"; do

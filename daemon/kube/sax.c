@@ -1,10 +1,14 @@
-/* List pages and watch events through yajl (sax.h). Every yajl callback
- * becomes one call of on_ev; a small state machine on top of it frames the
- * answer (list root and "items", or watch events with "type" and
- * "object"), and each object goes either to the matcher, which walks a
- * trie compiled from the type's field table and copies only the matched
- * values into an arena, or to a json-c tree builder. */
+/* List pages and watch events, streamed (sax.h). The own lexer (below,
+ * "the own lexer") turns bytes into parse events and steps over skipped
+ * values itself; yajl can stand in for it (sax_use_yajl: the reference the
+ * tests compare against). Each event outside skipped values goes to
+ * dispatch: a small state machine frames the answer (list root and
+ * "items", or watch events with "type" and "object"), and each object goes
+ * either to the matcher, which walks a trie compiled from the type's field
+ * table and copies only the matched values into an arena, or to a json-c
+ * tree builder. */
 #include "kube/sax.h"
+#include "kube/sax_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -13,81 +17,9 @@
 #include <string.h>
 
 #include <json-c/json.h>
-#include <yajl/yajl_parse.h>
 
 #include "model/fields.h"
 #include "model/model.h"
-
-#define SAX_DEFAULT_MAX_EVENT (16u << 20)
-#define TRIE_MAX 96
-#define SLICE (64u * 1024) /* bytes per yajl_parse call: the event bound is checked between */
-#define KEYBUF 256
-
-enum ev { EV_MAP, EV_ARRAY, EV_END, EV_KEY, EV_STR, EV_NUM, EV_BOOL, EV_NULL };
-
-struct tnode {
-    const char *key;
-    size_t klen;
-    int16_t child, sibling;
-    int16_t slot; /* field index, -1 none */
-    uint8_t kind; /* enum model_field_kind of the slot */
-    bool keys;    /* MF_KEYS: record the names of object members */
-    const char *prefix; /* MF_PREFIX: a key starting with it sets the slot's b */
-    size_t plen;
-};
-
-enum fkey { FK_OTHER, FK_TYPE, FK_OBJECT, FK_ITEMS, FK_METADATA };
-enum capture { CAP_NONE, CAP_ITEM, CAP_LIST_MD };
-
-struct sax {
-    yajl_handle h;
-    enum sax_mode mode;
-    const struct model_type *t;
-    size_t max_event;
-    struct tnode trie[TRIE_MAX];
-    int ntrie; /* 0: no table, json-c trees only */
-
-    int rc;        /* why a callback cancelled the parse */
-    sax_item_cb cb;
-    void *cbdata;
-    int nest;      /* open containers, all levels */
-    int depth;     /* open containers of the framing (list root / items, event) */
-    int skip;      /* > 0: inside a value being skipped */
-    enum fkey key; /* the framing's current member */
-
-    /* watch framing */
-    uint64_t fed;       /* bytes given to yajl before the current slice */
-    uint64_t ev_start;  /* offset of the current event's '{' */
-    size_t slice_end;   /* end of the last event inside the current slice */
-    char type[64];
-    bool type_set, obj_set;
-    bool obj_view;      /* the object went to the matcher (else json) */
-
-    /* list framing */
-    bool root_seen, items_seen, list_done;
-    struct json_object *list_md;
-
-    /* json-c capture */
-    enum capture cap;
-    struct json_object *dstack[SAX_MAX_DEPTH];
-    int dtop;
-    struct json_object *djson; /* the finished object until delivered */
-    char *dkey;
-    size_t dkey_cap;
-
-    /* matcher */
-    bool in_view;
-    int16_t vstack[SAX_MAX_DEPTH];
-    int vtop;
-    int16_t knode; /* trie node of the last key, -1 none */
-    char lastkey[KEYBUF];
-    size_t lastkey_len; /* KEYBUF = too long to record */
-    struct model_view view;
-    uint32_t off[MODEL_VIEW_MAX];
-    uint32_t keyoff[MODEL_VIEW_KEYS];
-    char *arena;
-    size_t alen, acap;
-};
 
 /* ---- trie of the field table ---- */
 
@@ -103,6 +35,7 @@ static int trie_build(struct sax *s)
 {
     const struct model_fields *fs = s->t ? s->t->fields : NULL;
     s->ntrie = 0;
+    s->keys_bit = 0;
     if (!fs)
         return 0;
     s->trie[0] = (struct tnode){.child = -1, .sibling = -1, .slot = -1};
@@ -110,6 +43,7 @@ static int trie_build(struct sax *s)
     for (size_t i = 0; i < fs->n && i < MODEL_VIEW_MAX; i++) {
         int16_t cur = 0;
         const char *prefix = NULL;
+        s->trie[0].sub |= 1u << i;
         for (size_t d = 0; d < MODEL_PATH_MAX && fs->f[i].path[d]; d++) {
             const char *k = fs->f[i].path[d];
             if (fs->f[i].kind == MF_PREFIX && (d + 1 == MODEL_PATH_MAX || !fs->f[i].path[d + 1])) {
@@ -126,10 +60,13 @@ static int trie_build(struct sax *s)
                 s->trie[cur].child = c;
             }
             cur = c;
+            s->trie[cur].sub |= 1u << i; /* the slot is below every node of its path */
         }
         s->trie[cur].slot = (int16_t)i;
         s->trie[cur].kind = (uint8_t)fs->f[i].kind;
         s->trie[cur].keys = fs->f[i].kind == MF_KEYS;
+        if (s->trie[cur].keys)
+            s->keys_bit = 1u << i;
         if (prefix) {
             s->trie[cur].prefix = prefix;
             s->trie[cur].plen = strlen(prefix);
@@ -169,6 +106,7 @@ static void view_begin(struct sax *s)
     s->vtop = 1;
     s->vstack[0] = 0;
     s->knode = -1;
+    s->nseen = 0;
 }
 
 /* Pointers into the arena once the object is complete (it may have moved). */
@@ -177,8 +115,10 @@ static void view_finish(struct sax *s)
     for (size_t i = 0; i < MODEL_VIEW_MAX; i++)
         if (s->view.v[i].set && s->off[i] != UINT32_MAX)
             s->view.v[i].s = s->arena + s->off[i];
-    for (size_t i = 0; i < s->view.nkeys; i++)
-        s->view.keys[i] = s->arena + s->keyoff[i];
+    s->view.nkeys = 0;
+    for (size_t i = 0; i < s->nseen && s->view.nkeys < MODEL_VIEW_KEYS; i++)
+        if (s->seenobj[i])
+            s->view.keys[s->view.nkeys++] = s->arena + s->keyoff[i];
 }
 
 static void slot_clear(struct sax *s, int16_t n)
@@ -187,14 +127,22 @@ static void slot_clear(struct sax *s, int16_t n)
         s->view.v[s->trie[n].slot].set = false;
 }
 
-static int record_key(struct sax *s)
+/* A member of the MF_KEYS object has its value (an object or not): as in
+ * a json-c tree, a name keeps the place of its first occurrence and the
+ * kind of its last value. */
+static void member_seen(struct sax *s, bool obj)
 {
-    if (s->lastkey_len >= KEYBUF || s->view.nkeys >= MODEL_VIEW_KEYS)
-        return 0;
-    int rc = arena_put(s, s->lastkey, s->lastkey_len, &s->keyoff[s->view.nkeys]);
-    if (rc == 0)
-        s->view.nkeys++;
-    return rc;
+    const char *k = s->arena + s->pendoff;
+    for (size_t i = 0; i < s->nseen; i++)
+        if (s->seenlen[i] == s->pendlen && memcmp(s->arena + s->keyoff[i], k, s->pendlen) == 0) {
+            s->seenobj[i] = obj;
+            return;
+        }
+    if (s->nseen < KEYS_SEEN) {
+        s->keyoff[s->nseen] = s->pendoff;
+        s->seenlen[s->nseen] = s->pendlen;
+        s->seenobj[s->nseen++] = obj;
+    }
 }
 
 static int item_done(struct sax *s);
@@ -205,24 +153,34 @@ static int view_ev(struct sax *s, enum ev e, const char *p, size_t n)
     int16_t parent = s->vstack[s->vtop - 1];
     int16_t kn = s->knode;
     s->knode = -1;
-    switch (e) {
-    case EV_KEY:
+    if (e == EV_KEY) {
         s->knode = trie_child(s, parent, p, n);
         if (s->trie[parent].prefix && s->trie[parent].slot >= 0 && n >= s->trie[parent].plen &&
             memcmp(p, s->trie[parent].prefix, s->trie[parent].plen) == 0)
             s->view.v[s->trie[parent].slot].b = true;
         if (s->trie[parent].keys) {
-            s->lastkey_len = n < KEYBUF ? n : KEYBUF;
-            if (n < KEYBUF)
-                memcpy(s->lastkey, p, n);
+            s->pendlen = (uint32_t)n;
+            return arena_put(s, p, n, &s->pendoff);
         }
         return 0;
-    case EV_MAP: {
-        if (s->trie[parent].keys) {
-            int rc = record_key(s);
-            if (rc)
-                return rc;
+    }
+    if (e != EV_END) { /* a member's value: it replaces any earlier one of the same name */
+        if (s->trie[parent].keys)
+            member_seen(s, e == EV_MAP);
+        if (kn >= 0) {
+            uint32_t sub = s->trie[kn].sub;
+            if (sub & s->keys_bit)
+                s->nseen = 0;
+            while (sub) {
+                s->view.v[__builtin_ctz(sub)].set = false;
+                sub &= sub - 1;
+            }
         }
+    }
+    switch (e) {
+    case EV_KEY:
+        return 0;
+    case EV_MAP: {
         if (kn >= 0) {
             struct tnode *t = &s->trie[kn];
             if (t->slot >= 0) {
@@ -451,7 +409,7 @@ static int watch_ev(struct sax *s, enum ev e, const char *p, size_t n)
         if (e != EV_MAP)
             return -EBADMSG; /* an event is an object, nothing else */
         s->depth = 1;
-        s->ev_start = s->fed + yajl_get_bytes_consumed(s->h) - 1;
+        s->ev_start = s->tokpos;
         s->type_set = s->obj_set = false;
         s->key = FK_OTHER;
         json_object_put(s->djson);
@@ -466,7 +424,7 @@ static int watch_ev(struct sax *s, enum ev e, const char *p, size_t n)
         return 0;
     case EV_END: {
         s->depth = 0;
-        size_t end = yajl_get_bytes_consumed(s->h);
+        size_t end = s->tokend;
         s->slice_end = end;
         if (s->fed + end - s->ev_start > s->max_event)
             return -E2BIG;
@@ -569,100 +527,17 @@ static int list_ev(struct sax *s, enum ev e, const char *p, size_t n)
     }
 }
 
-/* Every yajl callback lands here. */
-static int on_ev(struct sax *s, enum ev e, const char *p, size_t n)
+/* One parse event outside skipped values, from either lexer. */
+int sax__dispatch(struct sax *s, enum ev e, const char *p, size_t n)
 {
-    if (e == EV_MAP || e == EV_ARRAY) {
-        if (++s->nest > SAX_MAX_DEPTH) {
-            s->rc = -EBADMSG;
-            return 0;
-        }
-    } else if (e == EV_END) {
-        s->nest--;
-    }
-    if (s->skip > 0) {
-        if (e == EV_MAP || e == EV_ARRAY)
-            s->skip++;
-        else if (e == EV_END)
-            s->skip--;
-        return 1;
-    }
-    int rc;
     if (s->cap != CAP_NONE)
-        rc = dom_ev(s, e, p, n);
-    else if (s->in_view)
-        rc = view_ev(s, e, p, n);
-    else if (s->mode == SAX_WATCH)
-        rc = watch_ev(s, e, p, n);
-    else
-        rc = list_ev(s, e, p, n);
-    if (rc) {
-        s->rc = rc;
-        return 0;
-    }
-    return 1;
+        return dom_ev(s, e, p, n);
+    if (s->in_view)
+        return view_ev(s, e, p, n);
+    if (s->mode == SAX_WATCH)
+        return watch_ev(s, e, p, n);
+    return list_ev(s, e, p, n);
 }
-
-/* The callbacks step over skipped values themselves (most of the bytes:
- * managedFields, status), without a call into on_ev. */
-static int cb_null(void *c)
-{
-    struct sax *s = c;
-    return s->skip ? 1 : on_ev(s, EV_NULL, NULL, 0);
-}
-static int cb_bool(void *c, int b)
-{
-    struct sax *s = c;
-    return s->skip ? 1 : on_ev(s, EV_BOOL, NULL, b ? 1 : 0);
-}
-static int cb_number(void *c, const char *p, size_t n)
-{
-    struct sax *s = c;
-    return s->skip ? 1 : on_ev(s, EV_NUM, p, n);
-}
-static int cb_string(void *c, const unsigned char *p, size_t n)
-{
-    struct sax *s = c;
-    return s->skip ? 1 : on_ev(s, EV_STR, (const char *)p, n);
-}
-static int cb_key(void *c, const unsigned char *p, size_t n)
-{
-    struct sax *s = c;
-    return s->skip ? 1 : on_ev(s, EV_KEY, (const char *)p, n);
-}
-static int skip_open(struct sax *s)
-{
-    if (++s->nest > SAX_MAX_DEPTH) {
-        s->rc = -EBADMSG;
-        return 0;
-    }
-    s->skip++;
-    return 1;
-}
-static int cb_start_map(void *c)
-{
-    struct sax *s = c;
-    return s->skip ? skip_open(s) : on_ev(s, EV_MAP, NULL, 0);
-}
-static int cb_start_array(void *c)
-{
-    struct sax *s = c;
-    return s->skip ? skip_open(s) : on_ev(s, EV_ARRAY, NULL, 0);
-}
-static int cb_end(void *c)
-{
-    struct sax *s = c;
-    if (s->skip) {
-        s->nest--;
-        s->skip--;
-        return 1;
-    }
-    return on_ev(s, EV_END, NULL, 0);
-}
-
-static const yajl_callbacks callbacks = {
-    cb_null, cb_bool, NULL, NULL, cb_number, cb_string, cb_start_map, cb_key, cb_end, cb_start_array, cb_end,
-};
 
 /* ---- API ---- */
 
@@ -693,28 +568,35 @@ void sax_free(struct sax *s)
     if (!s)
         return;
     clear_state(s);
-    if (s->h)
-        yajl_free(s->h);
+    sax__yajl_free(s);
     free(s->arena);
     free(s->dkey);
+    free(s->tbuf);
+    free(s->dbuf);
     free(s);
 }
+
+#define TOKBUF_KEEP (64u * 1024) /* token buffers larger than this are freed by a reset */
 
 int sax_reset(struct sax *s, enum sax_mode mode)
 {
     clear_state(s);
-    if (s->h)
-        yajl_free(s->h);
-    s->h = yajl_alloc(&callbacks, NULL, s);
-    if (!s->h)
-        return -ENOMEM;
-    /* Strings are not checked for UTF-8: a name with invalid bytes is
-     * taken as sent, as it always was. */
-    yajl_config(s->h, yajl_dont_validate_strings, 1);
-    if (mode == SAX_WATCH)
-        yajl_config(s->h, yajl_allow_multiple_values, 1);
+    int rc = sax__yajl_reset(s, mode);
+    if (rc)
+        return rc;
+    if (s->tcap > TOKBUF_KEEP) {
+        free(s->tbuf);
+        s->tbuf = NULL;
+        s->tcap = 0;
+    }
+    if (s->dcap > TOKBUF_KEEP) {
+        free(s->dbuf);
+        s->dbuf = NULL;
+        s->dcap = 0;
+    }
     s->mode = mode;
     s->rc = 0;
+    s->failed = false;
     s->nest = s->depth = s->skip = 0;
     s->key = FK_OTHER;
     s->fed = 0;
@@ -722,7 +604,14 @@ int sax_reset(struct sax *s, enum sax_mode mode)
     s->root_seen = s->items_seen = s->list_done = false;
     s->in_view = false;
     s->alen = 0;
+    sax__lex_reset(s);
     return 0;
+}
+
+int sax_use_yajl(struct sax *s, bool yajl)
+{
+    s->yajl = yajl;
+    return sax_reset(s, SAX_WATCH);
 }
 
 static bool is_ws(char c)
@@ -730,8 +619,15 @@ static bool is_ws(char c)
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
+static int feed_slice(struct sax *s, const char *p, size_t len)
+{
+    return s->yajl ? sax__yajl_slice(s, p, len) : sax__lex_slice(s, (const uint8_t *)p, len);
+}
+
 int sax_feed(struct sax *s, const char *p, size_t n, sax_item_cb cb, void *data)
 {
+    if (s->failed)
+        return -EBADMSG; /* as yajl answers after an error */
     s->cb = cb;
     s->cbdata = data;
     size_t off = 0;
@@ -739,21 +635,21 @@ int sax_feed(struct sax *s, const char *p, size_t n, sax_item_cb cb, void *data)
         size_t len = n - off < SLICE ? n - off : SLICE;
         s->slice_end = 0;
         s->rc = 0;
-        yajl_status st = yajl_parse(s->h, (const unsigned char *)p + off, len);
-        if (st == yajl_status_client_canceled)
-            return s->rc ? s->rc : -EBADMSG;
-        if (st != yajl_status_ok)
-            return -EBADMSG;
-        if (s->mode == SAX_WATCH) {
+        int rc = feed_slice(s, p + off, len);
+        if (rc == 0 && s->mode == SAX_WATCH) {
             if (s->depth == 0 && s->nest == 0) {
                 /* between events: only whitespace may follow the last one
                  * (a partial token at the top level is not an event) */
-                for (size_t i = s->slice_end; i < len; i++)
+                for (size_t i = s->slice_end; i < len && rc == 0; i++)
                     if (!is_ws(p[off + i]))
-                        return -EBADMSG;
+                        rc = -EBADMSG;
             } else if (s->fed + len - s->ev_start > s->max_event) {
-                return -E2BIG;
+                rc = -E2BIG;
             }
+        }
+        if (rc) {
+            s->failed = true;
+            return rc;
         }
         s->fed += len;
         off += len;
@@ -765,9 +661,11 @@ int sax_finish(struct sax *s)
 {
     if (s->mode == SAX_WATCH)
         return s->depth > 0 ? -EBADMSG : 0;
-    if (!s->list_done || !s->items_seen)
+    if (!s->list_done || !s->items_seen || s->failed)
         return -EBADMSG;
-    return yajl_complete_parse(s->h) == yajl_status_ok ? 0 : -EBADMSG;
+    if (s->yajl)
+        return sax__yajl_finish(s);
+    return sax__lex_list_end_ok(s) ? 0 : -EBADMSG;
 }
 
 struct json_object *sax_list_metadata(const struct sax *s)

@@ -1,4 +1,4 @@
-/* Streaming parser (yajl) of list pages and watch streams, fed chunk by
+/* Streaming parser (its own resumable lexer) of list pages and watch streams, fed chunk by
  * chunk straight from libcurl's write callback: no page or event is held
  * whole. For a resource with a field table (model/fields.h) each object is
  * matched against the table as it streams by: the values of the listed
@@ -10,6 +10,7 @@
 #ifndef ABC_KUBE_SAX_H
 #define ABC_KUBE_SAX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct json_object;
@@ -52,6 +53,11 @@ int sax_feed(struct sax *s, const char *p, size_t n, sax_item_cb cb, void *data)
 /* End of input. Watch: 0 unless an event is incomplete (-EBADMSG). List:
  * 0 when a complete list was read, else -EBADMSG. */
 int sax_finish(struct sax *s);
+
+/* Tests and benchmarks: lex with yajl (Debian libyajl 2.1, the lexer the
+ * own one replaced; same answers, same records) instead of the own lexer,
+ * and reset to SAX_WATCH. 0 or -ENOMEM. */
+int sax_use_yajl(struct sax *s, bool yajl);
 
 /* List mode, after the answer: its "metadata" object (the first one), or
  * NULL. Borrowed until the next reset. */

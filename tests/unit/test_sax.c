@@ -13,6 +13,7 @@
 #include "kube/sax.h"
 #include "model/fields.h"
 #include "model/records.h"
+#include "sax_trace.h"
 
 /* The table-driven types (nodes are read from a json-c tree: their Ready
  * condition sits in an array the tables do not address). */
@@ -280,16 +281,28 @@ START_TEST(last_value_wins_like_json_c)
                        "\"name\":\"b\"},\"spec\":{\"storageClassName\":\"x\",\"storageClassName\":1,"
                        "\"claimRef\":{\"name\":{\"n\":1}},\"hostPath\":{},\"csi\":{\"driver\":\"d\"},"
                        "\"local\":[]},\"status\":{\"phase\":null}}]}";
-    struct json_object *whole = json_tokener_parse(page), *items;
-    ck_assert(json_object_object_get_ex(whole, "items", &items));
-    struct sax *s = sax_new(&model_pv_type, 0);
-    struct expect e = {.t = &model_pv_type, .items = items, .what = "duplicates"};
-    ck_assert_int_eq(sax_reset(s, SAX_LIST), 0);
-    ck_assert_int_eq(sax_feed(s, page, strlen(page), check_item, &e), 0);
-    ck_assert_int_eq(sax_finish(s), 0);
-    ck_assert_int_eq(e.fast, 1);
-    sax_free(s);
-    json_object_put(whole);
+    /* a duplicate object replaces the whole earlier one (its fields and
+     * the names of its object members); a member name keeps the place of
+     * its first occurrence and the kind of its last value */
+    const char *dup = "{\"items\":[{\"metadata\":{\"name\":\"a\",\"uid\":\"u\",\"resourceVersion\":\"1\"},"
+                      "\"spec\":{\"csi\":{\"driver\":\"d\"},\"nfs\":{},\"claimRef\":{\"name\":\"c\"}},"
+                      "\"spec\":{\"local\":1,\"hostPath\":{},\"local\":{},\"csi\":{\"fsType\":\"x\"},"
+                      "\"hostPath\":[],\"iscsi\":{},\"iscsi\":{},\"metadata\":{\"name\":\"z\"}},"
+                      "\"metadata\":{\"name\":\"b\",\"uid\":\"u\",\"resourceVersion\":\"2\",\"labels\":"
+                      "{\"velero.io/x\":\"1\"},\"labels\":{\"y\":\"2\"}}}]}";
+    const char *pages[] = {page, dup};
+    for (size_t i = 0; i < 2; i++) {
+        struct json_object *whole = json_tokener_parse(pages[i]), *items;
+        ck_assert(json_object_object_get_ex(whole, "items", &items));
+        struct sax *s = sax_new(&model_pv_type, 0);
+        struct expect e = {.t = &model_pv_type, .items = items, .what = "duplicates"};
+        ck_assert_int_eq(sax_reset(s, SAX_LIST), 0);
+        ck_assert_int_eq(sax_feed(s, pages[i], strlen(pages[i]), check_item, &e), 0);
+        ck_assert_int_eq(sax_finish(s), 0);
+        ck_assert_int_eq(e.fast, 1);
+        sax_free(s);
+        json_object_put(whole);
+    }
 }
 END_TEST
 
@@ -322,6 +335,206 @@ START_TEST(invalid_utf8_taken_as_sent)
 }
 END_TEST
 
+
+/* ---- the own lexer against yajl ---- */
+
+/* A PV event as kubesim and the API server send it (managedFields, status). */
+#define PV_EVENT                                                                                                     \
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"pvc-gen-000500\",\"uid\":"                            \
+    "\"a4909894-86bf-4d44-9c61-cb6b3a53474c\",\"creationTimestamp\":\"2026-03-14T09:40:00Z\",\"labels\":"           \
+    "{\"kubesim/generated\":\"true\",\"velero.io/exclude-from-backup\":\"true\"},\"annotations\":"                  \
+    "{\"pv.kubernetes.io/provisioned-by\":\"disk.csi.azure.com\",\"x\":\"\"},\"finalizers\":"                      \
+    "[\"kubernetes.io/pv-protection\"],\"managedFields\":[{\"manager\":\"csi-provisioner\",\"operation\":"         \
+    "\"Update\",\"time\":\"2026-03-14T09:40:00Z\",\"fieldsV1\":{\"f:metadata\":{\"f:annotations\":{\".\":{},"      \
+    "\"f:pv.kubernetes.io/provisioned-by\":{}},\"f:finalizers\":{\".\":{},\"v:\\\"kubernetes.io/pv-protection\\\"\"" \
+    ":{}}}}}],\"resourceVersion\":\"601\"},\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"capacity\":"             \
+    "{\"storage\":\"309Gi\"},\"claimRef\":{\"kind\":\"PersistentVolumeClaim\",\"namespace\":\"load-0\",\"name\":" \
+    "\"data-000500\",\"uid\":\"c7518ade-8baa-4459-bb06-d3ebada5a1a8\",\"resourceVersion\":\"1000\"},"               \
+    "\"persistentVolumeReclaimPolicy\":\"Delete\",\"storageClassName\":\"managed-csi\",\"csi\":{\"driver\":"        \
+    "\"disk.csi.azure.com\",\"fsType\":\"ext4\",\"volumeHandle\":\"/subscriptions/6b0f/disks/pvc-gen-000500\"},"   \
+    "\"nodeAffinity\":{\"required\":{\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"zone\",\"values\":"  \
+    "[\"westeurope-3\"]}]}]}}},\"status\":{\"phase\":\"Bound\",\"lastPhaseTransitionTime\":\"2026-03-14T09:40:01Z\"}}}\n"
+
+/* Watch streams: every kind of token, escapes (\u, surrogate pairs and
+ * yajl's decoding of lone surrogates), numbers, deep nesting, invalid
+ * UTF-8 in kept and skipped values, and bad input of every kind. */
+static const char *const lex_docs[] = {
+    PV_EVENT PV_EVENT,
+    PV_EVENT "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"ok\":true,\"no\":false,\"x\":null}}\n"
+             "{\"object\":{\"metadata\":{\"name\":\"b\",\"uid\":\"u\",\"resourceVersion\":\"2\"}},\"type\":\"DELETED\"}\r\n"
+             "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\"}}}",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"e\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u20AC\\uD83D\\uDE00"
+    "\\u0000z\",\"uid\":\"\\u0075\",\"resourceVersion\":\"1\",\"managedFields\":[\"\\uD800x\\\\\\\"\\u12aB\"]},"
+    "\"spec\":{\"storageClassName\":\"\\uD800x\",\"claimRef\":{\"name\":\"\\uDC00\",\"namespace\":\"\\uD800\\u0041\"},"
+    "\"csi\":{\"driver\":\"\\uD800\\n\",\"volumeHandle\":\"\\uDBFF\\uDFFF\\ud800\\udc00\"}}}}\n",
+    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"n\",\"generation\":-0.5e+10,\"x\":[0,-1,1.25,3E7,"
+    "1e-2,12345678901234567890,-0,0.0e0,1E+2]},\"spec\":{\"capacity\":1,\"storageClassName\":123e4}}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\xff\xfe\",\"labels\":{\"l\":\"\xc3\"},\"managedFields\":"
+    "[{\"\xe2\x82\":\"\x80\x80\xf0\"}]},\"status\":{\"phase\":\"B\xc3\xa9\"}}}\n",
+    " \t\v\f\r\n{\"type\":\"ADDED\",\"object\":{}}\n\f{\"type\":\"ADDED\",\"object\":{}}\v",
+    /* bad input */
+    "{\"type\":\"ADDED\",\"object\":{\"a\":01}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":-}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":1.}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":1e}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":1e+}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":.5}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":tru}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":nulL}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":truex}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":\"\x01\"}}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\tb\"}}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":\"\\q\"}}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":\"\\u12G4\"}}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"\\u12\"}}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":[1,]}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":1,}}\n",
+    "{\"type\":\"ADDED\",\"object\":{,}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\" 1}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":1 \"b\":2}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":[}]}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":{]}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":[1:2]}}\n",
+    "{\"type\":\"ADDED\",\"object\":{1:2}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":\x80}}\n",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":/**/1}}\n",
+    "{\"type\":\"ADDED\",\"object\":{}}}\n",
+    "{\"type\":\"ADDED\",\"object\":{}} x\n",
+    "{\"type\":\"ADDED\",\"object\":{}}\n{\"type\":\"ADDED\",\"obj",
+    "{\"type\":\"ADDED\",\"object\":{}}\n{\"type\":\"ADDED\",\"object\":{\"a\":\"x",
+    "{\"type\":\"ADDED\",\"object\":{}}\f",
+    "\"x\"\n",
+    "5 ",
+    "[1]\n",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}},\"type\":\"ADDED\",\"x\":[[[{}]]]}\n",
+    /* a token where the grammar allows none: an error once it is lexed (a
+     * token cut by the end of a slice waits, and the size bound may come first) */
+    "{\"items\":[0,\"x\",[1,[4]],null,true,{}te\xf3[}",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":{}\"abcdefgh\"}}",
+    "{\"type\":\"ADDED\",\"object\":{\"a\":{}12345678}}",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":[{}\"abcdefgh\\\"\"]}}}",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":[{}12345678]}}}",
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":[{}nul]}}}",
+};
+
+/* A list page: metadata, odd items (scalars, arrays, nulls), a real PV. */
+#define PV_ITEM_FROM_EVENT(e) e
+static const char *const lex_lists[] = {
+    "{\"kind\":\"PersistentVolumeList\",\"metadata\":{\"resourceVersion\":\"15600\",\"continue\":\"eyJ2\","
+    "\"remainingItemCount\":4000,\"f\":1.5,\"t\":true,\"n\":null,\"a\":[1,\"x\",{}]},\"items\":[1,\"x\",[2,[3]],null,"
+    "true,{\"metadata\":{\"name\":\"a\",\"uid\":\"u\",\"resourceVersion\":\"1\",\"managedFields\":[{\"a\":{}}]}},"
+    "{}],\"extra\":{\"items\":[{}]}}  \n",
+    "{\"items\":null,\"metadata\":{}}",
+    "{\"metadata\":{},\"items\":[]}{}",
+    "{\"items\":[]} x",
+    "{\"items\":[]}\"",
+    "{\"items\":[]} \"abc",
+    "{\"items\":[]} \"a\\",
+    "{\"items\":[]} \"\\u12",
+    "{\"items\":[]} \"a\"",
+    "{\"items\":[]} 5",
+    "{\"items\":[{\"metadata\":{\"name\":\"a\"}}]",
+    "{\"items\":3}",
+    "[]",
+    "{\"items\":[{\"a\":1e5x}]}",
+    " tru",
+};
+
+/* Bad input inside a skipped value (managedFields), where the own lexer
+ * checks the grammar without dispatching anything. */
+#define IN_SKIPPED(f) "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":[" f "],\"name\":\"n\"}}}\n"
+static const char *const skipped_docs[] = {
+    IN_SKIPPED("{\"a\":{\"b\":[1,\"x\",true,null,-2.5e3,{},[]]},\"c\":\"\\u00e9\\\"\\/\"}"),
+    IN_SKIPPED("{\"a\":\"\x01\"}"),       IN_SKIPPED("{\"a\" 1}"),     IN_SKIPPED("{\"a\":1,}"),
+    IN_SKIPPED("{,}"),                    IN_SKIPPED("{\"a\":[}]}"),   IN_SKIPPED("{\"a\":{]}"),
+    IN_SKIPPED("[1:2]"),                  IN_SKIPPED("{1:2}"),         IN_SKIPPED("\"\\q\""),
+    IN_SKIPPED("\"\\u12G4\""),           IN_SKIPPED("tru"),           IN_SKIPPED("01"),
+    IN_SKIPPED("{\"a\":\"\xff\xfe\xc3\"}"), IN_SKIPPED("{}{}"),          IN_SKIPPED("[,1]"),
+    IN_SKIPPED("{\"a\":}"),                IN_SKIPPED("{\"a\"}"),         IN_SKIPPED("{\"a\":1 \"b\":2}"),
+    IN_SKIPPED("[\"a\" \"b\"]"),            IN_SKIPPED("{\"a\":1}}"),     IN_SKIPPED("\x80"),
+    IN_SKIPPED("{\"a\":[[[[[[[[{\"b\":{}}]]]]]]]]}"),
+};
+
+static void lex_compare(const struct model_type *t, enum sax_mode mode, size_t max_event, const char *doc, size_t n,
+                        size_t split, size_t chunk)
+{
+    struct sax_trace a, b;
+    int ra = sax_trace_run(t, false, mode, max_event, doc, n, split, chunk, &a);
+    int rb = sax_trace_run(t, true, mode, max_event, doc, n, split, chunk, &b);
+    ck_assert_msg(ra == rb && strcmp(a.b, b.b) == 0,
+                  "%s %s, split at %zu, chunks of %zu: own %d '%s'\nyajl %d '%s'\ninput '%s'",
+                  t ? t->resource : "trees", mode == SAX_LIST ? "list" : "watch", split, chunk, ra, a.b, rb, b.b, doc);
+    free(a.b);
+    free(b.b);
+}
+
+START_TEST(own_lexer_answers_as_yajl_at_every_split)
+{
+    /* every document, every type, both modes, cut in two at every byte,
+     * and byte by byte: the same items, views, trees and errors */
+    const struct model_type *ts[] = {&model_pv_type, &model_pvc_type, &model_snapshot_type, NULL};
+    size_t nd = sizeof(lex_docs) / sizeof(lex_docs[0]), ns = sizeof(skipped_docs) / sizeof(skipped_docs[0]);
+    for (size_t d = 0; d < nd + ns + sizeof(lex_lists) / sizeof(lex_lists[0]); d++) {
+        const char *doc = d < nd ? lex_docs[d] : d < nd + ns ? skipped_docs[d - nd] : lex_lists[d - nd - ns];
+        size_t n = strlen(doc);
+        for (size_t t = 0; t < sizeof(ts) / sizeof(ts[0]); t++)
+            for (int m = 0; m < 2; m++) {
+                enum sax_mode mode = m ? SAX_LIST : SAX_WATCH;
+                for (size_t k = 0; k <= n; k++)
+                    lex_compare(ts[t], mode, 0, doc, n, k, n);
+                lex_compare(ts[t], mode, 0, doc, n, n, 1);
+                /* oversize events: the bound is checked at the same places */
+                for (size_t c = 1; c <= 3; c++) {
+                    lex_compare(ts[t], mode, 200, doc, n, n, c);
+                    lex_compare(ts[t], mode, 36, doc, n, n, c);
+                }
+                lex_compare(ts[t], mode, 200, doc, n, n, n);
+            }
+    }
+}
+END_TEST
+
+START_TEST(own_lexer_depth_and_large_tokens)
+{
+    /* 128 open containers are allowed, 129 are not, in skipped values as
+     * in matched ones; tokens much larger than a slice (64 KiB) */
+    for (int depth = 126; depth <= 129; depth++) {
+        char doc[1024];
+        size_t l = (size_t)snprintf(doc, sizeof(doc), "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"x\":");
+        for (int i = 0; i < depth - 3; i++)
+            doc[l++] = '[';
+        for (int i = 0; i < depth - 3; i++)
+            doc[l++] = ']';
+        l += (size_t)snprintf(doc + l, sizeof(doc) - l, "}}}\n");
+        for (size_t k = 0; k <= l; k += 7) {
+            lex_compare(&model_pv_type, SAX_WATCH, 0, doc, l, k, l);
+            lex_compare(NULL, SAX_WATCH, 0, doc, l, k, l);
+        }
+        struct sax_trace a;
+        int rc = sax_trace_run(&model_pv_type, false, SAX_WATCH, 0, doc, l, l, l, &a);
+        ck_assert_int_eq(rc, depth <= SAX_MAX_DEPTH ? 0 : -EBADMSG);
+        free(a.b);
+    }
+    size_t big = 200000;
+    char *doc = malloc(big + 512);
+    for (int kept = 0; kept < 2; kept++) {
+        size_t l = (size_t)snprintf(doc, 512, "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"%s\":\"",
+                                    kept ? "name" : "managedFields");
+        for (size_t i = 0; i < big; i++)
+            doc[l++] = i % 1000 == 999 ? '\\' : "abcdefgh\xc3\xa9"[i % 10];
+        doc[l - 1] = 'x';
+        l += (size_t)snprintf(doc + l, 512, "\",\"uid\":\"u\",\"resourceVersion\":123456789012345678901234}}}\n");
+        static const size_t chunks[] = {1 << 20, 65535, 4097, 3};
+        for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+            lex_compare(&model_pv_type, SAX_WATCH, 0, doc, l, l, chunks[c]);
+            lex_compare(NULL, SAX_WATCH, 0, doc, l, l, chunks[c]);
+            lex_compare(&model_pv_type, SAX_WATCH, 100000, doc, l, l, chunks[c]);
+        }
+    }
+    free(doc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("sax");
@@ -333,6 +546,8 @@ int main(void)
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, last_value_wins_like_json_c);
     tcase_add_test(tc, invalid_utf8_taken_as_sent);
+    tcase_add_test(tc, own_lexer_answers_as_yajl_at_every_split);
+    tcase_add_test(tc, own_lexer_depth_and_large_tokens);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
