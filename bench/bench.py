@@ -8,7 +8,8 @@ http2 (the large cluster's sync over TLS: HTTP/2 vs HTTP/1.1).
 Usage: /usr/bin/python3 bench/bench.py --build BUILD --floor FLOOR_BIN
 Environment: BENCH_QUICK=1, BENCH_REPEAT, BENCH_PEER_REPEAT, BENCH_IDLE_SECONDS,
 BENCH_PHASES (comma list), BENCH_EVENT_RATES (comma list), BENCH_README (path or
-"-" for none), BENCH_JSON."""
+"-" for none), BENCH_JSON, BENCH_BASE_BIN (another daemon binary, e.g. main's,
+whose paginated sync is measured in the same repetitions, side by side)."""
 import argparse
 import json
 import os
@@ -37,6 +38,7 @@ SCRAPES = 20 if QUICK else 100
 SCRAPE_RATE = 1000
 SCRAPE_PVS = [20000, 100000]  # per-PV series; budgets: p99 <= 10 ms and <= 40 ms
 SETTLE_S = 3.0
+BASE_BIN = os.environ.get("BENCH_BASE_BIN") or ""
 WATCHED = [("persistentvolumes", "/api/v1/persistentvolumes"),
            ("persistentvolumeclaims", "/api/v1/persistentvolumeclaims"),
            ("volumesnapshots", "/apis/snapshot.storage.k8s.io/v1/volumesnapshots"),
@@ -61,9 +63,14 @@ def informer_objects(d):
 
 
 # ---------------------------------------------------------------- sync
-def daemon_sync(ks, expect, env=None):
+def daemon_sync(ks, expect, env=None, binary=None):
     d = bl.Daemon(ks, env=env)
-    d.start()
+    own = bl.harness.ABC_BIN
+    bl.harness.ABC_BIN = binary or own
+    try:
+        d.start()
+    finally:
+        bl.harness.ABC_BIN = own
     wall = d.wait_synced()
     cpu = bl.proc_cpu_seconds(d.pid)
     hwm = bl.proc_status_kb(d.pid, "VmHWM")
@@ -103,16 +110,19 @@ def phase_sync(res, tmp, floor_bin, keep):
         wevents += e
     res["bytes"] = {"pages": pbytes, "pages_wire": pwire, "page_count": len(pfiles), "pages_pv_pvc": peer_bytes,
                     "watch_list": wbytes, "watch_events": wevents}
-    runs = {"daemon": [], "daemon_stream": [], "kubectl": [], "python": []}
+    runs = {"daemon": [], "daemon_stream": [], "kubectl": [], "python": [], "daemon_base": []}
     env = kubectl_env(tmp)
     kubectl_out = os.path.join(tmp, "kubectl.out")
     for rep in range(max(REPEAT, PEER_REPEAT)):
         if rep < REPEAT:
-            for key, denv, label in (("daemon_stream", {"ABC_STREAMING_LIST": "1"}, "streaming list"),
-                                     ("daemon", None, "paginated lists")):
+            kinds = [("daemon_stream", {"ABC_STREAMING_LIST": "1"}, "streaming list", None)]
+            if BASE_BIN:
+                kinds.append(("daemon_base", None, "paginated lists, " + BASE_BIN, BASE_BIN))
+            kinds.append(("daemon", None, "paginated lists", None))
+            for key, denv, label, binary in kinds:
                 if keep.get("d"):
                     keep["d"].kill()
-                keep["d"], r = daemon_sync(ks, expect, denv)
+                keep["d"], r = daemon_sync(ks, expect, denv, binary)
                 runs[key].append(r)
                 bl.log(f"sync: daemon ({label}) rep {rep + 1}: {r['seconds']:.2f} s, cpu {r['cpu_seconds']:.2f} s, "
                        f"peak {r['peak_rss_kb'] / 1024:.0f} MiB, steady {r['steady_rss_kb'] / 1024:.0f} MiB")
@@ -535,7 +545,7 @@ def main():
     args = ap.parse_args()
     res = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": bl.machine(),
            "quick": QUICK, "repeat": REPEAT, "peer_repeat": PEER_REPEAT, "idle_seconds": IDLE_S,
-           "command": args.command, "perf_hw": bl.hw_perf_works(), "perf_sw": bl.perf_works()}
+           "command": args.command, "base_bin": BASE_BIN, "perf_hw": bl.hw_perf_works(), "perf_sw": bl.perf_works()}
     tmp = tempfile.mkdtemp(prefix="abc-bench-")
     keep = {}
     t_all = time.monotonic()

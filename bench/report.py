@@ -123,6 +123,11 @@ def render(res):
         L.append(f"| daemon | all {c['objects']} objects to /readyz/synced, paginated lists | {_rng(d, 'seconds')} | "
                  f"{_rng(d, 'cpu_seconds')} | {_rng(d, 'peak_rss_kb', MIB, '{:.0f}')} | "
                  f"{_rng(d, 'steady_rss_kb', MIB, '{:.0f}')} | {b['pages'] / _med(d, 'seconds') / 1e6:.0f} |")
+        db = sync.get("daemon_base") or []
+        if db:
+            L.append(f"| daemon (base) | the same, paginated lists, BENCH_BASE_BIN={res.get('base_bin', '')} | "
+                     f"{_rng(db, 'seconds')} | {_rng(db, 'cpu_seconds')} | {_rng(db, 'peak_rss_kb', MIB, '{:.0f}')} | "
+                     f"{_rng(db, 'steady_rss_kb', MIB, '{:.0f}')} | {b['pages'] / _med(db, 'seconds') / 1e6:.0f} |")
         if ds:
             L.append(f"| daemon | the same, streaming lists (ABC_STREAMING_LIST=1) | {_rng(ds, 'seconds')} | "
                      f"{_rng(ds, 'cpu_seconds')} | {_rng(ds, 'peak_rss_kb', MIB, '{:.0f}')} | "
@@ -166,6 +171,10 @@ def render(res):
             L.append(f"| floor | memchr '\\n' over the page bytes | | | | | "
                      f"{_rng(floor['memchr'], 'mb_per_s', 1, '{:.0f}')} |")
             L.append("")
+            if db and fe:
+                fw = _med(fe, "seconds")
+                L.append(f"Paginated sync against the bare fetch, side by side: {_med(d, 'seconds') / fw:.2f}x "
+                         f"(base binary {_med(db, 'seconds') / fw:.2f}x).")
             L.append(f"Daemon steady RSS per object (all kinds): "
                      f"{_med(d, 'steady_rss_kb') * 1024 / c['objects']:.0f} bytes.")
             dthr = b["pages"] / _med(d, "seconds") / 1e6
@@ -357,7 +366,9 @@ and run it as its header says (`heap 100000 30 100`: 100k PVs, 30 renders,
 Knobs: `BENCH_QUICK=1` (20k PVs, idle 10 s, one repeat, < 3 min, no README
 update), `BENCH_REPEAT` (3), `BENCH_PEER_REPEAT` (= repeat), `BENCH_IDLE_SECONDS`
 (60), `BENCH_PHASES` (sync,scrape,idle,memory,events,http2), `BENCH_README` (`-` = do
-not write), `BENCH_JSON` (raw results; default `<build>/bench-results.json`).
+not write), `BENCH_JSON` (raw results; default `<build>/bench-results.json`),
+`BENCH_BASE_BIN` (another daemon binary, e.g. main's: its paginated sync is
+measured in the same repetitions, a row beside the daemon's).
 
 ## Latest figures
 """

@@ -266,6 +266,12 @@ void kube_client_cancel(struct kube_ccall *cc)
     ccall_free(cc);
 }
 
+void kube_client_resume(struct kube_ccall *cc)
+{
+    if (cc && cc->call)
+        kube_http_resume(cc->call);
+}
+
 /* ---- buffered requests ---- */
 
 int kube_request_ex(struct kube_client *c, const struct kube_req *req, kube_response_cb cb,

@@ -44,6 +44,9 @@ int kube_client_start(struct kube_client *c, const struct kube_req *req, kube_ch
 /* No callback fires after this. Safe from any callback except this call's
  * own on_chunk (return non-zero there instead). */
 void kube_client_cancel(struct kube_ccall *cc);
+/* A streaming call whose on_chunk returned KUBE_CHUNK_PAUSE goes on (the
+ * held chunk first) from the next loop turn; see kube_http_resume. */
+void kube_client_resume(struct kube_ccall *cc);
 
 /* Whole-body answer: st borrowed; body (NUL-terminated, also for error
  * answers: the Status object) borrowed for the call; NULL when none. */

@@ -47,6 +47,8 @@ struct kube_call {
     bool added;     /* in the multi handle */
     bool cancelled; /* no more callbacks; remove on the next kick */
     bool stopped;   /* chunk callback asked to stop */
+    bool paused;    /* chunk callback asked to hold the transfer */
+    bool resume;    /* kube_http_resume called: unpause on the next kick */
     bool first;     /* first body byte seen */
     bool headers_done; /* final response headers seen */
     bool code_ok;      /* ... with a 2xx status */
@@ -80,6 +82,7 @@ struct kube_http {
 };
 
 static void check_info(struct kube_http *h);
+static void kick(struct kube_http *h);
 
 static void record_success(struct kube_http *h)
 {
@@ -111,7 +114,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp)
 {
     struct kube_call *c = userp;
     size_t n = size * nmemb;
-    if (c->cancelled)
+    if (c->cancelled || c->stopped)
         return 0;
     if (!c->first) {
         c->first = true;
@@ -121,7 +124,14 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp)
     if (ok && !c->external)
         record_success(c->h);
     if (ok || c->error_bodies) {
-        if (c->on_chunk && n > 0 && c->on_chunk(c->data, p, n) != 0) {
+        int rc = c->on_chunk && n > 0 ? c->on_chunk(c->data, p, n) : 0;
+        if (rc == KUBE_CHUNK_PAUSE || rc == KUBE_CHUNK_YIELD) { /* libcurl delivers p again on unpause */
+            c->paused = rc == KUBE_CHUNK_PAUSE;
+            if ((c->resume = !c->paused))
+                kick(c->h);
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        if (rc != 0) {
             c->stopped = true;
             return 0;
         }
@@ -305,9 +315,30 @@ static void call_unlink(struct kube_call *c)
         c->next->prev = c->prev;
 }
 
+/* Unpauses c. libcurl may deliver the held chunk from inside
+ * curl_easy_pause: counted as inside curl, so that cancels from there are
+ * deferred. A refused chunk (the callback stopped) ends the call with
+ * -ECANCELED. */
+static void unpause(struct kube_call *c)
+{
+    c->resume = c->paused = false;
+    c->h->in_curl++;
+    CURLcode rc = curl_easy_pause(c->easy, CURLPAUSE_CONT);
+    c->h->in_curl--;
+    if (rc != CURLE_OK && !c->paused)
+        c->stopped = true;
+}
+
 static void call_free(struct kube_call *c)
 {
     if (c->easy) {
+        /* A held chunk may outlive a removed handle whose HTTP/2 connection
+         * carries other streams (libcurl 7.88): unpaused while cancelled,
+         * it is refused by on_write and freed by libcurl. */
+        if (c->added && (c->paused || c->resume)) {
+            c->cancelled = true;
+            unpause(c);
+        }
         if (c->added) {
             CURLMcode mc = curl_multi_remove_handle(c->h->multi, c->easy);
             if (mc != CURLM_OK)
@@ -321,86 +352,23 @@ static void call_free(struct kube_call *c)
     free(c);
 }
 
-static int map_curl_error(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return -ETIMEDOUT;
-    case CURLE_COULDNT_CONNECT:
-        return -ECONNREFUSED;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return -EHOSTUNREACH;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-        return -EPROTO;
-    case CURLE_OUT_OF_MEMORY:
-        return -ENOMEM;
-    default:
-        return -EIO;
-    }
-}
-
-bool kube_status_rv_too_large(struct json_object *status)
-{
-    struct json_object *v, *causes;
-    if (!status || !json_object_is_type(status, json_type_object))
-        return false;
-    if (json_object_object_get_ex(status, "details", &v) &&
-        json_object_object_get_ex(v, "causes", &causes) && json_object_is_type(causes, json_type_array)) {
-        size_t n = json_object_array_length(causes);
-        for (size_t i = 0; i < n; i++) {
-            struct json_object *c = json_object_array_get_idx(causes, i), *rs;
-            if (json_object_object_get_ex(c, "reason", &rs) && json_object_is_type(rs, json_type_string) &&
-                strcmp(json_object_get_string(rs), "ResourceVersionTooLarge") == 0)
-                return true;
-        }
-    }
-    /* older servers: a Timeout whose message says it (client-go's fallback) */
-    if (!json_object_object_get_ex(status, "code", &v) || json_object_get_int64(v) != 504)
-        return false;
-    return json_object_object_get_ex(status, "message", &v) && json_object_is_type(v, json_type_string) &&
-           strstr(json_object_get_string(v), "Too large resource version") != NULL;
-}
-
-static void status_reason_from_body(struct kube_call *c, struct kube_status *st)
-{
-    if (c->errbody) {
-        struct json_object *o = json_tokener_parse(c->errbody);
-        struct json_object *msg;
-        st->rv_too_large = kube_status_rv_too_large(o);
-        if (o && json_object_object_get_ex(o, "message", &msg) &&
-            json_object_is_type(msg, json_type_string)) {
-            snprintf(st->reason, sizeof(st->reason), "%s", json_object_get_string(msg));
-            json_object_put(o);
-            return;
-        }
-        json_object_put(o);
-    }
-    snprintf(st->reason, sizeof(st->reason), "HTTP %ld", st->http);
-}
-
 static void call_finish(struct kube_call *c, CURLcode rc)
 {
     struct kube_http *h = c->h;
     struct kube_status st = {.err = 0, .http = 0, .retry_after = c->retry_after};
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &st.http);
-    if (rc == CURLE_OK) {
+    if (c->stopped && (rc == CURLE_WRITE_ERROR || rc == CURLE_OK)) {
+        /* CURLE_OK: the consumer refused the chunk held by a pause, and
+         * nothing came after it */
+        st.err = -ECANCELED;
+        snprintf(st.reason, sizeof(st.reason), "stopped by the consumer");
+    } else if (rc == CURLE_OK) {
         if (st.http >= 200 && st.http < 300 && !c->external)
             record_success(h);
         else
-            status_reason_from_body(c, &st);
-    } else if (rc == CURLE_WRITE_ERROR && c->stopped) {
-        st.err = -ECANCELED;
-        snprintf(st.reason, sizeof(st.reason), "stopped by the consumer");
+            kube_status_from_body(&st, c->errbody);
     } else {
-        st.err = map_curl_error(rc);
+        st.err = kube_status_errno_of_curl((int)rc);
         snprintf(st.reason, sizeof(st.reason), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
         size_t l = strlen(st.reason);
         while (l > 0 && st.reason[l - 1] == '\n')
@@ -441,12 +409,17 @@ static void check_info(struct kube_http *h)
     }
 }
 
+/* Deferred work, in order: cancelled calls freed, new calls added and
+ * started at once (their requests go out now where a connection is ready),
+ * then paused calls resumed. */
 static void on_kick(uv_timer_t *t)
 {
     struct kube_http *h = container_of(t, struct kube_http, kick);
     struct kube_call *c = h->calls;
+    bool added = false, resume = false;
     while (c && !h->closing) {
         struct kube_call *next = c->next;
+        resume |= c->resume;
         if (c->cancelled) {
             call_unlink(c);
             call_free(c);
@@ -467,10 +440,16 @@ static void on_kick(uv_timer_t *t)
                 next = h->calls;
             } else {
                 c->added = true;
+                added = true;
             }
         }
         c = next;
     }
+    if (added && !h->closing)
+        socket_action(h, CURL_SOCKET_TIMEOUT, 0);
+    for (c = h->calls; c && resume && !h->closing; c = c->next)
+        if (c->resume && c->added && !c->cancelled)
+            unpause(c); /* its callbacks may start calls (at the head) but free none */
 }
 
 static void kick(struct kube_http *h)
@@ -641,6 +620,15 @@ void kube_http_cancel(struct kube_call *c)
         return;
     }
     kick(h); /* inside a curl callback: remove on the next turn */
+}
+
+void kube_http_resume(struct kube_call *c)
+{
+    if (!c || c->cancelled || !c->paused)
+        return;
+    c->paused = false;
+    c->resume = true;
+    kick(c->h);
 }
 
 int64_t kube_http_last_success_ms(const struct kube_http *h)

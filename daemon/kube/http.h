@@ -36,6 +36,12 @@ struct json_object;
  * message said so)? The request asked for a resourceVersion the server has
  * not reached (etcd restored, simulator restarted): client-go relists. */
 bool kube_status_rv_too_large(struct json_object *status);
+/* st->reason (and rv_too_large) from an error answer's body, a Status
+ * object (body may be NULL or not JSON: "HTTP <code>"). st->http is set. */
+void kube_status_from_body(struct kube_status *st, const char *body);
+/* libcurl's CURLcode as kube_status.err: -ETIMEDOUT, -ECONNREFUSED,
+ * -EHOSTUNREACH, -EPROTO (TLS), -ENOMEM, else -EIO. */
+int kube_status_errno_of_curl(int code);
 
 struct kube_req {
     const char *method;       /* "GET", "POST", "PUT", "PATCH", "DELETE" */
@@ -65,10 +71,21 @@ struct kube_req {
 };
 
 /* Body bytes of a 2xx response as they arrive (error bodies are kept here
- * and summarised in kube_status.reason). Return 0 to go on, non-zero to
- * stop the request (on_done then gets err -ECANCELED). Must not call
+ * and summarised in kube_status.reason). Return 0 to go on,
+ * KUBE_CHUNK_PAUSE to hold the transfer (below), any other non-zero value
+ * to stop the request (on_done then gets err -ECANCELED). Must not call
  * kube_http_start/cancel on the same call. */
 typedef int (*kube_chunk_cb)(void *data, const char *p, size_t n);
+/* From a chunk callback: this chunk is not taken; the transfer pauses (the
+ * server is held back by flow control: TCP, or the HTTP/2 stream's window)
+ * until kube_http_resume, which delivers the same chunk again. */
+#define KUBE_CHUNK_PAUSE 0x10000
+/* From a chunk callback: this chunk is not taken now but on the next loop
+ * turn, after the requests started in the meantime have been sent (where
+ * their connection is ready): a consumer that just asked for something
+ * gets the request out before it goes on with a long body (libcurl reads a
+ * whole buffered answer in one go otherwise). */
+#define KUBE_CHUNK_YIELD 0x10001
 /* Exactly once per started call (unless cancelled); the call is already
  * freed, so new requests may be started from here. st borrowed. */
 typedef void (*kube_done_cb)(void *data, const struct kube_status *st);
@@ -90,6 +107,10 @@ int kube_http_start(struct kube_http *h, const struct kube_req *req, kube_chunk_
                     kube_done_cb on_done, void *data, struct kube_call **out);
 /* Stops a call; no callback fires afterwards. Safe from any callback. */
 void kube_http_cancel(struct kube_call *c);
+/* Resumes a call paused by KUBE_CHUNK_PAUSE: on the next loop turn the held
+ * chunk is delivered again, then the rest. No-op if it is not paused. Safe
+ * from any callback. */
+void kube_http_resume(struct kube_call *c);
 
 /* Monotonic ms (clock_mono_ms) of the last 2xx response or body bytes of
  * one (a watch bookmark counts); now while a watch answered 2xx is open

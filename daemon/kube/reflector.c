@@ -1,5 +1,7 @@
 /* List+watch for one resource (reflector.h). One request at a time: a
- * list page, or the watch. List pages and watch events both stream through
+ * list page, or the watch; while a page is parsed, the next page may be
+ * in flight already, held until its turn (reflector_list.c, at most one
+ * page ahead). List pages and watch events both stream through
  * kube/sax.c chunk by chunk as libcurl delivers them: each object's record
  * is built from the fields its type lists (model/fields.h) and no page or
  * object tree is held. One retry timer schedules the next
@@ -25,10 +27,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-static void schedule(struct reflector *r, enum next what, uint64_t delay_ms);
-static void start_list(struct reflector *r);
 static void start_watch(struct reflector *r);
-static void start_stream_list(struct reflector *r);
 static void on_idle(uv_timer_t *t);
 
 static unsigned env_seconds(const char *name, unsigned def)
@@ -41,7 +40,7 @@ static unsigned env_seconds(const char *name, unsigned def)
     return (*end || n <= 0 || n > 86400) ? def : (unsigned)n;
 }
 
-static void set_str(char **dst, const char *src)
+void reflector__set_str(char **dst, const char *src)
 {
     char *n = src ? strdup(src) : NULL;
     if (src && !n)
@@ -85,11 +84,12 @@ static void set_absent(struct reflector *r, bool absent)
 
 /* ---- list ---- */
 
-static void list_failed(struct reflector *r, const struct kube_status *st)
+void reflector__list_failed(struct reflector *r, const struct kube_status *st)
 {
+    reflector__drop_next(r); /* the whole list starts over */
     store_replace_abort(r->staging);
     r->staging = NULL;
-    set_str(&r->cont, NULL);
+    reflector__set_str(&r->cont, NULL);
     r->phase = PH_WAITING;
     char why[300];
     describe(st, why, sizeof(why));
@@ -106,7 +106,7 @@ static void list_failed(struct reflector *r, const struct kube_status *st)
             m_set(r->m_objects, r->type->resource, 0);
         }
         set_absent(r, true);
-        schedule(r, NEXT_LIST, (uint64_t)r->absent_s * 1000);
+        reflector__schedule(r, NEXT_LIST, (uint64_t)r->absent_s * 1000);
         return;
     }
     uint64_t d = retry_delay(r, st);
@@ -117,7 +117,7 @@ static void list_failed(struct reflector *r, const struct kube_status *st)
     if (r->hooks.on_list_error)
         r->hooks.on_list_error(r->hooks.data, r->type, st);
     if (r->phase == PH_WAITING && !r->closing)
-        schedule(r, NEXT_LIST, d);
+        reflector__schedule(r, NEXT_LIST, d);
 }
 
 /* The staged list becomes the store (emits the diff and on_synced). */
@@ -137,9 +137,9 @@ static void apply_list(struct reflector *r)
     m_set(r->m_last, r->type->resource, (double)clock_now_ms() / 1000.0);
 }
 
-static void list_done(struct reflector *r)
+void reflector__list_done(struct reflector *r)
 {
-    set_str(&r->rv, r->list_rv);
+    reflector__set_str(&r->rv, r->list_rv);
     apply_list(r);
     if (r->mode == REFLECTOR_LIST_ONLY) {
         r->phase = PH_IDLE;
@@ -149,132 +149,11 @@ static void list_done(struct reflector *r)
 }
 
 /* The record of a list item or event object. */
-static int item_extract(const struct reflector *r, const struct sax_item *it, void **rec)
+int reflector__item_extract(const struct reflector *r, const struct sax_item *it, void **rec)
 {
     if (it->view)
         return model_view_extract(r->type, it->view, rec);
     return r->type->extract(r->type, it->json, rec);
-}
-
-static int page_item(void *data, const char *type, const struct sax_item *it)
-{
-    (void)type;
-    struct reflector *r = data;
-    void *rec = NULL;
-    if (item_extract(r, it, &rec) != 0 || store_replace_add(r->staging, rec) != 0)
-        r->page_skipped++;
-    return 0;
-}
-
-static int page_bytes(void *data, const char *p, size_t n)
-{
-    struct reflector *r = data;
-    return sax_feed(r->sax, p, n, page_item, r);
-}
-
-/* gzip pages reach us as sent (kube_req.raw_gzip): gunzip.c inflates them
- * without the CRC-32 libcurl would spend a tenth of a sync's CPU on. */
-static int on_page_chunk(void *data, const char *p, size_t n)
-{
-    struct reflector *r = data;
-    int rc = gunzip_feed(&r->gz, p, n, page_bytes, r);
-    if (rc) {
-        r->page_err = rc;
-        return 1; /* stop the transfer */
-    }
-    return 0;
-}
-
-static void on_page(void *data, const struct kube_status *st)
-{
-    struct reflector *r = data;
-    r->call = NULL;
-    if (st->err == 0 && st->http == 410) {
-        /* continue token expired: start the list over */
-        log_kv(LOG_INFO, "list continue token expired; listing again", "resource", r->type->resource, NULL);
-        store_replace_abort(r->staging);
-        r->staging = NULL;
-        set_str(&r->cont, NULL);
-        start_list(r);
-        return;
-    }
-    int prc = r->page_err;
-    int zrc = gunzip_end(&r->gz); /* a gzip stream cut short is a bad page */
-    if (prc == 0)
-        prc = zrc;
-    if (prc == 0 && (st->err != 0 || st->http != 200)) {
-        list_failed(r, st);
-        return;
-    }
-    if (prc == 0)
-        prc = sax_finish(r->sax);
-    if (prc) {
-        struct kube_status bad = {.err = prc == -ENOMEM ? -ENOMEM : -EBADMSG, .http = st->http,
-                                  .retry_after = -1};
-        snprintf(bad.reason, sizeof(bad.reason), "list answer is not a JSON list");
-        list_failed(r, &bad);
-        return;
-    }
-    if (r->absent) /* served again: informer_synced 0 until the list is applied */
-        m_set(r->m_synced, r->type->resource, 0);
-    struct json_object *md = sax_list_metadata(r->sax), *v;
-    const char *rv = NULL, *cont = NULL;
-    if (md) {
-        if (json_object_object_get_ex(md, "resourceVersion", &v) && json_object_is_type(v, json_type_string))
-            rv = json_object_get_string(v);
-        if (json_object_object_get_ex(md, "continue", &v) && json_object_is_type(v, json_type_string))
-            cont = json_object_get_string(v);
-    }
-    if (!r->cont || !r->list_rv) /* the first page's RV is the list's */
-        set_str(&r->list_rv, rv);
-    if (r->page_skipped)
-        log_kv(LOG_WARN, "list items skipped (missing metadata or out of memory)", "resource",
-               r->type->resource, NULL);
-    set_str(&r->cont, cont && *cont ? cont : NULL);
-    if (r->cont) {
-        start_list(r);
-        return;
-    }
-    list_done(r);
-}
-
-static void start_list(struct reflector *r)
-{
-    if (!r->staging && r->stream_list) {
-        start_stream_list(r);
-        return;
-    }
-    if (!r->staging) { /* a new list, not the next page */
-        r->staging = store_replace_begin(r->store);
-        set_str(&r->cont, NULL);
-        set_str(&r->list_rv, NULL);
-        if (r->lists++ > 0 && r->m_relists) {
-            const char *lv[] = {r->type->resource};
-            metric_add(r->m_relists, lv, 1);
-        }
-        if (!r->staging) {
-            r->phase = PH_WAITING;
-            schedule(r, NEXT_LIST, backoff_next(&r->backoff));
-            return;
-        }
-    }
-    char path[4096];
-    struct kube_status st = {.err = -E2BIG, .retry_after = -1};
-    if (reflector__path(r, false, path, sizeof(path)) == 0) {
-        struct kube_req req = {.method = "GET", .path = path, .verb = "list", .raw_gzip = true};
-        gunzip_end(&r->gz);
-        gunzip_begin(&r->gz);
-        r->page_err = 0;
-        r->page_skipped = 0;
-        st.err = sax_reset(r->sax, SAX_LIST);
-        if (st.err == 0)
-            st.err = kube_client_start(r->client, &req, on_page_chunk, on_page, r, &r->call);
-    }
-    r->phase = PH_LISTING;
-    if (st.err != 0) {
-        snprintf(st.reason, sizeof(st.reason), "cannot start list: %s", strerror(-st.err));
-        list_failed(r, &st);
-    }
 }
 
 /* ---- watch ---- */
@@ -295,7 +174,7 @@ static int rec_rv_update(struct reflector *r, const struct sax_item *it)
 {
     const char *rv = item_rv(it);
     if (rv && *rv)
-        set_str(&r->rv, rv);
+        reflector__set_str(&r->rv, rv);
     return 0;
 }
 
@@ -321,7 +200,7 @@ static int on_initial_event(struct reflector *r, const char *type, const struct 
 {
     if (strcmp(type, "ADDED") == 0) {
         void *rec = NULL;
-        if (item_extract(r, obj, &rec) == 0)
+        if (reflector__item_extract(r, obj, &rec) == 0)
             store_replace_add(r->staging, rec);
         else
             log_kv(LOG_WARN, "list item skipped (missing metadata)", "resource", r->type->resource, NULL);
@@ -384,7 +263,7 @@ static int on_event(void *data, const char *type, const struct sax_item *it)
         return 0; /* unknown event types are ignored, as client-go does */
     rec_rv_update(r, it);
     void *rec = NULL;
-    if (item_extract(r, it, &rec) != 0) {
+    if (reflector__item_extract(r, it, &rec) != 0) {
         log_kv(LOG_WARN, "watch event skipped (missing metadata)", "resource", r->type->resource, "type",
                type, NULL);
         return 0;
@@ -418,7 +297,7 @@ static void stream_list_unsupported(struct reflector *r, const char *why)
     log_kv(LOG_INFO, "streaming list not supported by the API server; using paginated lists", "resource",
            r->type->resource, "reason", why, NULL);
     r->stream_list = false;
-    start_list(r);
+    reflector__start_list(r);
 }
 
 /* A streaming list ended before its initial-events-end bookmark. */
@@ -448,7 +327,7 @@ static void stream_list_failed(struct reflector *r, const struct kube_status *st
         snprintf(s.reason, sizeof(s.reason), "%s",
                  ab == AB_PARSE ? r->abort_msg : "stream ended before the initial-events-end bookmark");
     }
-    list_failed(r, &s); /* logs, absent on 404, backoff */
+    reflector__list_failed(r, &s); /* logs, absent on 404, backoff */
 }
 
 static void on_watch_done(void *data, const struct kube_status *st)
@@ -471,7 +350,7 @@ static void on_watch_done(void *data, const struct kube_status *st)
     if (ab == AB_EXPIRED || (st->err == 0 && st->http == 410)) {
         restarts(r, "expired");
         log_kv(LOG_INFO, "watch expired (410); listing again", "resource", res, NULL);
-        start_list(r);
+        reflector__start_list(r);
         return;
     }
     if (ab == AB_TOO_LARGE || (st->err == 0 && st->rv_too_large)) {
@@ -480,14 +359,14 @@ static void on_watch_done(void *data, const struct kube_status *st)
          * would wait for revisions that may never come; list from
          * scratch (no resourceVersion), as client-go does. */
         restarts(r, "error");
-        set_str(&r->rv, NULL);
+        reflector__set_str(&r->rv, NULL);
         uint64_t d = backoff_next(&r->backoff);
         char delay[32];
         snprintf(delay, sizeof(delay), "%.1f", (double)d / 1000.0);
         log_kv(LOG_WARN, "watch resourceVersion is ahead of the API server (etcd restored?); listing again",
                "resource", res, "error", ab == AB_TOO_LARGE ? r->abort_msg : st->reason, "retry_in_seconds",
                delay, NULL);
-        schedule(r, NEXT_LIST, d);
+        reflector__schedule(r, NEXT_LIST, d);
         return;
     }
     if (ab == AB_PARSE || ab == AB_ERROR_EVENT) {
@@ -497,7 +376,7 @@ static void on_watch_done(void *data, const struct kube_status *st)
         snprintf(delay, sizeof(delay), "%.1f", (double)d / 1000.0);
         log_kv(LOG_WARN, ab == AB_PARSE ? "bad watch stream; listing again" : "watch error event; listing again",
                "resource", res, "error", r->abort_msg, "retry_in_seconds", delay, NULL);
-        schedule(r, NEXT_LIST, d);
+        reflector__schedule(r, NEXT_LIST, d);
         return;
     }
     bool streamed = st->http >= 200 && st->http < 300;
@@ -507,7 +386,7 @@ static void on_watch_done(void *data, const struct kube_status *st)
             uint64_t d = backoff_next(&r->backoff);
             log_kv(LOG_WARN, "watch stream ended inside an event (truncated); listing again", "resource", res,
                    NULL);
-            schedule(r, NEXT_LIST, d);
+            reflector__schedule(r, NEXT_LIST, d);
             return;
         }
         uint64_t lasted = (uint64_t)clock_mono_ms() - r->watch_start_ms;
@@ -517,13 +396,13 @@ static void on_watch_done(void *data, const struct kube_status *st)
             backoff_reset(&r->backoff);
             start_watch(r);
         } else {
-            schedule(r, NEXT_WATCH, backoff_next(&r->backoff));
+            reflector__schedule(r, NEXT_WATCH, backoff_next(&r->backoff));
         }
         return;
     }
     restarts(r, "error");
     if (st->err == 0 && st->http == 404) {
-        start_list(r); /* the list tells absent from gone */
+        reflector__start_list(r); /* the list tells absent from gone */
         return;
     }
     uint64_t d = retry_delay(r, st);
@@ -531,7 +410,7 @@ static void on_watch_done(void *data, const struct kube_status *st)
     describe(st, why, sizeof(why));
     snprintf(delay, sizeof(delay), "%.1f", (double)d / 1000.0);
     log_kv(LOG_WARN, "watch failed; retrying", "resource", res, "error", why, "retry_in_seconds", delay, NULL);
-    schedule(r, NEXT_WATCH, d);
+    reflector__schedule(r, NEXT_WATCH, d);
 }
 
 static void on_idle(uv_timer_t *t)
@@ -557,11 +436,11 @@ static void on_idle(uv_timer_t *t)
     start_watch(r);
 }
 
-static void start_stream_list(struct reflector *r)
+void reflector__start_stream_list(struct reflector *r)
 {
     r->staging = store_replace_begin(r->store);
     if (!r->staging) {
-        schedule(r, NEXT_LIST, backoff_next(&r->backoff));
+        reflector__schedule(r, NEXT_LIST, backoff_next(&r->backoff));
         return;
     }
     if (r->lists++ > 0 && r->m_relists) {
@@ -582,7 +461,7 @@ static void start_stream_list(struct reflector *r)
     if (st.err != 0) {
         r->initial = false;
         snprintf(st.reason, sizeof(st.reason), "cannot start streaming list: %s", strerror(-st.err));
-        list_failed(r, &st);
+        reflector__list_failed(r, &st);
         return;
     }
     r->phase = PH_WATCHING;
@@ -606,7 +485,7 @@ static void start_watch(struct reflector *r)
     }
     if (rc != 0) {
         r->phase = PH_WAITING;
-        schedule(r, NEXT_WATCH, backoff_next(&r->backoff));
+        reflector__schedule(r, NEXT_WATCH, backoff_next(&r->backoff));
         return;
     }
     r->phase = PH_WATCHING;
@@ -623,10 +502,10 @@ static void on_retry(uv_timer_t *t)
     if (r->next == NEXT_WATCH && r->rv)
         start_watch(r);
     else
-        start_list(r);
+        reflector__start_list(r);
 }
 
-static void schedule(struct reflector *r, enum next what, uint64_t delay_ms)
+void reflector__schedule(struct reflector *r, enum next what, uint64_t delay_ms)
 {
     r->phase = PH_WAITING;
     r->next = what;
@@ -680,7 +559,7 @@ int reflector_start(struct reflector *r)
         m_set(r->m_synced, r->type->resource, 0);
         m_set(r->m_objects, r->type->resource, (double)store_count(r->store));
     }
-    start_list(r);
+    reflector__start_list(r);
     return 0;
 }
 
@@ -701,15 +580,17 @@ void reflector_stop(struct reflector *r)
     if (!r->started)
         return;
     r->started = false;
+    reflector__drop_next(r);
     if (r->call)
         kube_client_cancel(r->call);
     r->call = NULL;
+    r->pages[0].call = r->pages[1].call = NULL; /* the current page was r->call */
     uv_timer_stop(&r->retry);
     uv_timer_stop(&r->idle);
     store_replace_abort(r->staging);
     r->staging = NULL;
     r->initial = false;
-    set_str(&r->cont, NULL);
+    reflector__set_str(&r->cont, NULL);
     gunzip_end(&r->gz);
     r->phase = PH_IDLE;
 }

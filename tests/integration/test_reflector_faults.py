@@ -6,7 +6,9 @@ comes out malformed or truncated. Then quiet: the daemon's
 /debug/store?resource=persistentvolumes must equal kubesim's /state exactly
 (names and resourceVersions) within a bounded wait, and the daemon must
 still be serving. CHAOS_SECONDS overrides the 20 s (60 for a long run).
-Also: a server that comes back with older resourceVersions (the daemon's
+Also: a list's next page is asked for while the current page arrives, and
+a page cut short then drops the whole list, which is listed again; a
+server that comes back with older resourceVersions (the daemon's
 is "too large") is relisted within seconds; a quiet start exports every
 watch family, counts each watch once when answered, and an API that is not
 served is reported synced with an empty store."""
@@ -223,5 +225,48 @@ def quiet_start_metrics_and_absent_api():
         assert series(m, "aks_backup_informer_synced", resource="volumesnapshotclasses") == {
             frozenset({("resource", "volumesnapshotclasses")}): 1.0}
         d.stop()
+
+def pv_lists(ks, since_ms):
+    return [r for r in ks.requests(since_ms)
+            if r["verb"] == "list" and r["path"] == "/api/v1/" + RESOURCE]
+
+
+@R.test
+def list_next_page_asked_early_and_cut_page_relists():
+    """The daemon asks for a list's next page as soon as the current page's
+    continue token is read (the metadata comes before the items): kubesim
+    holds the first page 400 ms after its head and the second page's request
+    must reach it during the hold. Then the first page is cut after its
+    head while the second is in flight: the whole list is dropped and listed
+    again from the start, and the store ends equal to kubesim's."""
+    with Kubesim(extra_args=["--generate-pvs", "1200"]) as ks:
+        want = as_map(ks.state(RESOURCE)["items"])
+        for mode in ("hold", "truncate"):
+            since = int(time.time() * 1000) - 1
+            ks.control_post("/list-pace", {"resource": RESOURCE, "hold_ms": 400, "mode": mode, "count": 1})
+            with Daemon(kubesim=ks, env={"ABC_DEBUG_ENDPOINTS": "1"}) as d:
+                d.wait_ready(timeout=60)
+                reqs = pv_lists(ks, since)
+                first, second = reqs[0], reqs[1]
+                assert "continue=" not in first["query"] and "continue=" in second["query"], reqs[:2]
+                if mode == "hold":
+                    assert len(reqs) == 3, reqs  # 500 + 500 + 200, nothing asked twice
+                    assert first["completed"] is True, first
+                    ahead = first["t_done"] - second["t_recv"]
+                    assert ahead >= 200, f"second page asked {ahead} ms before the first ended: {reqs}"
+                else:
+                    assert first["completed"] is False, first
+                    assert second["t_recv"] < first["t_done"], reqs[:2]  # in flight at the cut
+                    again = reqs[-3]
+                    assert "continue=" not in again["query"] and again["t_recv"] >= first["t_done"], reqs
+                    assert "list failed; retrying" in d.log_text(), d.log_text()[-2000:]
+                m = d.metrics()
+                relists = sum(series(m, "aks_backup_relists_total", resource=RESOURCE).values())
+                assert relists == (0 if mode == "hold" else 1), (mode, relists)
+                got = as_map(debug_store(d)["items"])
+                assert got == want, diff_summary(want, got)
+                print(f"{mode}: {len(reqs)} list requests, {len(got)} objects", flush=True)
+                d.stop()
+
 
 sys.exit(R.finish())

@@ -28,6 +28,7 @@ int verb_index(const char *v)
 struct cur {
     const char *verb, *method, *uri, *ua;
     bool logged;
+    struct reqctx *rc;
 };
 static __thread struct cur *cur_req;
 static __thread const char *cur_ctype; /* Content-Type of the request being answered */
@@ -50,7 +51,14 @@ void log_request(const char *verb, const char *method, const char *uri, const ch
             sim.log_n--;
         }
         l = &sim.log[(sim.log_head + sim.log_n) % sim.log_cap];
+        l->id = ++sim.log_seq;
         l->t = now_ms();
+        struct reqctx *rc = cur_req && cur_req->uri == uri ? cur_req->rc : NULL;
+        l->t_recv = rc ? rc->t0 : l->t;
+        l->t_done = 0;
+        l->done = 0;
+        if (rc)
+            rc->log_id = l->id;
         snprintf(l->verb, sizeof l->verb, "%s", verb);
         snprintf(l->method, sizeof l->method, "%s", method);
         snprintf(l->ctype, sizeof l->ctype, "%s", cur_ctype ? cur_ctype : "");
@@ -61,6 +69,18 @@ void log_request(const char *verb, const char *method, const char *uri, const ch
         snprintf(l->user, sizeof l->user, "%s", cur_user);
         l->code = code;
         sim.log_n++;
+    }
+    pthread_mutex_unlock(&sim.mu);
+}
+
+void log_request_done(uint64_t id, bool ok)
+{
+    pthread_mutex_lock(&sim.mu);
+    uint64_t oldest = sim.log_seq - sim.log_n + 1;
+    if (sim.log_n && id >= oldest && id <= sim.log_seq) {
+        struct req_log *l = &sim.log[(sim.log_head + (id - oldest)) % sim.log_cap];
+        l->t_done = now_ms();
+        l->done = ok ? 1 : 2;
     }
     pthread_mutex_unlock(&sim.mu);
 }
@@ -336,6 +356,106 @@ struct listq {
     struct selector *lsel, *fsel;
 };
 
+/* ---- /list-pace: a list answer in two parts ---- */
+struct paced {
+    char *data;
+    size_t len, head; /* head: bytes sent before the hold */
+    int hold_ms;
+    bool truncate, held;
+};
+
+static ssize_t paced_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct paced *p = cls;
+    if (pos >= p->head && !p->held) { /* the head went out: hold, then the rest or a cut */
+        p->held = true;
+        usleep((useconds_t)p->hold_ms * 1000u);
+        if (p->truncate)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (pos >= p->len)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t end = pos < p->head ? p->head : p->len, n = (size_t)(end - pos);
+    if (n > max)
+        n = max;
+    memcpy(buf, p->data + pos, n);
+    return (ssize_t)n;
+}
+
+static void paced_free(void *cls)
+{
+    struct paced *p = cls;
+    free(p->data);
+    free(p);
+}
+
+/* A 200 list answer; head = offset just after `"items":[`. Paced when a
+ * /list-pace rule matches (gzip as send_json does, with a sync flush after
+ * the head so that a client can inflate it alone). */
+static enum MHD_Result send_list(struct MHD_Connection *c, int res, char *body, size_t len, size_t head)
+{
+    int hold = 0;
+    bool trunc = false, paced = false;
+    pthread_mutex_lock(&sim.mu);
+    struct pace_rule *pr = &sim.pace;
+    if (pr->active && (!pr->res[0] || !strcmp(pr->res, ks_rdefs[res].resource))) {
+        if (pr->skip > 0) {
+            pr->skip--;
+        } else {
+            paced = true;
+            hold = pr->hold_ms;
+            trunc = pr->truncate;
+            if (pr->count > 0 && --pr->count == 0)
+                pr->active = false;
+        }
+    }
+    pthread_mutex_unlock(&sim.mu);
+    if (!paced)
+        return send_json(c, 200, body, len, NULL, NULL);
+    if (cur_req && !cur_req->logged) {
+        cur_req->logged = true;
+        log_request(cur_req->verb, cur_req->method, cur_req->uri, cur_req->ua, 200);
+    }
+    struct paced *p = xcalloc(1, sizeof *p);
+    p->hold_ms = hold;
+    p->truncate = trunc;
+    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
+    bool gz = len >= 128 * 1024 && ae && strstr(ae, "gzip");
+    if (gz) {
+        z_stream zs = {0};
+        if (deflateInit2(&zs, 1, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            abort();
+        uLong cap = deflateBound(&zs, (uLong)len) + 64;
+        p->data = xmalloc(cap);
+        zs.next_out = (Bytef *)p->data;
+        zs.avail_out = (uInt)cap;
+        zs.next_in = (Bytef *)body;
+        zs.avail_in = (uInt)head;
+        if (deflate(&zs, Z_SYNC_FLUSH) != Z_OK)
+            abort();
+        p->head = zs.total_out;
+        zs.next_in = (Bytef *)body + head;
+        zs.avail_in = (uInt)(len - head);
+        if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
+            abort();
+        p->len = zs.total_out;
+        deflateEnd(&zs);
+        free(body);
+    } else {
+        p->data = body;
+        p->len = len;
+        p->head = head;
+    }
+    struct MHD_Response *r = MHD_create_response_from_callback(p->len, 64 * 1024, paced_read, p, paced_free);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+    if (gz)
+        MHD_add_response_header(r, "Content-Encoding", "gzip");
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result do_list(struct MHD_Connection *c, struct listq *q)
 {
     const struct rdef *d = &ks_rdefs[q->res];
@@ -473,6 +593,7 @@ static enum MHD_Result do_list(struct MHD_Connection *c, struct listq *q)
     } else {
         sbuf_adds(&body, "\"items\":[");
     }
+    size_t head = body.len;
     pthread_mutex_unlock(&sim.mu);
     free(items);
     free(after_ns);
@@ -482,7 +603,9 @@ static enum MHD_Result do_list(struct MHD_Connection *c, struct listq *q)
     sbuf_free(&ib);
     sbuf_adds(&body, "]}");
     size_t len = body.len;
-    return send_json(c, 200, body.data, len, NULL, NULL);
+    if (table)
+        return send_json(c, 200, body.data, len, NULL, NULL);
+    return send_list(c, q->res, body.data, len, head);
 }
 
 enum MHD_Result send_obj(struct MHD_Connection *c, int code, const struct obj *o, bool table)
@@ -521,7 +644,9 @@ static int fault_check(struct MHD_Connection *c, const char *verb, const char *p
     lat = (!sim.latency_path[0] || strstr(path, sim.latency_path)) ? sim.latency_ms : 0;
     for (size_t i = 0; i < sim.nfails && !*hang; i++) {
         struct fail_rule *f = &sim.fails[i];
-        if (f->count <= 0 || (f->path[0] && !strstr(path, f->path)) || (f->verb[0] && strcmp(f->verb, verb)))
+        const char *query = cur_req && cur_req->uri ? strchr(cur_req->uri, '?') : NULL;
+        if (f->count <= 0 || (f->path[0] && !strstr(path, f->path)) || (f->verb[0] && strcmp(f->verb, verb)) ||
+            (f->query[0] && (!query || !strstr(query, f->query))))
             continue;
         code = f->code;
         *retry_after = f->retry_after;
@@ -716,7 +841,7 @@ enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char
     }
     bool watch = qtrue(c, "watch");
     struct cur cr = {verb_of(method, name != NULL, watch), method, rc->uri,
-                     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent"), false};
+                     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent"), false, rc};
     if (base < 0 || res < 0)
         cr.verb = strcmp(method, "GET") ? cr.verb : "get";
     cur_req = &cr;

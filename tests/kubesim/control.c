@@ -244,8 +244,11 @@ static enum MHD_Result get_requests(struct MHD_Connection *c)
         struct req_log *l = &sim.log[(sim.log_head + i) % sim.log_cap];
         if (l->t < since)
             continue;
-        sbuf_printf(&b, "%s{\"t\":%llu,\"verb\":\"%s\",\"method\":\"%s\",\"path\":", first ? "" : ",",
-                    (unsigned long long)l->t, l->verb, l->method);
+        sbuf_printf(&b, "%s{\"t\":%llu,\"t_recv\":%llu,\"t_done\":%llu,\"completed\":%s,\"verb\":\"%s\","
+                        "\"method\":\"%s\",\"path\":",
+                    first ? "" : ",", (unsigned long long)l->t, (unsigned long long)l->t_recv,
+                    (unsigned long long)l->t_done, l->done == 1 ? "true" : l->done == 2 ? "false" : "null", l->verb,
+                    l->method);
         sbuf_add_json_str(&b, l->path);
         sbuf_adds(&b, ",\"query\":");
         sbuf_add_json_str(&b, l->query);
@@ -358,6 +361,7 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *url, const 
             f->retry_after = (int)jint(body, "retry_after", 0);
             snprintf(f->path, sizeof f->path, "%s", jstr(body, "path") ? jstr(body, "path") : "");
             snprintf(f->verb, sizeof f->verb, "%s", jstr(body, "verb") ? jstr(body, "verb") : "");
+            snprintf(f->query, sizeof f->query, "%s", jstr(body, "query") ? jstr(body, "query") : "");
         } else if (count <= 0) {
             sim.nfails = 0; /* count 0 clears every rule */
         }
@@ -369,6 +373,27 @@ enum MHD_Result control_handle(struct MHD_Connection *c, const char *url, const 
         snprintf(sim.latency_path, sizeof sim.latency_path, "%s", jstr(body, "path") ? jstr(body, "path") : "");
         pthread_mutex_unlock(&sim.mu);
         ret = reply_rv(c, "ms", jint(body, "ms", 0));
+    } else if (!strcmp(url, "/list-pace")) {
+        const char *mode = jstr(body, "mode") ? jstr(body, "mode") : "hold";
+        const char *res = jstr(body, "resource") ? jstr(body, "resource") : "";
+        int rix = *res ? resource_arg(res) : 0;
+        if (strcmp(mode, "hold") && strcmp(mode, "truncate")) {
+            ret = reply_err(c, 400, "mode must be hold or truncate");
+        } else if (rix < 0) {
+            ret = reply_err(c, 400, "unknown resource");
+        } else {
+            pthread_mutex_lock(&sim.mu);
+            struct pace_rule *pr = &sim.pace;
+            memset(pr, 0, sizeof *pr);
+            pr->hold_ms = (int)jint(body, "hold_ms", 0);
+            pr->truncate = !strcmp(mode, "truncate");
+            pr->skip = (int)jint(body, "skip", 0);
+            pr->count = (int)jint(body, "count", 0);
+            snprintf(pr->res, sizeof pr->res, "%s", *res ? ks_rdefs[rix].resource : "");
+            pr->active = pr->hold_ms > 0 || pr->truncate;
+            pthread_mutex_unlock(&sim.mu);
+            ret = reply_rv(c, "hold_ms", pr->hold_ms);
+        }
     } else if (!strcmp(url, "/stall-watches")) {
         pthread_mutex_lock(&sim.mu);
         sim.stall_until_ms = now_ms() + (uint64_t)(jnum(body, "seconds", 0) * 1000.0);

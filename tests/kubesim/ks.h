@@ -77,10 +77,23 @@ struct event {
 struct fail_rule {
     int count, code, retry_after;
     char path[256], verb[16];
+    char query[128]; /* a substring of the raw query ("continue=": continued list pages only) */
+};
+/* /list-pace: paginated list answers sent in two parts, the head (up to
+ * the items array, after the list's metadata) then, after hold_ms, the
+ * rest; or the connection cut after the hold (truncate). */
+struct pace_rule {
+    bool active, truncate;
+    char res[64]; /* plural resource name, "" = any */
+    int hold_ms, skip, count; /* skip answers first; count 0 = every answer */
 };
 
 struct req_log {
-    uint64_t t;
+    uint64_t id;
+    uint64_t t;      /* answer queued */
+    uint64_t t_recv; /* request received */
+    uint64_t t_done; /* answer sent to the end (or the connection cut); 0 until then */
+    int done;        /* 0 not yet, 1 sent completely, 2 cut short */
     char verb[16], method[8];
     char ctype[64]; /* request Content-Type ("" without a body type), truncated */
     char *path, *query, *ua;
@@ -124,6 +137,8 @@ struct sim {
     long stat_codes[600];
     long watches_open;
     struct req_log *log; size_t log_cap, log_head, log_n;
+    uint64_t log_seq; /* id of the last entry */
+    struct pace_rule pace;
     /* mutator */
     int mut_rate, mut_res;
     uint64_t mut_seed;
@@ -188,6 +203,7 @@ struct reqctx {
     struct sbuf body;
     bool started;
     uint64_t t0;
+    uint64_t log_id; /* its request log entry, 0 none */
 };
 enum MHD_Result api_handle(struct MHD_Connection *c, const char *url, const char *method,
                struct reqctx *rc);
@@ -238,6 +254,8 @@ struct watch_params {
 /* Takes p's owned members. */
 enum MHD_Result watch_start(struct MHD_Connection *c, struct watch_params *p);
 void log_request(const char *verb, const char *method, const char *uri, const char *ua, int code);
+/* The request whose log entry is id ended: answer sent completely (ok) or cut. */
+void log_request_done(uint64_t id, bool ok);
 
 /* ---- protobuf bodies (proto.c) ---- */
 /* True when body starts with the Kubernetes protobuf magic "k8s\0". */

@@ -44,7 +44,7 @@ static const char usage[] =
     "  --disable-api GROUP/VER   start with this group-version absent (repeatable; core is v1)\n"
     "  --request-log N           requests kept for GET /requests (default 100000)\n"
     "Prints one JSON line {\"api\":URL,\"control\":URL} on stdout once listening; logs on stderr.\n"
-    "Control endpoints (POST unless noted): /apply /delete /drop-watches /fail /latency\n"
+    "Control endpoints (POST unless noted): /apply /delete /drop-watches /fail /latency /list-pace\n"
     "/stall-watches /compact /mutator (GET too) /garbage /partition /tokens /api-enable\n"
     "/api-disable /version; GET /state /objects /dump /stats /requests /healthz.\n";
 
@@ -212,10 +212,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 {
     (void)cls;
     (void)c;
-    (void)tc;
     struct reqctx *rc = *con_cls;
     if (!rc)
         return;
+    if (rc->log_id)
+        log_request_done(rc->log_id, tc == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     free(rc->uri);
     sbuf_free(&rc->body);
     free(rc);

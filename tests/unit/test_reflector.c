@@ -78,11 +78,18 @@ static void on_absent(void *d, const struct model_type *t, bool absent)
     e->synced_at_absent = e->synced;
 }
 
+/* Controls posted to kubesim before the reflector starts: path, body,
+ * path, body..., NULL (tests set it; env_open clears it). */
+static const char *const *pre_ctl;
+
 static void env_open(struct env *e, const struct model_type *t, enum reflector_mode mode,
                      const char *const *ks_args)
 {
     memset(e, 0, sizeof(*e));
     ksproc_start(&e->ks, ks_args);
+    for (const char *const *c = pre_ctl; c && c[0]; c += 2)
+        ck_assert_int_eq(ksproc_control(&e->ks, c[0], c[1], NULL, 0), 200);
+    pre_ctl = NULL;
     ck_assert_int_eq(uv_loop_init(&e->loop), 0);
     struct kube_config_err err;
     ck_assert_int_eq(kube_config_load_file(e->ks.kubeconfig, NULL, &e->cfg, &err), 0);
@@ -619,12 +626,162 @@ START_TEST(list_429_honours_retry_after)
 }
 END_TEST
 
+/* kubesim's request log: the list requests of persistentvolumes, in the
+ * order kubesim received them ({"t_recv","t_done","completed","query"}). */
+static struct json_object *pv_lists(struct env *e)
+{
+    static char log[4 << 20];
+    ck_assert_int_eq(ksproc_control(&e->ks, "/requests", NULL, log, sizeof(log)), 200);
+    struct json_object *all = json_tokener_parse(log), *out = json_object_new_array();
+    ck_assert_ptr_nonnull(all);
+    for (size_t i = 0; i < json_object_array_length(all); i++) {
+        struct json_object *it = json_object_array_get_idx(all, i), *v, *pth;
+        if (json_object_object_get_ex(it, "verb", &v) && strcmp(json_object_get_string(v), "list") == 0 &&
+            json_object_object_get_ex(it, "path", &pth) &&
+            strcmp(json_object_get_string(pth), "/api/v1/persistentvolumes") == 0)
+            json_object_array_add(out, json_object_get(it));
+    }
+    json_object_put(all);
+    return out;
+}
+
+static int64_t jfield(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    ck_assert(json_object_object_get_ex(o, k, &v));
+    return json_object_get_int64(v);
+}
+
+static bool jcontinued(struct json_object *o)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, "query", &v) && strstr(json_object_get_string(v), "continue=");
+}
+
+/* The next page is asked for as soon as the current page's metadata (its
+ * continue token) is read: kubesim holds one page 300 ms after its head
+ * (the metadata and the start of the items), and the next page's request
+ * must reach it during that hold, long before the page's last byte went
+ * out. Held: the first page, then the second (which itself came as an
+ * early next page, held until the first was done). The pages are still
+ * applied in order, into one replace: 1200 objects, one on_synced, the
+ * same list as kubesim's. */
+START_TEST(next_page_asked_before_the_page_ends)
+{
+    setenv("ABC_STREAMING_LIST", "0", 1);
+    static const char *const pace[] = {
+        "{\"resource\":\"persistentvolumes\",\"hold_ms\":300,\"count\":1}",
+        "{\"resource\":\"persistentvolumes\",\"hold_ms\":300,\"skip\":1,\"count\":1}"};
+    for (size_t held = 0; held < 2; held++) {
+        const char *ctl[] = {"/list-pace", pace[held], NULL};
+        pre_ctl = ctl;
+        struct env e;
+        env_open(&e, &pv_type, REFLECTOR_WATCH, gen1200);
+        ck_assert(run_until(&e, is_synced, 20000));
+        ck_assert_uint_eq(store_count(e.s), 1200);
+        ck_assert_int_eq(e.adds, 1200);
+        ck_assert_int_eq(e.synced, 1);
+        ck_assert(metric(&e, "aks_backup_apiserver_requests_total{verb=\"list\",code=\"200\"}") == 3);
+        ck_assert(metric(&e, "aks_backup_relists_total{resource=\"persistentvolumes\"}") == 0);
+        ck_assert(converged(&e));
+        struct json_object *l = pv_lists(&e);
+        ck_assert_uint_eq(json_object_array_length(l), 3); /* 500 + 500 + 200, nothing asked twice */
+        struct json_object *cur = json_object_array_get_idx(l, held), *nx = json_object_array_get_idx(l, held + 1);
+        struct json_object *ok;
+        ck_assert(json_object_object_get_ex(cur, "completed", &ok) && json_object_get_boolean(ok));
+        ck_assert(jcontinued(nx));
+        int64_t ahead = jfield(cur, "t_done") - jfield(nx, "t_recv");
+        ck_assert_msg(ahead >= 150, "page %zu: next page asked %lld ms before its end (want >= 150)", held,
+                      (long long)ahead);
+        json_object_put(l);
+        env_close(&e);
+    }
+    unsetenv("ABC_STREAMING_LIST");
+}
+END_TEST
+
+static bool relisted_once(struct env *e)
+{
+    return reflector_synced(e->r) &&
+           metric(e, "aks_backup_relists_total{resource=\"persistentvolumes\"}") == 1;
+}
+
+/* The first page is cut after its head, while the next page (asked for
+ * already) is in flight: the whole list is dropped (nothing applied, the
+ * next page's transfer cancelled) and listed again from the start, as
+ * for any bad page; nothing is lost or applied twice. */
+START_TEST(page_cut_while_next_in_flight_relists)
+{
+    setenv("ABC_STREAMING_LIST", "0", 1);
+    const char *ctl[] = {"/list-pace",
+                         "{\"resource\":\"persistentvolumes\",\"hold_ms\":300,\"mode\":\"truncate\",\"count\":1}",
+                         NULL};
+    pre_ctl = ctl;
+    struct env e;
+    env_open(&e, &pv_type, REFLECTOR_WATCH, gen1200);
+    ck_assert(run_until(&e, relisted_once, 20000));
+    ck_assert_uint_eq(store_count(e.s), 1200);
+    ck_assert_int_eq(e.adds, 1200);
+    ck_assert_int_eq(e.synced, 1); /* the cut list was never applied */
+    ck_assert(converged(&e));
+    struct json_object *l = pv_lists(&e);
+    ck_assert_uint_ge(json_object_array_length(l), 5); /* cut first page, its successor, then 3 */
+    struct json_object *cut = json_object_array_get_idx(l, 0), *nx = json_object_array_get_idx(l, 1), *ok;
+    ck_assert(!jcontinued(cut) && jcontinued(nx));
+    ck_assert(json_object_object_get_ex(cut, "completed", &ok) && !json_object_get_boolean(ok));
+    ck_assert_int_lt(jfield(nx, "t_recv"), jfield(cut, "t_done")); /* it was in flight at the cut */
+    size_t n = json_object_array_length(l);
+    ck_assert(!jcontinued(json_object_array_get_idx(l, n - 3))); /* the list again, from the start */
+    ck_assert_int_ge(jfield(json_object_array_get_idx(l, n - 3), "t_recv"), jfield(cut, "t_done"));
+    json_object_put(l);
+    env_close(&e);
+    unsetenv("ABC_STREAMING_LIST");
+}
+END_TEST
+
+/* The next page's request fails (500, then 410 Expired) while the current
+ * page is still arriving: the current page is finished first, then the
+ * failure is handled in order: 500 → the list is retried after backoff,
+ * 410 → listed again at once; one replace, nothing lost. */
+START_TEST(next_page_error_handled_in_order)
+{
+    setenv("ABC_STREAMING_LIST", "0", 1);
+    static const char *fails[] = {"{\"count\":1,\"code\":500,\"verb\":\"list\",\"query\":\"continue=\"}",
+                                  "{\"count\":1,\"code\":410,\"verb\":\"list\",\"query\":\"continue=\"}"};
+    static const char *series[] = {"aks_backup_apiserver_requests_total{verb=\"list\",code=\"500\"}",
+                                   "aks_backup_apiserver_requests_total{verb=\"list\",code=\"410\"}"};
+    for (int i = 0; i < 2; i++) {
+        const char *ctl[] = {"/fail", fails[i], "/list-pace",
+                             "{\"resource\":\"persistentvolumes\",\"hold_ms\":300,\"count\":1}", NULL};
+        pre_ctl = ctl;
+        struct env e;
+        env_open(&e, &pv_type, REFLECTOR_WATCH, gen1200);
+        ck_assert_msg(run_until(&e, relisted_once, 20000), "%s", fails[i]);
+        ck_assert_uint_eq(store_count(e.s), 1200);
+        ck_assert_int_eq(e.adds, 1200);
+        ck_assert_int_eq(e.synced, 1);
+        ck_assert(metric(&e, series[i]) == 1);
+        ck_assert(converged(&e));
+        struct json_object *l = pv_lists(&e);
+        struct json_object *first = json_object_array_get_idx(l, 0), *nx = json_object_array_get_idx(l, 1);
+        ck_assert(jcontinued(nx));
+        ck_assert_int_lt(jfield(nx, "t_recv"), jfield(first, "t_done")); /* failed while page 1 was held */
+        json_object_put(l);
+        env_close(&e);
+    }
+    unsetenv("ABC_STREAMING_LIST");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reflector");
     TCase *tc = tcase_create("kubesim");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, list_pages_then_watch);
+    tcase_add_test(tc, next_page_asked_before_the_page_ends);
+    tcase_add_test(tc, page_cut_while_next_in_flight_relists);
+    tcase_add_test(tc, next_page_error_handled_in_order);
     tcase_add_test(tc, streaming_list_then_watch);
     tcase_add_test(tc, streaming_lists_start_together);
     tcase_add_test(tc, streaming_list_falls_back);
