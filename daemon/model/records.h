@@ -43,11 +43,18 @@ struct pv_rec {
     uint32_t claim_ns_id;       /* spec.claimRef.namespace; 0 when unbound */
     uint32_t phase_id;          /* status.phase; 0 when absent */
     uint32_t provisioned_by_id; /* annotation pv.kubernetes.io/provisioned-by; 0 when absent */
-    enum pv_source source;
+    uint8_t source;             /* enum pv_source */
     bool migrated;              /* annotation pv.kubernetes.io/migrated-to present */
     uint8_t flags;              /* PV_F_* */
     uint8_t claim_off;          /* pv_claim_name: 0 none, 255 after the name, else its offset from it */
+    /* Not part of the object: the rules engine's position of this record
+     * in its verdict array (rules/engine_pv.c), written by the engine into
+     * the records it indexes (the store's, store.h Lifetime, or its own
+     * copies) so that it needs no index of its own; a hint, checked
+     * before use. 0 in a fresh record. */
+    uint32_t engine_pos;
 };
+_Static_assert(sizeof(struct pv_rec) == 80, "a PV record's struct is 80 bytes");
 
 /* spec.claimRef.name, right after the name; NULL when unbound. */
 static inline const char *pv_claim_name(const struct pv_rec *r)

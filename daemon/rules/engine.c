@@ -384,7 +384,10 @@ void engine_apply(struct engine *e, const struct model_type *t, const void *old_
 
 void engine_mark_synced(struct engine *e, const char *resource)
 {
-    e->synced |= res_bit(resource);
+    unsigned bit = res_bit(resource);
+    e->synced |= bit;
+    if (bit == ENGINE_RES_PV)
+        engine__pv_trim(e);
 }
 
 /* engine_attach_store: the same, indexing the store's PV records (data is

@@ -8,21 +8,25 @@
 #include "rules/strmap.h"
 
 /* PVs (engine_pv.c): a dense array of verdicts pointing at the records,
- * indexed by name hash (open addressing, linear probing; idx holds slot
- * index + 1, 0 = empty). */
-struct pv_slot {
+ * in the order they came (a delete moves the last one into the hole). A
+ * record keeps its position (pv_rec.engine_pos), so an update or delete
+ * finds its verdict without a lookup, and a name is looked up in the
+ * attached stores; a hash index of the names (idx: slot index + 1, 0 =
+ * empty; open addressing, linear probing) exists only once the engine
+ * holds copies of its own (engine_apply). 12 bytes a PV. */
+struct __attribute__((packed)) pv_slot {
     const struct pv_rec *rec; /* the store's (borrowed) or the engine's copy (owned) */
-    uint32_t hash;
     uint8_t reason;           /* enum pv_reason */
-    uint8_t notes;            /* 1 << enum pv_note (in what was padding: 16 bytes a slot) */
+    uint8_t notes;            /* 1 << enum pv_note */
     uint16_t src;             /* 0: the engine's copy (owned), else the engine_attach id */
 };
+_Static_assert(sizeof(struct pv_slot) == 12, "a verdict slot is 12 bytes");
 
 struct pv_table {
     struct pv_slot *v;
     size_t n, cap;
     uint32_t *idx;
-    size_t nidx; /* 0 or a power of two */
+    size_t nidx; /* 0 (no index) or a power of two */
 };
 
 /* Claims and snapshots fed by engine_apply (engine_rec.c): the engine's
@@ -177,6 +181,7 @@ void engine__bsl_apply(struct engine *e, const struct bsl_rec *old, const struct
 void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct pv_rec *rec, uint16_t src);
 void engine__pv_release(struct engine *e, uint16_t src); /* drops src's records */
 void engine__pv_free(struct engine *e);
+void engine__pv_trim(struct engine *e); /* after a complete list: no spare room */
 
 /* engine_rec.c: the same for claims and snapshots (ops below). rec NULL:
  * old's namespace/name is removed; else rec replaces whatever has its

@@ -1,14 +1,18 @@
 /* Rules engine, PersistentVolumes: one verdict per PV in a dense array
- * indexed by an open-addressing hash of the name. An entry points at the
- * PV record itself, the store's (engine_attach_store: store.h Lifetime)
- * or the engine's own copy (engine_apply), so a PV costs
- * ~30 bytes here. aks_backup_persistent_volume_supported lines are rendered
- * at scrape time straight from the records, walking the array in order. */
+ * (engine_int.h struct pv_table). An entry points at the PV record itself,
+ * the store's (engine_attach_store: store.h Lifetime) or the engine's own
+ * copy (engine_apply), and the record keeps the entry's position
+ * (pv_rec.engine_pos), so a PV costs 12 bytes here (and no index of its
+ * own while every PV is borrowed from a store). aks_backup_persistent_volume_supported
+ * lines are rendered at scrape time straight from the records, walking the
+ * array in order. */
 #include "rules/engine_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "store/store.h"
 
 #define NO_SLOT ((size_t)-1)
 
@@ -20,49 +24,113 @@ static uint32_t name_hash(const char *s)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-/* Slot index of name, or NO_SLOT; *pos gets its index position, or the
- * empty position where it would go. */
-static size_t pv_find(const struct pv_table *t, const char *name, uint32_t h, size_t *pos)
+/* Records the position of slot k in its record (const only to readers: the
+ * engine owns this member of the records it indexes, pv_rec.engine_pos). */
+static void set_pos(struct pv_table *t, size_t k)
 {
-    if (!t->nidx)
-        return NO_SLOT;
+    ((struct pv_rec *)t->v[k].rec)->engine_pos = (uint32_t)k;
+}
+
+/* The slot of rec itself (by its position hint), or NO_SLOT. */
+static size_t slot_of(const struct pv_table *t, const struct pv_rec *rec)
+{
+    if (rec && rec->engine_pos < t->n && t->v[rec->engine_pos].rec == rec)
+        return rec->engine_pos;
+    return NO_SLOT;
+}
+
+/* Index position of name (idx[pos] = slot + 1), or of the empty position
+ * where it would go; t->nidx != 0. */
+static size_t idx_find(const struct pv_table *t, const char *name, uint32_t h)
+{
     size_t mask = t->nidx - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        uint32_t k = t->idx[i];
-        *pos = i;
-        if (!k)
-            return NO_SLOT;
-        const struct pv_slot *s = &t->v[k - 1];
-        if (s->hash == h && strcmp(s->rec->meta.name, name) == 0)
-            return k - 1;
+    size_t i = h & mask;
+    while (t->idx[i] && strcmp(t->v[t->idx[i] - 1].rec->meta.name, name) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* The slot of rec, even if its position hint was overwritten (another
+ * engine indexing the same store's records), or NO_SLOT. */
+static size_t slot_scan(const struct pv_table *t, const struct pv_rec *rec)
+{
+    size_t k = slot_of(t, rec);
+    if (k != NO_SLOT)
+        return k;
+    for (k = 0; k < t->n; k++)
+        if (t->v[k].rec == rec)
+            return k;
+    return NO_SLOT;
+}
+
+/* Slot index of the PV named name, or NO_SLOT. hint: a record that may be
+ * the one indexed (the store's old record on an update or delete); fresh:
+ * a record known not to be indexed (the one being added), or NULL. With a
+ * single engine on a store, the hint or the record the store holds is
+ * found by its position, without a search. */
+static size_t pv_find(const struct engine *e, const char *name, const struct pv_rec *hint,
+                      const struct pv_rec *fresh)
+{
+    const struct pv_table *t = &e->pvs;
+    size_t k = slot_of(t, hint);
+    if (k != NO_SLOT)
+        return k;
+    if (t->nidx) { /* covers every slot */
+        size_t i = idx_find(t, name, name_hash(name));
+        return t->idx[i] ? t->idx[i] - 1 : NO_SLOT;
     }
+    /* Every slot is borrowed: the store's old record itself, or the record
+     * named name in one of the attached stores. */
+    if (hint && (k = slot_scan(t, hint)) != NO_SLOT)
+        return k;
+    for (const struct engine_attach *a = e->attached; a; a = a->next) {
+        const struct pv_rec *r = a->store ? store_get(a->store, NULL, name) : NULL;
+        if (r && r != fresh && r != hint && (k = slot_scan(t, r)) != NO_SLOT)
+            return k;
+    }
+    return NO_SLOT;
+}
+
+static void idx_put(struct pv_table *t, size_t k)
+{
+    size_t mask = t->nidx - 1;
+    size_t i = name_hash(t->v[k].rec->meta.name) & mask;
+    while (t->idx[i])
+        i = (i + 1) & mask;
+    t->idx[i] = (uint32_t)(k + 1);
 }
 
 static void idx_fill(struct pv_table *t)
 {
-    size_t mask = t->nidx - 1;
     memset(t->idx, 0, t->nidx * sizeof(*t->idx));
-    for (size_t k = 0; k < t->n; k++) {
-        size_t i = t->v[k].hash & mask;
-        while (t->idx[i])
-            i = (i + 1) & mask;
-        t->idx[i] = (uint32_t)(k + 1);
-    }
+    for (size_t k = 0; k < t->n; k++)
+        idx_put(t, k);
 }
 
-/* Room for one more entry (index load <= 3/4). 0 / -ENOMEM. */
-static int pv_reserve(struct pv_table *t)
+/* Builds or grows the name index for n entries (load <= 3/4). 0 / -ENOMEM. */
+static int idx_reserve(struct pv_table *t, size_t n)
 {
-    if ((t->n + 1) * 4 > t->nidx * 3) {
-        size_t nn = t->nidx ? t->nidx * 2 : 64;
-        uint32_t *ni = malloc(nn * sizeof(*ni));
-        if (!ni)
-            return -ENOMEM;
-        free(t->idx);
-        t->idx = ni;
-        t->nidx = nn;
-        idx_fill(t);
-    }
+    if (n * 4 <= t->nidx * 3)
+        return 0;
+    size_t nn = t->nidx ? t->nidx * 2 : 64;
+    while (n * 4 > nn * 3)
+        nn *= 2;
+    uint32_t *ni = malloc(nn * sizeof(*ni));
+    if (!ni)
+        return -ENOMEM;
+    free(t->idx);
+    t->idx = ni;
+    t->nidx = nn;
+    idx_fill(t);
+    return 0;
+}
+
+/* Room for one more entry (and in the index if there is one, or if owned:
+ * the first copy of the engine's own builds it). 0 / -ENOMEM. */
+static int pv_reserve(struct pv_table *t, bool owned)
+{
+    if ((t->nidx || owned) && idx_reserve(t, t->n + 1) != 0)
+        return -ENOMEM;
     if (t->n == t->cap) {
         size_t nc = t->cap ? t->cap + t->cap / 2 : 64;
         struct pv_slot *nv = realloc(t->v, nc * sizeof(*nv));
@@ -74,32 +142,58 @@ static int pv_reserve(struct pv_table *t)
     return 0;
 }
 
-/* Removes slot k found at index position pos: backward-shift deletion in
- * the index, then the last slot moves into k. */
-static void pv_remove_at(struct pv_table *t, size_t pos, size_t k)
+/* Index position of slot k. */
+static size_t idx_pos_of(const struct pv_table *t, size_t k)
 {
     size_t mask = t->nidx - 1;
-    size_t i = pos;
-    for (size_t j = (i + 1) & mask; t->idx[j]; j = (j + 1) & mask) {
-        size_t home = t->v[t->idx[j] - 1].hash & mask;
-        /* The entry at j may fill the hole at i unless its home lies
-         * cyclically in (i, j]. */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            t->idx[i] = t->idx[j];
-            i = j;
+    size_t p = name_hash(t->v[k].rec->meta.name) & mask;
+    while (t->idx[p] != k + 1)
+        p = (p + 1) & mask;
+    return p;
+}
+
+/* Removes slot k: backward-shift deletion in the index (if any), then the
+ * last slot moves into k. */
+static void pv_remove_at(struct pv_table *t, size_t k)
+{
+    if (t->nidx) {
+        size_t mask = t->nidx - 1;
+        size_t i = idx_pos_of(t, k);
+        for (size_t j = (i + 1) & mask; t->idx[j]; j = (j + 1) & mask) {
+            size_t home = name_hash(t->v[t->idx[j] - 1].rec->meta.name) & mask;
+            /* The entry at j may fill the hole at i unless its home lies
+             * cyclically in (i, j]. */
+            bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+            if (!stays) {
+                t->idx[i] = t->idx[j];
+                i = j;
+            }
         }
+        t->idx[i] = 0;
     }
-    t->idx[i] = 0;
     size_t last = t->n - 1;
     if (k != last) {
-        size_t p = t->v[last].hash & mask;
-        while (t->idx[p] != last + 1)
-            p = (p + 1) & mask;
-        t->idx[p] = (uint32_t)(k + 1);
+        if (t->nidx)
+            t->idx[idx_pos_of(t, last)] = (uint32_t)(k + 1);
         t->v[k] = t->v[last];
+        set_pos(t, k);
     }
     t->n--;
+}
+
+/* After a complete list: the array shrinks to its entries (it grew by
+ * half its size at a time while the list came in). */
+void engine__pv_trim(struct engine *e)
+{
+    struct pv_table *t = &e->pvs;
+    size_t nc = t->n > 64 ? t->n : 64;
+    if (nc >= t->cap)
+        return;
+    struct pv_slot *nv = realloc(t->v, nc * sizeof(*nv));
+    if (nv) {
+        t->v = nv;
+        t->cap = nc;
+    }
 }
 
 /* Bit 7 of a slot's notes (no note uses it): the PV is an SMB Azure Files
@@ -156,6 +250,8 @@ void engine__pv_release(struct engine *e, uint16_t src)
             slot_drop(e, &t->v[k]);
     }
     t->n = n;
+    for (size_t k = 0; k < n; k++)
+        set_pos(t, k);
     if (t->nidx)
         idx_fill(t);
 }
@@ -173,15 +269,19 @@ static bool labels_differ(const struct pv_rec *a, const struct pv_rec *b)
            !s_eq(pv_claim_name(a), pv_claim_name(b)) || (pv_claim_name(a) && !s_eq(pv_claim_ns(a), pv_claim_ns(b)));
 }
 
-static void pv_delete(struct engine *e, const char *name)
+/* Removes slot k and drops its record (the index hashes its name first). */
+static void pv_drop_at(struct engine *e, size_t k)
 {
-    struct pv_table *t = &e->pvs;
-    size_t pos = 0;
-    size_t k = pv_find(t, name, name_hash(name), &pos);
-    if (k != NO_SLOT) {
-        slot_drop(e, &t->v[k]);
-        pv_remove_at(t, pos, k);
-    }
+    struct pv_slot s = e->pvs.v[k];
+    pv_remove_at(&e->pvs, k);
+    slot_drop(e, &s);
+}
+
+static void pv_delete(struct engine *e, const struct pv_rec *old)
+{
+    size_t k = pv_find(e, old->meta.name, old, NULL);
+    if (k != NO_SLOT)
+        pv_drop_at(e, k);
 }
 
 void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct pv_rec *rec, uint16_t src)
@@ -189,21 +289,28 @@ void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct p
     bool borrowed = src != 0;
     struct pv_table *t = &e->pvs;
     if (!rec) {
-        pv_delete(e, old->meta.name);
+        pv_delete(e, old);
         engine__notify(e, ENGINE_CHANGED_VERDICTS);
         return;
     }
     const struct pv_rec *keep = borrowed ? rec : model_pv_clone(rec);
-    uint32_t h = name_hash(rec->meta.name);
-    size_t pos = 0;
-    size_t k = pv_find(t, rec->meta.name, h, &pos);
-    if (!keep || (k == NO_SLOT && pv_reserve(t) != 0)) {
+    size_t k = pv_find(e, rec->meta.name, old && old != rec ? old : NULL,
+                       !old && slot_of(t, rec) == NO_SLOT ? rec : NULL);
+    if (!keep || (k == NO_SLOT && pv_reserve(t, !borrowed) != 0)) {
         /* out of memory: the PV is dropped rather than left stale */
         if (!borrowed && keep)
             model_pv_type.free((void *)keep);
         if (k != NO_SLOT) {
-            slot_drop(e, &t->v[k]);
-            pv_remove_at(t, pos, k);
+            pv_drop_at(e, k);
+            engine__notify(e, ENGINE_CHANGED_VERDICTS);
+        }
+        return;
+    }
+    if (!borrowed && !t->nidx && idx_reserve(t, t->n + 1) != 0) {
+        /* the first copy of the engine's own needs the name index */
+        model_pv_type.free((void *)keep);
+        if (k != NO_SLOT) {
+            pv_drop_at(e, k);
             engine__notify(e, ENGINE_CHANGED_VERDICTS);
         }
         return;
@@ -211,11 +318,11 @@ void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct p
     uint8_t notes = 0;
     enum pv_reason reason = judge(e, keep, &notes);
     if (k == NO_SLOT) {
-        pv_find(t, rec->meta.name, h, &pos); /* the index may have grown */
-        t->v[t->n] = (struct pv_slot){.rec = keep, .hash = h, .reason = (uint8_t)reason, .src = src,
-                                      .notes = notes};
-        t->idx[pos] = (uint32_t)(t->n + 1);
-        t->n++;
+        k = t->n++;
+        t->v[k] = (struct pv_slot){.rec = keep, .reason = (uint8_t)reason, .src = src, .notes = notes};
+        set_pos(t, k);
+        if (t->nidx)
+            t->idx[idx_find(t, keep->meta.name, name_hash(keep->meta.name))] = (uint32_t)(k + 1);
         e->by_reason[reason]++;
         notes_count(e, notes, 1);
         engine__notify(e, ENGINE_CHANGED_VERDICTS);
@@ -231,6 +338,7 @@ void engine__pv_apply(struct engine *e, const struct pv_rec *old, const struct p
     s->src = src;
     s->reason = (uint8_t)reason;
     s->notes = notes;
+    set_pos(t, k);
     e->by_reason[reason]++;
     notes_count(e, notes, 1);
     if (changed)
@@ -298,8 +406,7 @@ static void fill_pub(const struct engine *e, const struct pv_slot *s, struct eng
 
 bool engine_pv_get(const struct engine *e, const char *name, struct engine_pv *out)
 {
-    size_t pos = 0;
-    size_t k = pv_find(&e->pvs, name, name_hash(name), &pos);
+    size_t k = pv_find(e, name, NULL, NULL);
     if (k == NO_SLOT)
         return false;
     fill_pub(e, &e->pvs.v[k], out);

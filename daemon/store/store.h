@@ -5,7 +5,8 @@
  * valid and unchanged until it is passed as old_rec to on_update or to
  * on_delete (and that call returns), or until the store's release hooks
  * run (store_free): a consumer that also registers a release hook may index
- * such records instead of copying them (the rules engine's PVs). No I/O:
+ * such records instead of copying them (the rules engine's PVs; it also
+ * writes pv_rec.engine_pos, a member only it reads). No I/O:
  * store_replace diffs a relist into adds/updates/deletes so a delete missed
  * while disconnected is still delivered. Pure: store/ includes only model/
  * and util/; the reflector (kube/) writes it, rules/ and quota/ read it. */

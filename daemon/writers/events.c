@@ -5,6 +5,9 @@
 #include "writers/events.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,8 @@
 #define MAX_INFLIGHT 64
 #define NOT_SYNCED_RETRY_MS 250
 #define NS_MAX 254
+/* States dropped (pump) from which a drained queue returns free heap pages. */
+#define TRIM_AFTER_DROPS 1024
 
 enum pv_state_kind { PS_IDLE, PS_QUEUED, PS_INFLIGHT };
 
@@ -72,6 +77,7 @@ struct event_writer {
     bool cap_logged;
     uint32_t gen;
     struct states states;   /* by pv name */
+    size_t dropped;         /* states dropped since the last trim */
     struct pv_state *qhead, *qtail;
     size_t queued;
     struct ev_req *reqs[MAX_INFLIGHT];
@@ -237,6 +243,26 @@ static void st_remove(struct states *st, struct pv_state *ps)
     free(ps);
 }
 
+/* After states were dropped: a table at load < 1/4 halves (to 64 at
+ * least) until its load is 1/4 or more. */
+static void st_shrink(struct states *st)
+{
+    size_t nc = st->cap;
+    while (nc > 64 && st->n * 4 < nc)
+        nc /= 2;
+    if (nc == st->cap)
+        return;
+    struct pv_state **nv = calloc(nc, sizeof(*nv));
+    if (!nv)
+        return; /* keeps the larger table */
+    struct states g = {nv, nc, st->n};
+    for (size_t i = 0; i < st->cap; i++)
+        if (st->v[i])
+            nv[st_pos(&g, st->v[i]->name, st->v[i]->hash)] = st->v[i];
+    free(st->v);
+    *st = g;
+}
+
 static void st_clear(struct states *st)
 {
     for (size_t i = 0; i < st->cap; i++)
@@ -396,9 +422,17 @@ static void pump(struct event_writer *w)
         struct pv_state *ps = pop(w);
         ps->kind = PS_IDLE;
         struct engine_pv pv;
-        if (ps->day_done == day || !engine_pv_get(w->engine, ps->name, &pv) ||
-            pv.reason == PV_REASON_SUPPORTED)
+        if (ps->day_done == day)
             continue;
+        /* From here on a PV not posted keeps no state: an idle state
+         * without today's Event is what a scan finds for an unknown PV
+         * (with tens of thousands of skipped PVs, most are past the daily
+         * cap: ~60 bytes each kept for nothing). */
+        if (!engine_pv_get(w->engine, ps->name, &pv) || pv.reason == PV_REASON_SUPPORTED) {
+            st_remove(&w->states, ps);
+            w->dropped++;
+            continue;
+        }
         /* An event recorder must not flood the API server: a cluster with
          * tens of thousands of skipped PVs gets the first EVENTS_PER_DAY_MAX
          * of them a day; the report and the metrics list them all. */
@@ -416,6 +450,8 @@ static void pump(struct event_writer *w)
                        "cap", cap, NULL);
                 w->cap_logged = true;
             }
+            st_remove(&w->states, ps);
+            w->dropped++;
             continue;
         }
         w->posted_today++;
@@ -429,6 +465,15 @@ static void pump(struct event_writer *w)
             return;
         }
     }
+    st_shrink(&w->states);
+#ifdef __GLIBC__
+    /* The states of a large scan came in one burst and went mostly here:
+     * once the queue drained, hand their pages back (a few ms). */
+    if (w->dropped >= TRIM_AFTER_DROPS && !w->qhead) {
+        w->dropped = 0;
+        malloc_trim(0);
+    }
+#endif
     summary(w);
 }
 
@@ -447,6 +492,10 @@ static bool scan_cb(void *data, const struct engine_pv *pv)
     if (pv->reason == PV_REASON_SUPPORTED)
         return true;
     struct pv_state *ps = st_get(&w->states, pv->name);
+    /* Past today's cap (logged), an unknown PV would be queued only for
+     * pump to drop it. */
+    if (!ps && w->cap_day == s->day && w->posted_today >= EVENTS_PER_DAY_MAX && w->cap_logged)
+        return true;
     if (!ps && !(ps = st_add(&w->states, pv->name))) {
         s->oom = true;
         return false;
@@ -582,6 +631,7 @@ void event_writer_stats(const struct event_writer *w, struct event_writer_stats 
     *out = w->st;
     out->queued = w->queued;
     out->inflight = w->inflight;
+    out->tracked = w->states.n;
 }
 
 static void handle_closed(uv_handle_t *h)

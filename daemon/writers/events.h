@@ -53,6 +53,7 @@ struct event_writer_stats {
     size_t queued;           /* waiting */
     size_t inflight;
     size_t done_today;       /* PVs with today's Event known to exist */
+    size_t tracked;          /* PVs with a state kept: queued, in flight or done today */
 };
 
 /* No I/O; starts as a follower. 0 / -EINVAL / -ENOMEM. */

@@ -60,7 +60,8 @@ static bool sorted_cb(void *data, const struct engine_pv *pv)
     return true;
 }
 
-static void check_consistent(struct engine *e, const bool *present, long n)
+/* extra: PVs the engine holds besides pvc-gen-0..n-1. */
+static void check_consistent_x(struct engine *e, const bool *present, long n, size_t extra)
 {
     size_t count = 0;
     for (long i = 0; i < n; i++) {
@@ -74,6 +75,7 @@ static void check_consistent(struct engine *e, const bool *present, long n)
             count++;
         }
     }
+    count += extra;
     ck_assert_uint_eq(engine_pv_count(e), count);
     size_t by_reason = 0;
     for (int r = 0; r < PV_REASON_COUNT; r++)
@@ -84,6 +86,11 @@ static void check_consistent(struct engine *e, const bool *present, long n)
     ck_assert_uint_eq(lines, count);
     char prev[64] = "";
     ck_assert_int_eq(engine_foreach_pv_sorted(e, sorted_cb, prev), 0);
+}
+
+static void check_consistent(struct engine *e, const bool *present, long n)
+{
+    check_consistent_x(e, present, n, 0);
 }
 
 START_TEST(churn_keeps_index_consistent)
@@ -458,6 +465,133 @@ START_TEST(collector_lines_match_reference)
 }
 END_TEST
 
+/* ---- PVs borrowed from stores: the verdict's position kept in the record ---- */
+
+/* The engine's order as a reference model: an add appends, a delete moves
+ * the last entry into the hole, an update stays in place. */
+struct order_model {
+    long id[4096];
+    size_t n;
+};
+
+static void model_add(struct order_model *m, long i)
+{
+    m->id[m->n++] = i;
+}
+
+static void model_del(struct order_model *m, long i)
+{
+    for (size_t k = 0; k < m->n; k++)
+        if (m->id[k] == i) {
+            m->id[k] = m->id[--m->n];
+            return;
+        }
+    ck_abort_msg("model: %ld absent", i);
+}
+
+struct order_walk {
+    const struct order_model *m;
+    size_t k;
+};
+
+static void pos_order_cb(void *data, const struct engine_pv *pv)
+{
+    struct order_walk *w = data;
+    char name[32];
+    ck_assert_uint_lt(w->k, w->m->n);
+    snprintf(name, sizeof(name), "pvc-gen-%06ld", w->m->id[w->k]);
+    ck_assert_str_eq(pv->name, name);
+    w->k++;
+}
+
+static void check_order(struct engine *e, const struct order_model *m)
+{
+    struct order_walk w = {m, 0};
+    engine_foreach_pv(e, pos_order_cb, &w);
+    ck_assert_uint_eq(w.k, m->n);
+}
+
+START_TEST(attached_churn_keeps_positions)
+{
+    enum { N = 3000 };
+    static bool present[N];
+    static struct order_model m;
+    memset(present, 0, sizeof(present));
+    memset(&m, 0, sizeof(m));
+    struct engine *e = engine_2023();
+    /* A second engine on the same store, attached last: it holds a copy of
+     * its own first, so its positions differ from e's and overwrite e's
+     * hints in the records (e then finds its verdicts by a search). */
+    struct engine *e2 = engine_2023();
+    struct store *s = store_new(&model_pv_type);
+    ck_assert_int_eq(engine_attach_store(e, s), 0);
+    ck_assert_int_eq(engine_attach_store(e2, s), 0);
+    struct pv_rec *own = mkpv(N, 1);
+    engine_apply(e2, &model_pv_type, NULL, own);
+    model_pv_type.free(own);
+    for (long i = 0; i < N; i++) {
+        ck_assert_int_eq(store_upsert(s, mkpv(i, 1)), 0);
+        present[i] = true;
+        model_add(&m, i);
+    }
+    engine_mark_synced(e, "persistentvolumes"); /* trims the array */
+    check_consistent(e, present, N);
+    check_consistent_x(e2, present, N, 1);
+    check_order(e, &m);
+        /* Scattered deletes move the last verdict into each hole; updates keep
+     * their place; re-adds append. */
+    for (long i = 0; i < N; i += 3) {
+        long j = (i * 7919) % N;
+        ck_assert_int_eq(store_delete(s, mkpv(j, 1)), 0);
+        present[j] = false;
+        model_del(&m, j);
+    }
+    check_consistent(e, present, N);
+    check_order(e, &m);
+        for (long i = 0; i < N; i += 2) {
+        ck_assert_int_eq(store_upsert(s, mkpv(i, 2)), 0);
+        if (!present[i])
+            model_add(&m, i);
+        present[i] = true;
+    }
+    check_consistent(e, present, N);
+    check_consistent_x(e2, present, N, 1);
+    check_order(e, &m);
+        /* A relist that drops every fifth PV and updates the rest. */
+    struct store_replace *r = store_replace_begin(s);
+    ck_assert_ptr_nonnull(r);
+    for (long i = 0; i < N; i++) {
+        present[i] = i % 5 != 0;
+        if (present[i])
+            ck_assert_int_eq(store_replace_add(r, mkpv(i, 3)), 0);
+    }
+    ck_assert_int_eq(store_replace_end(r), 0);
+    check_consistent(e, present, N);
+    check_consistent_x(e2, present, N, 1);
+    /* A copy of the engine's own beside the borrowed ones builds the name
+     * index over all of them; a borrowed update then replaces it by name. */
+    struct pv_rec *c = mkpv(0, 9);
+    engine_apply(e, &model_pv_type, NULL, c);
+    model_pv_type.free(c);
+    present[0] = true;
+    check_consistent(e, present, N);
+    ck_assert_int_eq(store_upsert(s, mkpv(0, 10)), 0);
+    check_consistent(e, present, N);
+    ck_assert_int_eq(store_delete(s, mkpv(0, 10)), 0);
+    present[0] = false;
+    check_consistent(e, present, N);
+    ck_assert_int_eq(store_delete(s, mkpv(1, 3)), 0);
+    present[1] = false;
+    check_consistent(e, present, N);
+    check_consistent_x(e2, present, N, 1);
+    store_free(s); /* drops the borrowed verdicts of both engines */
+    ck_assert_uint_eq(engine_pv_count(e), 0);
+    ck_assert_uint_eq(engine_pv_count(e2), 1); /* its own copy */
+    engine_free(e);
+    engine_free(e2);
+}
+END_TEST
+
 START_TEST(engine_freed_before_store)
 {
     struct engine *e = engine_2023();
@@ -486,6 +620,7 @@ static Suite *suite(void)
     tcase_add_test(tc, long_line_length);
     tcase_add_test(tc, sorted_by_whole_name);
     tcase_add_test(tc, engine_freed_before_store);
+    tcase_add_test(tc, attached_churn_keeps_positions);
     tcase_add_test(tc, per_pv_modes);
     tcase_add_test(tc, collector_lines_match_reference);
     suite_add_tcase(s, tc);

@@ -437,6 +437,18 @@ START_TEST(test_daily_cap)
     /* the fixture's skipped PVs were posted first; then the cap holds */
     ck_assert_uint_eq(fake_count(&x.f, "POST", 201), EVENTS_PER_DAY_MAX);
     ck_assert_int_eq(json_object_object_length(x.f.events), (int)EVENTS_PER_DAY_MAX);
+    /* the PVs past the cap keep no state; a rescan posts nothing more */
+    struct event_writer_stats st;
+    event_writer_stats(x.w, &st);
+    ck_assert_uint_eq(st.tracked, EVENTS_PER_DAY_MAX);
+    ck_assert_uint_eq(st.queued, 0);
+    event_writer_notify(x.w, ENGINE_CHANGED_VERDICTS);
+    fake_run(&x.loop, &x.f, 3000, NULL, NULL);
+    event_writer_stats(x.w, &st);
+    ck_assert_uint_eq(fake_count(&x.f, "POST", 201), EVENTS_PER_DAY_MAX);
+    ck_assert_uint_eq(st.posts, EVENTS_PER_DAY_MAX);
+    ck_assert_uint_eq(st.done_today, EVENTS_PER_DAY_MAX);
+    ck_assert_uint_eq(st.tracked, EVENTS_PER_DAY_MAX);
     fx_free(&x);
 }
 END_TEST
