@@ -7,11 +7,12 @@
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
-work="$root/$build/demo"
+case $build in /*) bdir=$build ;; *) bdir=$root/$build ;; esac
+work="$bdir/demo"
 mkdir -p "$work"
 port=${DEMO_PORT:-8080}
-bin="$root/$build/daemon/aks-backup-companion"
-sim="$root/$build/tests/kubesim/kubesim"
+bin="$bdir/daemon/aks-backup-companion"
+sim="$bdir/tests/kubesim/kubesim"
 
 cleanup() { [ -n "${simpid:-}" ] && kill "$simpid" 2>/dev/null; [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -43,7 +44,10 @@ kubernetes_versions_file: $root/config/kubernetes-versions.txt
 log:
   format: text
 YAML
-echo "demo-write-token" >"$work/api-token"
+# The write API wants a token of at least 32 characters: a fresh one per demo.
+token=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
+printf '%s\n' "$token" >"$work/api-token"
+chmod 600 "$work/api-token"
 # The fixtures describe 2026-03-14; the test clock puts the daemon there.
 export ABC_TEST_NOW=${ABC_TEST_NOW:-2026-03-14T15:00:00Z}
 # As the Deployment's downward API would set them.
@@ -56,7 +60,16 @@ echo
 "$bin" run --config "$work/config.yaml" --kubeconfig "$work/kubeconfig" --listen "127.0.0.1:$port" \
   2> >(tee "$work/daemon.log" >&2) &
 dpid=$!
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz/synced" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/readyz/synced" >/dev/null 2>&1 && break
+  if ! kill -0 "$dpid" 2>/dev/null; then
+    wait "$dpid" && rc=0 || rc=$?
+    dpid=
+    echo "demo: the daemon exited ($rc) before it was ready; its log is above and in $work/daemon.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
 cat <<TXT
 
 == The daemon serves on http://127.0.0.1:$port (kubesim control: $control)
@@ -64,8 +77,8 @@ cat <<TXT
    curl  http://127.0.0.1:$port/metrics | grep aks_backup_
    curl  http://127.0.0.1:$port/api/v1/report
    curl  http://127.0.0.1:$port/api/v1/quota
-   curl -X POST -H 'Authorization: Bearer demo-write-token' http://127.0.0.1:$port/api/v1/quota/default/backup
-   $root/$build/tools/kubectl --kubeconfig $work/kubeconfig get pv   (after make tools)
+   curl -X POST -H 'Authorization: Bearer $token' http://127.0.0.1:$port/api/v1/quota/default/backup
+   $bdir/tools/kubectl --kubeconfig $work/kubeconfig get pv   (after make tools)
    curl -X POST $control/delete -d '{"apiVersion":"storage.k8s.io/v1","kind":"CSIDriver","name":"disk.csi.azure.com"}'
 
 TXT
