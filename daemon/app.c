@@ -270,14 +270,9 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void app_stop(struct app *a, const char *why)
+/* Closes the main and the probe listeners (each counted in closing). */
+static void close_listeners(struct app *a)
 {
-    if (a->core.stopping)
-        return;
-    a->core.stopping = true;
-    log_kv(LOG_INFO, "stopping", "reason", why, NULL);
-    uv_timer_start(&a->core.stop_timer, on_stop_timeout, 4000, 0);
-    uv_unref((uv_handle_t *)&a->core.stop_timer);
     if (a->core.http) {
         a->core.closing++;
         http_server_close(a->core.http, http_closed, a);
@@ -286,6 +281,17 @@ static void app_stop(struct app *a, const char *why)
         a->core.closing++;
         http_server_close(a->core.health, health_closed, a);
     }
+}
+
+static void app_stop(struct app *a, const char *why)
+{
+    if (a->core.stopping)
+        return;
+    a->core.stopping = true;
+    log_kv(LOG_INFO, "stopping", "reason", why, NULL);
+    uv_timer_start(&a->core.stop_timer, on_stop_timeout, 4000, 0);
+    uv_unref((uv_handle_t *)&a->core.stop_timer);
+    close_listeners(a);
     app_azure_close(a); /* before the client: its calls ride on the client's transport */
     app_kube_close(a);
     a->core.closing++;
@@ -462,14 +468,7 @@ static void app_free(struct app *a)
     if (a->core.loop.data == a) {
         /* Failure paths before the loop ran: close what owns handles
          * properly first, then anything else. */
-        if (a->core.http) {
-            a->core.closing++;
-            http_server_close(a->core.http, http_closed, a);
-        }
-        if (a->core.health) {
-            a->core.closing++;
-            http_server_close(a->core.health, health_closed, a);
-        }
+        close_listeners(a);
         if (a->core.watchdog.timer.loop && !uv_is_closing((uv_handle_t *)&a->core.watchdog.timer))
             watchdog_close(&a->core.watchdog, NULL, NULL);
         uv_run(&a->core.loop, UV_RUN_NOWAIT);
